@@ -1,0 +1,282 @@
+//! Reading and parsing the config file: the only place that touches the file system
+//! for configuration.
+//!
+//! Each section (the server table, every listener, upstream and route) is deserialized
+//! on its own, so one bad entry does not hide the errors of the others; `validate` then
+//! adds every semantic error. All errors carry their TOML path and `line:column`.
+
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
+
+use super::location::{line_column, path_at, span_of, TomlPath};
+use super::raw::RawConfig;
+use super::validate::{validate, Unparsed};
+
+/// A config that parsed and validated.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub raw: RawConfig,
+}
+
+/// One problem in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Every problem found in one file, in file order.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors {
+    pub source: String,
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors.len();
+        writeln!(f, "{}: {n} error{}", self.source, if n == 1 { "" } else { "s" })?;
+        for e in &self.errors {
+            writeln!(
+                f,
+                "{}:{}:{}: {}: {}",
+                self.source, e.line, e.column, e.path, e.message
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Read, parse and validate a config file.
+pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+    let source = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_str(&text, &source),
+        Err(e) => Err(ConfigErrors {
+            source,
+            errors: vec![ConfigError {
+                path: TomlPath::root().to_string(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read file: {e}"),
+            }],
+        }),
+    }
+}
+
+/// Parse and validate config text; `source` names it in error messages.
+pub fn load_str(text: &str, source: &str) -> Result<LoadedConfig, ConfigErrors> {
+    let fail = |errors: Vec<ConfigError>| ConfigErrors {
+        source: source.to_owned(),
+        errors,
+    };
+    let (root, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        let errors = syntax
+            .iter()
+            .map(|e| {
+                let start = e.span().map_or(0, |s| s.start);
+                let (line, column) = line_column(text, start);
+                ConfigError {
+                    path: path_at(&root, &(start..start + 1)).to_string(),
+                    line,
+                    column,
+                    message: e.message().to_owned(),
+                }
+            })
+            .collect();
+        return Err(fail(errors));
+    }
+
+    let mut sections = Sections {
+        text,
+        root: &root,
+        errors: Vec::new(),
+        unparsed: Unparsed::default(),
+    };
+    let raw = sections.read();
+    let mut errors = sections.errors;
+    for (path, message) in validate(&raw, &sections.unparsed) {
+        let (line, column) = line_column(text, span_of(&root, &path).start);
+        errors.push(ConfigError {
+            path: path.to_string(),
+            line,
+            column,
+            message,
+        });
+    }
+    if errors.is_empty() {
+        Ok(LoadedConfig { raw })
+    } else {
+        errors.sort_by_key(|e| (e.line, e.column));
+        Err(fail(errors))
+    }
+}
+
+/// Deserializes the top-level sections one entry at a time, collecting errors.
+struct Sections<'a, 'i> {
+    text: &'a str,
+    root: &'a Spanned<DeTable<'i>>,
+    errors: Vec<ConfigError>,
+    unparsed: Unparsed,
+}
+
+const SECTIONS: &str = "`server`, `listeners`, `upstreams`, `routes`";
+
+impl<'i> Sections<'_, 'i> {
+    fn read(&mut self) -> RawConfig {
+        let mut raw = RawConfig::default();
+        for (key, value) in self.root.get_ref().iter() {
+            let path = TomlPath::root().key(key.get_ref().to_string());
+            match key.get_ref().as_ref() {
+                "server" => {
+                    if let Some(server) = self.item(value, &path) {
+                        raw.server = server;
+                    }
+                }
+                "listeners" => raw.listeners = self.named(value, &path, |u| &mut u.listeners),
+                "upstreams" => raw.upstreams = self.named(value, &path, |u| &mut u.upstreams),
+                "routes" => raw.routes = self.list(value, &path),
+                other => self.error_at(
+                    key.span().start,
+                    &path,
+                    format!("unknown section `{other}`, expected one of {SECTIONS}"),
+                ),
+            }
+        }
+        raw
+    }
+
+    /// One table deserialized into `T`.
+    fn item<T: DeserializeOwned>(
+        &mut self,
+        value: &Spanned<DeValue<'i>>,
+        path: &TomlPath,
+    ) -> Option<T> {
+        match T::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let span = e.span().unwrap_or_else(|| value.span());
+                let at = path_at(self.root, &span);
+                let at = if at.0.len() >= path.0.len() { at } else { path.clone() };
+                self.error_at(span.start, &at, e.message().to_owned());
+                None
+            }
+        }
+    }
+
+    /// `[section.NAME]` tables, each deserialized on its own.
+    fn named<T: DeserializeOwned>(
+        &mut self,
+        value: &Spanned<DeValue<'i>>,
+        path: &TomlPath,
+        unparsed: fn(&mut Unparsed) -> &mut std::collections::BTreeSet<String>,
+    ) -> BTreeMap<String, T> {
+        let Some(table) = value.get_ref().as_table() else {
+            self.error_at(value.span().start, path, "expected a table".to_owned());
+            return BTreeMap::new();
+        };
+        let mut items = BTreeMap::new();
+        for (name, item) in table.iter() {
+            let item_path = path.key(name.get_ref().to_string());
+            match self.item(item, &item_path) {
+                Some(v) => {
+                    items.insert(name.get_ref().to_string(), v);
+                }
+                None => {
+                    unparsed(&mut self.unparsed).insert(name.get_ref().to_string());
+                }
+            }
+        }
+        items
+    }
+
+    /// `[[section]]` entries, each deserialized on its own.
+    fn list<T: DeserializeOwned>(
+        &mut self,
+        value: &Spanned<DeValue<'i>>,
+        path: &TomlPath,
+    ) -> Vec<T> {
+        let Some(array) = value.get_ref().as_array() else {
+            self.error_at(
+                value.span().start,
+                path,
+                "expected an array of tables ([[routes]])".to_owned(),
+            );
+            return Vec::new();
+        };
+        let mut items = Vec::new();
+        for (i, item) in array.iter().enumerate() {
+            if let Some(v) = self.item(item, &path.index(i)) {
+                items.push(v);
+            }
+        }
+        items
+    }
+
+    fn error_at(&mut self, offset: usize, path: &TomlPath, message: String) {
+        let (line, column) = line_column(self.text, offset);
+        self.errors.push(ConfigError {
+            path: path.to_string(),
+            line,
+            column,
+            message,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_section_error_with_its_place() {
+        let text = r#"
+[listeners.public]
+adr = "127.0.0.1:8080"
+
+[upstreams.orders]
+targets = ["127.0.0.1:9001"]
+connect_timeout = "soon"
+
+[[routes]]
+name = "r"
+upstream = "orders"
+"#;
+        let err = load_str(text, "t.toml").expect_err("invalid");
+        let lines: Vec<_> = err.errors.iter().map(|e| (e.path.as_str(), e.line)).collect();
+        assert_eq!(
+            lines,
+            vec![
+                ("listeners.public.adr", 3),
+                ("upstreams.orders.connect_timeout", 7),
+            ],
+            "{err}"
+        );
+        assert!(err.errors[0].message.contains("unknown field `adr`"), "{err}");
+        assert!(err.errors[1].message.contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_line() {
+        let err = load_str("[server\nworkers = 1\n", "t.toml").expect_err("invalid");
+        assert_eq!(err.errors[0].line, 1, "{err}");
+    }
+
+    #[test]
+    fn unknown_top_level_section_is_named() {
+        let err = load_str("[servr]\n", "t.toml").expect_err("invalid");
+        assert!(
+            err.errors.iter().any(|e| e.path == "servr" && e.message.contains("unknown section `servr`")),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,296 @@
+//! The config file as serde sees it: one struct per table, `deny_unknown_fields`
+//! everywhere, enums for every choice, defaults spelled out in one place.
+//!
+//! These types are plain data. They are never used on the request path: `state::compile`
+//! turns a validated [`RawConfig`] into the runtime `Snapshot`.
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::units;
+
+/// The whole file. Sections are deserialized one by one (see `config::load`) so that an
+/// error in one listener does not hide an error in a route.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawConfig {
+    pub server: ServerSection,
+    pub listeners: BTreeMap<String, ListenerSection>,
+    pub upstreams: BTreeMap<String, UpstreamSection>,
+    pub routes: Vec<RouteSection>,
+}
+
+/// `[server]`: process-wide settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Proxy worker threads; `None` means one per CPU.
+    pub workers: Option<usize>,
+    pub pid_file: PathBuf,
+    pub upgrade_socket: PathBuf,
+    /// How long the old process keeps serving after handing its sockets over.
+    #[serde(with = "units::duration")]
+    pub grace_period: Duration,
+    /// How long a stopping process waits for in-flight requests.
+    #[serde(with = "units::duration")]
+    pub shutdown_timeout: Duration,
+    #[serde(with = "units::size")]
+    pub max_uri_bytes: u64,
+    #[serde(with = "units::size")]
+    pub max_header_bytes: u64,
+    /// Peers whose `X-Forwarded-For` / `-Proto` / `-Host` are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Idle upstream connections kept for reuse, across all upstreams.
+    pub upstream_keepalive_pool: usize,
+    pub access_log: AccessLogTarget,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            pid_file: PathBuf::from("/tmp/tollgate.pid"),
+            upgrade_socket: PathBuf::from("/tmp/tollgate-upgrade.sock"),
+            grace_period: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
+            max_uri_bytes: 8 * 1024,
+            max_header_bytes: 32 * 1024,
+            trusted_proxies: Vec::new(),
+            upstream_keepalive_pool: 128,
+            access_log: AccessLogTarget::Stdout,
+        }
+    }
+}
+
+/// Where access-log lines go: `"stdout"`, `"off"` or `{ file = "/var/log/tollgate/access.log" }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AccessLogTarget {
+    Stdout,
+    Off,
+    File(PathBuf),
+}
+
+/// `[listeners.NAME]`: one address the proxy accepts connections on.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSection {
+    pub addr: SocketAddr,
+    /// Accept HTTP/2 with prior knowledge (cleartext) besides HTTP/1.x.
+    #[serde(default)]
+    pub h2c: bool,
+}
+
+/// `[upstreams.NAME]`: a pool of targets and how to reach them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    pub targets: Vec<TargetSpec>,
+    #[serde(default)]
+    pub balance: Balance,
+    /// What `consistent_hash` hashes; required with it, refused without it.
+    #[serde(default)]
+    pub hash_key: Option<HashKey>,
+    #[serde(default)]
+    pub health: Option<HealthSection>,
+    #[serde(default = "defaults::connect_timeout", with = "units::duration")]
+    pub connect_timeout: Duration,
+    #[serde(default = "defaults::io_timeout", with = "units::duration")]
+    pub read_timeout: Duration,
+    #[serde(default = "defaults::io_timeout", with = "units::duration")]
+    pub write_timeout: Duration,
+    /// How long an idle upstream connection is kept for reuse.
+    #[serde(default = "defaults::idle_timeout", with = "units::duration")]
+    pub idle_timeout: Duration,
+    /// Further attempts, each on another target, when connecting fails.
+    #[serde(default = "defaults::retries")]
+    pub retries: usize,
+}
+
+/// A target: `"127.0.0.1:9001"` or `{ addr = "127.0.0.1:9001", weight = 3 }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a target: \"ip:port\" or { addr = \"ip:port\", weight = N }"
+)]
+pub enum TargetSpec {
+    Addr(SocketAddr),
+    Weighted(WeightedTarget),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedTarget {
+    pub addr: SocketAddr,
+    #[serde(default = "defaults::weight")]
+    pub weight: usize,
+}
+
+impl TargetSpec {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            TargetSpec::Addr(addr) => *addr,
+            TargetSpec::Weighted(t) => t.addr,
+        }
+    }
+
+    pub fn weight(&self) -> usize {
+        match self {
+            TargetSpec::Addr(_) => 1,
+            TargetSpec::Weighted(t) => t.weight,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    Weighted,
+    Random,
+    LeastConn,
+    ConsistentHash,
+}
+
+/// `hash_key = "client_ip"`, `"path"` or `{ header = "x-tenant" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HashKey {
+    ClientIp,
+    Path,
+    Header(String),
+}
+
+/// `health = { kind = "http", path = "/healthz", interval = "2s" }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSection {
+    pub kind: HealthKind,
+    /// Request path for `kind = "http"`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Status an `http` check expects.
+    #[serde(default = "defaults::expect_status")]
+    pub expect_status: u16,
+    /// `Host` header an `http` check sends.
+    #[serde(default = "defaults::health_host")]
+    pub host: String,
+    #[serde(default = "defaults::health_interval", with = "units::duration")]
+    pub interval: Duration,
+    #[serde(default = "defaults::health_timeout", with = "units::duration")]
+    pub timeout: Duration,
+    /// Consecutive successes that bring an unhealthy target back.
+    #[serde(default = "defaults::healthy_threshold")]
+    pub healthy_threshold: usize,
+    /// Consecutive failures that take a healthy target out.
+    #[serde(default = "defaults::unhealthy_threshold")]
+    pub unhealthy_threshold: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthKind {
+    Tcp,
+    Http,
+}
+
+/// `[[routes]]`: which requests go where.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    pub name: String,
+    /// Listener names; absent means every listener.
+    #[serde(default)]
+    pub listeners: Option<Vec<String>>,
+    /// Exact names and `*.example.com` wildcards; empty means any host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default = "defaults::path_prefix")]
+    pub path_prefix: String,
+    /// Empty means any method.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub upstream: Option<String>,
+    #[serde(default)]
+    pub respond: Option<RespondSection>,
+    /// Remove `path_prefix` from the path sent upstream.
+    #[serde(default)]
+    pub strip_prefix: bool,
+    /// Overrides the upstream's `read_timeout` for this route.
+    #[serde(default, with = "units::opt_duration")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub request_headers: HeaderRulesSection,
+    #[serde(default)]
+    pub response_headers: HeaderRulesSection,
+}
+
+/// `respond = { status = 200, body = "ok", content_type = "text/plain" }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RespondSection {
+    pub status: u16,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default = "defaults::content_type")]
+    pub content_type: String,
+}
+
+/// `request_headers = { set = { "x-env" = "prod" }, remove = ["cookie"] }`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderRulesSection {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+mod defaults {
+    use std::time::Duration;
+
+    pub fn connect_timeout() -> Duration {
+        Duration::from_secs(2)
+    }
+    pub fn io_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn idle_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn retries() -> usize {
+        1
+    }
+    pub fn weight() -> usize {
+        1
+    }
+    pub fn expect_status() -> u16 {
+        200
+    }
+    pub fn health_host() -> String {
+        "localhost".to_owned()
+    }
+    pub fn health_interval() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub fn health_timeout() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub fn healthy_threshold() -> usize {
+        1
+    }
+    pub fn unhealthy_threshold() -> usize {
+        2
+    }
+    pub fn path_prefix() -> String {
+        "/".to_owned()
+    }
+    pub fn content_type() -> String {
+        "text/plain; charset=utf-8".to_owned()
+    }
+}

@@ -1,0 +1,38 @@
+//! Human units in the config file: durations ("30s", "250ms") and byte sizes ("8KiB").
+//!
+//! Used as `#[serde(with = ...)]` helpers so the raw config holds `Duration` and `u64`
+//! directly and a bad value is a deserialization error with its place in the file.
+
+use serde::{de::Error, Deserialize, Deserializer};
+use std::time::Duration;
+
+/// `"30s"`, `"1m 30s"`, `"250ms"`: anything `humantime` understands.
+pub mod duration {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map_err(|e| D::Error::custom(format!("invalid duration {text:?}: {e} (write e.g. \"30s\" or \"250ms\")")))
+    }
+}
+
+/// An optional duration (`Option<Duration>` fields with `#[serde(default)]`).
+pub mod opt_duration {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        duration::deserialize(d).map(Some)
+    }
+}
+
+/// `"8KiB"`, `"1MB"`, or a plain number of bytes.
+pub mod size {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        bytesize::ByteSize::deserialize(d)
+            .map(|s| s.as_u64())
+            .map_err(|e| D::Error::custom(format!("invalid size: {e} (write e.g. \"8KiB\")")))
+    }
+}

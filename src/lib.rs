@@ -1,0 +1,8 @@
+//! tollgate: an edge proxy and API gateway on Cloudflare's Pingora.
+//!
+//! The binary (`main.rs`) only parses the command line; everything else lives here:
+//! `config` reads the TOML file, `state` compiles it into the immutable `Snapshot`
+//! that requests read, `proxy` plugs the request phases into Pingora and delegates
+//! each to `edge`, `routing` and `upstream`, and `bootstrap` assembles the server.
+
+pub mod config;
