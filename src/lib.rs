@@ -5,4 +5,12 @@
 //! that requests read, `proxy` plugs the request phases into Pingora and delegates
 //! each to `edge`, `routing` and `upstream`, and `bootstrap` assembles the server.
 
+pub mod bootstrap;
+pub mod cli;
 pub mod config;
+pub mod edge;
+pub mod observability;
+pub mod proxy;
+pub mod routing;
+pub mod state;
+pub mod upstream;

@@ -41,7 +41,12 @@ pub struct ConfigErrors {
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        writeln!(f, "{}: {n} error{}", self.source, if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{}: {n} error{}",
+            self.source,
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.errors {
             writeln!(
                 f,
@@ -166,7 +171,11 @@ impl<'i> Sections<'_, 'i> {
             Err(e) => {
                 let span = e.span().unwrap_or_else(|| value.span());
                 let at = path_at(self.root, &span);
-                let at = if at.0.len() >= path.0.len() { at } else { path.clone() };
+                let at = if at.0.len() >= path.0.len() {
+                    at
+                } else {
+                    path.clone()
+                };
                 self.error_at(span.start, &at, e.message().to_owned());
                 None
             }
@@ -252,7 +261,11 @@ name = "r"
 upstream = "orders"
 "#;
         let err = load_str(text, "t.toml").expect_err("invalid");
-        let lines: Vec<_> = err.errors.iter().map(|e| (e.path.as_str(), e.line)).collect();
+        let lines: Vec<_> = err
+            .errors
+            .iter()
+            .map(|e| (e.path.as_str(), e.line))
+            .collect();
         assert_eq!(
             lines,
             vec![
@@ -261,7 +274,10 @@ upstream = "orders"
             ],
             "{err}"
         );
-        assert!(err.errors[0].message.contains("unknown field `adr`"), "{err}");
+        assert!(
+            err.errors[0].message.contains("unknown field `adr`"),
+            "{err}"
+        );
         assert!(err.errors[1].message.contains("invalid duration"), "{err}");
     }
 
@@ -275,7 +291,9 @@ upstream = "orders"
     fn unknown_top_level_section_is_named() {
         let err = load_str("[servr]\n", "t.toml").expect_err("invalid");
         assert!(
-            err.errors.iter().any(|e| e.path == "servr" && e.message.contains("unknown section `servr`")),
+            err.errors
+                .iter()
+                .any(|e| e.path == "servr" && e.message.contains("unknown section `servr`")),
             "{err}"
         );
     }

@@ -12,8 +12,11 @@ pub mod duration {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map_err(|e| D::Error::custom(format!("invalid duration {text:?}: {e} (write e.g. \"30s\" or \"250ms\")")))
+        humantime::parse_duration(&text).map_err(|e| {
+            D::Error::custom(format!(
+                "invalid duration {text:?}: {e} (write e.g. \"30s\" or \"250ms\")"
+            ))
+        })
     }
 }
 

@@ -63,14 +63,21 @@ fn server(raw: &RawConfig, path: &TomlPath, out: &mut Problems) {
         out.push((path.key("max_uri_bytes"), "must be greater than 0".into()));
     }
     if s.max_header_bytes == 0 {
-        out.push((path.key("max_header_bytes"), "must be greater than 0".into()));
+        out.push((
+            path.key("max_header_bytes"),
+            "must be greater than 0".into(),
+        ));
     }
 }
 
 fn listeners(raw: &RawConfig, unparsed: &Unparsed, out: &mut Problems) {
     let path = TomlPath::root().key("listeners");
     if raw.listeners.is_empty() && unparsed.listeners.is_empty() {
-        out.push((path.clone(), "at least one listener is needed, e.g. [listeners.public] addr = \"0.0.0.0:8080\"".into()));
+        out.push((
+            path.clone(),
+            "at least one listener is needed, e.g. [listeners.public] addr = \"0.0.0.0:8080\""
+                .into(),
+        ));
     }
     let mut seen = HashMap::new();
     for (name, l) in &raw.listeners {
@@ -137,10 +144,16 @@ fn upstream(up: &UpstreamSection, path: &TomlPath, out: &mut Problems) {
             _ => {}
         }
         if !(100..=599).contains(&h.expect_status) {
-            out.push((hp.key("expect_status"), "must be an HTTP status (100-599)".into()));
+            out.push((
+                hp.key("expect_status"),
+                "must be an HTTP status (100-599)".into(),
+            ));
         }
         if h.interval.is_zero() || h.timeout.is_zero() {
-            out.push((hp.clone(), "interval and timeout must be greater than 0".into()));
+            out.push((
+                hp.clone(),
+                "interval and timeout must be greater than 0".into(),
+            ));
         }
         if h.healthy_threshold == 0 || h.unhealthy_threshold == 0 {
             out.push((hp, "thresholds must be at least 1".into()));
@@ -148,23 +161,38 @@ fn upstream(up: &UpstreamSection, path: &TomlPath, out: &mut Problems) {
     }
 }
 
-fn route(raw: &RawConfig, unparsed: &Unparsed, r: &RouteSection, path: &TomlPath, out: &mut Problems) {
+fn route(
+    raw: &RawConfig,
+    unparsed: &Unparsed,
+    r: &RouteSection,
+    path: &TomlPath,
+    out: &mut Problems,
+) {
     if r.name.trim().is_empty() {
         out.push((path.key("name"), "must not be empty".into()));
     }
     if let Some(ls) = &r.listeners {
         if ls.is_empty() {
-            out.push((path.key("listeners"), "must name at least one listener (or be left out for all)".into()));
+            out.push((
+                path.key("listeners"),
+                "must name at least one listener (or be left out for all)".into(),
+            ));
         }
         for (i, l) in ls.iter().enumerate() {
             if !raw.listeners.contains_key(l) && !unparsed.listeners.contains(l) {
-                out.push((path.key("listeners").index(i), format!("no listener named {l:?}")));
+                out.push((
+                    path.key("listeners").index(i),
+                    format!("no listener named {l:?}"),
+                ));
             }
         }
     }
     for (i, h) in r.hosts.iter().enumerate() {
         if let Err(why) = host_pattern(h) {
-            out.push((path.key("hosts").index(i), format!("invalid host {h:?}: {why}")));
+            out.push((
+                path.key("hosts").index(i),
+                format!("invalid host {h:?}: {why}"),
+            ));
         }
     }
     if !r.path_prefix.starts_with('/') {
@@ -172,29 +200,50 @@ fn route(raw: &RawConfig, unparsed: &Unparsed, r: &RouteSection, path: &TomlPath
     }
     for (i, m) in r.methods.iter().enumerate() {
         if Method::from_bytes(m.as_bytes()).is_err() || m.to_ascii_uppercase() != *m {
-            out.push((path.key("methods").index(i), format!("invalid method {m:?} (methods are upper case, e.g. \"GET\")")));
+            out.push((
+                path.key("methods").index(i),
+                format!("invalid method {m:?} (methods are upper case, e.g. \"GET\")"),
+            ));
         }
     }
     match (&r.upstream, &r.respond) {
-        (Some(_), Some(_)) => out.push((path.key("respond"), "a route has either `upstream` or `respond`, not both".into())),
-        (None, None) => out.push((path.clone(), "a route needs `upstream = \"NAME\"` or `respond = { status = ... }`".into())),
+        (Some(_), Some(_)) => out.push((
+            path.key("respond"),
+            "a route has either `upstream` or `respond`, not both".into(),
+        )),
+        (None, None) => out.push((
+            path.clone(),
+            "a route needs `upstream = \"NAME\"` or `respond = { status = ... }`".into(),
+        )),
         (Some(u), None) if !raw.upstreams.contains_key(u) && !unparsed.upstreams.contains(u) => {
             out.push((path.key("upstream"), format!("no upstream named {u:?}")))
         }
         (None, Some(resp)) => {
             if !(200..=599).contains(&resp.status) {
-                out.push((path.key("respond").key("status"), "must be a final HTTP status (200-599)".into()));
+                out.push((
+                    path.key("respond").key("status"),
+                    "must be a final HTTP status (200-599)".into(),
+                ));
             }
             if HeaderValue::from_str(&resp.content_type).is_err() {
-                out.push((path.key("respond").key("content_type"), "not a valid header value".into()));
+                out.push((
+                    path.key("respond").key("content_type"),
+                    "not a valid header value".into(),
+                ));
             }
             for (key, set) in [
                 ("strip_prefix", r.strip_prefix),
                 ("timeout", r.timeout.is_some()),
-                ("request_headers", r.request_headers != HeaderRulesSection::default()),
+                (
+                    "request_headers",
+                    r.request_headers != HeaderRulesSection::default(),
+                ),
             ] {
                 if set {
-                    out.push((path.key(key), "only applies to routes with an upstream".into()));
+                    out.push((
+                        path.key(key),
+                        "only applies to routes with an upstream".into(),
+                    ));
                 }
             }
         }
@@ -224,7 +273,10 @@ fn header_name(name: &str, path: &TomlPath, out: &mut Problems) {
     if HeaderName::from_bytes(name.as_bytes()).is_err() {
         out.push((path.clone(), format!("invalid header name {name:?}")));
     } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-        out.push((path.clone(), format!("header {name:?} is managed by the proxy")));
+        out.push((
+            path.clone(),
+            format!("header {name:?} is managed by the proxy"),
+        ));
     }
 }
 
@@ -288,7 +340,8 @@ fn overlaps(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> bool {
 
 fn same_hosts(a: &[String], b: &[String]) -> bool {
     (a.is_empty() && b.is_empty())
-        || a.iter().any(|x| b.iter().any(|y| x.eq_ignore_ascii_case(y)))
+        || a.iter()
+            .any(|x| b.iter().any(|y| x.eq_ignore_ascii_case(y)))
 }
 
 fn overlaps_or_any(a: &[String], b: &[String]) -> bool {
@@ -302,7 +355,11 @@ mod tests {
     fn errors(text: &str) -> Vec<String> {
         match load_str(text, "t.toml") {
             Ok(_) => Vec::new(),
-            Err(e) => e.errors.iter().map(|e| format!("{}: {}", e.path, e.message)).collect(),
+            Err(e) => e
+                .errors
+                .iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect(),
         }
     }
 
@@ -334,21 +391,30 @@ mod tests {
             "routes[1].methods[0]: invalid method",
             "routes[1].strip_prefix: only applies",
         ] {
-            assert!(errs.iter().any(|e| e.starts_with(expected)), "missing {expected:?} in {errs:#?}");
+            assert!(
+                errs.iter().any(|e| e.starts_with(expected)),
+                "missing {expected:?} in {errs:#?}"
+            );
         }
     }
 
     #[test]
     fn shadowed_route_is_an_error_but_distinct_methods_are_not() {
         let dup = format!("{BASE}[[routes]]\nname = \"a\"\npath_prefix = \"/x\"\nrespond = {{ status = 200 }}\n[[routes]]\nname = \"b\"\npath_prefix = \"/x/\"\nrespond = {{ status = 200 }}\n");
-        assert!(errors(&dup).iter().any(|e| e.contains("overlaps route \"a\"")));
+        assert!(errors(&dup)
+            .iter()
+            .any(|e| e.contains("overlaps route \"a\"")));
         let split = format!("{BASE}[[routes]]\nname = \"a\"\nmethods = [\"GET\"]\nrespond = {{ status = 200 }}\n[[routes]]\nname = \"b\"\nmethods = [\"POST\"]\nrespond = {{ status = 200 }}\n");
         assert_eq!(errors(&split), Vec::<String>::new());
     }
 
     #[test]
     fn consistent_hash_needs_a_key() {
-        let text = format!("{BASE}[upstreams.u]\ntargets = [\"127.0.0.1:2\"]\nbalance = \"consistent_hash\"\n");
-        assert!(errors(&text).iter().any(|e| e.starts_with("upstreams.u.hash_key")));
+        let text = format!(
+            "{BASE}[upstreams.u]\ntargets = [\"127.0.0.1:2\"]\nbalance = \"consistent_hash\"\n"
+        );
+        assert!(errors(&text)
+            .iter()
+            .any(|e| e.starts_with("upstreams.u.hash_key")));
     }
 }

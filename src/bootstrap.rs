@@ -1,0 +1,133 @@
+//! Builds and runs the Pingora server from a loaded config: `ServerConf` from
+//! `[server]` (no Pingora YAML), one proxy service per listener kind, and the
+//! background services (health checks, SIGHUP reload, access-log writer).
+//!
+//! Everything that can fail (config, access-log file) fails here, before Pingora
+//! daemonizes, so `tollgate run` exits non-zero with a clear message.
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use pingora::apps::HttpServerOptions;
+use pingora::prelude::Opt;
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{load_file, raw::ServerSection, LoadedConfig};
+use crate::observability::AccessLog;
+use crate::proxy::{Gateway, ListenerMap};
+use crate::state::{compile::compile, reload::Reloader};
+use crate::upstream::{HealthChecks, PoolRegistry};
+
+/// `tollgate run` flags that map onto Pingora's own options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFlags {
+    pub daemon: bool,
+    pub upgrade: bool,
+}
+
+/// Loads `config_path` and serves until told to stop. Returns only on start-up errors.
+pub fn run(config_path: &Path, flags: RunFlags) -> anyhow::Result<()> {
+    // Absolute, because daemon mode changes the working directory to `/`.
+    let config_path = std::fs::canonicalize(config_path)
+        .with_context(|| format!("cannot open config {}", config_path.display()))?;
+    let LoadedConfig { raw } = load_file(&config_path)?;
+    let registry = Arc::new(PoolRegistry::default());
+    let snapshot = compile(&raw, &registry).map_err(anyhow::Error::msg)?;
+    registry.commit(snapshot.pools.clone());
+    let shared = Arc::new(ArcSwap::from_pointee(snapshot));
+
+    let (access_log, access_log_writer) = AccessLog::open(&raw.server.access_log)?;
+    let mut server = Server::new_with_opt_and_conf(
+        Opt {
+            upgrade: flags.upgrade,
+            daemon: flags.daemon,
+            ..Opt::default()
+        },
+        server_conf(&raw.server, flags.daemon),
+    );
+    server.bootstrap();
+
+    let gateway = Gateway::new(
+        shared.clone(),
+        Arc::new(ListenerMap::new(&raw.listeners)),
+        access_log,
+    );
+    // Pingora sets h2c per service, so listeners are grouped by it.
+    for h2c in [false, true] {
+        let addrs: Vec<String> = raw
+            .listeners
+            .values()
+            .filter(|l| l.h2c == h2c)
+            .map(|l| l.addr.to_string())
+            .collect();
+        if addrs.is_empty() {
+            continue;
+        }
+        let name = if h2c { "tollgate h2c" } else { "tollgate" };
+        let mut service =
+            http_proxy_service_with_name(&server.configuration, gateway.clone(), name);
+        if let Some(app) = service.app_logic_mut() {
+            let mut options = HttpServerOptions::default();
+            options.h2c = h2c;
+            app.server_options = Some(options);
+        }
+        for addr in &addrs {
+            service.add_tcp(addr);
+        }
+        server.add_service(service);
+    }
+    server.add_service(background_service(
+        "health checks",
+        HealthChecks::new(registry.clone()),
+    ));
+    server.add_service(background_service(
+        "config reload",
+        Reloader::new(config_path.clone(), raw.clone(), shared, registry),
+    ));
+    if let Some(writer) = access_log_writer {
+        server.add_service(background_service("access log", writer));
+    }
+    if !flags.daemon {
+        // Pingora writes the pid file only when daemonizing; `tollgate reload` needs it.
+        write_pid_file(&raw.server.pid_file)?;
+    }
+    log::info!(
+        "tollgate starting with {} (listeners: {})",
+        config_path.display(),
+        raw.listeners
+            .iter()
+            .map(|(n, l)| format!("{n}={}", l.addr))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    server.run_forever()
+}
+
+fn server_conf(s: &ServerSection, daemon: bool) -> ServerConf {
+    let workers = s
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    ServerConf {
+        daemon,
+        pid_file: s.pid_file.display().to_string(),
+        upgrade_sock: s.upgrade_socket.display().to_string(),
+        threads: workers,
+        grace_period_seconds: Some(s.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(s.shutdown_timeout.as_secs()),
+        upstream_keepalive_pool_size: s.upstream_keepalive_pool,
+        ..ServerConf::default()
+    }
+}
+
+fn write_pid_file(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("pid file directory {}", dir.display()))?;
+    }
+    std::fs::write(path, format!("{}\n", std::process::id()))
+        .with_context(|| format!("cannot write pid file {}", path.display()))
+}

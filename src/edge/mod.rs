@@ -1,0 +1,9 @@
+//! The edge of a request, before any routing decision: request hygiene (Host, URI
+//! and header sizes, dot segments), who the client is (trusted proxies and
+//! `X-Forwarded-For`), the headers tollgate adds for the upstream, and request ids.
+//!
+//! Pure functions over request headers; nothing here does I/O.
+
+pub mod forwarded;
+pub mod hygiene;
+pub mod request_id;

@@ -1,0 +1,49 @@
+//! Per-request state carried through the phases.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::routing::Route;
+use crate::state::Snapshot;
+use crate::upstream::InFlightGuard;
+
+pub struct RequestCtx {
+    /// The config this request runs on, from start to end.
+    pub snap: Arc<Snapshot>,
+    pub started: Instant,
+    pub request_id: String,
+    /// The TCP peer and whether it is a trusted proxy.
+    pub peer_ip: IpAddr,
+    pub peer_trusted: bool,
+    /// The client as far as we can tell (see `edge::forwarded`).
+    pub client_ip: IpAddr,
+    /// Normalized host used for routing.
+    pub host: String,
+    pub route: Option<Arc<Route>>,
+    /// Targets tried so far, the last one being the current.
+    pub tried: Vec<SocketAddr>,
+    /// Counts this request against its target while it is in flight.
+    pub in_flight: Option<InFlightGuard>,
+}
+
+impl RequestCtx {
+    pub fn new(snap: Arc<Snapshot>) -> Self {
+        Self {
+            snap,
+            started: Instant::now(),
+            request_id: String::new(),
+            peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            peer_trusted: false,
+            client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            host: String::new(),
+            route: None,
+            tried: Vec::new(),
+            in_flight: None,
+        }
+    }
+
+    pub fn target(&self) -> Option<SocketAddr> {
+        self.tried.last().copied()
+    }
+}

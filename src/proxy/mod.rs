@@ -1,0 +1,236 @@
+//! The Pingora `ProxyHttp` implementation: one short delegating step per phase, in
+//! phase order. Each phase's contract:
+//!
+//! - `new_ctx`: load the current snapshot once; the request keeps it to the end.
+//! - `request_filter`: request id, client IP, hygiene (400/414/431), routing
+//!   (404/405), static `respond` answers. A rejection writes its problem+json
+//!   response and returns `Ok(true)`; `Err` is for real failures only.
+//! - `upstream_peer`: a healthy target of the route's pool not tried yet (503 when
+//!   none is healthy; re-entered on a retry).
+//! - `fail_to_connect`: marks connect failures retryable while `retries` allow.
+//! - `upstream_request_filter`: forwarded headers, request id, path and header rules.
+//! - `response_filter`: request id and the route's response header rules.
+//! - `fail_to_proxy`: problem+json with 502/503/504 (see `respond::error_status`).
+//! - `logging`: one access-log line.
+
+mod ctx;
+mod listeners;
+mod respond;
+
+pub use ctx::RequestCtx;
+pub use listeners::ListenerMap;
+
+use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType, Result};
+use std::sync::Arc;
+
+use crate::config::raw::HashKey;
+use crate::edge::{forwarded::Forwarded, forwarded::X_FORWARDED_FOR, hygiene, request_id};
+use crate::observability::AccessLog;
+use crate::routing::RouteAction;
+use crate::state::SharedSnapshot;
+use respond::Rejection;
+
+/// The gateway's request handling, shared by every listener service.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: SharedSnapshot,
+    listeners: Arc<ListenerMap>,
+    access_log: AccessLog,
+}
+
+impl Gateway {
+    pub fn new(shared: SharedSnapshot, listeners: Arc<ListenerMap>, access_log: AccessLog) -> Self {
+        Self {
+            shared,
+            listeners,
+            access_log,
+        }
+    }
+
+    /// Steps 1-2 of `request_filter`: who is asking, is the request sane, which route.
+    fn admit(&self, session: &Session, ctx: &mut RequestCtx) -> std::result::Result<(), Rejection> {
+        let req = session.req_header();
+        ctx.request_id = request_id::from_request(req);
+        if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
+            ctx.peer_ip = peer.ip();
+            ctx.peer_trusted = ctx.snap.trusted_proxies.contains(ctx.peer_ip);
+            let xff = req
+                .headers
+                .get(X_FORWARDED_FOR)
+                .and_then(|v| v.to_str().ok());
+            ctx.client_ip = ctx.snap.trusted_proxies.client_ip(ctx.peer_ip, xff);
+        }
+        ctx.host = hygiene::check(req, &ctx.snap.limits)?;
+        let listener = self.listeners.name_for(session.server_addr());
+        let route = ctx
+            .snap
+            .router
+            .find(listener, &ctx.host, req.uri.path(), &req.method)?;
+        ctx.route = Some(route.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new(self.shared.load_full())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if let Err(rejection) = self.admit(session, ctx) {
+            respond::reject(session, &rejection, &ctx.request_id).await?;
+            return Ok(true);
+        }
+        match ctx
+            .route
+            .as_deref()
+            .map(|r| (&r.action, &r.response_headers))
+        {
+            Some((RouteAction::Respond(answer), rules)) => {
+                respond::static_response(session, answer, rules, &ctx.request_id).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let Some(route) = ctx.route.clone() else {
+            return Error::e_explain(ErrorType::InternalError, "no route in upstream_peer");
+        };
+        let RouteAction::Proxy(pool) = &route.action else {
+            return Error::e_explain(
+                ErrorType::InternalError,
+                "static route reached upstream_peer",
+            );
+        };
+        let req = session.req_header();
+        let client_ip = ip_bytes(ctx.client_ip);
+        let hash_input: &[u8] = match pool.hash_key() {
+            None => b"",
+            Some(HashKey::Path) => req.uri.path().as_bytes(),
+            Some(HashKey::Header(name)) => req.headers.get(name).map_or(b"", |v| v.as_bytes()),
+            Some(HashKey::ClientIp) => &client_ip,
+        };
+        let Some(selected) = pool.select(hash_input, &ctx.tried) else {
+            let status = if ctx.tried.is_empty() { 503 } else { 502 };
+            return Error::e_explain(
+                ErrorType::HTTPStatus(status),
+                format!("upstream {:?}: no target left", pool.name),
+            );
+        };
+        ctx.tried.push(selected.addr);
+        ctx.in_flight = Some(selected.guard);
+        Ok(pool.peer(selected.addr, route.timeout))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        ctx.in_flight = None;
+        if let Some(RouteAction::Proxy(pool)) = ctx.route.as_deref().map(|r| &r.action) {
+            if ctx.tried.len() <= pool.retries {
+                e.set_retry(true);
+            }
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let forwarded = Forwarded {
+            peer: ctx.peer_ip,
+            peer_trusted: ctx.peer_trusted,
+            proto: "http",
+        };
+        forwarded.apply(upstream)?;
+        upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+        if let Some(route) = ctx.route.as_deref() {
+            let original = session
+                .req_header()
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str());
+            if let Some(path) = route.rewrite_path(original) {
+                let uri = path
+                    .parse()
+                    .map_err(|e| Error::because(ErrorType::InternalError, "rewritten path", e))?;
+                upstream.set_uri(uri);
+            }
+            route.request_headers.apply_to_request(upstream)?;
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        resp.insert_header(request_id::HEADER, &ctx.request_id)?;
+        if let Some(route) = ctx.route.as_deref() {
+            route.response_headers.apply_to_response(resp)?;
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let code = match respond::error_status(e) {
+            Some((status, detail)) => {
+                if let Err(write_err) =
+                    respond::problem(session, status, detail, &ctx.request_id, None).await
+                {
+                    log::debug!("could not send the error response: {write_err}");
+                }
+                status.as_u16()
+            }
+            None => 0,
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+        // Clients that disconnect or send garbage must not flood the error log.
+        e.esource() == &ErrorSource::Downstream
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        ctx.in_flight = None;
+        self.access_log.record(session, ctx);
+    }
+}
+
+fn ip_bytes(ip: std::net::IpAddr) -> [u8; 16] {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        std::net::IpAddr::V6(v6) => v6.octets(),
+    }
+}

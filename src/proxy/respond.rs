@@ -1,0 +1,149 @@
+//! Responses tollgate writes itself: RFC 9457 `application/problem+json` rejections
+//! and errors, and the static answers of `respond` routes. Also maps Pingora errors
+//! to statuses (timeouts 504, connection failures 502).
+
+use bytes::Bytes;
+use http::{header, HeaderName, Method, StatusCode};
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::{ErrorSource, ErrorType};
+
+use crate::edge::hygiene::HygieneError;
+use crate::edge::request_id;
+use crate::routing::{RouteError, StaticResponse};
+
+/// A request refused before it reached an upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error(transparent)]
+    Hygiene(#[from] HygieneError),
+    #[error(transparent)]
+    Route(#[from] RouteError),
+}
+
+impl Rejection {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::Hygiene(e) => e.status(),
+            Rejection::Route(e) => e.status(),
+        }
+    }
+
+    fn extra_header(&self) -> Option<(HeaderName, &str)> {
+        match self {
+            Rejection::Route(RouteError::MethodNotAllowed { allow }) => {
+                Some((header::ALLOW, allow))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Writes `rejection` as problem+json; the connection is closed after a 400-class
+/// hygiene error since the client's framing cannot be trusted.
+pub async fn reject(
+    session: &mut Session,
+    rejection: &Rejection,
+    request_id: &str,
+) -> pingora::Result<()> {
+    if matches!(rejection, Rejection::Hygiene(_)) {
+        session.set_keepalive(None);
+    }
+    let extra = rejection.extra_header();
+    problem(
+        session,
+        rejection.status(),
+        &rejection.to_string(),
+        request_id,
+        extra,
+    )
+    .await
+}
+
+/// Writes an RFC 9457 problem document.
+pub async fn problem(
+    session: &mut Session,
+    status: StatusCode,
+    detail: &str,
+    request_id: &str,
+    extra: Option<(HeaderName, &str)>,
+) -> pingora::Result<()> {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+        "request_id": request_id,
+    });
+    let mut resp = ResponseHeader::build(status, Some(5))?;
+    resp.insert_header(header::CONTENT_TYPE, "application/problem+json")?;
+    if let Some((name, value)) = extra {
+        resp.insert_header(name, value)?;
+    }
+    write(session, resp, Bytes::from(body.to_string()), request_id).await
+}
+
+/// Writes a `respond` route's fixed answer.
+pub async fn static_response(
+    session: &mut Session,
+    r: &StaticResponse,
+    rules: &crate::routing::HeaderRules,
+    request_id: &str,
+) -> pingora::Result<()> {
+    let mut resp = ResponseHeader::build(r.status, Some(4))?;
+    resp.insert_header(header::CONTENT_TYPE, r.content_type.clone())?;
+    rules.apply_to_response(&mut resp)?;
+    write(session, resp, r.body.clone(), request_id).await
+}
+
+async fn write(
+    session: &mut Session,
+    mut resp: ResponseHeader,
+    body: Bytes,
+    request_id: &str,
+) -> pingora::Result<()> {
+    resp.insert_header(header::CONTENT_LENGTH, body.len())?;
+    if !request_id.is_empty() {
+        resp.insert_header(request_id::HEADER, request_id)?;
+    }
+    let head_only = session.req_header().method == Method::HEAD || body.is_empty();
+    session
+        .write_response_header(Box::new(resp), head_only)
+        .await?;
+    if !head_only {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+/// The status and client-facing explanation for a failed proxy attempt; `None` when
+/// the client is gone and nothing can be written.
+pub fn error_status(e: &pingora::Error) -> Option<(StatusCode, &'static str)> {
+    use ErrorType::*;
+    if let HTTPStatus(code) = e.etype() {
+        let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY);
+        let detail = match status {
+            StatusCode::SERVICE_UNAVAILABLE => "no healthy target is available for this route",
+            StatusCode::BAD_GATEWAY => "no target of this route could be reached",
+            _ => "the request could not be served",
+        };
+        return Some((status, detail));
+    }
+    match e.esource() {
+        ErrorSource::Upstream => Some(match e.etype() {
+            ConnectTimedout | ReadTimedout | WriteTimedout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "the upstream did not answer in time",
+            ),
+            _ => (StatusCode::BAD_GATEWAY, "the upstream connection failed"),
+        }),
+        ErrorSource::Downstream => match e.etype() {
+            ReadError | WriteError | ConnectionClosed => None,
+            ReadTimedout | WriteTimedout => None,
+            _ => Some((StatusCode::BAD_REQUEST, "the request could not be read")),
+        },
+        ErrorSource::Internal | ErrorSource::Unset => {
+            Some((StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+        }
+    }
+}

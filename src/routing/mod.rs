@@ -1,0 +1,215 @@
+//! Routing: picks the route for a request by listener, host, path prefix and method.
+//!
+//! The [`Router`] is built once per snapshot and only read afterwards. Host matching
+//! prefers an exact name, then the longest `*.suffix` wildcard, then routes without
+//! hosts; within that host group the longest path prefix that also allows the method
+//! wins. A path that matches only routes of other methods gives 405 with `Allow`.
+
+mod route;
+
+pub use route::{HeaderRules, Route, RouteAction, StaticResponse};
+
+use http::{Method, StatusCode};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Why no route was found; knows its HTTP answer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RouteError {
+    #[error("no route matches this host and path")]
+    NotFound,
+    #[error("this path does not accept the method; allowed: {allow}")]
+    MethodNotAllowed { allow: String },
+}
+
+impl RouteError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RouteError::NotFound => StatusCode::NOT_FOUND,
+            RouteError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+}
+
+/// Routes of every listener, ready for lookup.
+#[derive(Default)]
+pub struct Router {
+    listeners: HashMap<String, HostTable>,
+}
+
+/// The routes one listener can reach, grouped by host pattern. Each list is sorted
+/// by path prefix, longest first, keeping file order among equals.
+#[derive(Default)]
+struct HostTable {
+    exact: HashMap<String, Vec<Arc<Route>>>,
+    /// `(".example.com", routes)`, longest suffix first.
+    wildcards: Vec<(String, Vec<Arc<Route>>)>,
+    any_host: Vec<Arc<Route>>,
+}
+
+impl Router {
+    /// Adds `route` to each listener it serves, for each of its host patterns.
+    pub fn add(&mut self, listeners: &[String], hosts: &[String], route: Arc<Route>) {
+        for listener in listeners {
+            let table = self.listeners.entry(listener.clone()).or_default();
+            if hosts.is_empty() {
+                table.any_host.push(route.clone());
+            }
+            for host in hosts {
+                let host = host.to_ascii_lowercase();
+                let list = match host.strip_prefix('*') {
+                    Some(suffix) => match table.wildcards.iter().position(|(s, _)| s == suffix) {
+                        Some(i) => &mut table.wildcards[i].1,
+                        None => {
+                            table.wildcards.push((suffix.to_owned(), Vec::new()));
+                            let last = table.wildcards.len() - 1;
+                            &mut table.wildcards[last].1
+                        }
+                    },
+                    None => table.exact.entry(host).or_default(),
+                };
+                list.push(route.clone());
+            }
+        }
+    }
+
+    /// Sorts every route list; call once after the last `add`.
+    pub fn finish(&mut self) {
+        for table in self.listeners.values_mut() {
+            table
+                .wildcards
+                .sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+            let lists = table
+                .exact
+                .values_mut()
+                .chain(table.wildcards.iter_mut().map(|(_, l)| l))
+                .chain(std::iter::once(&mut table.any_host));
+            for list in lists {
+                list.sort_by_key(|r| std::cmp::Reverse(r.prefix_len()));
+            }
+        }
+    }
+
+    /// The route for a request. `host` is lower case without port.
+    pub fn find(
+        &self,
+        listener: &str,
+        host: &str,
+        path: &str,
+        method: &Method,
+    ) -> Result<&Arc<Route>, RouteError> {
+        let table = self.listeners.get(listener).ok_or(RouteError::NotFound)?;
+        let wildcards = table
+            .wildcards
+            .iter()
+            .filter(|(suffix, _)| host.len() > suffix.len() && host.ends_with(suffix.as_str()))
+            .map(|(_, l)| l);
+        let groups = table
+            .exact
+            .get(host)
+            .into_iter()
+            .chain(wildcards)
+            .chain(std::iter::once(&table.any_host));
+        for group in groups {
+            let mut allowed: Vec<&str> = Vec::new();
+            for route in group.iter().filter(|r| r.matches_path(path)) {
+                if route.allows(method) {
+                    return Ok(route);
+                }
+                allowed.extend(route.methods().iter().map(Method::as_str));
+            }
+            if !allowed.is_empty() {
+                allowed.sort_unstable();
+                allowed.dedup();
+                return Err(RouteError::MethodNotAllowed {
+                    allow: allowed.join(", "),
+                });
+            }
+        }
+        Err(RouteError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(name: &str, prefix: &str, methods: &[&str]) -> Arc<Route> {
+        Arc::new(Route::for_test(name, prefix, methods))
+    }
+
+    fn router(routes: &[(&[&str], Arc<Route>)]) -> Router {
+        let mut r = Router::default();
+        for (hosts, route) in routes {
+            let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+            r.add(&["l".to_owned()], &hosts, route.clone());
+        }
+        r.finish();
+        r
+    }
+
+    fn name(r: &Router, host: &str, path: &str, method: Method) -> Result<String, RouteError> {
+        r.find("l", host, path, &method).map(|r| r.name.to_string())
+    }
+
+    #[test]
+    fn longest_prefix_on_segment_boundaries() {
+        let r = router(&[
+            (&[], route("root", "/", &[])),
+            (&[], route("api", "/api", &[])),
+        ]);
+        assert_eq!(name(&r, "h", "/api", Method::GET).as_deref(), Ok("api"));
+        assert_eq!(name(&r, "h", "/api/x", Method::GET).as_deref(), Ok("api"));
+        assert_eq!(name(&r, "h", "/apix", Method::GET).as_deref(), Ok("root"));
+    }
+
+    #[test]
+    fn exact_host_beats_wildcard_beats_any() {
+        let r = router(&[
+            (&[], route("any", "/", &[])),
+            (&["*.example.com"], route("wild", "/", &[])),
+            (&["api.example.com"], route("exact", "/", &[])),
+        ]);
+        assert_eq!(
+            name(&r, "api.example.com", "/", Method::GET).as_deref(),
+            Ok("exact")
+        );
+        assert_eq!(
+            name(&r, "a.b.example.com", "/", Method::GET).as_deref(),
+            Ok("wild")
+        );
+        assert_eq!(
+            name(&r, "example.com", "/", Method::GET).as_deref(),
+            Ok("any")
+        );
+    }
+
+    #[test]
+    fn method_mismatch_is_405_with_allow_and_other_paths_404() {
+        let r = router(&[
+            (&["a"], route("get", "/x", &["GET"])),
+            (&["a"], route("put", "/x", &["PUT", "GET"])),
+        ]);
+        assert_eq!(
+            name(&r, "a", "/x/1", Method::POST),
+            Err(RouteError::MethodNotAllowed {
+                allow: "GET, PUT".into()
+            })
+        );
+        assert_eq!(name(&r, "a", "/y", Method::GET), Err(RouteError::NotFound));
+        assert_eq!(name(&r, "b", "/x", Method::GET), Err(RouteError::NotFound));
+        assert_eq!(
+            r.find("other", "a", "/x", &Method::GET).err(),
+            Some(RouteError::NotFound)
+        );
+    }
+
+    #[test]
+    fn method_falls_through_to_a_shorter_prefix_that_allows_it() {
+        let r = router(&[
+            (&[], route("ro", "/v1", &["GET"])),
+            (&[], route("all", "/", &[])),
+        ]);
+        assert_eq!(name(&r, "h", "/v1/x", Method::POST).as_deref(), Ok("all"));
+    }
+}

@@ -1,0 +1,92 @@
+//! Turns a validated [`RawConfig`] into a [`Snapshot`]: the router with its compiled
+//! routes, and the upstream pools (reused from the registry when unchanged).
+//!
+//! Validation has already rejected bad values, so errors here are unexpected; they
+//! are still reported, never panicked on.
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, StatusCode};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Snapshot;
+use crate::config::raw::{HeaderRulesSection, RawConfig, RouteSection};
+use crate::edge::forwarded::TrustedProxies;
+use crate::edge::hygiene::RequestLimits;
+use crate::routing::{HeaderRules, Route, RouteAction, Router, StaticResponse};
+use crate::upstream::{Pool, PoolRegistry};
+
+pub fn compile(raw: &RawConfig, registry: &PoolRegistry) -> Result<Snapshot, String> {
+    let mut pools = HashMap::new();
+    for (name, def) in &raw.upstreams {
+        pools.insert(name.clone(), registry.get_or_build(name, def)?);
+    }
+    let all_listeners: Vec<String> = raw.listeners.keys().cloned().collect();
+    let mut router = Router::default();
+    for r in &raw.routes {
+        let route = compile_route(r, &pools)?;
+        let listeners = r.listeners.as_ref().unwrap_or(&all_listeners);
+        router.add(listeners, &r.hosts, Arc::new(route));
+    }
+    router.finish();
+    Ok(Snapshot {
+        router,
+        limits: RequestLimits {
+            max_uri_bytes: usize::try_from(raw.server.max_uri_bytes).unwrap_or(usize::MAX),
+            max_header_bytes: usize::try_from(raw.server.max_header_bytes).unwrap_or(usize::MAX),
+        },
+        trusted_proxies: TrustedProxies::new(raw.server.trusted_proxies.clone()),
+        pools,
+    })
+}
+
+fn compile_route(r: &RouteSection, pools: &HashMap<String, Arc<Pool>>) -> Result<Route, String> {
+    let err = |what: &str| format!("route {:?}: {what}", r.name);
+    let action = match (&r.upstream, &r.respond) {
+        (Some(name), _) => RouteAction::Proxy(
+            pools
+                .get(name)
+                .cloned()
+                .ok_or_else(|| err("unknown upstream"))?,
+        ),
+        (None, Some(resp)) => RouteAction::Respond(StaticResponse {
+            status: StatusCode::from_u16(resp.status).map_err(|_| err("bad status"))?,
+            body: Bytes::from(resp.body.clone()),
+            content_type: HeaderValue::from_str(&resp.content_type)
+                .map_err(|_| err("bad content_type"))?,
+        }),
+        (None, None) => return Err(err("no upstream or respond")),
+    };
+    let methods = r
+        .methods
+        .iter()
+        .map(|m| Method::from_bytes(m.as_bytes()).map_err(|_| err("bad method")))
+        .collect::<Result<_, _>>()?;
+    let mut route = Route::new(&r.name, &r.path_prefix, methods, action);
+    route.strip_prefix = r.strip_prefix;
+    route.timeout = r.timeout;
+    route.request_headers = header_rules(&r.request_headers).map_err(|e| err(&e))?;
+    route.response_headers = header_rules(&r.response_headers).map_err(|e| err(&e))?;
+    Ok(route)
+}
+
+fn header_rules(raw: &HeaderRulesSection) -> Result<HeaderRules, String> {
+    let name = |n: &str| {
+        HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("bad header name {n:?}"))
+    };
+    let set = raw
+        .set
+        .iter()
+        .map(|(n, v)| {
+            let value =
+                HeaderValue::from_str(v).map_err(|_| format!("bad header value for {n:?}"))?;
+            Ok((name(n)?, value))
+        })
+        .collect::<Result<_, String>>()?;
+    let remove = raw
+        .remove
+        .iter()
+        .map(|n| name(n))
+        .collect::<Result<_, _>>()?;
+    Ok(HeaderRules { set, remove })
+}

@@ -1,0 +1,164 @@
+//! Hot reload: on SIGHUP, read the file again, validate, compile, then one atomic
+//! swap. An invalid file changes nothing and is logged with all its errors. Settings
+//! the running process cannot change in place (listeners, workers, ...) are named in
+//! a warning as needing a restart or upgrade; everything else applies at once.
+//!
+//! Reloads run one at a time on this service's task, so compile and commit never race.
+
+use async_trait::async_trait;
+use log::{error, info, warn};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::compile::compile;
+use super::SharedSnapshot;
+use crate::config::{load_file, raw::RawConfig};
+use crate::upstream::PoolRegistry;
+
+pub struct Reloader {
+    path: PathBuf,
+    /// The config the process started with: what fixed settings were built from.
+    boot: RawConfig,
+    shared: SharedSnapshot,
+    registry: Arc<PoolRegistry>,
+}
+
+/// What a successful reload applied and what it could not.
+#[derive(Debug)]
+pub struct Reloaded {
+    pub needs_restart: Vec<String>,
+}
+
+impl Reloader {
+    pub fn new(
+        path: PathBuf,
+        boot: RawConfig,
+        shared: SharedSnapshot,
+        registry: Arc<PoolRegistry>,
+    ) -> Self {
+        Self {
+            path,
+            boot,
+            shared,
+            registry,
+        }
+    }
+
+    /// Parse, validate, compile, swap. On error nothing has changed.
+    pub fn reload(&self) -> Result<Reloaded, String> {
+        let loaded = load_file(&self.path).map_err(|e| e.to_string())?;
+        let snapshot = compile(&loaded.raw, &self.registry)?;
+        let pools = snapshot.pools.clone();
+        self.shared.store(Arc::new(snapshot));
+        self.registry.commit(pools);
+        Ok(Reloaded {
+            needs_restart: needs_restart(&self.boot, &loaded.raw),
+        })
+    }
+
+    fn reload_and_log(&self) {
+        match self.reload() {
+            Ok(r) if r.needs_restart.is_empty() => {
+                info!("config reloaded from {}", self.path.display())
+            }
+            Ok(r) => warn!(
+                "config reloaded from {}, but these changes need a restart or upgrade to apply: {}",
+                self.path.display(),
+                r.needs_restart.join("; ")
+            ),
+            Err(e) => error!("config reload rejected, still serving the previous config:\n{e}"),
+        }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                error!("cannot listen for SIGHUP, reload is unavailable: {e}");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                Some(()) = hangups.recv() => self.reload_and_log(),
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Fixed settings that differ between the config the process started with and `new`.
+pub fn needs_restart(boot: &RawConfig, new: &RawConfig) -> Vec<String> {
+    let (a, b) = (&boot.server, &new.server);
+    let fixed = [
+        ("server.workers", a.workers != b.workers),
+        ("server.pid_file", a.pid_file != b.pid_file),
+        (
+            "server.upgrade_socket",
+            a.upgrade_socket != b.upgrade_socket,
+        ),
+        ("server.grace_period", a.grace_period != b.grace_period),
+        (
+            "server.shutdown_timeout",
+            a.shutdown_timeout != b.shutdown_timeout,
+        ),
+        (
+            "server.upstream_keepalive_pool",
+            a.upstream_keepalive_pool != b.upstream_keepalive_pool,
+        ),
+        ("server.access_log", a.access_log != b.access_log),
+    ];
+    let mut out: Vec<String> = fixed
+        .iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(name, _)| format!("{name} changed"))
+        .collect();
+    for (name, l) in &new.listeners {
+        match boot.listeners.get(name) {
+            None => out.push(format!("listeners.{name} is new")),
+            Some(old) if old != l => out.push(format!("listeners.{name} changed")),
+            Some(_) => {}
+        }
+    }
+    for name in boot
+        .listeners
+        .keys()
+        .filter(|n| !new.listeners.contains_key(*n))
+    {
+        out.push(format!("listeners.{name} was removed (it keeps listening)"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    #[test]
+    fn names_fixed_settings_that_changed() {
+        let boot = load_str("[listeners.a]\naddr = \"127.0.0.1:1\"\n", "a")
+            .expect("valid")
+            .raw;
+        let new = load_str(
+            "[server]\nworkers = 3\nmax_uri_bytes = \"1KiB\"\n[listeners.a]\naddr = \"127.0.0.1:2\"\n[listeners.b]\naddr = \"127.0.0.1:3\"\n",
+            "b",
+        )
+        .expect("valid")
+        .raw;
+        assert_eq!(
+            needs_restart(&boot, &new),
+            vec![
+                "server.workers changed",
+                "listeners.a changed",
+                "listeners.b is new"
+            ]
+        );
+    }
+}

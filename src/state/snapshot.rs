@@ -1,0 +1,22 @@
+//! The compiled config. Immutable once built; a request loads it once (into its ctx)
+//! and keeps that `Arc` to the end, so a reload never changes a request mid-way.
+
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::edge::forwarded::TrustedProxies;
+use crate::edge::hygiene::RequestLimits;
+use crate::routing::Router;
+use crate::upstream::Pool;
+
+pub struct Snapshot {
+    pub router: Router,
+    pub limits: RequestLimits,
+    pub trusted_proxies: TrustedProxies,
+    /// Every pool of the config, by upstream name (routes hold their own `Arc`).
+    pub pools: HashMap<String, Arc<Pool>>,
+}
+
+/// The one swap point between reloads and requests.
+pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;

@@ -1,0 +1,172 @@
+//! One upstream pool: its targets behind a Pingora `LoadBalancer`, the selection
+//! algorithm, the in-flight count of every target, and the peer settings (timeouts)
+//! used to reach them.
+
+use futures::FutureExt;
+use pingora::lb::discovery::Static;
+use pingora::lb::selection::{self, BackendIter, BackendSelection};
+use pingora::lb::{Backend, Backends, LoadBalancer};
+use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
+use pingora::upstreams::peer::HttpPeer;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::health::health_check;
+use super::least_conn::LeastConn;
+use crate::config::raw::{Balance, HashKey, UpstreamSection};
+
+/// Bound on the targets a selection looks at before giving up (ketama walks a ring).
+const MAX_SELECTION_STEPS: usize = 256;
+
+pub struct Pool {
+    pub name: String,
+    /// Identity within the registry; a changed definition gets a new pool and id.
+    pub(super) id: u64,
+    definition: UpstreamSection,
+    balancer: Box<dyn Balancer>,
+    pub retries: usize,
+}
+
+/// A chosen target; the in-flight count drops when the guard does.
+pub struct Selected {
+    pub addr: SocketAddr,
+    pub guard: InFlightGuard,
+}
+
+impl Pool {
+    pub fn build(name: &str, id: u64, def: &UpstreamSection) -> Result<Self, String> {
+        let targets: BTreeSet<Backend> = def
+            .targets
+            .iter()
+            .map(|t| {
+                let mut b = Backend {
+                    addr: PeerAddr::Inet(t.addr()),
+                    weight: t.weight(),
+                    ext: Default::default(),
+                };
+                b.ext.insert(InFlight::default());
+                b
+            })
+            .collect();
+        let mut backends = Backends::new(Static::new(targets));
+        if let Some(h) = &def.health {
+            backends.set_health_check(health_check(h)?);
+        }
+        let balancer = match def.balance {
+            // Weights are refused by validation for round_robin, so both are one algorithm.
+            Balance::RoundRobin | Balance::Weighted => balancer::<selection::RoundRobin>(backends),
+            Balance::Random => balancer::<selection::Random>(backends),
+            Balance::ConsistentHash => balancer::<selection::Consistent>(backends),
+            Balance::LeastConn => balancer::<LeastConn>(backends),
+        }
+        .map_err(|e| format!("upstream {name:?}: {e}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            id,
+            definition: def.clone(),
+            balancer,
+            retries: def.retries,
+        })
+    }
+
+    pub fn same_definition(&self, def: &UpstreamSection) -> bool {
+        self.definition == *def
+    }
+
+    pub fn hash_key(&self) -> Option<&HashKey> {
+        self.definition.hash_key.as_ref()
+    }
+
+    pub(super) fn health_interval(&self) -> Option<Duration> {
+        self.definition.health.as_ref().map(|h| h.interval)
+    }
+
+    pub(super) fn backends(&self) -> &Backends {
+        self.balancer.backends()
+    }
+
+    /// A healthy target not in `exclude`, chosen by the pool's algorithm.
+    pub fn select(&self, hash_input: &[u8], exclude: &[SocketAddr]) -> Option<Selected> {
+        let accept = |b: &Backend, healthy: bool| {
+            healthy && b.addr.as_inet().is_some_and(|a| !exclude.contains(a))
+        };
+        let backend = self.balancer.select_with(hash_input, &accept)?;
+        let addr = *backend.addr.as_inet()?;
+        let guard = backend.ext.get::<InFlight>()?.enter();
+        Some(Selected { addr, guard })
+    }
+
+    /// How to reach `addr`; `read_timeout` overrides the pool's (a route's `timeout`).
+    pub fn peer(&self, addr: SocketAddr, read_timeout: Option<Duration>) -> Box<HttpPeer> {
+        let d = &self.definition;
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(d.connect_timeout);
+        peer.options.read_timeout = Some(read_timeout.unwrap_or(d.read_timeout));
+        peer.options.write_timeout = Some(d.write_timeout);
+        peer.options.idle_timeout = Some(d.idle_timeout);
+        Box::new(peer)
+    }
+}
+
+/// The part of `LoadBalancer<S>` the pool needs, object-safe so one `Pool` type serves
+/// every algorithm.
+trait Balancer: Send + Sync {
+    fn select_with(&self, key: &[u8], accept: &dyn Fn(&Backend, bool) -> bool) -> Option<Backend>;
+    fn backends(&self) -> &Backends;
+}
+
+impl<S> Balancer for LoadBalancer<S>
+where
+    S: BackendSelection + Send + Sync + 'static,
+    S::Iter: BackendIter,
+    S::Config: Send + Sync,
+{
+    fn select_with(&self, key: &[u8], accept: &dyn Fn(&Backend, bool) -> bool) -> Option<Backend> {
+        LoadBalancer::select_with(self, key, MAX_SELECTION_STEPS, accept)
+    }
+
+    fn backends(&self) -> &Backends {
+        LoadBalancer::backends(self)
+    }
+}
+
+fn balancer<S>(backends: Backends) -> Result<Box<dyn Balancer>, String>
+where
+    S: BackendSelection + Send + Sync + 'static,
+    S::Iter: BackendIter,
+    S::Config: Send + Sync,
+{
+    let lb = LoadBalancer::<S>::from_backends(backends);
+    // Static discovery completes without awaiting anything.
+    match lb.update().now_or_never() {
+        Some(Ok(())) => Ok(Box::new(lb)),
+        Some(Err(e)) => Err(format!("cannot load targets: {e}")),
+        None => Err("target discovery did not complete".to_owned()),
+    }
+}
+
+/// Requests in flight to one target, shared by every clone of its `Backend`.
+#[derive(Clone, Default)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    pub fn enter(&self) -> InFlightGuard {
+        self.0.fetch_add(1, Relaxed);
+        InFlightGuard(self.0.clone())
+    }
+
+    pub fn current(&self) -> usize {
+        self.0.load(Relaxed)
+    }
+}
+
+pub struct InFlightGuard(Arc<AtomicUsize>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}

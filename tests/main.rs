@@ -1,0 +1,1 @@
+//! Integration tests: the real tollgate binary against real origins on loopback.
