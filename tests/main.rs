@@ -1,1 +1,13 @@
-//! Integration tests: the real tollgate binary against real origins on loopback.
+//! Integration tests: the real `tollgate` binary on free loopback ports against real
+//! origin servers (see `support/`). One file per capability.
+
+mod support;
+
+mod balancing;
+mod check;
+mod failures;
+mod headers;
+mod health;
+mod hygiene;
+mod reload;
+mod routing;

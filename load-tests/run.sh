@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# load-tests/run.sh: compare tollgate with an nginx reverse proxy under the same wrk load.
+#
+# Topology (everything on 127.0.0.1, free ports picked at start-up):
+#   wrk ──> tollgate (1 worker)  ──┐
+#   wrk ──> nginx proxy (1 worker) ─┴──> nginx origin: `return 200 "hello\n"`
+#
+# Steps: install missing tools (apt-get), `cargo build --release`, start the origin, tollgate
+# and the reference nginx proxy from a `mktemp -d` work dir, warm each proxy up, then load
+# them one after the other (never together), read each proxy's RSS, print one table.
+# Every process it starts is stopped on exit, also on failure or Ctrl-C.
+#
+# Knobs (env): DURATION=10s CONNECTIONS=32 THREADS=1 WARMUP=2s KEEP_WORK=0 BUILD_TIMEOUT=1800
+# Usage: bash load-tests/run.sh        (from anywhere; see load-tests/README.md)
+
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}
+WARMUP=${WARMUP:-2s}
+KEEP_WORK=${KEEP_WORK:-0}
+BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}   # seconds
+READY_TIMEOUT=10                       # seconds per server
+STOP_TIMEOUT=5                         # seconds per process before SIGKILL
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN="$REPO/target/release/tollgate"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# --- argument checks ------------------------------------------------------------------------
+
+# wrk durations: "10", "10s", "2m", "1h" -> seconds (for time bounds).
+duration_secs() {
+    local d=$1
+    [[ $d =~ ^([0-9]+)([smh]?)$ ]] || die "bad duration '$d' (use e.g. 10s, 2m)"
+    case ${BASH_REMATCH[2]} in
+        h) echo $((BASH_REMATCH[1] * 3600)) ;;
+        m) echo $((BASH_REMATCH[1] * 60)) ;;
+        *) echo "${BASH_REMATCH[1]}" ;;
+    esac
+}
+DURATION_S=$(duration_secs "$DURATION")
+WARMUP_S=$(duration_secs "$WARMUP")
+[[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS must be a positive integer"
+[[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive integer"
+((THREADS <= CONNECTIONS)) || die "THREADS ($THREADS) must not exceed CONNECTIONS ($CONNECTIONS)"
+
+# --- 1. dependencies ------------------------------------------------------------------------
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+command -v cmake >/dev/null || missing+=(cmake)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v curl >/dev/null || missing+=(curl)
+dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q 'install ok installed' \
+    || missing+=(libssl-dev)
+command -v python3 >/dev/null || die "python3 is required"
+
+if ((${#missing[@]})); then
+    log "installing: ${missing[*]}"
+    # Keep apt from starting the packaged nginx service (Debian's policy-rc.d mechanism):
+    # only this script's own nginx instances are used. Removed again right after.
+    policy_rc=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        policy_rc=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc" >/dev/null
+        $SUDO chmod +x "$policy_rc"
+    fi
+    rc=0
+    timeout 600 $SUDO apt-get update || rc=$?
+    if ((rc == 0)); then
+        DEBIAN_FRONTEND=noninteractive timeout 900 \
+            $SUDO apt-get install -y --no-install-recommends "${missing[@]}" || rc=$?
+    fi
+    if [[ -n $policy_rc ]]; then $SUDO rm -f "$policy_rc"; fi
+    ((rc == 0)) || die "apt-get failed (exit $rc)"
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+# --- 2. build -------------------------------------------------------------------------------
+
+log "cargo build --release (in $REPO)"
+(cd "$REPO" && timeout "$BUILD_TIMEOUT" cargo build --release) \
+    || die "cargo build --release failed or took over ${BUILD_TIMEOUT}s"
+[[ -x $BIN ]] || die "$BIN not found after the build"
+
+# --- process bookkeeping and cleanup --------------------------------------------------------
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-load.XXXXXX")
+PIDS=()         # every server started here (nginx masters, tollgate)
+declare -A STOP_SIG=()
+
+children_of() { # direct children of $1, from /proc
+    local f ppid
+    for f in /proc/[0-9]*/stat; do
+        ppid=$(awk '{ sub(/^.*\) /, ""); print $2 }' "$f" 2>/dev/null) || continue
+        [[ $ppid == "$1" ]] && { f=${f#/proc/}; echo "${f%/stat}"; }
+    done
+    return 0
+}
+
+alive() { # running and not a zombie
+    local state
+    state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
+
+stop_pid() {
+    local pid=$1 sig=$2 kids i
+    alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+    kids=$(children_of "$pid")
+    kill -s "$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
+        alive "$pid" || break
+        sleep 0.1
+    done
+    if alive "$pid"; then
+        log "pid $pid did not stop on SIG$sig within ${STOP_TIMEOUT}s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    for i in $kids; do alive "$i" && kill -KILL "$i" 2>/dev/null; done
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do stop_pid "$pid" "${STOP_SIG[$pid]}"; done
+    if [[ $KEEP_WORK == 1 || $rc -ne 0 ]]; then
+        log "work dir kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_ready NAME PID URL LOGFILE: poll until URL answers 200 with body "hello", at most
+# READY_TIMEOUT seconds; fail early if the process exits.
+wait_ready() {
+    local name=$1 pid=$2 url=$3 logf=$4 deadline body
+    deadline=$((SECONDS + READY_TIMEOUT))
+    while ((SECONDS < deadline)); do
+        alive "$pid" || { tail -n 20 "$logf" >&2 || true; die "$name exited during start-up (log: $logf)"; }
+        if body=$(curl -fsS --max-time 1 "$url" 2>/dev/null) && [[ $body == hello ]]; then
+            log "$name ready at $url (pid $pid)"
+            return 0
+        fi
+        sleep 0.1
+    done
+    tail -n 20 "$logf" >&2 || true
+    die "$name not ready at $url after ${READY_TIMEOUT}s (log: $logf)"
+}
+
+# nginx temp dirs under the instance's prefix (compiled-in defaults live in /var/lib/nginx);
+# only for modules this nginx has, since the directive is unknown otherwise.
+NGINX_V=$("$NGINX" -V 2>&1)
+nginx_temp_paths() {
+    local m
+    echo "    client_body_temp_path temp/body;"
+    for m in proxy fastcgi uwsgi scgi; do
+        [[ $NGINX_V == *"--without-http_${m}_module"* ]] || echo "    ${m}_temp_path temp/$m;"
+    done
+}
+
+# start_nginx NAME HTTP_BLOCK: an nginx with its own prefix dir, in the foreground.
+start_nginx() {
+    local name=$1 http_block=$2 prefix="$WORK/$1"
+    mkdir -p "$prefix/temp" "$prefix/logs"
+    cat >"$prefix/nginx.conf" <<NGX
+daemon off;
+master_process on;
+worker_processes 1;
+pid $prefix/nginx.pid;
+error_log $prefix/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+$(nginx_temp_paths)
+$http_block
+}
+NGX
+    "$NGINX" -t -q -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" \
+        || die "nginx config for $name is invalid ($prefix/nginx.conf)"
+    "$NGINX" -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" \
+        >"$prefix/logs/stdout.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid"); STOP_SIG[$pid]=TERM     # nginx: TERM = fast shutdown
+    echo "$pid"
+}
+
+# --- 3. origin ------------------------------------------------------------------------------
+
+PORT_ORIGIN=$(free_port)
+PORT_TG=$(free_port)
+PORT_NGX=$(free_port)
+while [[ $PORT_TG == "$PORT_ORIGIN" ]]; do PORT_TG=$(free_port); done
+while [[ $PORT_NGX == "$PORT_ORIGIN" || $PORT_NGX == "$PORT_TG" ]]; do PORT_NGX=$(free_port); done
+log "work dir $WORK; ports: origin $PORT_ORIGIN, tollgate $PORT_TG, nginx $PORT_NGX"
+
+start_nginx origin "    server {
+        listen 127.0.0.1:$PORT_ORIGIN;
+        location / { return 200 \"hello\\n\"; }
+    }" >"$WORK/origin.pid"
+ORIGIN_PID=$(<"$WORK/origin.pid")
+# (start_nginx prints its pid into a file, not via $(...): a subshell would lose PIDS.)
+wait_ready origin "$ORIGIN_PID" "http://127.0.0.1:$PORT_ORIGIN/" "$WORK/origin/logs/error.log"
+
+# --- 4. tollgate ----------------------------------------------------------------------------
+
+cat >"$WORK/tollgate.toml" <<TOML
+[server]
+workers = 1
+pid_file = "$WORK/tollgate.pid"
+upgrade_socket = "$WORK/upgrade.sock"
+access_log = "off"
+
+[listeners.bench]
+addr = "127.0.0.1:$PORT_TG"
+
+[upstreams.origin]
+targets = ["127.0.0.1:$PORT_ORIGIN"]
+
+[[routes]]
+name = "bench"
+path_prefix = "/"
+upstream = "origin"
+TOML
+"$BIN" check -c "$WORK/tollgate.toml" >&2 || die "tollgate check failed for $WORK/tollgate.toml"
+"$BIN" run -c "$WORK/tollgate.toml" >"$WORK/tollgate.log" 2>&1 &
+TG_PID=$!
+PIDS+=("$TG_PID"); STOP_SIG[$TG_PID]=INT    # Pingora: INT = fast shutdown
+wait_ready tollgate "$TG_PID" "http://127.0.0.1:$PORT_TG/" "$WORK/tollgate.log"
+
+# --- 5. reference nginx proxy ---------------------------------------------------------------
+
+start_nginx proxy "    upstream origin {
+        server 127.0.0.1:$PORT_ORIGIN;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$PORT_NGX;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }" >"$WORK/proxy.pid"
+NGX_PID=$(<"$WORK/proxy.pid")
+wait_ready nginx "$NGX_PID" "http://127.0.0.1:$PORT_NGX/" "$WORK/proxy/logs/error.log"
+
+# --- 7./8. load, then RSS -------------------------------------------------------------------
+
+rss_kib() { # VmRSS of the given pids, summed, in KiB
+    local pid sum=0 v
+    for pid in "$@"; do
+        v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+
+# to_ms VALUE_WITH_UNIT: wrk prints e.g. 512.00us, 1.20ms, 2.00s, 1.50m
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (match(v, /^[0-9.]+/)) { n = substr(v, 1, RLENGTH); u = substr(v, RLENGTH + 1) }
+        else { print "NaN"; exit }
+        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : (u == "h") ? 3600000 : -1
+        if (f < 0) print "NaN"; else printf "%.3f\n", n * f
+    }'
+}
+
+run_wrk() { # run_wrk DURATION URL OUTFILE
+    local bound=$(( $(duration_secs "$1") + 30 ))
+    timeout "$bound" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1" --latency "$2" >"$3" 2>&1 \
+        || { cat "$3" >&2; die "wrk failed or exceeded ${bound}s against $2"; }
+}
+
+declare -A RPS P50 P99 RSS NOTES
+bench() { # bench NAME URL PIDS...
+    local name=$1 url=$2; shift 2
+    local out="$WORK/wrk-$name.txt" line
+    log "$name: warm-up $WARMUP"
+    run_wrk "$WARMUP" "$url" "$WORK/wrk-$name-warmup.txt"
+    log "$name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
+    run_wrk "$DURATION" "$url" "$out"
+    RSS[$name]=$(awk -v k="$(rss_kib "$@")" 'BEGIN { printf "%.1f", k / 1024 }')
+    RPS[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    P50[$name]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+    P99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+    if [[ -z ${RPS[$name]} || ${P50[$name]} == NaN || ${P99[$name]} == NaN ]]; then
+        cat "$out" >&2; die "could not parse wrk output for $name ($out)"
+    fi
+    NOTES[$name]=""
+    while IFS= read -r line; do
+        NOTES[$name]+="  $name: ${line#"${line%%[![:space:]]*}"}"$'\n'
+    done < <(grep -E 'Non-2xx or 3xx responses|Socket errors' "$out" || true)
+}
+
+bench tollgate "http://127.0.0.1:$PORT_TG/" "$TG_PID"
+# nginx: master plus its worker(s)
+bench nginx "http://127.0.0.1:$PORT_NGX/" "$NGX_PID" $(children_of "$NGX_PID")
+
+# --- 9. table -------------------------------------------------------------------------------
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP); 1 worker per proxy; origin: nginx"
+printf '%-22s %12s %12s %12s %10s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MiB"
+for n in tollgate nginx; do
+    printf '%-22s %12.0f %12.3f %12.3f %10.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${RSS[$n]}"
+done
+printf '%-22s %12s %12s %12s %10s\n' "ratio tollgate/nginx" \
+    "$(ratio "${RPS[tollgate]}" "${RPS[nginx]}")" \
+    "$(ratio "${P50[tollgate]}" "${P50[nginx]}")" \
+    "$(ratio "${P99[tollgate]}" "${P99[nginx]}")" \
+    "$(ratio "${RSS[tollgate]}" "${RSS[nginx]}")"
+if [[ -n ${NOTES[tollgate]}${NOTES[nginx]} ]]; then
+    echo
+    echo "wrk reported:"
+    printf '%s' "${NOTES[tollgate]}" "${NOTES[nginx]}"
+fi

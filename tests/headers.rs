@@ -1,0 +1,88 @@
+//! Proxy headers: X-Forwarded-For/-Proto/-Host and X-Request-Id.
+
+use crate::support::{client, send, Origin, Tollgate};
+
+fn config(origin: &Origin) -> String {
+    format!(
+        "[upstreams.app]\ntargets = [{}]\n\n[[routes]]\nname = \"app\"\npath_prefix = \"/\"\nupstream = \"app\"\n",
+        origin.target()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn untrusted_peers_cannot_spoof_forwarded_headers() {
+    let origin = Origin::start("o").await;
+    let tg = Tollgate::start(&config(&origin)).await;
+    let r = send(
+        client()
+            .get(tg.url("/x"))
+            .header("host", "api.example.com:8443")
+            .header("x-forwarded-for", "6.6.6.6")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "evil.test"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let h = &origin.seen()[0].headers;
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], "api.example.com:8443");
+    assert_eq!(h["host"], "api.example.com:8443", "Host is passed through");
+    assert_eq!(tg.access_log()[0]["client_ip"], "127.0.0.1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trusted_proxies_extend_the_chain_and_name_the_client() {
+    let origin = Origin::start("o").await;
+    let tg =
+        Tollgate::start_with_server(&config(&origin), "trusted_proxies = [\"127.0.0.0/8\"]").await;
+    send(
+        client()
+            .get(tg.url("/x"))
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("x-forwarded-proto", "https"),
+    )
+    .await;
+    let h = &origin.seen()[0].headers;
+    assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "https");
+    assert_eq!(tg.access_log()[0]["client_ip"], "203.0.113.9");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_id_is_kept_when_valid_and_generated_otherwise() {
+    let origin = Origin::start("o").await;
+    let tg = Tollgate::start(&config(&origin)).await;
+    let c = client();
+    let kept = send(c.get(tg.url("/")).header("x-request-id", "trace-42")).await;
+    assert_eq!(kept.header("x-request-id"), "trace-42");
+    let replaced = send(c.get(tg.url("/")).header("x-request-id", "has spaces")).await;
+    let fresh = send(c.get(tg.url("/"))).await;
+    for r in [&replaced, &fresh] {
+        assert!(
+            uuid_like(r.header("x-request-id")),
+            "{:?}",
+            r.header("x-request-id")
+        );
+    }
+    assert_ne!(
+        replaced.header("x-request-id"),
+        fresh.header("x-request-id")
+    );
+    let seen = origin.seen();
+    assert_eq!(seen[0].headers["x-request-id"], "trace-42");
+    assert_eq!(
+        seen[2].headers["x-request-id"],
+        fresh.header("x-request-id")
+    );
+    let logged: Vec<_> = tg
+        .access_log()
+        .iter()
+        .map(|l| l["request_id"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(logged[0], "trace-42");
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|&c| c == '-').count() == 4
+}

@@ -1,0 +1,77 @@
+//! Active health checks: a dead target is skipped once its check fails and used
+//! again once it recovers; with every target down the route answers 503.
+
+use std::time::Duration;
+
+use crate::support::{assert_problem, client, eventually, get, send, Origin, Tollgate};
+
+fn config(targets: &str, health: &str) -> String {
+    format!(
+        "[upstreams.pool]\ntargets = [{targets}]\nretries = 0\nhealth = {health}\n\n\
+         [[routes]]\nname = \"all\"\npath_prefix = \"/\"\nupstream = \"pool\"\n"
+    )
+}
+
+/// True when `n` requests in a row all succeed on `only`.
+async fn all_served_by(url: &str, only: &str, n: usize) -> bool {
+    let c = client();
+    for _ in 0..n {
+        let r = send(c.get(url)).await;
+        if r.status != 200 || r.header("x-origin") != only {
+            return false;
+        }
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_target_is_skipped_then_comes_back() {
+    for kind in ["tcp", "http"] {
+        let mut o = Origin::start_many(kind, 2).await;
+        let targets = format!("{}, {}", o[0].target(), o[1].target());
+        let health = format!(
+            "{{ kind = \"{kind}\", {}interval = \"100ms\", timeout = \"500ms\", unhealthy_threshold = 1, healthy_threshold = 1 }}",
+            if kind == "http" { "path = \"/healthz\", " } else { "" }
+        );
+        let tg = Tollgate::start(&config(&targets, &health)).await;
+        let url = tg.url("/");
+        let both = eventually(Duration::from_secs(5), || async {
+            crate::support::spread(&url, 4).await.len() == 2
+        })
+        .await;
+        assert!(both, "{kind}: both targets serve at first");
+
+        o[1].stop().await;
+        let skipped = eventually(Duration::from_secs(5), || {
+            all_served_by(&url, &o[0].name, 4)
+        })
+        .await;
+        assert!(skipped, "{kind}: the dead target is still picked");
+        assert!(
+            all_served_by(&url, &o[0].name, 10).await,
+            "{kind}: once marked down it stays skipped"
+        );
+
+        o[1].restart().await;
+        let back = eventually(Duration::from_secs(5), || async {
+            get(&url).await.header("x-origin") == o[1].name
+        })
+        .await;
+        assert!(back, "{kind}: the recovered target gets traffic again");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_target_down_is_503() {
+    let mut o = Origin::start("solo").await;
+    let health = "{ kind = \"tcp\", interval = \"100ms\", unhealthy_threshold = 1 }";
+    let tg = Tollgate::start(&config(&o.target(), health)).await;
+    assert_eq!(get(&tg.url("/")).await.status, 200);
+    o.stop().await;
+    let down = eventually(Duration::from_secs(5), || async {
+        get(&tg.url("/")).await.status == 503
+    })
+    .await;
+    assert!(down, "no 503 once the only target is down");
+    assert_problem(&get(&tg.url("/")).await, 503);
+}

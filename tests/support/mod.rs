@@ -1,0 +1,111 @@
+//! Test support: real origins, the real tollgate binary, an HTTP client and a raw
+//! TCP client for requests a well-behaved client would never send.
+
+pub mod origin;
+pub mod tollgate;
+
+pub use origin::Origin;
+pub use tollgate::{free_port, Tollgate};
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+/// Polls `check` every 25 ms until it holds or `timeout` passes; a readiness probe.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// An HTTP client that never uses a proxy from the environment.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// A plain response: status, headers and body as text.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> Reply {
+    let resp = req.send().await.expect("request");
+    Reply {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.text().await.expect("body"),
+    }
+}
+
+pub async fn get(url: &str) -> Reply {
+    send(client().get(url)).await
+}
+
+/// Writes `request` verbatim to `port` and returns everything read until the server
+/// closes (bounded by a 5 s read timeout).
+pub fn raw_request(port: u16, request: &[u8]) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream.write_all(request).expect("write");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Asserts a problem+json body with `status` and the response's request id.
+pub fn assert_problem(reply: &Reply, status: u16) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.header("content-type"), "application/problem+json");
+    let body = reply.json();
+    assert_eq!(body["status"], status);
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    assert_eq!(body["request_id"], reply.header("x-request-id"));
+    assert!(!reply.header("x-request-id").is_empty());
+}
+
+/// Counts of `x-origin` over `n` GETs of `url`.
+pub async fn spread(url: &str, n: usize) -> std::collections::BTreeMap<String, usize> {
+    let c = client();
+    let mut counts = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        let r = send(c.get(url)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        *counts.entry(r.header("x-origin").to_owned()).or_default() += 1;
+    }
+    counts
+}

@@ -1,0 +1,144 @@
+//! A real HTTP/1.1 origin on a loopback port: answers with its name, records every
+//! request it sees, and can be stopped (connections refused) and restarted on the
+//! same port.
+//!
+//! Paths: `/healthz` → 200; `/slow?ms=N` → 200 after N ms; anything else → 200 with
+//! the origin's name as body. Every response carries `x-origin: NAME`.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+/// What the origin saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path_and_query: String,
+    pub headers: http::HeaderMap,
+}
+
+pub struct Origin {
+    pub name: String,
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Origin {
+    pub async fn start(name: &str) -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+        let addr = listener.local_addr().expect("origin addr");
+        let mut origin = Origin {
+            name: name.to_owned(),
+            addr,
+            seen: Arc::default(),
+            server: None,
+        };
+        origin.serve(listener);
+        origin
+    }
+
+    /// Several origins named `prefix0`, `prefix1`, ...
+    pub async fn start_many(prefix: &str, n: usize) -> Vec<Origin> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            out.push(Origin::start(&format!("{prefix}{i}")).await);
+        }
+        out
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let name = self.name.clone();
+        let seen = self.seen.clone();
+        self.server = Some(tokio::spawn(async move {
+            // Connections live in this set: aborting the server task drops (closes) them all.
+            let mut connections = JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (name, seen) = (name.clone(), seen.clone());
+                connections.spawn(async move {
+                    let service = service_fn(move |req| handle(req, name.clone(), seen.clone()));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }));
+    }
+
+    /// Stops listening and closes every open connection: new connections are refused.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+    }
+
+    /// Listens again on the same address.
+    pub async fn restart(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("rebind origin");
+        self.serve(listener);
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("seen").clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.lock().expect("seen").len()
+    }
+
+    /// `"127.0.0.1:PORT"` as a TOML string.
+    pub fn target(&self) -> String {
+        format!("\"{}\"", self.addr)
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    name: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    if path != "/healthz" {
+        seen.lock().expect("seen").push(Seen {
+            path_and_query: req
+                .uri()
+                .path_and_query()
+                .map_or("/".into(), |p| p.to_string()),
+            headers: req.headers().clone(),
+        });
+    }
+    if path == "/slow" {
+        let ms = req
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("ms="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    Ok(Response::builder()
+        .header("x-origin", &name)
+        .header("x-upstream-secret", "origin-only")
+        .body(Full::new(Bytes::from(name)))
+        .expect("response"))
+}
