@@ -22,11 +22,25 @@ async fn connect_failure_is_retried_on_another_target() {
     let counts = spread(&tg.url("/"), 10).await;
     assert_eq!(counts.get("live"), Some(&10), "{counts:?}");
     let retried = tg
-        .access_log()
+        .access_log(10)
+        .await
         .iter()
         .filter(|l| l["upstream"] == live.addr.to_string())
         .count();
     assert_eq!(retried, 10);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_connections_are_kept_alive_and_reused() {
+    let origin = Origin::start("o").await;
+    let tg = Tollgate::start(&config(&origin.target(), "idle_timeout = \"30s\"")).await;
+    spread(&tg.url("/"), 20).await;
+    // Two workers may each open one; without reuse there would be 20.
+    assert!(
+        origin.connections() <= 2,
+        "{} connections for 20 sequential requests",
+        origin.connections()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -75,3 +75,39 @@ async fn every_target_down_is_503() {
     assert!(down, "no 503 once the only target is down");
     assert_problem(&get(&tg.url("/")).await, 503);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unchanged_pool_keeps_its_health_across_a_reload() {
+    let mut o = Origin::start_many("keep", 2).await;
+    o[1].stop().await;
+    // Checked once at start, then only every minute: a kept pool keeps o[1] marked down.
+    let health = "{ kind = \"tcp\", interval = \"60s\", unhealthy_threshold = 1 }";
+    let body = config(&format!("{}, {}", o[0].target(), o[1].target()), health);
+    let tg = Tollgate::start(&body).await;
+    let url = tg.url("/");
+    let marked_down = eventually(Duration::from_secs(5), || {
+        all_served_by(&url, &o[0].name, 4)
+    })
+    .await;
+    assert!(marked_down, "the dead target was never marked down");
+    o[1].restart().await;
+
+    let unrelated = format!("{body}\n[[routes]]\nname = \"extra\"\npath_prefix = \"/extra\"\nrespond = {{ status = 200 }}\n");
+    assert!(tg.reload(&unrelated).await, "{}", tg.log());
+    assert!(
+        all_served_by(&url, &o[0].name, 10).await,
+        "the pool's health state was reset by an unrelated reload"
+    );
+
+    // A changed definition is a new pool, checked at once: o[1] is found alive.
+    let changed = unrelated.replace("retries = 0", "retries = 1");
+    assert!(tg.reload(&changed).await, "{}", tg.log());
+    let back = eventually(Duration::from_secs(5), || async {
+        get(&url).await.header("x-origin") == o[1].name
+    })
+    .await;
+    assert!(
+        back,
+        "a changed pool did not start with fresh health checks"
+    );
+}

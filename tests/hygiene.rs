@@ -72,3 +72,33 @@ async fn malformed_requests_are_rejected_before_the_upstream() {
         "{http10}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_on_the_wire_never_takes_the_process_down() {
+    let tg = Tollgate::start("[[routes]]\nname = \"h\"\npath_prefix = \"/\"\nrespond = { status = 200, body = \"up\" }\n").await;
+    let inputs: [&[u8]; 8] = [
+        b"\x00\x01\x02\xff\xfe\r\n\r\n",
+        b"GET\r\n\r\n",
+        b"GET / HTTP/9.9\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcde",
+        b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET http://[::1 HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: \xc3\x28\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    ];
+    for input in inputs {
+        let reply = raw_request(tg.port, input);
+        // A static route may answer before reading a broken body: never a 5xx.
+        let status = reply.get(9..10).unwrap_or("");
+        assert!(
+            reply.is_empty() || status == "2" || status == "4",
+            "{input:?} got {reply}"
+        );
+    }
+    let ok = raw_request(
+        tg.port,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(ok.ends_with("up"), "the process stopped serving: {ok}");
+    assert!(!tg.log().contains("panicked"), "{}", tg.log());
+}

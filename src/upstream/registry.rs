@@ -52,3 +52,36 @@ impl PoolRegistry {
         self.pools.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    fn upstream(retries: usize) -> UpstreamSection {
+        let text = format!("[listeners.a]\naddr = \"127.0.0.1:1\"\n[upstreams.u]\ntargets = [\"127.0.0.1:2\"]\nretries = {retries}\n");
+        let raw = load_str(&text, "t").expect("valid").raw;
+        raw.upstreams["u"].clone()
+    }
+
+    #[test]
+    fn reuses_a_committed_pool_only_while_its_definition_is_unchanged() {
+        let registry = PoolRegistry::default();
+        let first = registry.get_or_build("u", &upstream(1)).expect("pool");
+        assert!(
+            !Arc::ptr_eq(
+                &first,
+                &registry.get_or_build("u", &upstream(1)).expect("pool")
+            ),
+            "nothing committed yet"
+        );
+        registry.commit(HashMap::from([("u".to_owned(), first.clone())]));
+        assert!(Arc::ptr_eq(
+            &first,
+            &registry.get_or_build("u", &upstream(1)).expect("pool")
+        ));
+        let changed = registry.get_or_build("u", &upstream(2)).expect("pool");
+        assert!(!Arc::ptr_eq(&first, &changed));
+        assert!(registry.contains(first.id) && !registry.contains(changed.id));
+    }
+}

@@ -13,6 +13,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -29,6 +30,7 @@ pub struct Origin {
     pub name: String,
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<AtomicUsize>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -40,6 +42,7 @@ impl Origin {
             name: name.to_owned(),
             addr,
             seen: Arc::default(),
+            connections: Arc::default(),
             server: None,
         };
         origin.serve(listener);
@@ -58,6 +61,7 @@ impl Origin {
     fn serve(&mut self, listener: TcpListener) {
         let name = self.name.clone();
         let seen = self.seen.clone();
+        let connections_accepted = self.connections.clone();
         self.server = Some(tokio::spawn(async move {
             // Connections live in this set: aborting the server task drops (closes) them all.
             let mut connections = JoinSet::new();
@@ -65,6 +69,7 @@ impl Origin {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                connections_accepted.fetch_add(1, Ordering::Relaxed);
                 let (name, seen) = (name.clone(), seen.clone());
                 connections.spawn(async move {
                     let service = service_fn(move |req| handle(req, name.clone(), seen.clone()));
@@ -92,6 +97,11 @@ impl Origin {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("seen").clone()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
     }
 
     pub fn count(&self) -> usize {

@@ -128,13 +128,19 @@ impl Tollgate {
         self.log().matches(needle).count()
     }
 
-    /// Access-log lines parsed as JSON.
-    pub fn access_log(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.path("access.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+    /// Access-log lines parsed as JSON, once at least `n` have been written (the
+    /// log is written by a background thread).
+    pub async fn access_log(&self, n: usize) -> Vec<serde_json::Value> {
+        let read = || -> Vec<serde_json::Value> {
+            std::fs::read_to_string(self.path("access.log"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        };
+        let written = eventually(Duration::from_secs(5), || async { read().len() >= n }).await;
+        assert!(written, "fewer than {n} access-log lines: {:?}", read());
+        read()
     }
 }
 
