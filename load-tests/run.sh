@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# load-tests/run.sh: compare tollgate with an nginx reverse proxy under the same wrk load.
+# load-tests/run.sh: compare tollgate with two reference proxies under the same wrk load:
+# nginx, and Pingora's plain proxy (examples/plain_proxy.rs: Pingora with nothing of
+# tollgate in it, so tollgate/pingora is the cost of tollgate's own work).
 #
 # Topology (everything on 127.0.0.1, free ports picked at start-up):
-#   wrk ──> tollgate (1 worker)  ──┐
-#   wrk ──> nginx proxy (1 worker) ─┴──> nginx origin: `return 200 "hello\n"`
+#   wrk ──> tollgate (1 worker)        ──┐
+#   wrk ──> pingora plain (1 worker)   ──┼──> nginx origin: `return 200 "hello\n"`
+#   wrk ──> nginx proxy (1 worker)     ──┘
 #
 # Steps: install missing tools (apt-get), `cargo build --release`, start the origin, tollgate
 # and the reference nginx proxy from a `mktemp -d` work dir, warm each proxy up, then load
 # them one after the other (never together), read each proxy's RSS, print one table.
 # Every process it starts is stopped on exit, also on failure or Ctrl-C.
 #
-# Knobs (env): DURATION=10s CONNECTIONS=32 THREADS=1 WARMUP=2s KEEP_WORK=0 BUILD_TIMEOUT=1800
+# The proxies are loaded in ROUNDS interleaved rounds (tollgate, pingora, nginx, then again);
+# each figure is the median over the rounds, so a noisy neighbour on a shared VM skews one
+# round, not the result.
+#
+# Knobs (env): DURATION=10s CONNECTIONS=32 THREADS=1 WARMUP=2s ROUNDS=3 KEEP_WORK=0 BUILD_TIMEOUT=1800
 # Usage: bash load-tests/run.sh        (from anywhere; see load-tests/README.md)
 
 set -euo pipefail
@@ -19,6 +26,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
+ROUNDS=${ROUNDS:-3}
 KEEP_WORK=${KEEP_WORK:-0}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}   # seconds
 READY_TIMEOUT=10                       # seconds per server
@@ -26,6 +34,7 @@ STOP_TIMEOUT=5                         # seconds per process before SIGKILL
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$REPO/target/release/tollgate"
+PLAIN="$REPO/target/release/examples/plain_proxy"
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -46,6 +55,7 @@ DURATION_S=$(duration_secs "$DURATION")
 WARMUP_S=$(duration_secs "$WARMUP")
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS must be a positive integer"
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive integer"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 ((THREADS <= CONNECTIONS)) || die "THREADS ($THREADS) must not exceed CONNECTIONS ($CONNECTIONS)"
 
 # --- 1. dependencies ------------------------------------------------------------------------
@@ -86,10 +96,10 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # --- 2. build -------------------------------------------------------------------------------
 
-log "cargo build --release (in $REPO)"
-(cd "$REPO" && timeout "$BUILD_TIMEOUT" cargo build --release) \
+log "cargo build --release --bin tollgate --example plain_proxy (in $REPO)"
+(cd "$REPO" && timeout "$BUILD_TIMEOUT" cargo build --release --bin tollgate --example plain_proxy) \
     || die "cargo build --release failed or took over ${BUILD_TIMEOUT}s"
-[[ -x $BIN ]] || die "$BIN not found after the build"
+[[ -x $BIN && -x $PLAIN ]] || die "$BIN or $PLAIN not found after the build"
 
 # --- process bookkeeping and cleanup --------------------------------------------------------
 
@@ -208,9 +218,11 @@ NGX
 PORT_ORIGIN=$(free_port)
 PORT_TG=$(free_port)
 PORT_NGX=$(free_port)
+PORT_PLAIN=$(free_port)
 while [[ $PORT_TG == "$PORT_ORIGIN" ]]; do PORT_TG=$(free_port); done
 while [[ $PORT_NGX == "$PORT_ORIGIN" || $PORT_NGX == "$PORT_TG" ]]; do PORT_NGX=$(free_port); done
-log "work dir $WORK; ports: origin $PORT_ORIGIN, tollgate $PORT_TG, nginx $PORT_NGX"
+while [[ $PORT_PLAIN == "$PORT_ORIGIN" || $PORT_PLAIN == "$PORT_TG" || $PORT_PLAIN == "$PORT_NGX" ]]; do PORT_PLAIN=$(free_port); done
+log "work dir $WORK; ports: origin $PORT_ORIGIN, tollgate $PORT_TG, pingora $PORT_PLAIN, nginx $PORT_NGX"
 
 start_nginx origin "    server {
         listen 127.0.0.1:$PORT_ORIGIN;
@@ -246,7 +258,14 @@ TG_PID=$!
 PIDS+=("$TG_PID"); STOP_SIG[$TG_PID]=INT    # Pingora: INT = fast shutdown
 wait_ready tollgate "$TG_PID" "http://127.0.0.1:$PORT_TG/" "$WORK/tollgate.log"
 
-# --- 5. reference nginx proxy ---------------------------------------------------------------
+# --- 5a. reference: Pingora's plain proxy ----------------------------------------------------
+
+"$PLAIN" "127.0.0.1:$PORT_PLAIN" "127.0.0.1:$PORT_ORIGIN" 1 >"$WORK/plain.log" 2>&1 &
+PLAIN_PID=$!
+PIDS+=("$PLAIN_PID"); STOP_SIG[$PLAIN_PID]=INT
+wait_ready pingora "$PLAIN_PID" "http://127.0.0.1:$PORT_PLAIN/" "$WORK/plain.log"
+
+# --- 5b. reference nginx proxy ---------------------------------------------------------------
 
 start_nginx proxy "    upstream origin {
         server 127.0.0.1:$PORT_ORIGIN;
@@ -292,47 +311,60 @@ run_wrk() { # run_wrk DURATION URL OUTFILE
 }
 
 declare -A RPS P50 P99 RSS NOTES
-bench() { # bench NAME URL PIDS...
-    local name=$1 url=$2; shift 2
-    local out="$WORK/wrk-$name.txt" line
-    log "$name: warm-up $WARMUP"
-    run_wrk "$WARMUP" "$url" "$WORK/wrk-$name-warmup.txt"
-    log "$name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+bench() { # bench NAME ROUND URL PIDS...: one measured run, figures appended to the lists
+    local name=$1 round=$2 url=$3; shift 3
+    local out="$WORK/wrk-$name-$round.txt" line p50 p99 rps
+    if ((round == 1)); then
+        log "$name: warm-up $WARMUP"
+        run_wrk "$WARMUP" "$url" "$WORK/wrk-$name-warmup.txt"
+    fi
+    log "$name (round $round/$ROUNDS): wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
     run_wrk "$DURATION" "$url" "$out"
-    RSS[$name]=$(awk -v k="$(rss_kib "$@")" 'BEGIN { printf "%.1f", k / 1024 }')
-    RPS[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-    P50[$name]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-    P99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    if [[ -z ${RPS[$name]} || ${P50[$name]} == NaN || ${P99[$name]} == NaN ]]; then
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+    if [[ -z $rps || $p50 == NaN || $p99 == NaN ]]; then
         cat "$out" >&2; die "could not parse wrk output for $name ($out)"
     fi
-    NOTES[$name]=""
+    RPS[$name]+=" $rps"; P50[$name]+=" $p50"; P99[$name]+=" $p99"
+    RSS[$name]=$(awk -v k="$(rss_kib "$@")" 'BEGIN { printf "%.1f", k / 1024 }')
     while IFS= read -r line; do
-        NOTES[$name]+="  $name: ${line#"${line%%[![:space:]]*}"}"$'\n'
+        NOTES[$name]+="  $name round $round: ${line#"${line%%[![:space:]]*}"}"$'\n'
     done < <(grep -E 'Non-2xx or 3xx responses|Socket errors' "$out" || true)
 }
 
-bench tollgate "http://127.0.0.1:$PORT_TG/" "$TG_PID"
-# nginx: master plus its worker(s)
-bench nginx "http://127.0.0.1:$PORT_NGX/" "$NGX_PID" $(children_of "$NGX_PID")
+for ((round = 1; round <= ROUNDS; round++)); do
+    bench tollgate "$round" "http://127.0.0.1:$PORT_TG/" "$TG_PID"
+    bench pingora "$round" "http://127.0.0.1:$PORT_PLAIN/" "$PLAIN_PID"
+    # nginx: master plus its worker(s)
+    bench nginx "$round" "http://127.0.0.1:$PORT_NGX/" "$NGX_PID" $(children_of "$NGX_PID")
+done
+for n in tollgate pingora nginx; do
+    log "$n requests/s per round:${RPS[$n]}"
+    RPS[$n]=$(median <<<"${RPS[$n]}"); P50[$n]=$(median <<<"${P50[$n]}"); P99[$n]=$(median <<<"${P99[$n]}")
+done
 
 # --- 9. table -------------------------------------------------------------------------------
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP); 1 worker per proxy; origin: nginx"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP), median of $ROUNDS interleaved rounds; 1 worker per proxy; origin: nginx"
 printf '%-22s %12s %12s %12s %10s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MiB"
-for n in tollgate nginx; do
+for n in tollgate pingora nginx; do
     printf '%-22s %12.0f %12.3f %12.3f %10.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${RSS[$n]}"
 done
-printf '%-22s %12s %12s %12s %10s\n' "ratio tollgate/nginx" \
-    "$(ratio "${RPS[tollgate]}" "${RPS[nginx]}")" \
-    "$(ratio "${P50[tollgate]}" "${P50[nginx]}")" \
-    "$(ratio "${P99[tollgate]}" "${P99[nginx]}")" \
-    "$(ratio "${RSS[tollgate]}" "${RSS[nginx]}")"
-if [[ -n ${NOTES[tollgate]}${NOTES[nginx]} ]]; then
+for ref in nginx pingora; do
+    printf '%-22s %12s %12s %12s %10s\n' "ratio tollgate/$ref" \
+        "$(ratio "${RPS[tollgate]}" "${RPS[$ref]}")" \
+        "$(ratio "${P50[tollgate]}" "${P50[$ref]}")" \
+        "$(ratio "${P99[tollgate]}" "${P99[$ref]}")" \
+        "$(ratio "${RSS[tollgate]}" "${RSS[$ref]}")"
+done
+if [[ -n ${NOTES[tollgate]}${NOTES[pingora]}${NOTES[nginx]} ]]; then
     echo
     echo "wrk reported:"
-    printf '%s' "${NOTES[tollgate]}" "${NOTES[nginx]}"
+    printf '%s' "${NOTES[tollgate]}" "${NOTES[pingora]}" "${NOTES[nginx]}"
 fi
