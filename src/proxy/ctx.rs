@@ -4,9 +4,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::routing::Route;
+use crate::routing::{Route, RouteAction};
 use crate::state::Snapshot;
-use crate::upstream::InFlightGuard;
+use crate::upstream::{InFlightGuard, Pool};
 
 pub struct RequestCtx {
     /// The config this request runs on, from start to end.
@@ -40,6 +40,14 @@ impl RequestCtx {
             route: None,
             tried: Vec::new(),
             in_flight: None,
+        }
+    }
+
+    /// The pool of the matched route, when it proxies.
+    pub fn pool(&self) -> Option<&Arc<Pool>> {
+        match &self.route.as_deref()?.action {
+            RouteAction::Proxy(pool) => Some(pool),
+            RouteAction::Respond(_) => None,
         }
     }
 

@@ -27,7 +27,6 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 
-use crate::config::raw::HashKey;
 use crate::edge::{forwarded::Forwarded, forwarded::X_FORWARDED_FOR, hygiene, request_id};
 use crate::observability::AccessLog;
 use crate::routing::RouteAction;
@@ -106,33 +105,20 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let Some(route) = ctx.route.clone() else {
-            return Error::e_explain(ErrorType::InternalError, "no route in upstream_peer");
-        };
-        let RouteAction::Proxy(pool) = &route.action else {
+        let (Some(pool), Some(timeout)) =
+            (ctx.pool().cloned(), ctx.route.as_ref().map(|r| r.timeout))
+        else {
             return Error::e_explain(
                 ErrorType::InternalError,
-                "static route reached upstream_peer",
+                "upstream_peer without a proxy route",
             );
         };
-        let req = session.req_header();
-        let client_ip = ip_bytes(ctx.client_ip);
-        let hash_input: &[u8] = match pool.hash_key() {
-            None => b"",
-            Some(HashKey::Path) => req.uri.path().as_bytes(),
-            Some(HashKey::Header(name)) => req.headers.get(name).map_or(b"", |v| v.as_bytes()),
-            Some(HashKey::ClientIp) => &client_ip,
-        };
-        let Some(selected) = pool.select(hash_input, &ctx.tried) else {
-            let status = if ctx.tried.is_empty() { 503 } else { 502 };
-            return Error::e_explain(
-                ErrorType::HTTPStatus(status),
-                format!("upstream {:?}: no target left", pool.name),
-            );
-        };
+        let selected = pool
+            .select(session.req_header(), ctx.client_ip, &ctx.tried)
+            .or_else(|e| Error::e_explain(ErrorType::HTTPStatus(e.status()), e.to_string()))?;
         ctx.tried.push(selected.addr);
         ctx.in_flight = Some(selected.guard);
-        Ok(pool.peer(selected.addr, route.timeout))
+        Ok(pool.peer(selected.addr, timeout))
     }
 
     fn fail_to_connect(
@@ -143,10 +129,11 @@ impl ProxyHttp for Gateway {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.in_flight = None;
-        if let Some(RouteAction::Proxy(pool)) = ctx.route.as_deref().map(|r| &r.action) {
-            if ctx.tried.len() <= pool.retries {
-                e.set_retry(true);
-            }
+        if ctx
+            .pool()
+            .is_some_and(|pool| ctx.tried.len() <= pool.retries)
+        {
+            e.set_retry(true);
         }
         e
     }
@@ -225,12 +212,5 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.in_flight = None;
         self.access_log.record(session, ctx);
-    }
-}
-
-fn ip_bytes(ip: std::net::IpAddr) -> [u8; 16] {
-    match ip {
-        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        std::net::IpAddr::V6(v6) => v6.octets(),
     }
 }

@@ -11,5 +11,5 @@ mod pool;
 mod registry;
 
 pub use health::HealthChecks;
-pub use pool::{InFlightGuard, Pool, Selected};
+pub use pool::{InFlightGuard, Pool, Selected, UpstreamError};
 pub use registry::PoolRegistry;

@@ -3,13 +3,14 @@
 //! used to reach them.
 
 use futures::FutureExt;
+use pingora::http::RequestHeader;
 use pingora::lb::discovery::Static;
 use pingora::lb::selection::{self, BackendIter, BackendSelection};
 use pingora::lb::{Backend, Backends, LoadBalancer};
 use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use pingora::upstreams::peer::HttpPeer;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,24 @@ pub struct Pool {
     definition: UpstreamSection,
     balancer: Box<dyn Balancer>,
     pub retries: usize,
+}
+
+/// Why no target could be chosen; knows its HTTP answer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UpstreamError {
+    #[error("upstream {0:?}: no healthy target")]
+    NoHealthyTarget(String),
+    #[error("upstream {0:?}: no untried target left after connect failures")]
+    Exhausted(String),
+}
+
+impl UpstreamError {
+    pub fn status(&self) -> u16 {
+        match self {
+            UpstreamError::NoHealthyTarget(_) => 503,
+            UpstreamError::Exhausted(_) => 502,
+        }
+    }
 }
 
 /// A chosen target; the in-flight count drops when the guard does.
@@ -76,10 +95,6 @@ impl Pool {
         self.definition == *def
     }
 
-    pub fn hash_key(&self) -> Option<&HashKey> {
-        self.definition.hash_key.as_ref()
-    }
-
     pub(super) fn health_interval(&self) -> Option<Duration> {
         self.definition.health.as_ref().map(|h| h.interval)
     }
@@ -88,15 +103,39 @@ impl Pool {
         self.balancer.backends()
     }
 
-    /// A healthy target not in `exclude`, chosen by the pool's algorithm.
-    pub fn select(&self, hash_input: &[u8], exclude: &[SocketAddr]) -> Option<Selected> {
-        let accept = |b: &Backend, healthy: bool| {
-            healthy && b.addr.as_inet().is_some_and(|a| !exclude.contains(a))
+    /// A healthy target for `req` not in `tried`, chosen by the pool's algorithm
+    /// (hashing `hash_key` for `consistent_hash`).
+    pub fn select(
+        &self,
+        req: &RequestHeader,
+        client_ip: IpAddr,
+        tried: &[SocketAddr],
+    ) -> Result<Selected, UpstreamError> {
+        let ip = match client_ip {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            IpAddr::V6(v6) => v6.octets(),
         };
-        let backend = self.balancer.select_with(hash_input, &accept)?;
-        let addr = *backend.addr.as_inet()?;
-        let guard = backend.ext.get::<InFlight>()?.enter();
-        Some(Selected { addr, guard })
+        let hash_input: &[u8] = match &self.definition.hash_key {
+            None => b"",
+            Some(HashKey::ClientIp) => &ip,
+            Some(HashKey::Path) => req.uri.path().as_bytes(),
+            Some(HashKey::Header(name)) => req.headers.get(name).map_or(b"", |v| v.as_bytes()),
+        };
+        let accept = |b: &Backend, healthy: bool| {
+            healthy && b.addr.as_inet().is_some_and(|a| !tried.contains(a))
+        };
+        let selected = self
+            .balancer
+            .select_with(hash_input, &accept)
+            .and_then(|backend| {
+                let addr = *backend.addr.as_inet()?;
+                let guard = backend.ext.get::<InFlight>()?.enter();
+                Some(Selected { addr, guard })
+            });
+        selected.ok_or_else(|| match tried {
+            [] => UpstreamError::NoHealthyTarget(self.name.clone()),
+            _ => UpstreamError::Exhausted(self.name.clone()),
+        })
     }
 
     /// How to reach `addr`; `read_timeout` overrides the pool's (a route's `timeout`).
