@@ -74,7 +74,10 @@ impl BackgroundService for HealthChecks {
         let mut started = HashSet::new();
         loop {
             let changed = self.registry.changed();
-            for pool in self.registry.pools() {
+            let pools = self.registry.pools();
+            // Pools gone from the registry stop their own loops; forget their ids.
+            started.retain(|id| pools.iter().any(|p| p.id == *id));
+            for pool in pools {
                 if pool.health_interval().is_some() && started.insert(pool.id) {
                     tokio::spawn(check_pool(Arc::downgrade(&pool), self.registry.clone()));
                 }
