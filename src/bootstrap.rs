@@ -1,8 +1,9 @@
 //! Builds and runs the Pingora server from a loaded config: `ServerConf` from
-//! `[server]` (no Pingora YAML), one proxy service per listener kind, and the
-//! background services (health checks, SIGHUP reload, access-log writer).
+//! `[server]` (no Pingora YAML), one proxy service per listener kind, the admin
+//! service, and the background services (health checks, JWKS refresh, SIGHUP reload,
+//! log writers).
 //!
-//! Everything that can fail (config, access-log file) fails here, before Pingora
+//! Everything that can fail (config, keys, log files) fails here, before Pingora
 //! daemonizes, so `tollgate run` exits non-zero with a clear message.
 
 use anyhow::Context;
@@ -16,11 +17,13 @@ use pingora::services::background::background_service;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::admin;
+use crate::auth::jwks::jwks_refresher;
 use crate::config::{load_file, raw::ServerSection, LoadedConfig};
-use crate::observability::AccessLog;
+use crate::observability::{AccessLog, JsonLines, SecurityLog};
 use crate::proxy::{Gateway, ListenerMap};
-use crate::state::{compile::compile, reload::Reloader};
-use crate::upstream::{HealthChecks, PoolRegistry};
+use crate::state::{compile::compile, reload::Reloader, Retained};
+use crate::upstream::health_checks;
 
 /// `tollgate run` flags that map onto Pingora's own options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,12 +38,14 @@ pub fn run(config_path: &Path, flags: RunFlags) -> anyhow::Result<()> {
     let config_path = std::fs::canonicalize(config_path)
         .with_context(|| format!("cannot open config {}", config_path.display()))?;
     let LoadedConfig { raw } = load_file(&config_path)?;
-    let registry = Arc::new(PoolRegistry::default());
-    let snapshot = compile(&raw, &registry).map_err(anyhow::Error::msg)?;
-    registry.commit(snapshot.pools.clone());
-    let shared = Arc::new(ArcSwap::from_pointee(snapshot));
+    let retained = Arc::new(Retained::new().map_err(anyhow::Error::msg)?);
+    let snapshot = Arc::new(compile(&raw, &retained).map_err(anyhow::Error::msg)?);
+    retained.commit(&snapshot);
+    let shared = Arc::new(ArcSwap::new(snapshot));
+    let (access_lines, access_writer) = JsonLines::open("access log", &raw.server.access_log)?;
+    let (security_lines, security_writer) =
+        JsonLines::open("security log", &raw.server.security_log)?;
 
-    let (access_log, access_log_writer) = AccessLog::open(&raw.server.access_log)?;
     let mut server = Server::new_with_opt_and_conf(
         Opt {
             upgrade: flags.upgrade,
@@ -54,7 +59,8 @@ pub fn run(config_path: &Path, flags: RunFlags) -> anyhow::Result<()> {
     let gateway = Gateway::new(
         shared.clone(),
         Arc::new(ListenerMap::new(&raw.listeners)),
-        access_log,
+        AccessLog::new(access_lines),
+        SecurityLog::new(security_lines, retained.metrics.clone()),
     );
     // Pingora sets h2c per service, so listeners are grouped by it.
     for h2c in [false, true] {
@@ -80,17 +86,24 @@ pub fn run(config_path: &Path, flags: RunFlags) -> anyhow::Result<()> {
         }
         server.add_service(service);
     }
+    if let Some(admin) = &raw.admin {
+        server.add_service(admin::service(admin.listen, retained.metrics.clone()));
+    }
     server.add_service(background_service(
         "health checks",
-        HealthChecks::new(registry.clone()),
+        health_checks(retained.pools.clone()),
     ));
     server.add_service(background_service(
-        "config reload",
-        Reloader::new(config_path.clone(), raw.clone(), shared, registry),
+        "jwks refresh",
+        jwks_refresher(retained.jwks.clone()),
     ));
-    if let Some(writer) = access_log_writer {
-        server.add_service(background_service("access log", writer));
+    for writer in [access_writer, security_writer].into_iter().flatten() {
+        server.add_service(background_service(writer.name(), writer));
     }
+    server.add_service(background_service(
+        "config reload",
+        Reloader::new(config_path.clone(), raw.clone(), shared, retained),
+    ));
     if !flags.daemon {
         // Pingora writes the pid file only when daemonizing; `tollgate reload` needs it.
         write_pid_file(&raw.server.pid_file)?;

@@ -6,10 +6,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 
+use crate::auth::hash_key as digest;
 use crate::bootstrap::{self, RunFlags};
 use crate::config::{load_file, LoadedConfig};
-use crate::state::compile::compile;
-use crate::upstream::PoolRegistry;
+use crate::state::{compile::compile, Retained};
 
 const DEFAULT_CONFIG: &str = "/etc/tollgate/tollgate.toml";
 
@@ -47,6 +47,13 @@ pub enum Command {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Print the SHA-256 digest of an API key read from standard input, for a
+    /// consumer's `key_sha256` (the key itself never goes into the config).
+    HashKey {
+        /// Generate a new random key instead, and print it with its digest.
+        #[arg(long)]
+        generate: bool,
+    },
 }
 
 impl Cli {
@@ -65,6 +72,7 @@ impl Cli {
             },
             Command::Check { config } => check(&config),
             Command::Reload { config } => reload(&config),
+            Command::HashKey { generate } => hash_key(generate),
         }
     }
 }
@@ -78,7 +86,8 @@ fn check(path: &Path) -> i32 {
             return 1;
         }
     };
-    if let Err(e) = compile(&raw, &PoolRegistry::default()) {
+    let compiled = Retained::new().and_then(|retained| compile(&raw, &retained));
+    if let Err(e) = compiled {
         eprintln!("{}: {e}", path.display());
         return 1;
     }
@@ -127,4 +136,30 @@ fn reload(path: &Path) -> i32 {
             1
         }
     }
+}
+
+fn hash_key(generate: bool) -> i32 {
+    if generate {
+        let key = format!(
+            "tg_{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        println!("key:        {key}\nkey_sha256: {}", digest(&key));
+        return 0;
+    }
+    let mut key = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut key) {
+        eprintln!("tollgate: cannot read the key from standard input: {e}");
+        return 1;
+    }
+    let key = key.trim_end_matches(['\r', '\n']);
+    if key.is_empty() {
+        eprintln!(
+            "tollgate: no key on standard input (try: printf %s \"$KEY\" | tollgate hash-key)"
+        );
+        return 1;
+    }
+    println!("{}", digest(key));
+    0
 }

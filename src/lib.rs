@@ -3,8 +3,11 @@
 //! The binary (`main.rs`) only parses the command line; everything else lives here:
 //! `config` reads the TOML file, `state` compiles it into the immutable `Snapshot`
 //! that requests read, `proxy` plugs the request phases into Pingora and delegates
-//! each to `edge`, `routing` and `upstream`, and `bootstrap` assembles the server.
+//! each to `edge`, `routing`, `auth` and `upstream`, and `bootstrap` assembles the
+//! server.
 
+pub mod admin;
+pub mod auth;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;

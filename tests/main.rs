@@ -3,6 +3,7 @@
 
 mod support;
 
+mod auth;
 mod balancing;
 mod check;
 mod failures;

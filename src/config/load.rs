@@ -134,7 +134,7 @@ struct Sections<'a, 'i> {
     unparsed: Unparsed,
 }
 
-const SECTIONS: &str = "`server`, `listeners`, `upstreams`, `routes`";
+const SECTIONS: &str = "`server`, `admin`, `listeners`, `upstreams`, `auth`, `routes`";
 
 impl<'i> Sections<'_, 'i> {
     fn read(&mut self) -> RawConfig {
@@ -147,6 +147,8 @@ impl<'i> Sections<'_, 'i> {
                         raw.server = server;
                     }
                 }
+                "admin" => raw.admin = self.item(value, &path),
+                "auth" => raw.auth = self.named(value, &path, |u| &mut u.auth),
                 "listeners" => raw.listeners = self.named(value, &path, |u| &mut u.listeners),
                 "upstreams" => raw.upstreams = self.named(value, &path, |u| &mut u.upstreams),
                 "routes" => raw.routes = self.list(value, &path),

@@ -18,8 +18,10 @@ use super::units;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawConfig {
     pub server: ServerSection,
+    pub admin: Option<AdminSection>,
     pub listeners: BTreeMap<String, ListenerSection>,
     pub upstreams: BTreeMap<String, UpstreamSection>,
+    pub auth: BTreeMap<String, AuthSection>,
     pub routes: Vec<RouteSection>,
 }
 
@@ -45,7 +47,9 @@ pub struct ServerSection {
     pub trusted_proxies: Vec<IpNet>,
     /// Idle upstream connections kept for reuse, across all upstreams.
     pub upstream_keepalive_pool: usize,
-    pub access_log: AccessLogTarget,
+    pub access_log: LogTarget,
+    /// Authentication decisions (rejections, and accepts where asked for).
+    pub security_log: LogTarget,
 }
 
 impl Default for ServerSection {
@@ -60,18 +64,29 @@ impl Default for ServerSection {
             max_header_bytes: 32 * 1024,
             trusted_proxies: Vec::new(),
             upstream_keepalive_pool: 128,
-            access_log: AccessLogTarget::Stdout,
+            access_log: LogTarget::Stdout,
+            security_log: LogTarget::Stderr,
         }
     }
 }
 
-/// Where access-log lines go: `"stdout"`, `"off"` or `{ file = "/var/log/tollgate/access.log" }`.
+/// Where JSON log lines go: `"stdout"`, `"stderr"`, `"off"` or
+/// `{ file = "/var/log/tollgate/access.log" }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum AccessLogTarget {
+pub enum LogTarget {
     Stdout,
+    Stderr,
     Off,
     File(PathBuf),
+}
+
+/// `[admin]`: the operator's HTTP endpoint (`/metrics`, `/healthz`). Keep it on loopback
+/// or a management network: it is not authenticated.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub listen: SocketAddr,
 }
 
 /// `[listeners.NAME]`: one address the proxy accepts connections on.
@@ -228,6 +243,18 @@ pub struct RouteSection {
     pub request_headers: HeaderRulesSection,
     #[serde(default)]
     pub response_headers: HeaderRulesSection,
+    /// Authenticator names; any one accepting is enough. Empty: a public route.
+    #[serde(default)]
+    pub auth: Vec<String>,
+    /// Every one of these scopes is required (needs `auth`).
+    #[serde(default)]
+    pub require_scopes: Vec<String>,
+    /// Every one of these roles is required (needs `auth`).
+    #[serde(default)]
+    pub require_roles: Vec<String>,
+    /// Forward the credential upstream instead of stripping it.
+    #[serde(default)]
+    pub keep_credentials: bool,
 }
 
 /// `respond = { status = 200, body = "ok", content_type = "text/plain" }`.
@@ -249,6 +276,127 @@ pub struct HeaderRulesSection {
     pub set: BTreeMap<String, String>,
     #[serde(default)]
     pub remove: Vec<String>,
+}
+
+/// `[auth.NAME]`: one authenticator, chosen by `kind`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AuthSection {
+    Jwt(Box<JwtSection>),
+    ApiKey(ApiKeySection),
+}
+
+/// `kind = "jwt"`: signed JSON Web Tokens.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSection {
+    /// The algorithms a token may use; the key decides among them.
+    pub algorithms: Vec<JwtAlgorithm>,
+    /// Required `iss` (when set).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Accepted `aud` values; when set, a token must carry one of them.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "defaults::leeway", with = "units::duration")]
+    pub leeway: Duration,
+    #[serde(default = "defaults::max_token_bytes", with = "units::size")]
+    pub max_token_bytes: u64,
+    /// Exactly one key source: a PEM public key, an HMAC secret from the environment,
+    /// a JWKS file, or a JWKS URL.
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// How often `jwks_url` is fetched again.
+    #[serde(default = "defaults::jwks_refresh", with = "units::duration")]
+    pub jwks_refresh: Duration,
+    /// The least time between two fetches triggered by unknown `kid`s.
+    #[serde(default = "defaults::jwks_min_refresh", with = "units::duration")]
+    pub jwks_min_refresh: Duration,
+    #[serde(default)]
+    pub from: CredentialSource,
+    /// The claim naming the principal.
+    #[serde(default = "defaults::id_claim")]
+    pub id_claim: String,
+    /// Scopes claim; unset: `scope` (space separated), else `scp`.
+    #[serde(default)]
+    pub scope_claim: Option<String>,
+    #[serde(default = "defaults::roles_claim")]
+    pub roles_claim: String,
+    /// Header carrying the principal's id upstream.
+    #[serde(default = "defaults::id_header")]
+    pub id_header: String,
+    /// Claims forwarded upstream: claim name → header name.
+    #[serde(default)]
+    pub claim_headers: BTreeMap<String, String>,
+    /// Verified tokens remembered so a reused token is checked once.
+    #[serde(default = "defaults::token_cache")]
+    pub token_cache: usize,
+    /// Log accepted requests too, not only rejections.
+    #[serde(default)]
+    pub log_accepts: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum JwtAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
+}
+
+/// Where a credential is read from: `"bearer"` (the `Authorization: Bearer` header),
+/// `{ header = "x-api-key" }`, `{ cookie = "session" }` or `{ query = "api_key" }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CredentialSource {
+    #[default]
+    Bearer,
+    Header(String),
+    Cookie(String),
+    Query(String),
+}
+
+/// `kind = "api_key"`: static keys, stored as SHA-256 digests.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySection {
+    #[serde(default = "defaults::api_key_source")]
+    pub from: CredentialSource,
+    pub consumers: Vec<ConsumerSection>,
+    #[serde(default = "defaults::id_header")]
+    pub id_header: String,
+    #[serde(default)]
+    pub log_accepts: bool,
+}
+
+/// One API-key holder: `{ id = "acme", key_sha256 = "…", scopes = [...] }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSection {
+    pub id: String,
+    /// Hex SHA-256 of the key (`tollgate hash-key` prints it); never the key itself.
+    pub key_sha256: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 mod defaults {
@@ -292,5 +440,32 @@ mod defaults {
     }
     pub fn content_type() -> String {
         "text/plain; charset=utf-8".to_owned()
+    }
+    pub fn leeway() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn max_token_bytes() -> u64 {
+        8 * 1024
+    }
+    pub fn jwks_refresh() -> Duration {
+        Duration::from_secs(300)
+    }
+    pub fn jwks_min_refresh() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn id_claim() -> String {
+        "sub".to_owned()
+    }
+    pub fn roles_claim() -> String {
+        "roles".to_owned()
+    }
+    pub fn id_header() -> String {
+        "x-consumer-id".to_owned()
+    }
+    pub fn token_cache() -> usize {
+        10_000
+    }
+    pub fn api_key_source() -> super::CredentialSource {
+        super::CredentialSource::Header("x-api-key".to_owned())
     }
 }

@@ -6,7 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::location::TomlPath;
 use super::raw::{
-    Balance, HashKey, HeaderRulesSection, HealthKind, RawConfig, RouteSection, UpstreamSection,
+    ApiKeySection, AuthSection, Balance, CredentialSource, HashKey, HeaderRulesSection, HealthKind,
+    JwtAlgorithm, JwtSection, RawConfig, RouteSection, UpstreamSection,
 };
 
 /// Headers a route may not set or remove: framing and connection management belong
@@ -28,6 +29,7 @@ type Problems = Vec<(TomlPath, String)>;
 pub struct Unparsed {
     pub listeners: BTreeSet<String>,
     pub upstreams: BTreeSet<String>,
+    pub auth: BTreeSet<String>,
 }
 
 /// Every semantic problem in `raw`, each with the path of the value at fault.
@@ -38,6 +40,9 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
     listeners(raw, unparsed, &mut out);
     for (name, up) in &raw.upstreams {
         upstream(up, &root.key("upstreams").key(name), &mut out);
+    }
+    for (name, a) in &raw.auth {
+        auth(a, &root.key("auth").key(name), &mut out);
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, r) in raw.routes.iter().enumerate() {
@@ -249,11 +254,152 @@ fn route(
         }
         (Some(_), None) => {}
     }
+    for (i, name) in r.auth.iter().enumerate() {
+        if !raw.auth.contains_key(name) && !unparsed.auth.contains(name) {
+            out.push((
+                path.key("auth").index(i),
+                format!("no authenticator named {name:?}"),
+            ));
+        }
+    }
+    if r.auth.is_empty() {
+        for (key, set) in [
+            ("require_scopes", !r.require_scopes.is_empty()),
+            ("require_roles", !r.require_roles.is_empty()),
+            ("keep_credentials", r.keep_credentials),
+        ] {
+            if set {
+                out.push((path.key(key), "only applies to routes with `auth`".into()));
+            }
+        }
+    }
     if r.timeout.is_some_and(|t| t.is_zero()) {
         out.push((path.key("timeout"), "must be greater than 0".into()));
     }
     header_rules(&r.request_headers, &path.key("request_headers"), out);
     header_rules(&r.response_headers, &path.key("response_headers"), out);
+}
+
+fn auth(a: &AuthSection, path: &TomlPath, out: &mut Problems) {
+    match a {
+        AuthSection::Jwt(j) => jwt(j, path, out),
+        AuthSection::ApiKey(k) => api_key(k, path, out),
+    }
+}
+
+fn jwt(j: &JwtSection, path: &TomlPath, out: &mut Problems) {
+    let sources = [
+        j.public_key_file.is_some(),
+        j.secret_env.is_some(),
+        j.jwks_file.is_some(),
+        j.jwks_url.is_some(),
+    ];
+    if sources.iter().filter(|s| **s).count() != 1 {
+        out.push((
+            path.clone(),
+            "needs exactly one key source: public_key_file, secret_env, jwks_file or jwks_url"
+                .into(),
+        ));
+    }
+    if j.algorithms.is_empty() {
+        out.push((
+            path.key("algorithms"),
+            "list the accepted algorithms, e.g. [\"RS256\"]".into(),
+        ));
+    }
+    let hmac = |a: &JwtAlgorithm| {
+        matches!(
+            a,
+            JwtAlgorithm::HS256 | JwtAlgorithm::HS384 | JwtAlgorithm::HS512
+        )
+    };
+    if j.secret_env.is_some() && !j.algorithms.iter().all(hmac) {
+        out.push((
+            path.key("algorithms"),
+            "a secret_env key only verifies HS256, HS384 or HS512".into(),
+        ));
+    }
+    if j.secret_env.is_none() && j.algorithms.iter().any(hmac) {
+        out.push((
+            path.key("algorithms"),
+            "HS* algorithms need secret_env (a public key never verifies HMAC tokens)".into(),
+        ));
+    }
+    if j.public_key_file.is_some() {
+        let family = |a: &JwtAlgorithm| crate::auth::compile::algorithm(*a).family();
+        if j.algorithms
+            .windows(2)
+            .any(|w| family(&w[0]) != family(&w[1]))
+        {
+            out.push((path.key("algorithms"), "one public key has one type: list algorithms of one family (RS*/PS*, ES*, or EdDSA)".into()));
+        }
+    }
+    if let Some(url) = &j.jwks_url {
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.parse::<http::Uri>().is_err()
+        {
+            out.push((path.key("jwks_url"), format!("not an http(s) URL: {url:?}")));
+        }
+    }
+    if j.leeway > std::time::Duration::from_secs(300) {
+        out.push((path.key("leeway"), "at most 5m".into()));
+    }
+    if j.max_token_bytes == 0 || j.jwks_refresh.is_zero() {
+        out.push((
+            path.clone(),
+            "max_token_bytes and jwks_refresh must be greater than 0".into(),
+        ));
+    }
+    credential_source(&j.from, &path.key("from"), out);
+    header_name(&j.id_header, &path.key("id_header"), out);
+    for (claim, header) in &j.claim_headers {
+        header_name(header, &path.key("claim_headers").key(claim), out);
+    }
+}
+
+fn api_key(k: &ApiKeySection, path: &TomlPath, out: &mut Problems) {
+    credential_source(&k.from, &path.key("from"), out);
+    header_name(&k.id_header, &path.key("id_header"), out);
+    if k.consumers.is_empty() {
+        out.push((path.key("consumers"), "needs at least one consumer".into()));
+    }
+    let mut ids = HashMap::new();
+    let mut digests = HashMap::new();
+    for (i, c) in k.consumers.iter().enumerate() {
+        let at = path.key("consumers").index(i);
+        if let Some(first) = ids.insert(c.id.as_str(), i) {
+            out.push((
+                at.key("id"),
+                format!(
+                    "consumer id {:?} is already used by consumers[{first}]",
+                    c.id
+                ),
+            ));
+        }
+        let digest = c.key_sha256.to_ascii_lowercase();
+        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            out.push((
+                at.key("key_sha256"),
+                "must be 64 hex digits (see `tollgate hash-key`)".into(),
+            ));
+        } else if let Some(first) = digests.insert(digest, i) {
+            out.push((
+                at.key("key_sha256"),
+                format!("the same key is already given to consumers[{first}]"),
+            ));
+        }
+    }
+}
+
+fn credential_source(source: &CredentialSource, path: &TomlPath, out: &mut Problems) {
+    match source {
+        CredentialSource::Bearer => {}
+        CredentialSource::Header(h) => header_name(h, &path.key("header"), out),
+        CredentialSource::Cookie(n) | CredentialSource::Query(n) if n.is_empty() => {
+            out.push((path.clone(), "needs a name".into()))
+        }
+        CredentialSource::Cookie(_) | CredentialSource::Query(_) => {}
+    }
 }
 
 fn header_rules(rules: &HeaderRulesSection, path: &TomlPath, out: &mut Problems) {

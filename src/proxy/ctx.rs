@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::auth::Principal;
 use crate::routing::{Route, RouteAction};
 use crate::state::Snapshot;
 use crate::upstream::{InFlightGuard, Pool};
@@ -21,6 +22,8 @@ pub struct RequestCtx {
     /// Normalized host used for routing.
     pub host: String,
     pub route: Option<Arc<Route>>,
+    /// Who the request is, when its route authenticates.
+    pub principal: Option<Arc<Principal>>,
     /// Targets tried so far, the last one being the current.
     pub tried: Vec<SocketAddr>,
     /// Counts this request against its target while it is in flight.
@@ -38,6 +41,7 @@ impl RequestCtx {
             client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             host: String::new(),
             route: None,
+            principal: None,
             tried: Vec::new(),
             in_flight: None,
         }

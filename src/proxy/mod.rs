@@ -3,12 +3,13 @@
 //!
 //! - `new_ctx`: load the current snapshot once; the request keeps it to the end.
 //! - `request_filter`: request id, client IP, hygiene (400/414/431), routing
-//!   (404/405), static `respond` answers. A rejection writes its problem+json
+//!   (404/405), authentication and authorization (401/403), static `respond` answers. A rejection writes its problem+json
 //!   response and returns `Ok(true)`; `Err` is for real failures only.
 //! - `upstream_peer`: a healthy target of the route's pool not tried yet (503 when
 //!   none is healthy; re-entered on a retry).
 //! - `fail_to_connect`: marks connect failures retryable while `retries` allow.
-//! - `upstream_request_filter`: forwarded headers, request id, path and header rules.
+//! - `upstream_request_filter`: forwarded headers, request id, path rewrite, identity
+//!   headers and credential stripping, header rules.
 //! - `response_filter`: request id and the route's response header rules.
 //! - `fail_to_proxy`: problem+json with 502/503/504 (see `respond::error_status`).
 //! - `logging`: one access-log line.
@@ -27,8 +28,9 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 
+use crate::auth::Attempt;
 use crate::edge::{forwarded::Forwarded, forwarded::X_FORWARDED_FOR, hygiene, request_id};
-use crate::observability::AccessLog;
+use crate::observability::{AccessLog, SecurityLog};
 use crate::routing::RouteAction;
 use crate::state::SharedSnapshot;
 use respond::Rejection;
@@ -39,19 +41,31 @@ pub struct Gateway {
     shared: SharedSnapshot,
     listeners: Arc<ListenerMap>,
     access_log: AccessLog,
+    security_log: SecurityLog,
 }
 
 impl Gateway {
-    pub fn new(shared: SharedSnapshot, listeners: Arc<ListenerMap>, access_log: AccessLog) -> Self {
+    pub fn new(
+        shared: SharedSnapshot,
+        listeners: Arc<ListenerMap>,
+        access_log: AccessLog,
+        security_log: SecurityLog,
+    ) -> Self {
         Self {
             shared,
             listeners,
             access_log,
+            security_log,
         }
     }
 
-    /// Steps 1-2 of `request_filter`: who is asking, is the request sane, which route.
-    fn admit(&self, session: &Session, ctx: &mut RequestCtx) -> std::result::Result<(), Rejection> {
+    /// Steps 1-5 of `request_filter`: who is asking, is the request sane, which
+    /// route, is the caller authenticated and allowed.
+    async fn admit(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+    ) -> std::result::Result<(), Rejection> {
         let req = session.req_header();
         ctx.request_id = request_id::from_request(req);
         if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
@@ -69,7 +83,15 @@ impl Gateway {
             .snap
             .router
             .find(listener, &ctx.host, req.uri.path(), &req.method)?;
-        ctx.route = Some(route.clone());
+        let route = route.clone();
+        let attempt = Attempt {
+            request_id: &ctx.request_id,
+            client_ip: ctx.client_ip,
+            route: &route.name,
+        };
+        let principal = route.auth.check(req, &attempt, &self.security_log).await?;
+        ctx.principal = principal;
+        ctx.route = Some(route);
         Ok(())
     }
 }
@@ -83,7 +105,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        if let Err(rejection) = self.admit(session, ctx) {
+        if let Err(rejection) = self.admit(session, ctx).await {
             respond::reject(session, &rejection, &ctx.request_id).await?;
             return Ok(true);
         }
@@ -163,6 +185,10 @@ impl ProxyHttp for Gateway {
                     .map_err(|e| Error::because(ErrorType::InternalError, "rewritten path", e))?;
                 upstream.set_uri(uri);
             }
+            let identity = &ctx.snap.auth.identity_headers;
+            route
+                .auth
+                .prepare_upstream(identity, ctx.principal.as_deref(), upstream)?;
             route.request_headers.apply_to_request(upstream)?;
         }
         Ok(())

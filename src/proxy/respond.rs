@@ -8,6 +8,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::{ErrorSource, ErrorType};
 
+use crate::auth::AuthError;
 use crate::edge::hygiene::HygieneError;
 use crate::edge::request_id;
 use crate::routing::{RouteError, StaticResponse};
@@ -19,6 +20,8 @@ pub enum Rejection {
     Hygiene(#[from] HygieneError),
     #[error(transparent)]
     Route(#[from] RouteError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 impl Rejection {
@@ -26,6 +29,7 @@ impl Rejection {
         match self {
             Rejection::Hygiene(e) => e.status(),
             Rejection::Route(e) => e.status(),
+            Rejection::Auth(e) => e.status(),
         }
     }
 
@@ -34,7 +38,10 @@ impl Rejection {
             Rejection::Route(RouteError::MethodNotAllowed { allow }) => {
                 Some((header::ALLOW, allow))
             }
-            _ => None,
+            Rejection::Route(RouteError::NotFound) | Rejection::Hygiene(_) => None,
+            Rejection::Auth(e) => e
+                .www_authenticate()
+                .map(|challenge| (header::WWW_AUTHENTICATE, challenge)),
         }
     }
 }

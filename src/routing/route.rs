@@ -7,6 +7,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::RouteAuth;
 use crate::upstream::Pool;
 
 pub struct Route {
@@ -21,6 +22,7 @@ pub struct Route {
     pub timeout: Option<Duration>,
     pub request_headers: HeaderRules,
     pub response_headers: HeaderRules,
+    pub auth: RouteAuth,
 }
 
 pub enum RouteAction {
@@ -53,6 +55,7 @@ impl Route {
             timeout: None,
             request_headers: HeaderRules::default(),
             response_headers: HeaderRules::default(),
+            auth: RouteAuth::default(),
         }
     }
 

@@ -9,22 +9,28 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::Snapshot;
+use super::{Retained, Snapshot};
+use crate::auth::compile::{compile_auth, CompiledAuth};
+use crate::auth::RouteAuth;
 use crate::config::raw::{HeaderRulesSection, RawConfig, RouteSection};
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::routing::{HeaderRules, Route, RouteAction, Router, StaticResponse};
-use crate::upstream::{Pool, PoolRegistry};
+use crate::upstream::Pool;
 
-pub fn compile(raw: &RawConfig, registry: &PoolRegistry) -> Result<Snapshot, String> {
+pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, String> {
     let mut pools = HashMap::new();
     for (name, def) in &raw.upstreams {
-        pools.insert(name.clone(), registry.get_or_build(name, def)?);
+        let pool = retained
+            .pools
+            .get_or_build(name, def, || Pool::build(name, def))?;
+        pools.insert(name.clone(), pool);
     }
+    let auth = compile_auth(&raw.auth, &retained.jwks, &retained.metrics)?;
     let all_listeners: Vec<String> = raw.listeners.keys().cloned().collect();
     let mut router = Router::default();
     for r in &raw.routes {
-        let route = compile_route(r, &pools)?;
+        let route = compile_route(r, &pools, &auth)?;
         let listeners = r.listeners.as_ref().unwrap_or(&all_listeners);
         router.add(listeners, &r.hosts, Arc::new(route));
     }
@@ -37,10 +43,15 @@ pub fn compile(raw: &RawConfig, registry: &PoolRegistry) -> Result<Snapshot, Str
         },
         trusted_proxies: TrustedProxies::new(raw.server.trusted_proxies.clone()),
         pools,
+        auth,
     })
 }
 
-fn compile_route(r: &RouteSection, pools: &HashMap<String, Arc<Pool>>) -> Result<Route, String> {
+fn compile_route(
+    r: &RouteSection,
+    pools: &HashMap<String, Arc<Pool>>,
+    auth: &CompiledAuth,
+) -> Result<Route, String> {
     let err = |what: &str| format!("route {:?}: {what}", r.name);
     let action = match (&r.upstream, &r.respond) {
         (Some(name), _) => RouteAction::Proxy(
@@ -67,6 +78,21 @@ fn compile_route(r: &RouteSection, pools: &HashMap<String, Arc<Pool>>) -> Result
     route.timeout = r.timeout;
     route.request_headers = header_rules(&r.request_headers).map_err(|e| err(&e))?;
     route.response_headers = header_rules(&r.response_headers).map_err(|e| err(&e))?;
+    route.auth = RouteAuth {
+        authenticators: r
+            .auth
+            .iter()
+            .map(|name| {
+                auth.authenticators
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| err("unknown authenticator"))
+            })
+            .collect::<Result<_, _>>()?,
+        require_scopes: r.require_scopes.clone(),
+        require_roles: r.require_roles.clone(),
+        keep_credentials: r.keep_credentials,
+    };
     Ok(route)
 }
 

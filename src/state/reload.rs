@@ -14,16 +14,15 @@ use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::compile::compile;
-use super::SharedSnapshot;
+use super::{Retained, SharedSnapshot};
 use crate::config::{load_file, raw::RawConfig};
-use crate::upstream::PoolRegistry;
 
 pub struct Reloader {
     path: PathBuf,
     /// The config the process started with: what fixed settings were built from.
     boot: RawConfig,
     shared: SharedSnapshot,
-    registry: Arc<PoolRegistry>,
+    retained: Arc<Retained>,
 }
 
 /// What a successful reload applied and what it could not.
@@ -37,23 +36,22 @@ impl Reloader {
         path: PathBuf,
         boot: RawConfig,
         shared: SharedSnapshot,
-        registry: Arc<PoolRegistry>,
+        retained: Arc<Retained>,
     ) -> Self {
         Self {
             path,
             boot,
             shared,
-            registry,
+            retained,
         }
     }
 
     /// Parse, validate, compile, swap. On error nothing has changed.
     pub fn reload(&self) -> Result<Reloaded, String> {
         let loaded = load_file(&self.path).map_err(|e| e.to_string())?;
-        let snapshot = compile(&loaded.raw, &self.registry)?;
-        let pools = snapshot.pools.clone();
-        self.shared.store(Arc::new(snapshot));
-        self.registry.commit(pools);
+        let snapshot = Arc::new(compile(&loaded.raw, &self.retained)?);
+        self.shared.store(snapshot.clone());
+        self.retained.commit(&snapshot);
         Ok(Reloaded {
             needs_restart: needs_restart(&self.boot, &loaded.raw),
         })
@@ -113,6 +111,8 @@ pub fn needs_restart(boot: &RawConfig, new: &RawConfig) -> Vec<String> {
             a.upstream_keepalive_pool != b.upstream_keepalive_pool,
         ),
         ("server.access_log", a.access_log != b.access_log),
+        ("server.security_log", a.security_log != b.security_log),
+        ("admin", boot.admin != new.admin),
     ];
     let mut out: Vec<String> = fixed
         .iter()

@@ -5,6 +5,7 @@ use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::auth::compile::CompiledAuth;
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::routing::Router;
@@ -16,6 +17,8 @@ pub struct Snapshot {
     pub trusted_proxies: TrustedProxies,
     /// Every pool of the config, by upstream name (routes hold their own `Arc`).
     pub pools: HashMap<String, Arc<Pool>>,
+    /// Authenticators, their remote key sets and the identity headers they set.
+    pub auth: CompiledAuth,
 }
 
 /// The one swap point between reloads and requests.

@@ -1,20 +1,20 @@
-//! Active health checks: builds Pingora's TCP/HTTP checks from the config and runs
-//! them for every registered pool at its own interval, in one background service
-//! that survives reloads (Pingora cannot add services once the server runs).
+//! Active health checks: builds Pingora's TCP/HTTP checks from the config, and the
+//! per-pool loop that runs them at the pool's interval until the pool leaves the
+//! registry (one background service serves every pool, across reloads: Pingora
+//! cannot add services once the server runs).
 //!
 //! A check never touches the request path: it only flips the health flags that
-//! selection reads. Checks of a pool stop once the pool leaves the registry.
+//! selection reads.
 
-use async_trait::async_trait;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use pingora::lb::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
-use pingora::server::ShutdownWatch;
-use pingora::services::background::BackgroundService;
 use pingora::{Error, ErrorType};
-use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 
 use super::{Pool, PoolRegistry};
 use crate::config::raw::{HealthKind, HealthSection};
+use crate::state::registry::PerItemTasks;
 
 pub(super) fn health_check(
     h: &HealthSection,
@@ -57,51 +57,30 @@ pub(super) fn health_check(
     }
 }
 
-/// Background service running the health checks of every pool in the registry.
-pub struct HealthChecks {
-    registry: Arc<PoolRegistry>,
-}
-
-impl HealthChecks {
-    pub fn new(registry: Arc<PoolRegistry>) -> Self {
-        Self { registry }
-    }
-}
-
-#[async_trait]
-impl BackgroundService for HealthChecks {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut started = HashSet::new();
-        loop {
-            let changed = self.registry.changed();
-            let pools = self.registry.pools();
-            // Pools gone from the registry stop their own loops; forget their ids.
-            started.retain(|id| pools.iter().any(|p| p.id == *id));
-            for pool in pools {
-                if pool.health_interval().is_some() && started.insert(pool.id) {
-                    tokio::spawn(check_pool(Arc::downgrade(&pool), self.registry.clone()));
-                }
-            }
-            tokio::select! {
-                _ = changed => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    }
+/// The background service checking every pool that has `health` configured.
+pub fn health_checks(registry: Arc<PoolRegistry>) -> PerItemTasks<Pool> {
+    PerItemTasks::new(
+        registry,
+        |pool| pool.health_interval().is_some(),
+        check_pool,
+    )
 }
 
 /// Checks one pool at its interval until it leaves the registry.
-async fn check_pool(pool: Weak<Pool>, registry: Arc<PoolRegistry>) {
-    loop {
-        let Some(pool) = pool.upgrade() else { return };
-        let Some(interval) = pool.health_interval() else {
-            return;
-        };
-        if !registry.contains(pool.id) {
-            return;
+fn check_pool(pool: Weak<Pool>, registry: Arc<PoolRegistry>) -> BoxFuture<'static, ()> {
+    async move {
+        loop {
+            let Some(pool) = pool.upgrade() else { return };
+            let Some(interval) = pool.health_interval() else {
+                return;
+            };
+            if !registry.is_current(&pool) {
+                return;
+            }
+            pool.backends().run_health_check(true).await;
+            drop(pool);
+            tokio::time::sleep(interval).await;
         }
-        pool.backends().run_health_check(true).await;
-        drop(pool);
-        tokio::time::sleep(interval).await;
     }
+    .boxed()
 }

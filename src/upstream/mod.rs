@@ -1,15 +1,17 @@
 //! Upstream pools: target selection (pingora-load-balancing plus our `least_conn`),
-//! active health checks, peer settings, and the registry that keeps a pool (with its
-//! health state and idle connections) across reloads while its definition is unchanged.
+//! active health checks and peer settings. Pools live in a [`PoolRegistry`], so a pool
+//! (with its health state and in-flight counts) survives a reload while its
+//! definition is unchanged.
 //!
 //! Selection never blocks: health state is written by background checks only.
-//! A pool with no healthy target left answers `None`; the proxy turns that into 503.
+//! A pool with no healthy target left answers 503, one whose targets all failed 502.
 
 mod health;
 mod least_conn;
 mod pool;
-mod registry;
 
-pub use health::HealthChecks;
+pub use health::health_checks;
 pub use pool::{InFlightGuard, Pool, Selected, UpstreamError};
-pub use registry::PoolRegistry;
+
+/// Pools of the current config, by upstream name.
+pub type PoolRegistry = crate::state::registry::Registry<Pool>;

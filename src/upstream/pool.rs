@@ -18,14 +18,13 @@ use std::time::Duration;
 use super::health::health_check;
 use super::least_conn::LeastConn;
 use crate::config::raw::{Balance, HashKey, UpstreamSection};
+use crate::state::registry::Reusable;
 
 /// Bound on the targets a selection looks at before giving up (ketama walks a ring).
 const MAX_SELECTION_STEPS: usize = 256;
 
 pub struct Pool {
     pub name: String,
-    /// Identity within the registry; a changed definition gets a new pool and id.
-    pub(super) id: u64,
     definition: UpstreamSection,
     balancer: Box<dyn Balancer>,
     pub retries: usize,
@@ -56,7 +55,7 @@ pub struct Selected {
 }
 
 impl Pool {
-    pub fn build(name: &str, id: u64, def: &UpstreamSection) -> Result<Self, String> {
+    pub fn build(name: &str, def: &UpstreamSection) -> Result<Self, String> {
         let targets: BTreeSet<Backend> = def
             .targets
             .iter()
@@ -84,15 +83,10 @@ impl Pool {
         .map_err(|e| format!("upstream {name:?}: {e}"))?;
         Ok(Self {
             name: name.to_owned(),
-            id,
             definition: def.clone(),
             balancer,
             retries: def.retries,
         })
-    }
-
-    pub fn same_definition(&self, def: &UpstreamSection) -> bool {
-        self.definition == *def
     }
 
     pub(super) fn health_interval(&self) -> Option<Duration> {
@@ -147,6 +141,14 @@ impl Pool {
         peer.options.write_timeout = Some(d.write_timeout);
         peer.options.idle_timeout = Some(d.idle_timeout);
         Box::new(peer)
+    }
+}
+
+impl Reusable for Pool {
+    type Definition = UpstreamSection;
+
+    fn definition(&self) -> &UpstreamSection {
+        &self.definition
     }
 }
 
@@ -207,5 +209,37 @@ pub struct InFlightGuard(Arc<AtomicUsize>);
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+    use std::collections::HashMap;
+
+    fn upstream(retries: usize) -> UpstreamSection {
+        let text = format!("[listeners.a]\naddr = \"127.0.0.1:1\"\n[upstreams.u]\ntargets = [\"127.0.0.1:2\"]\nretries = {retries}\n");
+        load_str(&text, "t").expect("valid").raw.upstreams["u"].clone()
+    }
+
+    #[test]
+    fn registry_reuses_a_committed_pool_only_while_its_definition_is_unchanged() {
+        let registry = super::super::PoolRegistry::default();
+        let get = |def: &UpstreamSection| {
+            registry
+                .get_or_build("u", def, || Pool::build("u", def))
+                .expect("pool")
+        };
+        let first = get(&upstream(1));
+        assert!(
+            !Arc::ptr_eq(&first, &get(&upstream(1))),
+            "nothing committed yet"
+        );
+        registry.commit(HashMap::from([("u".to_owned(), first.clone())]));
+        assert!(Arc::ptr_eq(&first, &get(&upstream(1))));
+        let changed = get(&upstream(2));
+        assert!(!Arc::ptr_eq(&first, &changed));
+        assert!(registry.is_current(&first) && !registry.is_current(&changed));
     }
 }

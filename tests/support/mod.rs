@@ -1,7 +1,9 @@
 //! Test support: real origins, the real tollgate binary, an HTTP client and a raw
 //! TCP client for requests a well-behaved client would never send.
 
+pub mod jwks_server;
 pub mod origin;
+pub mod tokens;
 pub mod tollgate;
 
 pub use origin::Origin;

@@ -35,7 +35,19 @@ impl Tollgate {
 
     /// Like `start`, with extra `[server]` lines (e.g. `trusted_proxies = [...]`).
     pub async fn start_with_server(body: &str, server_extra: &str) -> Tollgate {
+        Self::start_full(body, server_extra, &[], |_| ()).await
+    }
+
+    /// The general form: extra `[server]` lines, environment variables for the
+    /// process, and `prepare` to write files (keys, ...) into its directory first.
+    pub async fn start_full(
+        body: &str,
+        server_extra: &str,
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&Path),
+    ) -> Tollgate {
         let dir = tempfile::tempdir().expect("tempdir");
+        prepare(dir.path());
         let port = free_port();
         write_config(dir.path(), port, server_extra, body);
         let log = std::fs::File::create(dir.path().join("tollgate.log")).expect("log file");
@@ -43,6 +55,7 @@ impl Tollgate {
             .args(["run", "-c"])
             .arg(dir.path().join("tollgate.toml"))
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -128,18 +141,33 @@ impl Tollgate {
         self.log().matches(needle).count()
     }
 
-    /// Access-log lines parsed as JSON, once at least `n` have been written (the
-    /// log is written by a background thread).
+    /// Access-log lines parsed as JSON, once at least `n` have been written.
     pub async fn access_log(&self, n: usize) -> Vec<serde_json::Value> {
+        self.json_lines("access.log", n).await
+    }
+
+    /// Security-log lines parsed as JSON, once at least `n` have been written.
+    pub async fn security_log(&self, n: usize) -> Vec<serde_json::Value> {
+        self.json_lines("security.log", n).await
+    }
+
+    /// The raw security log, for checks that nothing secret is in it.
+    pub fn security_log_text(&self) -> String {
+        std::fs::read_to_string(self.path("security.log")).unwrap_or_default()
+    }
+
+    /// JSON lines of `file`, once at least `n` are there (log files are written by a
+    /// background thread).
+    async fn json_lines(&self, file: &str, n: usize) -> Vec<serde_json::Value> {
         let read = || -> Vec<serde_json::Value> {
-            std::fs::read_to_string(self.path("access.log"))
+            std::fs::read_to_string(self.path(file))
                 .unwrap_or_default()
                 .lines()
                 .filter_map(|l| serde_json::from_str(l).ok())
                 .collect()
         };
         let written = eventually(Duration::from_secs(5), || async { read().len() >= n }).await;
-        assert!(written, "fewer than {n} access-log lines: {:?}", read());
+        assert!(written, "fewer than {n} lines in {file}: {:?}", read());
         read()
     }
 }
@@ -151,11 +179,13 @@ impl Drop for Tollgate {
     }
 }
 
+/// `$DIR` in `body` stands for the process's directory (key files and the like).
 fn write_config(dir: &Path, port: u16, server_extra: &str, body: &str) {
     let d = dir.display();
+    let body = body.replace("$DIR", &d.to_string());
     let text = format!(
         "[server]\nworkers = 2\npid_file = \"{d}/tollgate.pid\"\nupgrade_socket = \"{d}/upgrade.sock\"\n\
-         access_log = {{ file = \"{d}/access.log\" }}\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n{server_extra}\n\n\
+         access_log = {{ file = \"{d}/access.log\" }}\nsecurity_log = {{ file = \"{d}/security.log\" }}\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n{server_extra}\n\n\
          [listeners.main]\naddr = \"127.0.0.1:{port}\"\n\n{body}\n"
     );
     std::fs::write(dir.join("tollgate.toml"), text).expect("write config");

@@ -1,0 +1,213 @@
+//! Builds authenticators from `[auth.NAME]` sections: reads key files and secrets
+//! (the only I/O, at load and reload time), prepares one JWT validation per allowed
+//! algorithm, and takes remote key sets from the registry so they survive reloads.
+
+use http::HeaderName;
+use jsonwebtoken::{Algorithm, Validation};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::api_key::{consumer_principal, parse_digest, ApiKeys, Consumer};
+use super::jwks::{JwksDefinition, JwksRegistry, RemoteJwks};
+use super::jwt::{ClaimMapping, JwtVerifier, KeySource};
+use super::keys::KeySet;
+use super::{Authenticator, Kind};
+use crate::config::raw::{ApiKeySection, AuthSection, JwtAlgorithm, JwtSection};
+use crate::observability::Metrics;
+
+/// HMAC secrets shorter than this are refused (RFC 7518 §3.2: at least the hash size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The authenticators of a config, the remote key sets they use (by URL), and every
+/// identity header they may set (removed from all requests so none can be spoofed).
+#[derive(Default)]
+pub struct CompiledAuth {
+    pub authenticators: HashMap<String, Arc<Authenticator>>,
+    pub jwks: HashMap<String, Arc<RemoteJwks>>,
+    pub identity_headers: Vec<HeaderName>,
+}
+
+pub fn compile_auth(
+    sections: &std::collections::BTreeMap<String, AuthSection>,
+    jwks: &JwksRegistry,
+    metrics: &Arc<Metrics>,
+) -> Result<CompiledAuth, String> {
+    let mut out = CompiledAuth::default();
+    let mut identity: HashSet<HeaderName> = HashSet::new();
+    for (name, section) in sections {
+        let err = |e: String| format!("auth.{name}: {e}");
+        let label: Arc<str> = name.as_str().into();
+        let authenticator = match section {
+            AuthSection::Jwt(j) => {
+                let (verifier, remote) = jwt(&label, j, jwks, metrics).map_err(err)?;
+                if let Some(remote) = remote {
+                    out.jwks.insert(remote.definition_url().to_owned(), remote);
+                }
+                identity.insert(verifier.claims.id_header.clone());
+                identity.extend(verifier.claims.claim_headers.iter().map(|(_, h)| h.clone()));
+                Authenticator {
+                    name: label,
+                    source: j.from.clone(),
+                    log_accepts: j.log_accepts,
+                    kind: Kind::Jwt(Box::new(verifier)),
+                }
+            }
+            AuthSection::ApiKey(k) => {
+                let id_header = header(&k.id_header).map_err(err)?;
+                identity.insert(id_header.clone());
+                Authenticator {
+                    name: label.clone(),
+                    source: k.from.clone(),
+                    log_accepts: k.log_accepts,
+                    kind: Kind::ApiKey(api_keys(&label, k, &id_header).map_err(err)?),
+                }
+            }
+        };
+        out.authenticators
+            .insert(name.clone(), Arc::new(authenticator));
+    }
+    out.identity_headers = identity.into_iter().collect();
+    Ok(out)
+}
+
+fn jwt(
+    name: &Arc<str>,
+    j: &JwtSection,
+    registry: &JwksRegistry,
+    metrics: &Arc<Metrics>,
+) -> Result<(JwtVerifier, Option<Arc<RemoteJwks>>), String> {
+    let algorithms: Vec<Algorithm> = j.algorithms.iter().map(|a| algorithm(*a)).collect();
+    let mut remote = None;
+    let keys = match (&j.public_key_file, &j.secret_env, &j.jwks_file, &j.jwks_url) {
+        (Some(path), None, None, None) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("public_key_file {}: {e}", path.display()))?;
+            KeySource::Static(Arc::new(KeySet::from_pem(&pem, &algorithms)?))
+        }
+        (None, Some(var), None, None) => {
+            let secret = std::env::var(var)
+                .map_err(|_| format!("secret_env: environment variable {var} is not set"))?;
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(format!(
+                    "secret_env: the secret in {var} has {} bytes; at least {MIN_SECRET_BYTES} are required",
+                    secret.len()
+                ));
+            }
+            KeySource::Static(Arc::new(KeySet::from_secret(secret.as_bytes())))
+        }
+        (None, None, Some(path), None) => {
+            let json =
+                std::fs::read(path).map_err(|e| format!("jwks_file {}: {e}", path.display()))?;
+            let set = KeySet::from_jwks(&json)
+                .map_err(|e| format!("jwks_file {}: {e}", path.display()))?;
+            if set.is_empty() {
+                return Err(format!(
+                    "jwks_file {}: no usable signing key",
+                    path.display()
+                ));
+            }
+            KeySource::Static(Arc::new(set))
+        }
+        (None, None, None, Some(url)) => {
+            let def = JwksDefinition {
+                url: url.clone(),
+                refresh: j.jwks_refresh,
+                min_refresh: j.jwks_min_refresh,
+            };
+            let source = registry
+                .get_or_build(url, &def, || RemoteJwks::new(def.clone(), metrics.clone()))?;
+            remote = Some(source.clone());
+            KeySource::Remote(source)
+        }
+        _ => {
+            return Err(
+                "exactly one of public_key_file, secret_env, jwks_file, jwks_url is needed".into(),
+            )
+        }
+    };
+    let validations = algorithms
+        .iter()
+        .map(|alg| (*alg, validation(*alg, j)))
+        .collect();
+    let claim_headers = j
+        .claim_headers
+        .iter()
+        .map(|(claim, h)| Ok((claim.clone(), header(h)?)))
+        .collect::<Result<_, String>>()?;
+    let verifier = JwtVerifier {
+        name: name.clone(),
+        keys,
+        validations,
+        max_token_bytes: usize::try_from(j.max_token_bytes).unwrap_or(usize::MAX),
+        leeway: j.leeway.as_secs(),
+        claims: ClaimMapping {
+            id_claim: j.id_claim.clone(),
+            scope_claim: j.scope_claim.clone(),
+            roles_claim: j.roles_claim.clone(),
+            id_header: header(&j.id_header)?,
+            claim_headers,
+        },
+        cache: (j.token_cache > 0).then(|| quick_cache::sync::Cache::new(j.token_cache)),
+    };
+    Ok((verifier, remote))
+}
+
+fn validation(alg: Algorithm, j: &JwtSection) -> Validation {
+    let mut v = Validation::new(alg);
+    v.leeway = j.leeway.as_secs();
+    v.validate_nbf = true;
+    let mut required = vec!["exp"];
+    if let Some(iss) = &j.issuer {
+        v.set_issuer(&[iss]);
+        required.push("iss");
+    }
+    if j.audiences.is_empty() {
+        v.validate_aud = false;
+    } else {
+        v.set_audience(&j.audiences);
+        required.push("aud");
+    }
+    v.set_required_spec_claims(&required);
+    v
+}
+
+fn api_keys(name: &Arc<str>, k: &ApiKeySection, id_header: &HeaderName) -> Result<ApiKeys, String> {
+    let consumers = k
+        .consumers
+        .iter()
+        .map(|c| {
+            Ok(Consumer {
+                id: c.id.clone(),
+                digest: parse_digest(&c.key_sha256)
+                    .map_err(|e| format!("consumer {:?}: key_sha256 {e}", c.id))?,
+                disabled: c.disabled,
+                principal: Arc::new(consumer_principal(
+                    name, &c.id, &c.scopes, &c.roles, id_header,
+                )),
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(ApiKeys { consumers })
+}
+
+fn header(name: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))
+}
+
+/// The config's algorithm names are jsonwebtoken's.
+pub fn algorithm(a: JwtAlgorithm) -> Algorithm {
+    match a {
+        JwtAlgorithm::HS256 => Algorithm::HS256,
+        JwtAlgorithm::HS384 => Algorithm::HS384,
+        JwtAlgorithm::HS512 => Algorithm::HS512,
+        JwtAlgorithm::RS256 => Algorithm::RS256,
+        JwtAlgorithm::RS384 => Algorithm::RS384,
+        JwtAlgorithm::RS512 => Algorithm::RS512,
+        JwtAlgorithm::PS256 => Algorithm::PS256,
+        JwtAlgorithm::PS384 => Algorithm::PS384,
+        JwtAlgorithm::PS512 => Algorithm::PS512,
+        JwtAlgorithm::ES256 => Algorithm::ES256,
+        JwtAlgorithm::ES384 => Algorithm::ES384,
+        JwtAlgorithm::EdDSA => Algorithm::EdDSA,
+    }
+}

@@ -1,0 +1,135 @@
+//! Where credentials are read from (bearer header, named header, cookie, query
+//! parameter) and how they are stripped before a request goes upstream.
+
+use http::header::{AUTHORIZATION, COOKIE};
+use pingora::http::RequestHeader;
+use std::borrow::Cow;
+
+use crate::config::raw::CredentialSource;
+
+/// The credential `source` names in `req`, if present and non-empty.
+pub fn extract<'a>(source: &CredentialSource, req: &'a RequestHeader) -> Option<Cow<'a, str>> {
+    let found = match source {
+        CredentialSource::Bearer => {
+            let value = req.headers.get(AUTHORIZATION)?.to_str().ok()?;
+            let (scheme, token) = value.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| Cow::Borrowed(token.trim()))
+        }
+        CredentialSource::Header(name) => Some(Cow::Borrowed(
+            req.headers.get(name.as_str())?.to_str().ok()?.trim(),
+        )),
+        CredentialSource::Cookie(name) => req
+            .headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| Cow::Borrowed(v)),
+        CredentialSource::Query(name) => form_urlencoded::parse(req.uri.query()?.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| Cow::Owned(v.into_owned())),
+    };
+    found.filter(|c| !c.is_empty())
+}
+
+/// Removes what `source` reads from the request sent upstream.
+pub fn strip(source: &CredentialSource, req: &mut RequestHeader) -> pingora::Result<()> {
+    match source {
+        CredentialSource::Bearer => {
+            req.remove_header(&AUTHORIZATION);
+        }
+        CredentialSource::Header(name) => {
+            req.remove_header(name.as_str());
+        }
+        CredentialSource::Cookie(name) => {
+            let kept: Vec<String> = req
+                .headers
+                .get_all(COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .map(str::trim)
+                .filter(|pair| pair.split_once('=').is_none_or(|(k, _)| k != name))
+                .map(str::to_owned)
+                .collect();
+            req.remove_header(&COOKIE);
+            if !kept.is_empty() {
+                req.insert_header(COOKIE, kept.join("; "))?;
+            }
+        }
+        CredentialSource::Query(name) => {
+            let Some(query) = req.uri.query() else {
+                return Ok(());
+            };
+            let kept: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != name))
+                .finish();
+            let path = req.uri.path();
+            let uri = if kept.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{path}?{kept}")
+            };
+            let uri = uri.parse().map_err(|e| {
+                pingora::Error::because(pingora::ErrorType::InternalError, "query rewrite", e)
+            })?;
+            req.set_uri(uri);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(uri: &str, headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", uri.as_bytes(), None).expect("request");
+        for (k, v) in headers {
+            r.append_header(k.to_string(), *v).expect("header");
+        }
+        r
+    }
+
+    #[test]
+    fn extracts_from_each_source() {
+        let r = req(
+            "/x?a=1&api_key=k%2B1",
+            &[
+                ("authorization", "Bearer  tok "),
+                ("x-key", "h"),
+                ("cookie", "a=1; session=s"),
+            ],
+        );
+        let get = |s: CredentialSource| extract(&s, &r).map(|c| c.into_owned());
+        assert_eq!(get(CredentialSource::Bearer).as_deref(), Some("tok"));
+        assert_eq!(
+            get(CredentialSource::Header("x-key".into())).as_deref(),
+            Some("h")
+        );
+        assert_eq!(
+            get(CredentialSource::Cookie("session".into())).as_deref(),
+            Some("s")
+        );
+        assert_eq!(
+            get(CredentialSource::Query("api_key".into())).as_deref(),
+            Some("k+1")
+        );
+        assert_eq!(get(CredentialSource::Cookie("nope".into())), None);
+        let basic = req("/", &[("authorization", "Basic abc")]);
+        assert_eq!(extract(&CredentialSource::Bearer, &basic), None);
+    }
+
+    #[test]
+    fn strips_only_the_credential() {
+        let mut r = req("/x?a=1&api_key=k&b=2", &[("cookie", "a=1; session=s; b=2")]);
+        strip(&CredentialSource::Query("api_key".into()), &mut r).expect("strip");
+        strip(&CredentialSource::Cookie("session".into()), &mut r).expect("strip");
+        assert_eq!(r.uri.to_string(), "/x?a=1&b=2");
+        assert_eq!(r.headers["cookie"], "a=1; b=2");
+    }
+}

@@ -1,0 +1,32 @@
+//! What outlives snapshots: the registries of reusable state (upstream pools, remote
+//! key sets) and the metrics. Owned by the process, shared with the reloader, the
+//! background services and the proxy.
+
+use std::sync::Arc;
+
+use super::Snapshot;
+use crate::auth::jwks::JwksRegistry;
+use crate::observability::Metrics;
+use crate::upstream::PoolRegistry;
+
+pub struct Retained {
+    pub pools: Arc<PoolRegistry>,
+    pub jwks: Arc<JwksRegistry>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Retained {
+    pub fn new() -> Result<Self, String> {
+        Ok(Self {
+            pools: Arc::default(),
+            jwks: Arc::default(),
+            metrics: Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?),
+        })
+    }
+
+    /// Makes the snapshot's pools and key sets current (after it was swapped in).
+    pub fn commit(&self, snapshot: &Snapshot) {
+        self.pools.commit(snapshot.pools.clone());
+        self.jwks.commit(snapshot.auth.jwks.clone());
+    }
+}
