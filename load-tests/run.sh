@@ -8,6 +8,10 @@
 #   wrk ──> pingora plain (1 worker)   ──┼──> nginx origin: `return 200 "hello\n"`
 #   wrk ──> nginx proxy (1 worker)     ──┘
 #
+# tollgate is also measured on two RS256-authenticated routes (same origin, same
+# tollgate): with its verified-token cache (a client reusing its token, the common
+# case) and with `token_cache = 0` (every request pays the signature check).
+#
 # Steps: install missing tools (apt-get), `cargo build --release`, start the origin, tollgate
 # and the reference nginx proxy from a `mktemp -d` work dir, warm each proxy up, then load
 # them one after the other (never together), read each proxy's RSS, print one table.
@@ -158,14 +162,15 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# wait_ready NAME PID URL LOGFILE: poll until URL answers 200 with body "hello", at most
-# READY_TIMEOUT seconds; fail early if the process exits.
+# wait_ready NAME PID URL LOGFILE [CURL ARGS...]: poll until URL answers 200 with body
+# "hello", at most READY_TIMEOUT seconds; fail early if the process exits.
 wait_ready() {
     local name=$1 pid=$2 url=$3 logf=$4 deadline body
+    shift 4
     deadline=$((SECONDS + READY_TIMEOUT))
     while ((SECONDS < deadline)); do
         alive "$pid" || { tail -n 20 "$logf" >&2 || true; die "$name exited during start-up (log: $logf)"; }
-        if body=$(curl -fsS --max-time 1 "$url" 2>/dev/null) && [[ $body == hello ]]; then
+        if body=$(curl -fsS --max-time 1 "$@" "$url" 2>/dev/null) && [[ $body == hello ]]; then
             log "$name ready at $url (pid $pid)"
             return 0
         fi
@@ -234,6 +239,14 @@ wait_ready origin "$ORIGIN_PID" "http://127.0.0.1:$PORT_ORIGIN/" "$WORK/origin/l
 
 # --- 4. tollgate ----------------------------------------------------------------------------
 
+# An RS256 key pair and a token valid for an hour, made with the openssl CLI.
+openssl genrsa -out "$WORK/jwt.key" 2048 2>/dev/null || die "openssl genrsa failed"
+openssl rsa -in "$WORK/jwt.key" -pubout -out "$WORK/jwt.pub.pem" 2>/dev/null || die "openssl rsa failed"
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+JWT_SIGNED="$(printf '{"alg":"RS256","typ":"JWT"}' | b64url).$(printf '{"sub":"bench","exp":%d}' $(($(date +%s) + 3600)) | b64url)"
+JWT="$JWT_SIGNED.$(printf %s "$JWT_SIGNED" | openssl dgst -sha256 -sign "$WORK/jwt.key" -binary | b64url)"
+AUTH_HEADER="Authorization: Bearer $JWT"
+
 cat >"$WORK/tollgate.toml" <<TOML
 [server]
 workers = 1
@@ -247,16 +260,42 @@ addr = "127.0.0.1:$PORT_TG"
 [upstreams.origin]
 targets = ["127.0.0.1:$PORT_ORIGIN"]
 
+[auth.rs256]
+kind = "jwt"
+algorithms = ["RS256"]
+public_key_file = "$WORK/jwt.pub.pem"
+
+[auth.rs256-nocache]
+kind = "jwt"
+algorithms = ["RS256"]
+public_key_file = "$WORK/jwt.pub.pem"
+token_cache = 0
+
 [[routes]]
 name = "bench"
 path_prefix = "/"
 upstream = "origin"
+
+[[routes]]
+name = "bench-jwt"
+path_prefix = "/jwt"
+upstream = "origin"
+auth = ["rs256"]
+
+[[routes]]
+name = "bench-jwt-nocache"
+path_prefix = "/jwt-nocache"
+upstream = "origin"
+auth = ["rs256-nocache"]
 TOML
 "$BIN" check -c "$WORK/tollgate.toml" >&2 || die "tollgate check failed for $WORK/tollgate.toml"
 "$BIN" run -c "$WORK/tollgate.toml" >"$WORK/tollgate.log" 2>&1 &
 TG_PID=$!
 PIDS+=("$TG_PID"); STOP_SIG[$TG_PID]=INT    # Pingora: INT = fast shutdown
 wait_ready tollgate "$TG_PID" "http://127.0.0.1:$PORT_TG/" "$WORK/tollgate.log"
+for path in jwt jwt-nocache; do
+    wait_ready "tollgate /$path" "$TG_PID" "http://127.0.0.1:$PORT_TG/$path" "$WORK/tollgate.log" -H "$AUTH_HEADER"
+done
 
 # --- 5a. reference: Pingora's plain proxy ----------------------------------------------------
 
@@ -304,24 +343,27 @@ to_ms() {
     }'
 }
 
-run_wrk() { # run_wrk DURATION URL OUTFILE
-    local bound=$(( $(duration_secs "$1") + 30 ))
-    timeout "$bound" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1" --latency "$2" >"$3" 2>&1 \
-        || { cat "$3" >&2; die "wrk failed or exceeded ${bound}s against $2"; }
+run_wrk() { # run_wrk DURATION URL OUTFILE [WRK ARGS...]
+    local bound=$(( $(duration_secs "$1") + 30 )) d=$1 url=$2 out=$3
+    shift 3
+    timeout "$bound" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$d" --latency "$@" "$url" >"$out" 2>&1 \
+        || { cat "$out" >&2; die "wrk failed or exceeded ${bound}s against $url"; }
 }
 
-declare -A RPS P50 P99 RSS NOTES
+declare -A RPS P50 P99 RSS NOTES WRK_ARGS=()
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 bench() { # bench NAME ROUND URL PIDS...: one measured run, figures appended to the lists
     local name=$1 round=$2 url=$3; shift 3
     local out="$WORK/wrk-$name-$round.txt" line p50 p99 rps
+    local -a extra=()
+    [[ -n ${WRK_ARGS[$name]:-} ]] && extra=(-H "${WRK_ARGS[$name]}")
     if ((round == 1)); then
         log "$name: warm-up $WARMUP"
-        run_wrk "$WARMUP" "$url" "$WORK/wrk-$name-warmup.txt"
+        run_wrk "$WARMUP" "$url" "$WORK/wrk-$name-warmup.txt" "${extra[@]}"
     fi
     log "$name (round $round/$ROUNDS): wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
-    run_wrk "$DURATION" "$url" "$out"
+    run_wrk "$DURATION" "$url" "$out" "${extra[@]}"
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
     p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
     p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
@@ -335,13 +377,18 @@ bench() { # bench NAME ROUND URL PIDS...: one measured run, figures appended to 
     done < <(grep -E 'Non-2xx or 3xx responses|Socket errors' "$out" || true)
 }
 
+WRK_ARGS[tollgate+jwt]=$AUTH_HEADER
+WRK_ARGS[tollgate+jwt-nocache]=$AUTH_HEADER
+SCENARIOS=(tollgate tollgate+jwt tollgate+jwt-nocache pingora nginx)
 for ((round = 1; round <= ROUNDS; round++)); do
     bench tollgate "$round" "http://127.0.0.1:$PORT_TG/" "$TG_PID"
+    bench tollgate+jwt "$round" "http://127.0.0.1:$PORT_TG/jwt" "$TG_PID"
+    bench tollgate+jwt-nocache "$round" "http://127.0.0.1:$PORT_TG/jwt-nocache" "$TG_PID"
     bench pingora "$round" "http://127.0.0.1:$PORT_PLAIN/" "$PLAIN_PID"
     # nginx: master plus its worker(s)
     bench nginx "$round" "http://127.0.0.1:$PORT_NGX/" "$NGX_PID" $(children_of "$NGX_PID")
 done
-for n in tollgate pingora nginx; do
+for n in "${SCENARIOS[@]}"; do
     log "$n requests/s per round:${RPS[$n]}"
     RPS[$n]=$(median <<<"${RPS[$n]}"); P50[$n]=$(median <<<"${P50[$n]}"); P99[$n]=$(median <<<"${P99[$n]}")
 done
@@ -352,19 +399,21 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else pri
 
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP), median of $ROUNDS interleaved rounds; 1 worker per proxy; origin: nginx"
-printf '%-22s %12s %12s %12s %10s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MiB"
-for n in tollgate pingora nginx; do
-    printf '%-22s %12.0f %12.3f %12.3f %10.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${RSS[$n]}"
+printf '%-30s %12s %12s %12s %10s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MiB"
+for n in "${SCENARIOS[@]}"; do
+    printf '%-30s %12.0f %12.3f %12.3f %10.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${RSS[$n]}"
 done
-for ref in nginx pingora; do
-    printf '%-22s %12s %12s %12s %10s\n' "ratio tollgate/$ref" \
-        "$(ratio "${RPS[tollgate]}" "${RPS[$ref]}")" \
-        "$(ratio "${P50[tollgate]}" "${P50[$ref]}")" \
-        "$(ratio "${P99[tollgate]}" "${P99[$ref]}")" \
-        "$(ratio "${RSS[tollgate]}" "${RSS[$ref]}")"
+for pair in tollgate/nginx tollgate/pingora tollgate+jwt/tollgate tollgate+jwt-nocache/tollgate; do
+    a=${pair%/*} b=${pair#*/}
+    printf '%-30s %12s %12s %12s\n' "ratio $pair" \
+        "$(ratio "${RPS[$a]}" "${RPS[$b]}")" \
+        "$(ratio "${P50[$a]}" "${P50[$b]}")" \
+        "$(ratio "${P99[$a]}" "${P99[$b]}")"
 done
-if [[ -n ${NOTES[tollgate]}${NOTES[pingora]}${NOTES[nginx]} ]]; then
+notes=""
+for n in "${SCENARIOS[@]}"; do notes+=${NOTES[$n]:-}; done
+if [[ -n $notes ]]; then
     echo
     echo "wrk reported:"
-    printf '%s' "${NOTES[tollgate]}" "${NOTES[pingora]}" "${NOTES[nginx]}"
+    printf '%s' "$notes"
 fi

@@ -92,10 +92,11 @@ fn check(path: &Path) -> i32 {
         return 1;
     }
     println!(
-        "{}: ok ({} listeners, {} upstreams, {} routes)",
+        "{}: ok ({} listeners, {} upstreams, {} authenticators, {} routes)",
         path.display(),
         raw.listeners.len(),
         raw.upstreams.len(),
+        raw.auth.len(),
         raw.routes.len()
     );
     0

@@ -114,3 +114,54 @@ impl KeySet {
         Ok(key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwks_key(kid: &str) -> VerifyKey {
+        VerifyKey {
+            kid: Some(kid.to_owned()),
+            key: DecodingKey::from_ed_components("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+                .expect("ed key"),
+            alg: Some(Algorithm::EdDSA),
+        }
+    }
+
+    #[test]
+    fn a_kid_binds_where_keys_have_kids() {
+        let set = KeySet {
+            keys: vec![jwks_key("a"), jwks_key("b")],
+        };
+        assert!(set.select(Some("b"), Algorithm::EdDSA).is_ok());
+        assert_eq!(
+            set.select(Some("c"), Algorithm::EdDSA).err(),
+            Some(Reason::UnknownKid)
+        );
+        assert_eq!(
+            set.select(None, Algorithm::EdDSA).err(),
+            Some(Reason::MissingKid)
+        );
+    }
+
+    #[test]
+    fn the_key_type_decides_the_algorithm() {
+        let set = KeySet {
+            keys: vec![jwks_key("a")],
+        };
+        // An HMAC token naming an EdDSA key: the key's type and pinned alg refuse it.
+        assert_eq!(
+            set.select(Some("a"), Algorithm::HS256).err(),
+            Some(Reason::AlgorithmNotAllowed)
+        );
+        let secret = KeySet::from_secret(b"0123456789abcdef0123456789abcdef");
+        assert!(
+            secret.select(Some("any"), Algorithm::HS256).is_ok(),
+            "a secret has no kid to bind"
+        );
+        assert_eq!(
+            secret.select(None, Algorithm::RS256).err(),
+            Some(Reason::AlgorithmNotAllowed)
+        );
+    }
+}

@@ -8,12 +8,12 @@
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::location::{line_column, path_at, span_of, TomlPath};
-use super::raw::RawConfig;
+use super::raw::{AuthSection, LogTarget, RawConfig};
 use super::validate::{validate, Unparsed};
 
 /// A config that parsed and validated.
@@ -60,11 +60,16 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Read, parse and validate a config file.
+/// Read, parse and validate a config file. Relative paths in it are taken relative
+/// to the file's directory.
 pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
     let source = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => load_str(&text, &source),
+        Ok(text) => load_str(&text, &source).map(|mut loaded| {
+            let base = path.parent().unwrap_or(Path::new("."));
+            resolve_paths(&mut loaded.raw, base);
+            loaded
+        }),
         Err(e) => Err(ConfigErrors {
             source,
             errors: vec![ConfigError {
@@ -123,6 +128,35 @@ pub fn load_str(text: &str, source: &str) -> Result<LoadedConfig, ConfigErrors> 
     } else {
         errors.sort_by_key(|e| (e.line, e.column));
         Err(fail(errors))
+    }
+}
+
+/// Makes every file path of `raw` absolute against `base` (a relative path in a
+/// config means "next to this file", wherever tollgate was started from).
+fn resolve_paths(raw: &mut RawConfig, base: &Path) {
+    let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+    let fix = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    let server = &mut raw.server;
+    fix(&mut server.pid_file);
+    fix(&mut server.upgrade_socket);
+    for target in [&mut server.access_log, &mut server.security_log] {
+        if let LogTarget::File(p) = target {
+            fix(p);
+        }
+    }
+    for section in raw.auth.values_mut() {
+        if let AuthSection::Jwt(j) = section {
+            for p in [&mut j.public_key_file, &mut j.jwks_file]
+                .into_iter()
+                .flatten()
+            {
+                fix(p);
+            }
+        }
     }
 }
 
