@@ -65,14 +65,22 @@ pub fn strip(source: &CredentialSource, req: &mut RequestHeader) -> pingora::Res
             let Some(query) = req.uri.query() else {
                 return Ok(());
             };
-            let kept: String = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != name))
-                .finish();
+            // Other parameters pass byte for byte: only pairs whose decoded key is
+            // the credential's are dropped.
+            let is_credential = |pair: &&str| {
+                form_urlencoded::parse(pair.as_bytes())
+                    .next()
+                    .is_some_and(|(k, _)| k == name.as_str())
+            };
+            if !query.split('&').any(|pair| is_credential(&pair)) {
+                return Ok(());
+            }
+            let kept: Vec<&str> = query.split('&').filter(|p| !is_credential(p)).collect();
             let path = req.uri.path();
             let uri = if kept.is_empty() {
                 path.to_owned()
             } else {
-                format!("{path}?{kept}")
+                format!("{path}?{}", kept.join("&"))
             };
             let uri = uri.parse().map_err(|e| {
                 pingora::Error::because(pingora::ErrorType::InternalError, "query rewrite", e)
@@ -126,10 +134,17 @@ mod tests {
 
     #[test]
     fn strips_only_the_credential() {
-        let mut r = req("/x?a=1&api_key=k&b=2", &[("cookie", "a=1; session=s; b=2")]);
+        let mut r = req(
+            "/x?a=%20+&api%5Fkey=k&b=2",
+            &[("cookie", "a=1; session=s; b=2")],
+        );
         strip(&CredentialSource::Query("api_key".into()), &mut r).expect("strip");
         strip(&CredentialSource::Cookie("session".into()), &mut r).expect("strip");
-        assert_eq!(r.uri.to_string(), "/x?a=1&b=2");
+        assert_eq!(
+            r.uri.to_string(),
+            "/x?a=%20+&b=2",
+            "other parameters are kept verbatim"
+        );
         assert_eq!(r.headers["cookie"], "a=1; b=2");
     }
 }
