@@ -22,6 +22,7 @@ use crate::auth::jwks::jwks_refresher;
 use crate::config::{load_file, raw::ServerSection, LoadedConfig};
 use crate::observability::{AccessLog, JsonLines, SecurityLog};
 use crate::proxy::{Gateway, ListenerMap};
+use crate::ratelimit::sweeper;
 use crate::state::{compile::compile, reload::Reloader, Retained};
 use crate::upstream::health_checks;
 
@@ -61,6 +62,7 @@ pub fn run(config_path: &Path, flags: RunFlags) -> anyhow::Result<()> {
         Arc::new(ListenerMap::new(&raw.listeners)),
         AccessLog::new(access_lines),
         SecurityLog::new(security_lines, retained.metrics.clone()),
+        retained.metrics.clone(),
     );
     // Pingora sets h2c per service, so listeners are grouped by it.
     for h2c in [false, true] {
@@ -96,6 +98,10 @@ pub fn run(config_path: &Path, flags: RunFlags) -> anyhow::Result<()> {
     server.add_service(background_service(
         "jwks refresh",
         jwks_refresher(retained.jwks.clone()),
+    ));
+    server.add_service(background_service(
+        "rate-limit sweeps",
+        sweeper(retained.policies.clone(), retained.metrics.clone()),
     ));
     for writer in [access_writer, security_writer].into_iter().flatten() {
         server.add_service(background_service(writer.name(), writer));

@@ -3,7 +3,7 @@
 //! The binary (`main.rs`) only parses the command line; everything else lives here:
 //! `config` reads the TOML file, `state` compiles it into the immutable `Snapshot`
 //! that requests read, `proxy` plugs the request phases into Pingora and delegates
-//! each to `edge`, `routing`, `auth` and `upstream`, and `bootstrap` assembles the
+//! each to `edge`, `routing`, `auth`, `ratelimit` and `upstream`, and `bootstrap` assembles the
 //! server.
 
 pub mod admin;
@@ -14,6 +14,7 @@ pub mod config;
 pub mod edge;
 pub mod observability;
 pub mod proxy;
+pub mod ratelimit;
 pub mod routing;
 pub mod state;
 pub mod upstream;

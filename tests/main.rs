@@ -10,5 +10,6 @@ mod failures;
 mod headers;
 mod health;
 mod hygiene;
+mod ratelimit;
 mod reload;
 mod routing;

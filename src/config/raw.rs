@@ -22,6 +22,7 @@ pub struct RawConfig {
     pub listeners: BTreeMap<String, ListenerSection>,
     pub upstreams: BTreeMap<String, UpstreamSection>,
     pub auth: BTreeMap<String, AuthSection>,
+    pub limits: BTreeMap<String, LimitSection>,
     pub routes: Vec<RouteSection>,
 }
 
@@ -123,6 +124,9 @@ pub struct UpstreamSection {
     /// Further attempts, each on another target, when connecting fails.
     #[serde(default = "defaults::retries")]
     pub retries: usize,
+    /// Requests in flight to this upstream at most; more get 503.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
 }
 
 /// A target: `"127.0.0.1:9001"` or `{ addr = "127.0.0.1:9001", weight = 3 }`.
@@ -255,6 +259,45 @@ pub struct RouteSection {
     /// Forward the credential upstream instead of stripping it.
     #[serde(default)]
     pub keep_credentials: bool,
+    /// Rate-limit policy names; every one must admit.
+    #[serde(default)]
+    pub limits: Vec<String>,
+    /// Requests in flight on this route at most; more get 503.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
+}
+
+/// `[limits.NAME]`: a token bucket per key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSection {
+    /// What a bucket belongs to: `client_ip`, `consumer`, `route`, `header:NAME`,
+    /// `claim:NAME`, or a list of them.
+    #[serde(with = "units::one_or_many")]
+    pub key: Vec<String>,
+    /// Tokens earned per `per`.
+    pub rate: u64,
+    #[serde(with = "units::duration")]
+    pub per: Duration,
+    /// Bucket size; default `rate`.
+    #[serde(default)]
+    pub burst: Option<u64>,
+    /// Tokens a request takes.
+    #[serde(default = "defaults::cost")]
+    pub cost: u64,
+    #[serde(default)]
+    pub store: LimitStore,
+    /// Buckets tracked at most (memory bound).
+    #[serde(default = "defaults::max_keys")]
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitStore {
+    /// In this process, shared by its workers.
+    #[default]
+    Local,
 }
 
 /// `respond = { status = 200, body = "ok", content_type = "text/plain" }`.
@@ -464,6 +507,12 @@ mod defaults {
     }
     pub fn token_cache() -> usize {
         10_000
+    }
+    pub fn cost() -> u64 {
+        1
+    }
+    pub fn max_keys() -> usize {
+        1_000_000
     }
     pub fn api_key_source() -> super::CredentialSource {
         super::CredentialSource::Header("x-api-key".to_owned())

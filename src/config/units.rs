@@ -39,3 +39,22 @@ pub mod size {
             .map_err(|e| D::Error::custom(format!("invalid size: {e} (write e.g. \"8KiB\")")))
     }
 }
+
+/// `"a"` or `["a", "b"]`, read as a list.
+pub mod one_or_many {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "a string or a list of strings")]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Ok(match OneOrMany::deserialize(d)? {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        })
+    }
+}

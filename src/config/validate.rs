@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use super::location::TomlPath;
 use super::raw::{
     ApiKeySection, AuthSection, Balance, CredentialSource, HashKey, HeaderRulesSection, HealthKind,
-    JwtAlgorithm, JwtSection, RawConfig, RouteSection, UpstreamSection,
+    JwtAlgorithm, JwtSection, LimitSection, RawConfig, RouteSection, UpstreamSection,
 };
 
 /// Headers a route may not set or remove: framing and connection management belong
@@ -30,6 +30,7 @@ pub struct Unparsed {
     pub listeners: BTreeSet<String>,
     pub upstreams: BTreeSet<String>,
     pub auth: BTreeSet<String>,
+    pub limits: BTreeSet<String>,
 }
 
 /// Every semantic problem in `raw`, each with the path of the value at fault.
@@ -43,6 +44,9 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
     }
     for (name, a) in &raw.auth {
         auth(a, &root.key("auth").key(name), &mut out);
+    }
+    for (name, l) in &raw.limits {
+        limit(l, &root.key("limits").key(name), &mut out);
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, r) in raw.routes.iter().enumerate() {
@@ -98,6 +102,9 @@ fn listeners(raw: &RawConfig, unparsed: &Unparsed, out: &mut Problems) {
 fn upstream(up: &UpstreamSection, path: &TomlPath, out: &mut Problems) {
     if up.targets.is_empty() {
         out.push((path.key("targets"), "needs at least one target".into()));
+    }
+    if up.max_in_flight == Some(0) {
+        out.push((path.key("max_in_flight"), "must be at least 1".into()));
     }
     let mut seen = BTreeSet::new();
     for (i, t) in up.targets.iter().enumerate() {
@@ -262,6 +269,17 @@ fn route(
             ));
         }
     }
+    for (i, name) in r.limits.iter().enumerate() {
+        if !raw.limits.contains_key(name) && !unparsed.limits.contains(name) {
+            out.push((
+                path.key("limits").index(i),
+                format!("no limit named {name:?}"),
+            ));
+        }
+    }
+    if r.max_in_flight == Some(0) {
+        out.push((path.key("max_in_flight"), "must be at least 1".into()));
+    }
     if r.auth.is_empty() {
         for (key, set) in [
             ("require_scopes", !r.require_scopes.is_empty()),
@@ -278,6 +296,33 @@ fn route(
     }
     header_rules(&r.request_headers, &path.key("request_headers"), out);
     header_rules(&r.response_headers, &path.key("response_headers"), out);
+}
+
+fn limit(l: &LimitSection, path: &TomlPath, out: &mut Problems) {
+    if l.key.is_empty() {
+        out.push((
+            path.key("key"),
+            "name what a bucket belongs to, e.g. \"client_ip\"".into(),
+        ));
+    }
+    for (i, k) in l.key.iter().enumerate() {
+        if let Err(e) = crate::ratelimit::KeyPart::parse(k) {
+            out.push((path.key("key").index(i), e));
+        }
+    }
+    if l.rate == 0 || l.per.is_zero() {
+        out.push((path.clone(), "rate and per must be greater than 0".into()));
+    }
+    let burst = l.burst.unwrap_or(l.rate);
+    if burst == 0 || l.cost == 0 || l.cost > burst {
+        out.push((
+            path.clone(),
+            format!("need 1 <= cost ({}) <= burst ({burst})", l.cost),
+        ));
+    }
+    if l.max_keys == 0 {
+        out.push((path.key("max_keys"), "must be at least 1".into()));
+    }
 }
 
 fn auth(a: &AuthSection, path: &TomlPath, out: &mut Problems) {

@@ -2,12 +2,15 @@
 //! served on the admin listener's `/metrics`. Counters survive reloads: they live
 //! beside the snapshot, not in it.
 
-use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
     auth_decisions: IntCounterVec,
     jwks_fetches: IntCounterVec,
+    rate_limits: IntCounterVec,
+    rate_limit_keys: IntGaugeVec,
+    rate_limit_untracked: IntGaugeVec,
 }
 
 impl Metrics {
@@ -24,12 +27,36 @@ impl Metrics {
             Opts::new("jwks_fetches_total", "JWKS fetches by URL and outcome"),
             &["url", "outcome"],
         )?;
+        let rate_limits = IntCounterVec::new(
+            Opts::new(
+                "ratelimit_decisions_total",
+                "Rate-limit decisions by policy and outcome",
+            ),
+            &["policy", "outcome"],
+        )?;
+        let rate_limit_keys = IntGaugeVec::new(
+            Opts::new(
+                "ratelimit_keys",
+                "Buckets tracked per policy, after the last sweep",
+            ),
+            &["policy"],
+        )?;
+        let rate_limit_untracked = IntGaugeVec::new(
+            Opts::new("ratelimit_untracked_keys", "New keys admitted without a bucket because the policy's store was full, since start"),
+            &["policy"],
+        )?;
         registry.register(Box::new(auth_decisions.clone()))?;
         registry.register(Box::new(jwks_fetches.clone()))?;
+        registry.register(Box::new(rate_limits.clone()))?;
+        registry.register(Box::new(rate_limit_keys.clone()))?;
+        registry.register(Box::new(rate_limit_untracked.clone()))?;
         Ok(Self {
             registry,
             auth_decisions,
             jwks_fetches,
+            rate_limits,
+            rate_limit_keys,
+            rate_limit_untracked,
         })
     }
 
@@ -41,6 +68,20 @@ impl Metrics {
 
     pub fn jwks_fetch(&self, url: &str, outcome: &str) {
         self.jwks_fetches.with_label_values(&[url, outcome]).inc();
+    }
+
+    pub fn rate_limit(&self, policy: &str, outcome: &str) {
+        self.rate_limits.with_label_values(&[policy, outcome]).inc();
+    }
+
+    pub fn rate_limit_keys(&self, policy: &str, keys: usize, untracked: u64) {
+        let gauge = |n| i64::try_from(n).unwrap_or(i64::MAX);
+        self.rate_limit_keys
+            .with_label_values(&[policy])
+            .set(gauge(keys as u64));
+        self.rate_limit_untracked
+            .with_label_values(&[policy])
+            .set(gauge(untracked));
     }
 
     /// The Prometheus text exposition of every metric.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::auth::Principal;
+use crate::ratelimit::RateLimitHeaders;
 use crate::routing::{Route, RouteAction};
 use crate::state::Snapshot;
 use crate::upstream::{InFlightGuard, Pool};
@@ -28,6 +29,10 @@ pub struct RequestCtx {
     pub tried: Vec<SocketAddr>,
     /// Counts this request against its target while it is in flight.
     pub in_flight: Option<InFlightGuard>,
+    /// `max_in_flight` guards of the route and its upstream, held to the end.
+    pub concurrency: Vec<pingora_limits::inflight::Guard>,
+    /// The RateLimit headers of a rate-limited route.
+    pub rate_limit: Option<RateLimitHeaders>,
 }
 
 impl RequestCtx {
@@ -44,6 +49,8 @@ impl RequestCtx {
             principal: None,
             tried: Vec::new(),
             in_flight: None,
+            concurrency: Vec::new(),
+            rate_limit: None,
         }
     }
 

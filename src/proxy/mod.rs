@@ -3,14 +3,15 @@
 //!
 //! - `new_ctx`: load the current snapshot once; the request keeps it to the end.
 //! - `request_filter`: request id, client IP, hygiene (400/414/431), routing
-//!   (404/405), authentication and authorization (401/403), static `respond` answers. A rejection writes its problem+json
+//!   (404/405), authentication and authorization (401/403), rate and concurrency
+//!   limits (429/503), static `respond` answers. A rejection writes its problem+json
 //!   response and returns `Ok(true)`; `Err` is for real failures only.
 //! - `upstream_peer`: a healthy target of the route's pool not tried yet (503 when
 //!   none is healthy; re-entered on a retry).
 //! - `fail_to_connect`: marks connect failures retryable while `retries` allow.
 //! - `upstream_request_filter`: forwarded headers, request id, path rewrite, identity
 //!   headers and credential stripping, header rules.
-//! - `response_filter`: request id and the route's response header rules.
+//! - `response_filter`: request id, RateLimit headers, the route's header rules.
 //! - `fail_to_proxy`: problem+json with 502/503/504 (see `respond::error_status`).
 //! - `logging`: one access-log line.
 
@@ -30,8 +31,9 @@ use std::sync::Arc;
 
 use crate::auth::Attempt;
 use crate::edge::{forwarded::Forwarded, forwarded::X_FORWARDED_FOR, hygiene, request_id};
-use crate::observability::{AccessLog, SecurityLog};
-use crate::routing::RouteAction;
+use crate::observability::{AccessLog, Metrics, SecurityLog};
+use crate::ratelimit::{KeyInput, RateLimitError};
+use crate::routing::{Route, RouteAction};
 use crate::state::SharedSnapshot;
 use respond::Rejection;
 
@@ -42,6 +44,7 @@ pub struct Gateway {
     listeners: Arc<ListenerMap>,
     access_log: AccessLog,
     security_log: SecurityLog,
+    metrics: Arc<Metrics>,
 }
 
 impl Gateway {
@@ -50,12 +53,14 @@ impl Gateway {
         listeners: Arc<ListenerMap>,
         access_log: AccessLog,
         security_log: SecurityLog,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             shared,
             listeners,
             access_log,
             security_log,
+            metrics,
         }
     }
 
@@ -91,8 +96,49 @@ impl Gateway {
         };
         let principal = route.auth.check(req, &attempt, &self.security_log).await?;
         ctx.principal = principal;
-        ctx.route = Some(route);
-        Ok(())
+        ctx.route = Some(route.clone());
+        self.limit(req, &route, ctx)
+    }
+
+    /// Step 6 of `request_filter`: concurrency limits of the route and its upstream,
+    /// then every rate limit of the route.
+    fn limit(
+        &self,
+        req: &RequestHeader,
+        route: &Route,
+        ctx: &mut RequestCtx,
+    ) -> std::result::Result<(), Rejection> {
+        let pool_limit = match &route.action {
+            RouteAction::Proxy(pool) => pool.in_flight.as_ref(),
+            RouteAction::Respond(_) => None,
+        };
+        for (limit, what) in [
+            (route.limits.in_flight.as_ref(), "route"),
+            (pool_limit, "upstream"),
+        ] {
+            if let Some(limit) = limit {
+                let guard = limit.enter().ok_or(RateLimitError::Busy { what })?;
+                ctx.concurrency.push(guard);
+            }
+        }
+        let input = KeyInput {
+            client_ip: ctx.client_ip,
+            principal: ctx.principal.as_deref(),
+            route: &route.name,
+            req,
+        };
+        match route.limits.check(&input, &self.metrics) {
+            Ok(headers) => {
+                ctx.rate_limit = headers;
+                Ok(())
+            }
+            Err(e) => {
+                if let RateLimitError::Limited { headers, .. } = &e {
+                    ctx.rate_limit = Some(headers.clone());
+                }
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -106,7 +152,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         if let Err(rejection) = self.admit(session, ctx).await {
-            respond::reject(session, &rejection, &ctx.request_id).await?;
+            respond::reject(session, &rejection, ctx).await?;
             return Ok(true);
         }
         match ctx
@@ -115,7 +161,7 @@ impl ProxyHttp for Gateway {
             .map(|r| (&r.action, &r.response_headers))
         {
             Some((RouteAction::Respond(answer), rules)) => {
-                respond::static_response(session, answer, rules, &ctx.request_id).await?;
+                respond::static_response(session, answer, rules, ctx).await?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -200,7 +246,7 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        resp.insert_header(request_id::HEADER, &ctx.request_id)?;
+        respond::add_common_headers(resp, ctx)?;
         if let Some(route) = ctx.route.as_deref() {
             route.response_headers.apply_to_response(resp)?;
         }
@@ -215,9 +261,7 @@ impl ProxyHttp for Gateway {
     ) -> FailToProxy {
         let code = match respond::error_status(e) {
             Some((status, detail)) => {
-                if let Err(write_err) =
-                    respond::problem(session, status, detail, &ctx.request_id, None).await
-                {
+                if let Err(write_err) = respond::problem(session, status, detail, ctx, None).await {
                     log::debug!("could not send the error response: {write_err}");
                 }
                 status.as_u16()

@@ -1,6 +1,7 @@
 //! Responses tollgate writes itself: RFC 9457 `application/problem+json` rejections
-//! and errors, and the static answers of `respond` routes. Also maps Pingora errors
-//! to statuses (timeouts 504, connection failures 502).
+//! and errors, and the static answers of `respond` routes. Every one carries the
+//! request id and, on a rate-limited route, the `RateLimit-Policy` / `RateLimit`
+//! headers. Also maps Pingora errors to statuses (timeouts 504, connection failures 502).
 
 use bytes::Bytes;
 use http::{header, HeaderName, Method, StatusCode};
@@ -8,10 +9,15 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::{ErrorSource, ErrorType};
 
+use super::RequestCtx;
 use crate::auth::AuthError;
 use crate::edge::hygiene::HygieneError;
 use crate::edge::request_id;
+use crate::ratelimit::{RateLimitError, RateLimitHeaders};
 use crate::routing::{RouteError, StaticResponse};
+
+pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
+pub const RATELIMIT: &str = "ratelimit";
 
 /// A request refused before it reached an upstream.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +28,8 @@ pub enum Rejection {
     Route(#[from] RouteError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error(transparent)]
+    RateLimit(#[from] RateLimitError),
 }
 
 impl Rejection {
@@ -30,18 +38,23 @@ impl Rejection {
             Rejection::Hygiene(e) => e.status(),
             Rejection::Route(e) => e.status(),
             Rejection::Auth(e) => e.status(),
+            Rejection::RateLimit(e) => e.status(),
         }
     }
 
-    fn extra_header(&self) -> Option<(HeaderName, &str)> {
+    fn extra_header(&self) -> Option<(HeaderName, String)> {
         match self {
             Rejection::Route(RouteError::MethodNotAllowed { allow }) => {
-                Some((header::ALLOW, allow))
+                Some((header::ALLOW, allow.clone()))
             }
             Rejection::Route(RouteError::NotFound) | Rejection::Hygiene(_) => None,
             Rejection::Auth(e) => e
                 .www_authenticate()
-                .map(|challenge| (header::WWW_AUTHENTICATE, challenge)),
+                .map(|challenge| (header::WWW_AUTHENTICATE, challenge.to_owned())),
+            Rejection::RateLimit(RateLimitError::Limited { retry_after, .. }) => {
+                Some((header::RETRY_AFTER, retry_after.to_string()))
+            }
+            Rejection::RateLimit(RateLimitError::Busy { .. }) => None,
         }
     }
 }
@@ -51,7 +64,7 @@ impl Rejection {
 pub async fn reject(
     session: &mut Session,
     rejection: &Rejection,
-    request_id: &str,
+    ctx: &RequestCtx,
 ) -> pingora::Result<()> {
     if matches!(rejection, Rejection::Hygiene(_)) {
         session.set_keepalive(None);
@@ -61,7 +74,7 @@ pub async fn reject(
         session,
         rejection.status(),
         &rejection.to_string(),
-        request_id,
+        ctx,
         extra,
     )
     .await
@@ -72,22 +85,22 @@ pub async fn problem(
     session: &mut Session,
     status: StatusCode,
     detail: &str,
-    request_id: &str,
-    extra: Option<(HeaderName, &str)>,
+    ctx: &RequestCtx,
+    extra: Option<(HeaderName, String)>,
 ) -> pingora::Result<()> {
     let body = serde_json::json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Error"),
         "status": status.as_u16(),
         "detail": detail,
-        "request_id": request_id,
+        "request_id": ctx.request_id,
     });
-    let mut resp = ResponseHeader::build(status, Some(5))?;
+    let mut resp = ResponseHeader::build(status, Some(6))?;
     resp.insert_header(header::CONTENT_TYPE, "application/problem+json")?;
     if let Some((name, value)) = extra {
         resp.insert_header(name, value)?;
     }
-    write(session, resp, Bytes::from(body.to_string()), request_id).await
+    write(session, resp, Bytes::from(body.to_string()), ctx).await
 }
 
 /// Writes a `respond` route's fixed answer.
@@ -95,24 +108,34 @@ pub async fn static_response(
     session: &mut Session,
     r: &StaticResponse,
     rules: &crate::routing::HeaderRules,
-    request_id: &str,
+    ctx: &RequestCtx,
 ) -> pingora::Result<()> {
     let mut resp = ResponseHeader::build(r.status, Some(4))?;
     resp.insert_header(header::CONTENT_TYPE, r.content_type.clone())?;
     rules.apply_to_response(&mut resp)?;
-    write(session, resp, r.body.clone(), request_id).await
+    write(session, resp, r.body.clone(), ctx).await
+}
+
+/// Headers every response of a request carries, whoever wrote it.
+pub fn add_common_headers(resp: &mut ResponseHeader, ctx: &RequestCtx) -> pingora::Result<()> {
+    if !ctx.request_id.is_empty() {
+        resp.insert_header(request_id::HEADER, &ctx.request_id)?;
+    }
+    if let Some(RateLimitHeaders { policy, state }) = &ctx.rate_limit {
+        resp.insert_header(RATELIMIT_POLICY, policy)?;
+        resp.insert_header(RATELIMIT, state)?;
+    }
+    Ok(())
 }
 
 async fn write(
     session: &mut Session,
     mut resp: ResponseHeader,
     body: Bytes,
-    request_id: &str,
+    ctx: &RequestCtx,
 ) -> pingora::Result<()> {
     resp.insert_header(header::CONTENT_LENGTH, body.len())?;
-    if !request_id.is_empty() {
-        resp.insert_header(request_id::HEADER, request_id)?;
-    }
+    add_common_headers(&mut resp, ctx)?;
     let head_only = session.req_header().method == Method::HEAD || body.is_empty();
     session
         .write_response_header(Box::new(resp), head_only)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::RouteAuth;
+use crate::ratelimit::RouteLimits;
 use crate::upstream::Pool;
 
 pub struct Route {
@@ -23,6 +24,7 @@ pub struct Route {
     pub request_headers: HeaderRules,
     pub response_headers: HeaderRules,
     pub auth: RouteAuth,
+    pub limits: RouteLimits,
 }
 
 pub enum RouteAction {
@@ -56,6 +58,7 @@ impl Route {
             request_headers: HeaderRules::default(),
             response_headers: HeaderRules::default(),
             auth: RouteAuth::default(),
+            limits: RouteLimits::default(),
         }
     }
 

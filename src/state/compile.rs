@@ -15,6 +15,7 @@ use crate::auth::RouteAuth;
 use crate::config::raw::{HeaderRulesSection, RawConfig, RouteSection};
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
+use crate::ratelimit::{InFlightLimit, Policy, RouteLimits};
 use crate::routing::{HeaderRules, Route, RouteAction, Router, StaticResponse};
 use crate::upstream::Pool;
 
@@ -27,10 +28,18 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, String>
         pools.insert(name.clone(), pool);
     }
     let auth = compile_auth(&raw.auth, &retained.jwks, &retained.metrics)?;
+    let mut rate_limits = HashMap::new();
+    for (name, def) in &raw.limits {
+        let policy = retained
+            .policies
+            .get_or_build(name, def, || Policy::build(name, def))
+            .map_err(|e| format!("limits.{name}: {e}"))?;
+        rate_limits.insert(name.clone(), policy);
+    }
     let all_listeners: Vec<String> = raw.listeners.keys().cloned().collect();
     let mut router = Router::default();
     for r in &raw.routes {
-        let route = compile_route(r, &pools, &auth)?;
+        let route = compile_route(r, &pools, &auth, &rate_limits)?;
         let listeners = r.listeners.as_ref().unwrap_or(&all_listeners);
         router.add(listeners, &r.hosts, Arc::new(route));
     }
@@ -44,6 +53,7 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, String>
         trusted_proxies: TrustedProxies::new(raw.server.trusted_proxies.clone()),
         pools,
         auth,
+        rate_limits,
     })
 }
 
@@ -51,6 +61,7 @@ fn compile_route(
     r: &RouteSection,
     pools: &HashMap<String, Arc<Pool>>,
     auth: &CompiledAuth,
+    rate_limits: &HashMap<String, Arc<Policy>>,
 ) -> Result<Route, String> {
     let err = |what: &str| format!("route {:?}: {what}", r.name);
     let action = match (&r.upstream, &r.respond) {
@@ -92,6 +103,19 @@ fn compile_route(
         require_scopes: r.require_scopes.clone(),
         require_roles: r.require_roles.clone(),
         keep_credentials: r.keep_credentials,
+    };
+    route.limits = RouteLimits {
+        policies: r
+            .limits
+            .iter()
+            .map(|name| {
+                rate_limits
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| err("unknown limit"))
+            })
+            .collect::<Result<_, _>>()?,
+        in_flight: r.max_in_flight.map(InFlightLimit::new),
     };
     Ok(route)
 }

@@ -75,7 +75,8 @@ impl<T: Reusable> Registry<T> {
 }
 
 /// The loop run for one item: returns when the item is gone.
-pub type ItemLoop<T> = fn(Weak<T>, Arc<Registry<T>>) -> BoxFuture<'static, ()>;
+pub type ItemLoop<T> =
+    Box<dyn Fn(Weak<T>, Arc<Registry<T>>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// A background service that starts `item_loop` once for every item that becomes
 /// current (and `wants` a loop), now and after every reload.
@@ -86,11 +87,15 @@ pub struct PerItemTasks<T> {
 }
 
 impl<T: Reusable> PerItemTasks<T> {
-    pub fn new(registry: Arc<Registry<T>>, wants: fn(&T) -> bool, item_loop: ItemLoop<T>) -> Self {
+    pub fn new(
+        registry: Arc<Registry<T>>,
+        wants: fn(&T) -> bool,
+        item_loop: impl Fn(Weak<T>, Arc<Registry<T>>) -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) -> Self {
         Self {
             registry,
             wants,
-            item_loop,
+            item_loop: Box::new(item_loop),
         }
     }
 }

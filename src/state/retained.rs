@@ -1,5 +1,5 @@
 //! What outlives snapshots: the registries of reusable state (upstream pools, remote
-//! key sets) and the metrics. Owned by the process, shared with the reloader, the
+//! key sets, rate-limit buckets) and the metrics. Owned by the process, shared with the reloader, the
 //! background services and the proxy.
 
 use std::sync::Arc;
@@ -7,11 +7,13 @@ use std::sync::Arc;
 use super::Snapshot;
 use crate::auth::jwks::JwksRegistry;
 use crate::observability::Metrics;
+use crate::ratelimit::PolicyRegistry;
 use crate::upstream::PoolRegistry;
 
 pub struct Retained {
     pub pools: Arc<PoolRegistry>,
     pub jwks: Arc<JwksRegistry>,
+    pub policies: Arc<PolicyRegistry>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -20,6 +22,7 @@ impl Retained {
         Ok(Self {
             pools: Arc::default(),
             jwks: Arc::default(),
+            policies: Arc::default(),
             metrics: Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?),
         })
     }
@@ -28,5 +31,6 @@ impl Retained {
     pub fn commit(&self, snapshot: &Snapshot) {
         self.pools.commit(snapshot.pools.clone());
         self.jwks.commit(snapshot.auth.jwks.clone());
+        self.policies.commit(snapshot.rate_limits.clone());
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::auth::compile::CompiledAuth;
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
+use crate::ratelimit::Policy;
 use crate::routing::Router;
 use crate::upstream::Pool;
 
@@ -19,6 +20,8 @@ pub struct Snapshot {
     pub pools: HashMap<String, Arc<Pool>>,
     /// Authenticators, their remote key sets and the identity headers they set.
     pub auth: CompiledAuth,
+    /// Rate-limit policies with their buckets, by name.
+    pub rate_limits: HashMap<String, Arc<Policy>>,
 }
 
 /// The one swap point between reloads and requests.

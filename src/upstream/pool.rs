@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::health::health_check;
 use super::least_conn::LeastConn;
 use crate::config::raw::{Balance, HashKey, UpstreamSection};
+use crate::ratelimit::InFlightLimit;
 use crate::state::registry::Reusable;
 
 /// Bound on the targets a selection looks at before giving up (ketama walks a ring).
@@ -28,6 +29,8 @@ pub struct Pool {
     definition: UpstreamSection,
     balancer: Box<dyn Balancer>,
     pub retries: usize,
+    /// `max_in_flight`: requests to this upstream at once.
+    pub in_flight: Option<InFlightLimit>,
 }
 
 /// Why no target could be chosen; knows its HTTP answer.
@@ -86,6 +89,7 @@ impl Pool {
             definition: def.clone(),
             balancer,
             retries: def.retries,
+            in_flight: def.max_in_flight.map(InFlightLimit::new),
         })
     }
 

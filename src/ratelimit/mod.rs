@@ -1,0 +1,147 @@
+//! Rate limiting, checked in `request_filter` after authentication: token buckets per
+//! client, consumer, header, claim or route (`[limits.NAME]`, every limit of a route
+//! must admit), and concurrency limits (`max_in_flight` per route and per upstream).
+//!
+//! Buckets are GCRA (`gcra`) in an in-process store (`local`), shared by all workers,
+//! memory-bounded, swept in the background, kept across reloads while a policy is
+//! unchanged. A refused request gets 429 with `Retry-After` and takes no tokens from
+//! the route's other limits; every response of a limited route carries the
+//! `RateLimit-Policy` and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers).
+
+mod gcra;
+mod local;
+mod policy;
+mod sweeper;
+
+pub use policy::{KeyInput, KeyPart, Policy};
+pub use sweeper::sweeper;
+
+use pingora_limits::inflight::{Guard, Inflight};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::observability::Metrics;
+use gcra::Take;
+
+/// Pools of buckets by policy name, kept across reloads.
+pub type PolicyRegistry = crate::state::registry::Registry<Policy>;
+
+/// A route's limits.
+#[derive(Default)]
+pub struct RouteLimits {
+    pub policies: Vec<Arc<Policy>>,
+    pub in_flight: Option<InFlightLimit>,
+}
+
+/// At most `max` requests at once (`max_in_flight`).
+pub struct InFlightLimit {
+    pub max: usize,
+    counter: Inflight,
+}
+
+impl InFlightLimit {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            counter: Inflight::new(),
+        }
+    }
+
+    /// A guard counting this request until dropped, or `None` when the limit is reached.
+    pub fn enter(&self) -> Option<Guard> {
+        let (guard, now) = self.counter.incr(0u8, 1);
+        (usize::try_from(now).unwrap_or(0) <= self.max).then_some(guard)
+    }
+}
+
+/// The two headers every response of a limited route carries.
+#[derive(Debug, Clone)]
+pub struct RateLimitHeaders {
+    pub policy: String,
+    pub state: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RateLimitError {
+    #[error("rate limit {policy:?} exceeded; retry in {retry_after} s")]
+    Limited {
+        policy: Arc<str>,
+        retry_after: u64,
+        headers: RateLimitHeaders,
+    },
+    #[error("too many requests in flight to this {what}")]
+    Busy { what: &'static str },
+}
+
+impl RateLimitError {
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            RateLimitError::Limited { .. } => http::StatusCode::TOO_MANY_REQUESTS,
+            RateLimitError::Busy { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl RouteLimits {
+    /// Takes tokens from every policy; on a refusal, gives back what was taken.
+    pub fn check(
+        &self,
+        input: &KeyInput<'_>,
+        metrics: &Metrics,
+    ) -> Result<Option<RateLimitHeaders>, RateLimitError> {
+        if self.policies.is_empty() {
+            return Ok(None);
+        }
+        let now = now_nanos();
+        let mut taken: Vec<(&Policy, u64, u64, u64)> = Vec::with_capacity(self.policies.len());
+        for policy in &self.policies {
+            let key = policy.key(input);
+            match policy.store.take(key, &policy.quota, now, policy.cost) {
+                Take::Admit { tat, remaining } => taken.push((policy, key, remaining, tat)),
+                Take::Deny { retry_after } => {
+                    for (p, k, _, _) in &taken {
+                        p.store.refund(*k, &p.quota, p.cost);
+                    }
+                    metrics.rate_limit(&policy.name, "limited");
+                    let retry_after = retry_after.div_ceil(1_000_000_000).max(1);
+                    let headers = RateLimitHeaders {
+                        policy: self.policy_header(),
+                        state: format!("\"{}\";r=0;t={retry_after}", policy.name),
+                    };
+                    return Err(RateLimitError::Limited {
+                        policy: policy.name.clone(),
+                        retry_after,
+                        headers,
+                    });
+                }
+            }
+        }
+        let state = taken
+            .iter()
+            .map(|(p, _, remaining, tat)| {
+                metrics.rate_limit(&p.name, "admitted");
+                let reset = p.quota.until_full(*tat, now).div_ceil(1_000_000_000);
+                format!("\"{}\";r={remaining};t={reset}", p.name)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(Some(RateLimitHeaders {
+            policy: self.policy_header(),
+            state,
+        }))
+    }
+
+    fn policy_header(&self) -> String {
+        self.policies
+            .iter()
+            .map(|p| p.policy_item())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
