@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system packages tollgate's build needs, only when missing:
-# cmake (libz-ng-sys), pkg-config and the OpenSSL headers (pingora's openssl flavour,
-# linked against the system library; see .cargo/config.toml), and a C compiler.
+# Installs the system packages tollgate's build and tests need, only when missing:
+# cmake (libz-ng-sys, aws-lc-sys), pkg-config and the OpenSSL headers (pingora's
+# openssl flavour, linked against the system library; see .cargo/config.toml), a C
+# compiler, and redis-server (the tests start their own, on a free loopback port).
 set -euo pipefail
 
 missing=()
@@ -9,6 +10,7 @@ command -v cmake >/dev/null || missing+=(cmake)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v cc >/dev/null || missing+=(build-essential)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
+command -v redis-server >/dev/null || missing+=(redis-server)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

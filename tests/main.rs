@@ -11,5 +11,6 @@ mod headers;
 mod health;
 mod hygiene;
 mod ratelimit;
+mod ratelimit_redis;
 mod reload;
 mod routing;

@@ -168,7 +168,8 @@ struct Sections<'a, 'i> {
     unparsed: Unparsed,
 }
 
-const SECTIONS: &str = "`server`, `admin`, `listeners`, `upstreams`, `auth`, `limits`, `routes`";
+const SECTIONS: &str =
+    "`server`, `admin`, `listeners`, `upstreams`, `auth`, `limits`, `redis`, `routes`";
 
 impl<'i> Sections<'_, 'i> {
     fn read(&mut self) -> RawConfig {
@@ -184,6 +185,7 @@ impl<'i> Sections<'_, 'i> {
                 "admin" => raw.admin = self.item(value, &path),
                 "auth" => raw.auth = self.named(value, &path, |u| &mut u.auth),
                 "limits" => raw.limits = self.named(value, &path, |u| &mut u.limits),
+                "redis" => raw.redis = self.item(value, &path),
                 "listeners" => raw.listeners = self.named(value, &path, |u| &mut u.listeners),
                 "upstreams" => raw.upstreams = self.named(value, &path, |u| &mut u.upstreams),
                 "routes" => raw.routes = self.list(value, &path),

@@ -23,6 +23,7 @@ pub struct RawConfig {
     pub upstreams: BTreeMap<String, UpstreamSection>,
     pub auth: BTreeMap<String, AuthSection>,
     pub limits: BTreeMap<String, LimitSection>,
+    pub redis: Option<RedisSection>,
     pub routes: Vec<RouteSection>,
 }
 
@@ -287,7 +288,10 @@ pub struct LimitSection {
     pub cost: u64,
     #[serde(default)]
     pub store: LimitStore,
-    /// Buckets tracked at most (memory bound).
+    /// With `store = "redis"`: what happens while Redis cannot answer.
+    #[serde(default)]
+    pub on_store_error: OnStoreError,
+    /// Buckets tracked at most (memory bound; for Redis policies, of the fallback).
     #[serde(default = "defaults::max_keys")]
     pub max_keys: usize,
 }
@@ -298,6 +302,29 @@ pub enum LimitStore {
     /// In this process, shared by its workers.
     #[default]
     Local,
+    /// In `[redis]`, shared by every tollgate using it.
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnStoreError {
+    /// Admit, limited by a local bucket meanwhile (fail-open).
+    #[default]
+    Allow,
+    /// Refuse with 503 (fail-closed).
+    Deny,
+}
+
+/// `[redis]`: the store of `store = "redis"` limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    /// `redis://host:port/db` (or `rediss://` for TLS).
+    pub url: String,
+    /// Bound on connecting and on each call; past it, `on_store_error` decides.
+    #[serde(default = "defaults::redis_timeout", with = "units::duration")]
+    pub timeout: Duration,
 }
 
 /// `respond = { status = 200, body = "ok", content_type = "text/plain" }`.
@@ -507,6 +534,9 @@ mod defaults {
     }
     pub fn token_cache() -> usize {
         10_000
+    }
+    pub fn redis_timeout() -> Duration {
+        Duration::from_millis(50)
     }
     pub fn cost() -> u64 {
         1

@@ -7,7 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 use super::location::TomlPath;
 use super::raw::{
     ApiKeySection, AuthSection, Balance, CredentialSource, HashKey, HeaderRulesSection, HealthKind,
-    JwtAlgorithm, JwtSection, LimitSection, RawConfig, RouteSection, UpstreamSection,
+    JwtAlgorithm, JwtSection, LimitSection, LimitStore, OnStoreError, RawConfig, RouteSection,
+    UpstreamSection,
 };
 
 /// Headers a route may not set or remove: framing and connection management belong
@@ -46,7 +47,19 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
         auth(a, &root.key("auth").key(name), &mut out);
     }
     for (name, l) in &raw.limits {
-        limit(l, &root.key("limits").key(name), &mut out);
+        limit(raw, l, &root.key("limits").key(name), &mut out);
+    }
+    if let Some(r) = &raw.redis {
+        let path = root.key("redis");
+        if !(r.url.starts_with("redis://") || r.url.starts_with("rediss://")) {
+            out.push((
+                path.key("url"),
+                "expected redis://host:port or rediss://host:port".into(),
+            ));
+        }
+        if r.timeout.is_zero() {
+            out.push((path.key("timeout"), "must be greater than 0".into()));
+        }
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, r) in raw.routes.iter().enumerate() {
@@ -298,7 +311,18 @@ fn route(
     header_rules(&r.response_headers, &path.key("response_headers"), out);
 }
 
-fn limit(l: &LimitSection, path: &TomlPath, out: &mut Problems) {
+fn limit(raw: &RawConfig, l: &LimitSection, path: &TomlPath, out: &mut Problems) {
+    match l.store {
+        LimitStore::Redis if raw.redis.is_none() => out.push((
+            path.key("store"),
+            "store = \"redis\" needs a [redis] section with its url".into(),
+        )),
+        LimitStore::Local if l.on_store_error != OnStoreError::default() => out.push((
+            path.key("on_store_error"),
+            "only applies with store = \"redis\"".into(),
+        )),
+        LimitStore::Redis | LimitStore::Local => {}
+    }
     if l.key.is_empty() {
         out.push((
             path.key("key"),

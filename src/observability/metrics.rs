@@ -9,6 +9,7 @@ pub struct Metrics {
     auth_decisions: IntCounterVec,
     jwks_fetches: IntCounterVec,
     rate_limits: IntCounterVec,
+    rate_limit_store_errors: IntCounterVec,
     rate_limit_keys: IntGaugeVec,
     rate_limit_untracked: IntGaugeVec,
 }
@@ -34,6 +35,13 @@ impl Metrics {
             ),
             &["policy", "outcome"],
         )?;
+        let rate_limit_store_errors = IntCounterVec::new(
+            Opts::new(
+                "ratelimit_store_errors_total",
+                "Calls to a shared (Redis) store that failed or timed out",
+            ),
+            &["policy"],
+        )?;
         let rate_limit_keys = IntGaugeVec::new(
             Opts::new(
                 "ratelimit_keys",
@@ -48,6 +56,7 @@ impl Metrics {
         registry.register(Box::new(auth_decisions.clone()))?;
         registry.register(Box::new(jwks_fetches.clone()))?;
         registry.register(Box::new(rate_limits.clone()))?;
+        registry.register(Box::new(rate_limit_store_errors.clone()))?;
         registry.register(Box::new(rate_limit_keys.clone()))?;
         registry.register(Box::new(rate_limit_untracked.clone()))?;
         Ok(Self {
@@ -55,6 +64,7 @@ impl Metrics {
             auth_decisions,
             jwks_fetches,
             rate_limits,
+            rate_limit_store_errors,
             rate_limit_keys,
             rate_limit_untracked,
         })
@@ -72,6 +82,12 @@ impl Metrics {
 
     pub fn rate_limit(&self, policy: &str, outcome: &str) {
         self.rate_limits.with_label_values(&[policy, outcome]).inc();
+    }
+
+    pub fn rate_limit_store_error(&self, policy: &str) {
+        self.rate_limit_store_errors
+            .with_label_values(&[policy])
+            .inc();
     }
 
     pub fn rate_limit_keys(&self, policy: &str, keys: usize, untracked: u64) {

@@ -97,12 +97,12 @@ impl Gateway {
         let principal = route.auth.check(req, &attempt, &self.security_log).await?;
         ctx.principal = principal;
         ctx.route = Some(route.clone());
-        self.limit(req, &route, ctx)
+        self.limit(req, &route, ctx).await
     }
 
     /// Step 6 of `request_filter`: concurrency limits of the route and its upstream,
     /// then every rate limit of the route.
-    fn limit(
+    async fn limit(
         &self,
         req: &RequestHeader,
         route: &Route,
@@ -127,7 +127,7 @@ impl Gateway {
             route: &route.name,
             req,
         };
-        match route.limits.check(&input, &self.metrics) {
+        match route.limits.check(&input, &self.metrics).await {
             Ok(headers) => {
                 ctx.rate_limit = headers;
                 Ok(())

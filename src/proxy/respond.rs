@@ -54,7 +54,9 @@ impl Rejection {
             Rejection::RateLimit(RateLimitError::Limited { retry_after, .. }) => {
                 Some((header::RETRY_AFTER, retry_after.to_string()))
             }
-            Rejection::RateLimit(RateLimitError::Busy { .. }) => None,
+            Rejection::RateLimit(
+                RateLimitError::Busy { .. } | RateLimitError::StoreUnavailable { .. },
+            ) => None,
         }
     }
 }

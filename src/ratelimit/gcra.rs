@@ -19,8 +19,13 @@ pub struct Quota {
 /// The outcome of taking `cost` tokens at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
-    /// Admitted: store `tat`; `remaining` tokens are left.
-    Admit { tat: u64, remaining: u64 },
+    /// Admitted: store `tat`; `remaining` tokens are left, and the bucket is full
+    /// again in `full_in` nanoseconds.
+    Admit {
+        tat: u64,
+        remaining: u64,
+        full_in: u64,
+    },
     /// Refused: tokens are available again after `retry_after` nanoseconds.
     Deny { retry_after: u64 },
 }
@@ -49,12 +54,8 @@ impl Quota {
         Take::Admit {
             tat: new_tat,
             remaining: (self.tolerance - ahead) / self.interval,
+            full_in: ahead,
         }
-    }
-
-    /// Nanoseconds until a bucket with `tat` is full again.
-    pub fn until_full(&self, tat: u64, now: u64) -> u64 {
-        tat.saturating_sub(now)
     }
 
     /// Gives back `cost` tokens taken by a request another limit refused.
@@ -97,20 +98,24 @@ mod tests {
     fn refill_and_retry_after_are_exact() {
         let q = Quota::new(2, Duration::from_secs(1), 1);
         let now = 10 * S;
-        let Take::Admit { tat, remaining } = q.take(0, now, 1) else {
+        let Take::Admit {
+            tat,
+            remaining,
+            full_in,
+        } = q.take(0, now, 1)
+        else {
             panic!("first is admitted")
         };
-        assert_eq!(remaining, 0);
+        assert_eq!((remaining, full_in), (0, S / 2));
         assert_eq!(q.take(tat, now, 1), Take::Deny { retry_after: S / 2 });
         assert!(matches!(q.take(tat, now + S / 2, 1), Take::Admit { .. }));
-        assert_eq!(q.until_full(tat, now), S / 2);
     }
 
     #[test]
     fn cost_takes_several_tokens_and_refund_returns_them() {
         let q = Quota::new(10, Duration::from_secs(1), 10);
         let now = 5 * S;
-        let Take::Admit { tat, remaining } = q.take(0, now, 4) else {
+        let Take::Admit { tat, remaining, .. } = q.take(0, now, 4) else {
             panic!("admitted")
         };
         assert_eq!(remaining, 6);

@@ -3,17 +3,19 @@
 //! must admit), and concurrency limits (`max_in_flight` per route and per upstream).
 //!
 //! Buckets are GCRA (`gcra`) in an in-process store (`local`), shared by all workers,
-//! memory-bounded, swept in the background, kept across reloads while a policy is
-//! unchanged. A refused request gets 429 with `Retry-After` and takes no tokens from
+//! memory-bounded, swept in the background, or in Redis (`redis`), shared by every
+//! instance; either way kept across reloads while a policy is unchanged. A refused request gets 429 with `Retry-After` and takes no tokens from
 //! the route's other limits; every response of a limited route carries the
 //! `RateLimit-Policy` and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers).
 
 mod gcra;
 mod local;
 mod policy;
+mod redis;
 mod sweeper;
 
-pub use policy::{KeyInput, KeyPart, Policy};
+pub use policy::{KeyInput, KeyPart, Policy, PolicyDefinition};
+pub use redis::RedisStore;
 pub use sweeper::sweeper;
 
 use pingora_limits::inflight::{Guard, Inflight};
@@ -22,9 +24,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::observability::Metrics;
 use gcra::Take;
+use policy::Taken;
 
 /// Pools of buckets by policy name, kept across reloads.
 pub type PolicyRegistry = crate::state::registry::Registry<Policy>;
+/// The `[redis]` store, kept across reloads while its section is unchanged.
+pub type RedisRegistry = crate::state::registry::Registry<RedisStore>;
 
 /// A route's limits.
 #[derive(Default)]
@@ -71,20 +76,24 @@ pub enum RateLimitError {
     },
     #[error("too many requests in flight to this {what}")]
     Busy { what: &'static str },
+    #[error("rate limit {policy:?} cannot be checked now (its store is unavailable)")]
+    StoreUnavailable { policy: Arc<str> },
 }
 
 impl RateLimitError {
     pub fn status(&self) -> http::StatusCode {
         match self {
             RateLimitError::Limited { .. } => http::StatusCode::TOO_MANY_REQUESTS,
-            RateLimitError::Busy { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
+            RateLimitError::Busy { .. } | RateLimitError::StoreUnavailable { .. } => {
+                http::StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
 
 impl RouteLimits {
     /// Takes tokens from every policy; on a refusal, gives back what was taken.
-    pub fn check(
+    pub async fn check(
         &self,
         input: &KeyInput<'_>,
         metrics: &Metrics,
@@ -93,34 +102,44 @@ impl RouteLimits {
             return Ok(None);
         }
         let now = now_nanos();
-        let mut taken: Vec<(&Policy, u64, u64, u64)> = Vec::with_capacity(self.policies.len());
+        let mut admitted: Vec<(&Policy, Taken, u64, u64)> = Vec::with_capacity(self.policies.len());
         for policy in &self.policies {
-            let key = policy.key(input);
-            match policy.store.take(key, &policy.quota, now, policy.cost) {
-                Take::Admit { tat, remaining } => taken.push((policy, key, remaining, tat)),
-                Take::Deny { retry_after } => {
-                    for (p, k, _, _) in &taken {
-                        p.store.refund(*k, &p.quota, p.cost);
-                    }
+            let refusal = match policy.take(input, now, metrics).await {
+                Some((
+                    Take::Admit {
+                        remaining, full_in, ..
+                    },
+                    taken,
+                )) => {
+                    admitted.push((policy, taken, remaining, full_in));
+                    continue;
+                }
+                Some((Take::Deny { retry_after }, _)) => {
                     metrics.rate_limit(&policy.name, "limited");
                     let retry_after = retry_after.div_ceil(1_000_000_000).max(1);
-                    let headers = RateLimitHeaders {
-                        policy: self.policy_header(),
-                        state: format!("\"{}\";r=0;t={retry_after}", policy.name),
-                    };
-                    return Err(RateLimitError::Limited {
+                    RateLimitError::Limited {
                         policy: policy.name.clone(),
                         retry_after,
-                        headers,
-                    });
+                        headers: RateLimitHeaders {
+                            policy: self.policy_header(),
+                            state: format!("\"{}\";r=0;t={retry_after}", policy.name),
+                        },
+                    }
                 }
+                None => RateLimitError::StoreUnavailable {
+                    policy: policy.name.clone(),
+                },
+            };
+            for (p, taken, _, _) in &admitted {
+                p.refund(taken).await;
             }
+            return Err(refusal);
         }
-        let state = taken
+        let state = admitted
             .iter()
-            .map(|(p, _, remaining, tat)| {
+            .map(|(p, _, remaining, full_in)| {
                 metrics.rate_limit(&p.name, "admitted");
-                let reset = p.quota.until_full(*tat, now).div_ceil(1_000_000_000);
+                let reset = full_in.div_ceil(1_000_000_000);
                 format!("\"{}\";r={remaining};t={reset}", p.name)
             })
             .collect::<Vec<_>>()

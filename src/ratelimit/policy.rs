@@ -1,17 +1,22 @@
 //! A limit policy (`[limits.NAME]`): its quota, what a request's key is made of, and
-//! its buckets. Policies live in a registry keyed by name, so a reload keeps the
-//! buckets of a policy whose parameters did not change.
+//! its buckets (local, or in Redis with a local fallback). Policies live in a
+//! registry keyed by name, so a reload keeps the buckets of a policy whose
+//! parameters did not change.
 
 use http::HeaderName;
 use pingora::http::RequestHeader;
+use sha2::{Digest, Sha256};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use super::gcra::Quota;
+use super::gcra::{Quota, Take};
 use super::local::LocalStore;
+use super::redis::RedisStore;
 use crate::auth::Principal;
-use crate::config::raw::LimitSection;
+use crate::config::raw::{LimitSection, OnStoreError, RedisSection};
+use crate::observability::Metrics;
 use crate::state::registry::Reusable;
 
 /// One part of a bucket key.
@@ -51,46 +56,154 @@ pub struct KeyInput<'a> {
     pub req: &'a RequestHeader,
 }
 
+/// A policy's parameters and, for `store = "redis"`, the Redis it uses: changing
+/// either starts fresh buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyDefinition {
+    pub limit: LimitSection,
+    pub redis: Option<RedisSection>,
+}
+
+/// The shared store of a `store = "redis"` policy.
+struct Shared {
+    store: Arc<RedisStore>,
+    on_error: OnStoreError,
+    /// `tollgate:rl:NAME:PARAMS:`: a new namespace when the parameters change.
+    prefix: String,
+    /// Redis is failing for this policy (logged once per outage).
+    down: AtomicBool,
+}
+
 pub struct Policy {
     pub name: Arc<str>,
-    definition: LimitSection,
+    definition: PolicyDefinition,
     pub quota: Quota,
     pub cost: u64,
     key: Vec<KeyPart>,
+    /// The buckets of a local policy; for a Redis policy, the fallback that keeps
+    /// limiting while Redis is unavailable.
     pub store: LocalStore,
+    shared: Option<Shared>,
     hasher: RandomState,
 }
 
-impl Reusable for Policy {
-    type Definition = LimitSection;
+/// Where a request's tokens were taken, to give them back.
+pub enum Taken {
+    Local(u64),
+    Redis(String),
+}
 
-    fn definition(&self) -> &LimitSection {
+impl Reusable for Policy {
+    type Definition = PolicyDefinition;
+
+    fn definition(&self) -> &PolicyDefinition {
         &self.definition
     }
 }
 
 impl Policy {
-    pub fn build(name: &str, def: &LimitSection) -> Result<Self, String> {
-        let key = def
+    pub fn build(
+        name: &str,
+        def: &PolicyDefinition,
+        redis: Option<Arc<RedisStore>>,
+    ) -> Result<Self, String> {
+        let l = &def.limit;
+        let key = l
             .key
             .iter()
             .map(|k| KeyPart::parse(k))
             .collect::<Result<_, _>>()?;
+        let params: [u8; 32] = Sha256::digest(format!("{l:?}").as_bytes()).into();
+        let shared = redis.map(|store| Shared {
+            store,
+            on_error: l.on_store_error,
+            prefix: format!("tollgate:rl:{name}:{}:", hex::encode(&params[..6])),
+            down: AtomicBool::new(false),
+        });
         Ok(Self {
             name: name.into(),
             definition: def.clone(),
-            quota: Quota::new(def.rate, def.per, def.burst.unwrap_or(def.rate)),
-            cost: def.cost,
+            quota: Quota::new(l.rate, l.per, l.burst.unwrap_or(l.rate)),
+            cost: l.cost,
             key,
-            store: LocalStore::new(def.max_keys),
+            store: LocalStore::new(l.max_keys),
+            shared,
             hasher: RandomState::new(),
         })
     }
 
-    /// The request's bucket: a keyed hash of its key parts. A part the request has
-    /// no value for (no principal, no such header or claim) is its client IP.
-    pub fn key(&self, input: &KeyInput<'_>) -> u64 {
+    /// Takes the request's tokens: in Redis for a shared policy (and, when Redis
+    /// fails, as `on_store_error` says: from the local bucket, or not at all), else
+    /// from the local bucket. `None`: the store failed and the policy denies.
+    pub async fn take(
+        &self,
+        input: &KeyInput<'_>,
+        now: u64,
+        metrics: &Metrics,
+    ) -> Option<(Take, Taken)> {
+        if let Some(shared) = &self.shared {
+            let key = format!("{}{}", shared.prefix, self.shared_key(input));
+            match shared.store.take(&key, &self.quota, self.cost).await {
+                Ok(taken) => {
+                    if shared.down.swap(false, Relaxed) {
+                        log::info!("rate limit {:?}: Redis answers again", self.name);
+                    }
+                    return Some((taken, Taken::Redis(key)));
+                }
+                Err(e) => {
+                    metrics.rate_limit_store_error(&self.name);
+                    if !shared.down.swap(true, Relaxed) {
+                        log::warn!(
+                            "rate limit {:?}: Redis unavailable ({e}); on_store_error = {:?} until it answers again",
+                            self.name,
+                            shared.on_error
+                        );
+                    }
+                    if shared.on_error == OnStoreError::Deny {
+                        return None;
+                    }
+                }
+            }
+        }
+        let key = self.local_key(input);
+        let taken = self.store.take(key, &self.quota, now, self.cost);
+        Some((taken, Taken::Local(key)))
+    }
+
+    pub async fn refund(&self, taken: &Taken) {
+        match (taken, &self.shared) {
+            (Taken::Local(key), _) => self.store.refund(*key, &self.quota, self.cost),
+            (Taken::Redis(key), Some(shared)) => {
+                if let Err(e) = shared.store.refund(key, &self.quota, self.cost).await {
+                    log::debug!("rate limit {:?}: refund failed: {e}", self.name);
+                }
+            }
+            (Taken::Redis(_), None) => {}
+        }
+    }
+
+    /// The local bucket: a keyed hash of the key parts (fast, private to this process).
+    fn local_key(&self, input: &KeyInput<'_>) -> u64 {
         let mut h = self.hasher.build_hasher();
+        self.key_parts(input, |tag, value| (tag, value).hash(&mut h));
+        h.finish()
+    }
+
+    /// The Redis bucket: the same parts, hashed the same way by every instance.
+    fn shared_key(&self, input: &KeyInput<'_>) -> String {
+        let mut h = Sha256::new();
+        self.key_parts(input, |tag, value| {
+            h.update([tag]);
+            h.update((value.len() as u64).to_be_bytes());
+            h.update(value);
+        });
+        hex::encode(&h.finalize()[..16])
+    }
+
+    /// Visits the key parts. A part the request has no value for (no principal, no
+    /// such header or claim) is its client IP.
+    fn key_parts(&self, input: &KeyInput<'_>, mut visit: impl FnMut(u8, &[u8])) {
+        let ip = input.client_ip.to_string();
         for part in &self.key {
             let value: Option<&str> = match part {
                 KeyPart::ClientIp => None,
@@ -107,11 +220,10 @@ impl Policy {
                     .and_then(|v| v.as_str()),
             };
             match value {
-                Some(v) => (1u8, v).hash(&mut h),
-                None => (0u8, input.client_ip).hash(&mut h),
+                Some(v) => visit(1, v.as_bytes()),
+                None => visit(0, ip.as_bytes()),
             }
         }
-        h.finish()
     }
 
     /// `RateLimit-Policy` item: quota `q` tokens, refilled in `w` seconds.

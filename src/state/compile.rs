@@ -12,10 +12,10 @@ use std::sync::Arc;
 use super::{Retained, Snapshot};
 use crate::auth::compile::{compile_auth, CompiledAuth};
 use crate::auth::RouteAuth;
-use crate::config::raw::{HeaderRulesSection, RawConfig, RouteSection};
+use crate::config::raw::{HeaderRulesSection, LimitStore, RawConfig, RouteSection};
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
-use crate::ratelimit::{InFlightLimit, Policy, RouteLimits};
+use crate::ratelimit::{InFlightLimit, Policy, PolicyDefinition, RedisStore, RouteLimits};
 use crate::routing::{HeaderRules, Route, RouteAction, Router, StaticResponse};
 use crate::upstream::Pool;
 
@@ -28,11 +28,26 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, String>
         pools.insert(name.clone(), pool);
     }
     let auth = compile_auth(&raw.auth, &retained.jwks, &retained.metrics)?;
+    let mut redis = HashMap::new();
+    if let Some(def) = &raw.redis {
+        let store = retained
+            .redis
+            .get_or_build("redis", def, || RedisStore::new(def))?;
+        redis.insert("redis".to_owned(), store);
+    }
     let mut rate_limits = HashMap::new();
-    for (name, def) in &raw.limits {
+    for (name, limit) in &raw.limits {
+        let shared = match limit.store {
+            LimitStore::Redis => redis.get("redis").cloned(),
+            LimitStore::Local => None,
+        };
+        let def = PolicyDefinition {
+            limit: limit.clone(),
+            redis: shared.as_ref().and(raw.redis.clone()),
+        };
         let policy = retained
             .policies
-            .get_or_build(name, def, || Policy::build(name, def))
+            .get_or_build(name, &def, || Policy::build(name, &def, shared))
             .map_err(|e| format!("limits.{name}: {e}"))?;
         rate_limits.insert(name.clone(), policy);
     }
@@ -54,6 +69,7 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, String>
         pools,
         auth,
         rate_limits,
+        redis,
     })
 }
 

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use super::Snapshot;
 use crate::auth::jwks::JwksRegistry;
 use crate::observability::Metrics;
-use crate::ratelimit::PolicyRegistry;
+use crate::ratelimit::{PolicyRegistry, RedisRegistry};
 use crate::upstream::PoolRegistry;
 
 pub struct Retained {
     pub pools: Arc<PoolRegistry>,
     pub jwks: Arc<JwksRegistry>,
     pub policies: Arc<PolicyRegistry>,
+    pub redis: Arc<RedisRegistry>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -23,6 +24,7 @@ impl Retained {
             pools: Arc::default(),
             jwks: Arc::default(),
             policies: Arc::default(),
+            redis: Arc::default(),
             metrics: Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?),
         })
     }
@@ -32,5 +34,6 @@ impl Retained {
         self.pools.commit(snapshot.pools.clone());
         self.jwks.commit(snapshot.auth.jwks.clone());
         self.policies.commit(snapshot.rate_limits.clone());
+        self.redis.commit(snapshot.redis.clone());
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::auth::compile::CompiledAuth;
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
-use crate::ratelimit::Policy;
+use crate::ratelimit::{Policy, RedisStore};
 use crate::routing::Router;
 use crate::upstream::Pool;
 
@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub auth: CompiledAuth,
     /// Rate-limit policies with their buckets, by name.
     pub rate_limits: HashMap<String, Arc<Policy>>,
+    /// The `[redis]` store, if any (one entry).
+    pub redis: HashMap<String, Arc<RedisStore>>,
 }
 
 /// The one swap point between reloads and requests.

@@ -3,6 +3,7 @@
 
 pub mod jwks_server;
 pub mod origin;
+pub mod redis;
 pub mod tokens;
 pub mod tollgate;
 
