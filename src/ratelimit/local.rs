@@ -103,6 +103,14 @@ impl LocalStore {
         self.len() == 0
     }
 
+    /// Bytes held by the bucket tables (entries and control bytes, at capacity).
+    pub fn table_bytes(&self) -> usize {
+        let per_slot = std::mem::size_of::<(u64, u64)>() + 1;
+        (0..SHARDS)
+            .map(|i| self.shards[i].lock().map_or(0, |s| s.buckets.capacity() * per_slot))
+            .sum()
+    }
+
     /// New keys admitted without a bucket because the store was full (since start).
     pub fn untracked(&self) -> u64 {
         self.untracked.load(Relaxed)
@@ -140,6 +148,39 @@ mod tests {
         );
         assert_eq!(store.sweep(now), 2, "nothing is full yet");
         assert_eq!(store.sweep(now + 3 * S), 0, "refilled buckets are dropped");
+    }
+
+    /// Resident set size of this process, from /proc.
+    fn rss_bytes() -> usize {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+        let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        pages * 4096
+    }
+
+    #[test]
+    fn a_flood_of_a_million_keys_is_given_back_by_one_sweep() {
+        let store = LocalStore::new(2_000_000);
+        // 100 tokens per second, burst 1: a bucket that took one token is full 10 ms later.
+        let q = Quota::new(100, Duration::from_secs(1), 1);
+        let now = 100 * S;
+        let (rss_before, table_before) = (rss_bytes(), store.table_bytes());
+        for key in 0..1_000_000u64 {
+            assert!(matches!(store.take(key.wrapping_mul(0x9E37_79B9_7F4A_7C15), &q, now, 1), Take::Admit { .. }));
+        }
+        let (rss_flood, table_flood) = (rss_bytes(), store.table_bytes());
+        assert_eq!(store.len(), 1_000_000);
+        assert_eq!(store.sweep(now + S), 0, "every bucket refilled");
+        let (rss_after, table_after) = (rss_bytes(), store.table_bytes());
+        let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
+        eprintln!(
+            "1M keys: tables {:.1} -> {:.1} -> {:.1} MiB ({} B/key), RSS {:.1} -> {:.1} -> {:.1} MiB",
+            mib(table_before), mib(table_flood), mib(table_after), table_flood / 1_000_000,
+            mib(rss_before), mib(rss_flood), mib(rss_after)
+        );
+        assert!(table_flood / 1_000_000 <= 40, "{} bytes per key", table_flood / 1_000_000);
+        assert!(table_after <= 64 * 1024 * 17, "tables kept {table_after} bytes after the sweep");
+        // Other tests run in this process too: allow them a few MiB.
+        assert!(rss_after <= rss_before + 8 * 1024 * 1024, "RSS {rss_before} -> {rss_after}");
     }
 
     #[test]
