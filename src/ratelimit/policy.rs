@@ -232,3 +232,109 @@ impl Policy {
         format!("\"{}\";q={};w={}", self.name, self.quota.burst, refill)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    fn policy(key: &str) -> Policy {
+        let text = format!("[listeners.a]\naddr = \"127.0.0.1:1\"\n[limits.p]\nkey = {key}\nrate = 1\nper = \"1s\"\n");
+        let limit = load_str(&text, "t").expect("valid").raw.limits["p"].clone();
+        Policy::build("p", &PolicyDefinition { limit, redis: None }, None).expect("policy")
+    }
+
+    fn request(tenant: Option<&str>) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", b"/", None).expect("request");
+        if let Some(t) = tenant {
+            r.insert_header("x-tenant", t).expect("header");
+        }
+        r
+    }
+
+    fn principal(org: Option<&str>) -> Principal {
+        let mut claims = serde_json::Map::new();
+        if let Some(o) = org {
+            claims.insert("org".into(), serde_json::json!(o));
+        }
+        Principal {
+            authenticator: "a".into(),
+            id: "alice".into(),
+            scopes: vec![],
+            roles: vec![],
+            key_id: None,
+            headers: vec![],
+            claims: Some(claims),
+        }
+    }
+
+    #[test]
+    fn header_and_route_parts_combine_and_missing_values_fall_back_to_the_client_ip() {
+        let p = policy(r#"["header:x-tenant", "route"]"#);
+        let (ip1, ip2) = (
+            "192.0.2.1".parse().expect("ip"),
+            "192.0.2.2".parse().expect("ip"),
+        );
+        let (a, b, none) = (request(Some("a")), request(Some("b")), request(None));
+        let key = |req: &RequestHeader, ip, route| {
+            p.local_key(&KeyInput {
+                client_ip: ip,
+                principal: None,
+                route,
+                req,
+            })
+        };
+        assert_eq!(
+            key(&a, ip1, "r"),
+            key(&a, ip2, "r"),
+            "the header decides, not the IP"
+        );
+        assert_ne!(key(&a, ip1, "r"), key(&b, ip1, "r"));
+        assert_ne!(
+            key(&a, ip1, "r"),
+            key(&a, ip1, "other"),
+            "the route is part of the key"
+        );
+        assert_ne!(
+            key(&none, ip1, "r"),
+            key(&none, ip2, "r"),
+            "no header: the client IP"
+        );
+        assert_eq!(key(&none, ip1, "r"), key(&none, ip1, "r"));
+    }
+
+    fn input<'a>(principal: Option<&'a Principal>, req: &'a RequestHeader) -> KeyInput<'a> {
+        let client_ip = "192.0.2.1".parse().expect("ip");
+        KeyInput {
+            client_ip,
+            principal,
+            route: "r",
+            req,
+        }
+    }
+
+    #[test]
+    fn claim_keys_read_the_principal_and_redis_keys_agree_across_instances() {
+        let (p, q) = (policy("\"claim:org\""), policy("\"claim:org\""));
+        let req = request(None);
+        let (acme, globex, none) = (
+            principal(Some("acme")),
+            principal(Some("globex")),
+            principal(None),
+        );
+        assert_ne!(
+            p.local_key(&input(Some(&acme), &req)),
+            p.local_key(&input(Some(&globex), &req))
+        );
+        assert_eq!(
+            p.local_key(&input(Some(&none), &req)),
+            p.local_key(&input(None, &req)),
+            "no claim: the client IP"
+        );
+        // Two processes (two RandomStates) must agree on Redis keys, not on local ones.
+        assert_eq!(
+            p.shared_key(&input(Some(&acme), &req)),
+            q.shared_key(&input(Some(&acme), &req))
+        );
+    }
+}
