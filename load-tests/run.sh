@@ -12,8 +12,15 @@
 # tollgate): with its verified-token cache (a client reusing its token, the common
 # case) and with `token_cache = 0` (every request pays the signature check).
 #
-# Steps: install missing tools (apt-get), `cargo build --release`, start the origin, tollgate
-# and the reference nginx proxy from a `mktemp -d` work dir, warm each proxy up, then load
+# And on two rate-limited routes (same tollgate), with a per-client-IP limit that never
+# triggers (10^9 per second): kept in tollgate's memory (`store = "local"`), and kept in
+# Redis (`store = "redis"`: one Lua script call per request to a redis-server this script
+# starts on loopback, on the same cores). After each Redis run the script checks that the
+# buckets really are in Redis (`redis-cli --scan --pattern 'tollgate:rl:*'`) and, at the
+# end, that Redis ran one script call per request.
+#
+# Steps: install missing tools (apt-get), `cargo build --release`, start the origin, Redis,
+# tollgate and the reference nginx proxy from a `mktemp -d` work dir, warm each proxy up, then load
 # them one after the other (never together), read each proxy's RSS, print one table.
 # Every process it starts is stopped on exit, also on failure or Ctrl-C.
 #
@@ -73,14 +80,15 @@ command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light
 command -v cmake >/dev/null || missing+=(cmake)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v curl >/dev/null || missing+=(curl)
+command -v redis-server >/dev/null || missing+=(redis-server)
 dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q 'install ok installed' \
     || missing+=(libssl-dev)
 command -v python3 >/dev/null || die "python3 is required"
 
 if ((${#missing[@]})); then
     log "installing: ${missing[*]}"
-    # Keep apt from starting the packaged nginx service (Debian's policy-rc.d mechanism):
-    # only this script's own nginx instances are used. Removed again right after.
+    # Keep apt from starting the packaged nginx and redis services (Debian's policy-rc.d
+    # mechanism): only this script's own instances are used. Removed again right after.
     policy_rc=""
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
         policy_rc=/usr/sbin/policy-rc.d
@@ -97,6 +105,7 @@ if ((${#missing[@]})); then
     ((rc == 0)) || die "apt-get failed (exit $rc)"
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+REDIS_CLI=$(command -v redis-cli || true)   # optional: only for the Redis key check
 
 # --- 2. build -------------------------------------------------------------------------------
 
@@ -220,14 +229,20 @@ NGX
 
 # --- 3. origin ------------------------------------------------------------------------------
 
-PORT_ORIGIN=$(free_port)
-PORT_TG=$(free_port)
-PORT_NGX=$(free_port)
-PORT_PLAIN=$(free_port)
-while [[ $PORT_TG == "$PORT_ORIGIN" ]]; do PORT_TG=$(free_port); done
-while [[ $PORT_NGX == "$PORT_ORIGIN" || $PORT_NGX == "$PORT_TG" ]]; do PORT_NGX=$(free_port); done
-while [[ $PORT_PLAIN == "$PORT_ORIGIN" || $PORT_PLAIN == "$PORT_TG" || $PORT_PLAIN == "$PORT_NGX" ]]; do PORT_PLAIN=$(free_port); done
-log "work dir $WORK; ports: origin $PORT_ORIGIN, tollgate $PORT_TG, pingora $PORT_PLAIN, nginx $PORT_NGX"
+PORTS_TAKEN=" "
+pick_port() { # pick_port VAR: a free port no other server here was given
+    local p
+    p=$(free_port)
+    while [[ $PORTS_TAKEN == *" $p "* ]]; do p=$(free_port); done
+    PORTS_TAKEN+="$p "
+    printf -v "$1" '%s' "$p"
+}
+pick_port PORT_ORIGIN
+pick_port PORT_TG
+pick_port PORT_NGX
+pick_port PORT_PLAIN
+pick_port PORT_REDIS
+log "work dir $WORK; ports: origin $PORT_ORIGIN, tollgate $PORT_TG, pingora $PORT_PLAIN, nginx $PORT_NGX, redis $PORT_REDIS"
 
 start_nginx origin "    server {
         listen 127.0.0.1:$PORT_ORIGIN;
@@ -236,6 +251,29 @@ start_nginx origin "    server {
 ORIGIN_PID=$(<"$WORK/origin.pid")
 # (start_nginx prints its pid into a file, not via $(...): a subshell would lose PIDS.)
 wait_ready origin "$ORIGIN_PID" "http://127.0.0.1:$PORT_ORIGIN/" "$WORK/origin/logs/error.log"
+
+# --- 3b. redis (store of the `tollgate+limit-redis` route's buckets) ------------------------
+
+redis_ping() { # answers +PONG within a second (python3: works without redis-cli)
+    python3 - "$PORT_REDIS" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
+s.sendall(b"PING\r\n")
+sys.exit(0 if s.recv(64).startswith(b"+PONG") else 1)
+PY
+}
+mkdir -p "$WORK/redis"
+redis-server --bind 127.0.0.1 --port "$PORT_REDIS" --save "" --appendonly no --daemonize no \
+    --dir "$WORK/redis" >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+PIDS+=("$REDIS_PID"); STOP_SIG[$REDIS_PID]=TERM   # redis: TERM = shutdown (nothing to save)
+deadline=$((SECONDS + READY_TIMEOUT))
+until redis_ping; do
+    alive "$REDIS_PID" || { tail -n 20 "$WORK/redis.log" >&2 || true; die "redis-server exited during start-up (log: $WORK/redis.log)"; }
+    ((SECONDS < deadline)) || { tail -n 20 "$WORK/redis.log" >&2 || true; die "redis-server not answering PING after ${READY_TIMEOUT}s"; }
+    sleep 0.1
+done
+log "redis ready at 127.0.0.1:$PORT_REDIS (pid $REDIS_PID)"
 
 # --- 4. tollgate ----------------------------------------------------------------------------
 
@@ -288,6 +326,37 @@ path_prefix = "/jwt-nocache"
 upstream = "origin"
 auth = ["rs256-nocache"]
 TOML
+# Rate limits that never trigger (10^9 per second per client IP): the cost of keeping the
+# buckets, in this process or in Redis.
+cat >>"$WORK/tollgate.toml" <<TOML
+
+[redis]
+url = "redis://127.0.0.1:$PORT_REDIS"
+timeout = "200ms"
+
+[limits.never-local]
+key = "client_ip"
+rate = 1000000000
+per = "1s"
+
+[limits.never-redis]
+key = "client_ip"
+rate = 1000000000
+per = "1s"
+store = "redis"
+
+[[routes]]
+name = "limited-local"
+path_prefix = "/limited-local"
+upstream = "origin"
+limits = ["never-local"]
+
+[[routes]]
+name = "limited-redis"
+path_prefix = "/limited-redis"
+upstream = "origin"
+limits = ["never-redis"]
+TOML
 "$BIN" check -c "$WORK/tollgate.toml" >&2 || die "tollgate check failed for $WORK/tollgate.toml"
 "$BIN" run -c "$WORK/tollgate.toml" >"$WORK/tollgate.log" 2>&1 &
 TG_PID=$!
@@ -295,6 +364,9 @@ PIDS+=("$TG_PID"); STOP_SIG[$TG_PID]=INT    # Pingora: INT = fast shutdown
 wait_ready tollgate "$TG_PID" "http://127.0.0.1:$PORT_TG/" "$WORK/tollgate.log"
 for path in jwt jwt-nocache; do
     wait_ready "tollgate /$path" "$TG_PID" "http://127.0.0.1:$PORT_TG/$path" "$WORK/tollgate.log" -H "$AUTH_HEADER"
+done
+for path in limited-local limited-redis; do
+    wait_ready "tollgate /$path" "$TG_PID" "http://127.0.0.1:$PORT_TG/$path" "$WORK/tollgate.log"
 done
 
 # --- 5a. reference: Pingora's plain proxy ----------------------------------------------------
@@ -377,13 +449,37 @@ bench() { # bench NAME ROUND URL PIDS...: one measured run, figures appended to 
     done < <(grep -E 'Non-2xx or 3xx responses|Socket errors' "$out" || true)
 }
 
+# The Redis limit must really go through Redis (with the default `on_store_error = "allow"`
+# a Redis that cannot be reached would go unnoticed: a local bucket takes over). Its keys
+# expire about 1 s after their last request, so they are listed right after each run.
+REDIS_KEYS=()    # keys listed after each tollgate+limit-redis run
+redis_keys_after_run() {
+    local n
+    [[ -n $REDIS_CLI ]] || return 0
+    n=$(timeout 10 "$REDIS_CLI" -p "$PORT_REDIS" --scan --pattern 'tollgate:rl:*' | wc -l) \
+        || die "redis-cli --scan failed on port $PORT_REDIS"
+    REDIS_KEYS+=("$n")
+    log "redis: $n key(s) matching tollgate:rl:* right after the run"
+}
+redis_script_calls() { # EVAL + EVALSHA calls since the last CONFIG RESETSTAT
+    timeout 10 "$REDIS_CLI" -p "$PORT_REDIS" info commandstats \
+        | awk -F'[:=,]' '$1 == "cmdstat_evalsha" || $1 == "cmdstat_eval" { n += $3 } END { print n + 0 }'
+}
+# Count script calls from here on: the benchmark's only, not the readiness checks'.
+if [[ -n $REDIS_CLI ]]; then
+    timeout 10 "$REDIS_CLI" -p "$PORT_REDIS" config resetstat >/dev/null || die "redis-cli config resetstat failed"
+fi
+
 WRK_ARGS[tollgate+jwt]=$AUTH_HEADER
 WRK_ARGS[tollgate+jwt-nocache]=$AUTH_HEADER
-SCENARIOS=(tollgate tollgate+jwt tollgate+jwt-nocache pingora nginx)
+SCENARIOS=(tollgate tollgate+jwt tollgate+jwt-nocache tollgate+limit-local tollgate+limit-redis pingora nginx)
 for ((round = 1; round <= ROUNDS; round++)); do
     bench tollgate "$round" "http://127.0.0.1:$PORT_TG/" "$TG_PID"
     bench tollgate+jwt "$round" "http://127.0.0.1:$PORT_TG/jwt" "$TG_PID"
     bench tollgate+jwt-nocache "$round" "http://127.0.0.1:$PORT_TG/jwt-nocache" "$TG_PID"
+    bench tollgate+limit-local "$round" "http://127.0.0.1:$PORT_TG/limited-local" "$TG_PID"
+    bench tollgate+limit-redis "$round" "http://127.0.0.1:$PORT_TG/limited-redis" "$TG_PID"
+    redis_keys_after_run
     bench pingora "$round" "http://127.0.0.1:$PORT_PLAIN/" "$PLAIN_PID"
     # nginx: master plus its worker(s)
     bench nginx "$round" "http://127.0.0.1:$PORT_NGX/" "$NGX_PID" $(children_of "$NGX_PID")
@@ -399,13 +495,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else pri
 
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP), median of $ROUNDS interleaved rounds; 1 worker per proxy; origin: nginx"
-printf '%-30s %12s %12s %12s %10s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MiB"
+printf '%-36s %12s %12s %12s %10s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MiB"
 for n in "${SCENARIOS[@]}"; do
-    printf '%-30s %12.0f %12.3f %12.3f %10.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${RSS[$n]}"
+    printf '%-36s %12.0f %12.3f %12.3f %10.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${RSS[$n]}"
 done
-for pair in tollgate/nginx tollgate/pingora tollgate+jwt/tollgate tollgate+jwt-nocache/tollgate; do
+for pair in tollgate/nginx tollgate/pingora tollgate+jwt/tollgate tollgate+jwt-nocache/tollgate \
+    tollgate+limit-local/tollgate tollgate+limit-redis/tollgate; do
     a=${pair%/*} b=${pair#*/}
-    printf '%-30s %12s %12s %12s\n' "ratio $pair" \
+    printf '%-36s %12s %12s %12s\n' "ratio $pair" \
         "$(ratio "${RPS[$a]}" "${RPS[$b]}")" \
         "$(ratio "${P50[$a]}" "${P50[$b]}")" \
         "$(ratio "${P99[$a]}" "${P99[$b]}")"
@@ -417,3 +514,28 @@ if [[ -n $notes ]]; then
     echo "wrk reported:"
     printf '%s' "$notes"
 fi
+
+# --- 10. the Redis limit went through Redis --------------------------------------------------
+
+echo
+if [[ -z $REDIS_CLI ]]; then
+    echo "redis check: skipped (no redis-cli; it comes with the redis-tools package)"
+    exit 0
+fi
+redis_ok=1
+for n in "${REDIS_KEYS[@]}"; do ((n >= 1)) || redis_ok=0; done
+limited_requests=0   # requests wrk completed on /limited-redis, warm-up included
+for f in "$WORK"/wrk-tollgate+limit-redis-*.txt; do
+    limited_requests=$((limited_requests + $(awk '/ requests in / { print $1; exit }' "$f")))
+done
+calls=$(redis_script_calls)
+# Every completed request made one script call; a run's last requests may have reached
+# Redis without being counted by wrk (in flight when it stopped).
+((calls >= limited_requests)) || redis_ok=0
+echo "redis check: keys matching tollgate:rl:* after each tollgate+limit-redis run: ${REDIS_KEYS[*]};" \
+    "script calls (EVAL/EVALSHA) $calls for $limited_requests requests completed on /limited-redis"
+if ! ((redis_ok)); then
+    grep -i redis "$WORK/tollgate.log" | tail -n 5 >&2 || true
+    die "the tollgate+limit-redis runs did not all go through Redis (log: $WORK/tollgate.log)"
+fi
+echo "redis check: ok"

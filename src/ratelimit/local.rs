@@ -107,7 +107,11 @@ impl LocalStore {
     pub fn table_bytes(&self) -> usize {
         let per_slot = std::mem::size_of::<(u64, u64)>() + 1;
         (0..SHARDS)
-            .map(|i| self.shards[i].lock().map_or(0, |s| s.buckets.capacity() * per_slot))
+            .map(|i| {
+                self.shards[i]
+                    .lock()
+                    .map_or(0, |s| s.buckets.capacity() * per_slot)
+            })
             .sum()
     }
 
@@ -153,7 +157,11 @@ mod tests {
     /// Resident set size of this process, from /proc.
     fn rss_bytes() -> usize {
         let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-        let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let pages: usize = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         pages * 4096
     }
 
@@ -165,7 +173,10 @@ mod tests {
         let now = 100 * S;
         let (rss_before, table_before) = (rss_bytes(), store.table_bytes());
         for key in 0..1_000_000u64 {
-            assert!(matches!(store.take(key.wrapping_mul(0x9E37_79B9_7F4A_7C15), &q, now, 1), Take::Admit { .. }));
+            assert!(matches!(
+                store.take(key.wrapping_mul(0x9E37_79B9_7F4A_7C15), &q, now, 1),
+                Take::Admit { .. }
+            ));
         }
         let (rss_flood, table_flood) = (rss_bytes(), store.table_bytes());
         assert_eq!(store.len(), 1_000_000);
@@ -177,10 +188,20 @@ mod tests {
             mib(table_before), mib(table_flood), mib(table_after), table_flood / 1_000_000,
             mib(rss_before), mib(rss_flood), mib(rss_after)
         );
-        assert!(table_flood / 1_000_000 <= 40, "{} bytes per key", table_flood / 1_000_000);
-        assert!(table_after <= 64 * 1024 * 17, "tables kept {table_after} bytes after the sweep");
+        assert!(
+            table_flood / 1_000_000 <= 40,
+            "{} bytes per key",
+            table_flood / 1_000_000
+        );
+        assert!(
+            table_after <= 64 * 1024 * 17,
+            "tables kept {table_after} bytes after the sweep"
+        );
         // Other tests run in this process too: allow them a few MiB.
-        assert!(rss_after <= rss_before + 8 * 1024 * 1024, "RSS {rss_before} -> {rss_after}");
+        assert!(
+            rss_after <= rss_before + 8 * 1024 * 1024,
+            "RSS {rss_before} -> {rss_after}"
+        );
     }
 
     #[test]
