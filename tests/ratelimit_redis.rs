@@ -1,6 +1,7 @@
 //! Rate limits in Redis, against a real redis-server: two tollgates share one budget,
-//! and a Redis outage is met as each policy's on_store_error says (fail-open with a
-//! local bucket still limiting; fail-closed with 503) until Redis is back.
+//! and a Redis that is slow or gone is met as each policy's on_store_error says
+//! (fail-open with a local bucket still limiting; fail-closed with 503) until Redis
+//! is back.
 
 use std::time::Duration;
 
@@ -137,4 +138,25 @@ async fn futures_statuses(tg: &Tollgate, path: &str, n: usize) -> Vec<u16> {
         out.push(get(&tg.url(path)).await.status);
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_slower_than_its_timeout_counts_as_unavailable() {
+    let redis = RedisServer::start().await;
+    let origin = Origin::start("o").await;
+    let tg = Tollgate::start(&config(&origin, &redis)).await;
+    assert_eq!(get(&tg.url("/closed")).await.status, 200, "Redis answers");
+    redis.stall(2.0);
+    let started = std::time::Instant::now();
+    assert_problem(&get(&tg.url("/closed")).await, 503);
+    assert_eq!(
+        get(&tg.url("/open")).await.status,
+        200,
+        "fail-open admits meanwhile"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "tollgate waited for the stalled Redis: {:?}",
+        started.elapsed()
+    );
 }

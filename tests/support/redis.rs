@@ -32,6 +32,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--enable-debug-command", "yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -40,6 +41,18 @@ impl RedisServer {
         let port = self.port;
         let up = eventually(Duration::from_secs(10), || async move { ping(port) }).await;
         assert!(up, "redis-server did not answer on {port}");
+    }
+
+    /// Makes the server unresponsive for `seconds` (DEBUG SLEEP), without waiting.
+    pub fn stall(&self, seconds: f64) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect redis");
+        s.write_all(format!("DEBUG SLEEP {seconds}\r\n").as_bytes())
+            .expect("stall");
+        // The connection closes when `s` drops; the server sleeps all the same.
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8];
+            let _ = s.read(&mut buf);
+        });
     }
 
     /// Kills the server: connections drop, new ones are refused.
