@@ -47,8 +47,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$REPO/target/release/tollgate"
 PLAIN="$REPO/target/release/examples/plain_proxy"
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- argument checks ------------------------------------------------------------------------
 
@@ -71,9 +71,6 @@ WARMUP_S=$(duration_secs "$WARMUP")
 
 # --- 1. dependencies ------------------------------------------------------------------------
 
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
@@ -85,25 +82,7 @@ dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q 'install ok instal
     || missing+=(libssl-dev)
 command -v python3 >/dev/null || die "python3 is required"
 
-if ((${#missing[@]})); then
-    log "installing: ${missing[*]}"
-    # Keep apt from starting the packaged nginx and redis services (Debian's policy-rc.d
-    # mechanism): only this script's own instances are used. Removed again right after.
-    policy_rc=""
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        policy_rc=/usr/sbin/policy-rc.d
-        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc" >/dev/null
-        $SUDO chmod +x "$policy_rc"
-    fi
-    rc=0
-    timeout 600 $SUDO apt-get update || rc=$?
-    if ((rc == 0)); then
-        DEBIAN_FRONTEND=noninteractive timeout 900 \
-            $SUDO apt-get install -y --no-install-recommends "${missing[@]}" || rc=$?
-    fi
-    if [[ -n $policy_rc ]]; then $SUDO rm -f "$policy_rc"; fi
-    ((rc == 0)) || die "apt-get failed (exit $rc)"
-fi
+install_missing "${missing[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 REDIS_CLI=$(command -v redis-cli || true)   # optional: only for the Redis key check
 
@@ -114,118 +93,9 @@ log "cargo build --release --bin tollgate --example plain_proxy (in $REPO)"
     || die "cargo build --release failed or took over ${BUILD_TIMEOUT}s"
 [[ -x $BIN && -x $PLAIN ]] || die "$BIN or $PLAIN not found after the build"
 
-# --- process bookkeeping and cleanup --------------------------------------------------------
+# --- process bookkeeping and cleanup (lib.sh) ------------------------------------------
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-load.XXXXXX")
-PIDS=()         # every server started here (nginx masters, tollgate)
-declare -A STOP_SIG=()
-
-children_of() { # direct children of $1, from /proc
-    local f ppid
-    for f in /proc/[0-9]*/stat; do
-        ppid=$(awk '{ sub(/^.*\) /, ""); print $2 }' "$f" 2>/dev/null) || continue
-        [[ $ppid == "$1" ]] && { f=${f#/proc/}; echo "${f%/stat}"; }
-    done
-    return 0
-}
-
-alive() { # running and not a zombie
-    local state
-    state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n $state && $state != Z ]]
-}
-
-stop_pid() {
-    local pid=$1 sig=$2 kids i
-    alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-    kids=$(children_of "$pid")
-    kill -s "$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-        alive "$pid" || break
-        sleep 0.1
-    done
-    if alive "$pid"; then
-        log "pid $pid did not stop on SIG$sig within ${STOP_TIMEOUT}s: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    for i in $kids; do alive "$i" && kill -KILL "$i" 2>/dev/null; done
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do stop_pid "$pid" "${STOP_SIG[$pid]}"; done
-    if [[ $KEEP_WORK == 1 || $rc -ne 0 ]]; then
-        log "work dir kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# wait_ready NAME PID URL LOGFILE [CURL ARGS...]: poll until URL answers 200 with body
-# "hello", at most READY_TIMEOUT seconds; fail early if the process exits.
-wait_ready() {
-    local name=$1 pid=$2 url=$3 logf=$4 deadline body
-    shift 4
-    deadline=$((SECONDS + READY_TIMEOUT))
-    while ((SECONDS < deadline)); do
-        alive "$pid" || { tail -n 20 "$logf" >&2 || true; die "$name exited during start-up (log: $logf)"; }
-        if body=$(curl -fsS --max-time 1 "$@" "$url" 2>/dev/null) && [[ $body == hello ]]; then
-            log "$name ready at $url (pid $pid)"
-            return 0
-        fi
-        sleep 0.1
-    done
-    tail -n 20 "$logf" >&2 || true
-    die "$name not ready at $url after ${READY_TIMEOUT}s (log: $logf)"
-}
-
-# nginx temp dirs under the instance's prefix (compiled-in defaults live in /var/lib/nginx);
-# only for modules this nginx has, since the directive is unknown otherwise.
-NGINX_V=$("$NGINX" -V 2>&1)
-nginx_temp_paths() {
-    local m
-    echo "    client_body_temp_path temp/body;"
-    for m in proxy fastcgi uwsgi scgi; do
-        [[ $NGINX_V == *"--without-http_${m}_module"* ]] || echo "    ${m}_temp_path temp/$m;"
-    done
-}
-
-# start_nginx NAME HTTP_BLOCK: an nginx with its own prefix dir, in the foreground.
-start_nginx() {
-    local name=$1 http_block=$2 prefix="$WORK/$1"
-    mkdir -p "$prefix/temp" "$prefix/logs"
-    cat >"$prefix/nginx.conf" <<NGX
-daemon off;
-master_process on;
-worker_processes 1;
-pid $prefix/nginx.pid;
-error_log $prefix/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-$(nginx_temp_paths)
-$http_block
-}
-NGX
-    "$NGINX" -t -q -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" \
-        || die "nginx config for $name is invalid ($prefix/nginx.conf)"
-    "$NGINX" -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" \
-        >"$prefix/logs/stdout.log" 2>&1 &
-    local pid=$!
-    PIDS+=("$pid"); STOP_SIG[$pid]=TERM     # nginx: TERM = fast shutdown
-    echo "$pid"
-}
+init_work tollgate-load
 
 # --- 3. origin ------------------------------------------------------------------------------
 

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# load-tests/lib.sh: helpers shared by run.sh and flood.sh (sourced, not run).
+#
+# Processes started here are registered in PIDS with their stop signal in STOP_SIG and
+# stopped by `cleanup` on exit, also on failure or Ctrl-C. Expects READY_TIMEOUT,
+# STOP_TIMEOUT and KEEP_WORK to be set, and NGINX before start_nginx is called.
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# install_missing PKG...: apt-get install the given Debian packages (none: nothing to do).
+install_missing() {
+    (($#)) || return 0
+    local missing=("$@") SUDO="" policy_rc rc
+    if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+    log "installing: ${missing[*]}"
+    # Keep apt from starting the packaged nginx and redis services (Debian's policy-rc.d
+    # mechanism): only this script's own instances are used. Removed again right after.
+    policy_rc=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        policy_rc=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc" >/dev/null
+        $SUDO chmod +x "$policy_rc"
+    fi
+    rc=0
+    timeout 600 $SUDO apt-get update || rc=$?
+    if ((rc == 0)); then
+        DEBIAN_FRONTEND=noninteractive timeout 900 \
+            $SUDO apt-get install -y --no-install-recommends "${missing[@]}" || rc=$?
+    fi
+    if [[ -n $policy_rc ]]; then $SUDO rm -f "$policy_rc"; fi
+    ((rc == 0)) || die "apt-get failed (exit $rc)"
+}
+
+# init_work NAME: a fresh work dir in $WORK, and the cleanup traps.
+init_work() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    PIDS=()
+    declare -gA STOP_SIG=()
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+children_of() { # direct children of $1, from /proc
+    local f ppid
+    for f in /proc/[0-9]*/stat; do
+        ppid=$(awk '{ sub(/^.*\) /, ""); print $2 }' "$f" 2>/dev/null) || continue
+        [[ $ppid == "$1" ]] && { f=${f#/proc/}; echo "${f%/stat}"; }
+    done
+    return 0
+}
+
+alive() { # running and not a zombie
+    local state
+    state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
+
+stop_pid() {
+    local pid=$1 sig=$2 kids i
+    alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+    kids=$(children_of "$pid")
+    kill -s "$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
+        alive "$pid" || break
+        sleep 0.1
+    done
+    if alive "$pid"; then
+        log "pid $pid did not stop on SIG$sig within ${STOP_TIMEOUT}s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    for i in $kids; do alive "$i" && kill -KILL "$i" 2>/dev/null; done
+    wait "$pid" 2>/dev/null || true
+}
+
+forget_pid() { # a process reaped by `wait`: its pid may be reused, never signal it again
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do stop_pid "$pid" "${STOP_SIG[$pid]}"; done
+    if [[ $KEEP_WORK == 1 || $rc -ne 0 ]]; then
+        log "work dir kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_ready NAME PID URL LOGFILE [CURL ARGS...]: poll until URL answers 200 with body
+# "hello", at most READY_TIMEOUT seconds; fail early if the process exits.
+wait_ready() {
+    local name=$1 pid=$2 url=$3 logf=$4 deadline body
+    shift 4
+    deadline=$((SECONDS + READY_TIMEOUT))
+    while ((SECONDS < deadline)); do
+        alive "$pid" || { tail -n 20 "$logf" >&2 || true; die "$name exited during start-up (log: $logf)"; }
+        if body=$(curl -fsS --max-time 1 "$@" "$url" 2>/dev/null) && [[ $body == hello ]]; then
+            log "$name ready at $url (pid $pid)"
+            return 0
+        fi
+        sleep 0.1
+    done
+    tail -n 20 "$logf" >&2 || true
+    die "$name not ready at $url after ${READY_TIMEOUT}s (log: $logf)"
+}
+
+# nginx temp dirs under the instance's prefix (compiled-in defaults live in /var/lib/nginx);
+# only for modules this nginx has, since the directive is unknown otherwise.
+nginx_temp_paths() {
+    local m nginx_v
+    nginx_v=$("$NGINX" -V 2>&1)
+    echo "    client_body_temp_path temp/body;"
+    for m in proxy fastcgi uwsgi scgi; do
+        [[ $nginx_v == *"--without-http_${m}_module"* ]] || echo "    ${m}_temp_path temp/$m;"
+    done
+}
+
+# start_nginx NAME HTTP_BLOCK: an nginx with its own prefix dir, in the foreground.
+start_nginx() {
+    local name=$1 http_block=$2 prefix="$WORK/$1"
+    mkdir -p "$prefix/temp" "$prefix/logs"
+    cat >"$prefix/nginx.conf" <<NGX
+daemon off;
+master_process on;
+worker_processes 1;
+pid $prefix/nginx.pid;
+error_log $prefix/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+$(nginx_temp_paths)
+$http_block
+}
+NGX
+    "$NGINX" -t -q -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" \
+        || die "nginx config for $name is invalid ($prefix/nginx.conf)"
+    "$NGINX" -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" \
+        >"$prefix/logs/stdout.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid"); STOP_SIG[$pid]=TERM     # nginx: TERM = fast shutdown
+    echo "$pid"
+}
+
+rss_kib() { # VmRSS of one pid in KiB (0 if gone)
+    local v
+    v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true)
+    echo "${v:-0}"
+}
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# to_secs VALUE_WITH_UNIT: wrk prints its run time as e.g. 20.00s, 1.00m
+to_secs() {
+    awk -v v="$1" 'BEGIN {
+        if (match(v, /^[0-9.]+/)) { n = substr(v, 1, RLENGTH); u = substr(v, RLENGTH + 1) }
+        else { print "NaN"; exit }
+        f = (u == "us") ? 0.000001 : (u == "ms") ? 0.001 : (u == "s") ? 1 : (u == "m") ? 60 : (u == "h") ? 3600 : -1
+        if (f < 0) print "NaN"; else printf "%.3f\n", n * f
+    }'
+}
