@@ -102,13 +102,7 @@ PORT_TG=$(free_port)
 while [[ $PORT_TG == "$PORT_ORIGIN" ]]; do PORT_TG=$(free_port); done
 log "work dir $WORK; ports: origin $PORT_ORIGIN, tollgate $PORT_TG"
 
-start_nginx origin "    server {
-        listen 127.0.0.1:$PORT_ORIGIN;
-        location / { return 200 \"hello\\n\"; }
-    }" >"$WORK/origin.pid"
-ORIGIN_PID=$(<"$WORK/origin.pid")
-# (start_nginx prints its pid into a file, not via $(...): a subshell would lose PIDS.)
-wait_ready origin "$ORIGIN_PID" "http://127.0.0.1:$PORT_ORIGIN/" "$WORK/origin/logs/error.log"
+start_origin "$PORT_ORIGIN"
 
 # --- 4. tollgate ----------------------------------------------------------------------------
 

@@ -168,3 +168,16 @@ to_secs() {
         if (f < 0) print "NaN"; else printf "%.3f\n", n * f
     }'
 }
+
+# start_origin PORT: the nginx origin every proxy forwards to (`return 200 "hello"`).
+# start_nginx writes its pid to a file, not through $(...): a
+# subshell would lose the PIDS registration.
+start_origin() {
+    start_nginx origin "    server {
+        listen 127.0.0.1:$1;
+        location / { return 200 \"hello\\n\"; }
+    }" >"$WORK/origin.pid"
+    local pid
+    pid=$(<"$WORK/origin.pid")
+    wait_ready origin "$pid" "http://127.0.0.1:$1/" "$WORK/origin/logs/error.log"
+}

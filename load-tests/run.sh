@@ -114,13 +114,7 @@ pick_port PORT_PLAIN
 pick_port PORT_REDIS
 log "work dir $WORK; ports: origin $PORT_ORIGIN, tollgate $PORT_TG, pingora $PORT_PLAIN, nginx $PORT_NGX, redis $PORT_REDIS"
 
-start_nginx origin "    server {
-        listen 127.0.0.1:$PORT_ORIGIN;
-        location / { return 200 \"hello\\n\"; }
-    }" >"$WORK/origin.pid"
-ORIGIN_PID=$(<"$WORK/origin.pid")
-# (start_nginx prints its pid into a file, not via $(...): a subshell would lose PIDS.)
-wait_ready origin "$ORIGIN_PID" "http://127.0.0.1:$PORT_ORIGIN/" "$WORK/origin/logs/error.log"
+start_origin "$PORT_ORIGIN"
 
 # --- 3b. redis (store of the `tollgate+limit-redis` route's buckets) ------------------------
 

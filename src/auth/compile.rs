@@ -14,6 +14,7 @@ use super::keys::KeySet;
 use super::{Authenticator, Kind};
 use crate::config::raw::{ApiKeySection, AuthSection, JwtAlgorithm, JwtSection};
 use crate::observability::Metrics;
+use crate::state::registry::Reusable;
 
 /// HMAC secrets shorter than this are refused (RFC 7518 §3.2: at least the hash size).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -41,7 +42,7 @@ pub fn compile_auth(
             AuthSection::Jwt(j) => {
                 let (verifier, remote) = jwt(&label, j, jwks, metrics).map_err(err)?;
                 if let Some(remote) = remote {
-                    out.jwks.insert(remote.definition_url().to_owned(), remote);
+                    out.jwks.insert(remote.definition().url.clone(), remote);
                 }
                 identity.insert(verifier.claims.id_header.clone());
                 identity.extend(verifier.claims.claim_headers.iter().map(|(_, h)| h.clone()));

@@ -72,10 +72,6 @@ impl RemoteJwks {
         })
     }
 
-    pub fn definition_url(&self) -> &str {
-        &self.def.url
-    }
-
     /// The key set now in force.
     pub fn current(&self) -> Arc<KeySet> {
         self.keys.borrow().clone()

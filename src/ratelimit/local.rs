@@ -93,16 +93,19 @@ impl LocalStore {
             .sum()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         (0..SHARDS)
             .map(|i| self.shards[i].lock().map_or(0, |s| s.buckets.len()))
             .sum()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    #[cfg(test)]
     /// Bytes held by the bucket tables (entries and control bytes, at capacity).
     pub fn table_bytes(&self) -> usize {
         let per_slot = std::mem::size_of::<(u64, u64)>() + 1;

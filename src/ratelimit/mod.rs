@@ -36,6 +36,8 @@ pub type RedisRegistry = crate::state::registry::Registry<RedisStore>;
 pub struct RouteLimits {
     pub policies: Vec<Arc<Policy>>,
     pub in_flight: Option<InFlightLimit>,
+    /// `RateLimit-Policy` value: fixed for the route, so built once.
+    policy_header: String,
 }
 
 /// At most `max` requests at once (`max_in_flight`).
@@ -92,6 +94,19 @@ impl RateLimitError {
 }
 
 impl RouteLimits {
+    pub fn new(policies: Vec<Arc<Policy>>, in_flight: Option<InFlightLimit>) -> Self {
+        let policy_header = policies
+            .iter()
+            .map(|p| p.policy_item())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self {
+            policies,
+            in_flight,
+            policy_header,
+        }
+    }
+
     /// Takes tokens from every policy; on a refusal, gives back what was taken.
     pub async fn check(
         &self,
@@ -121,7 +136,7 @@ impl RouteLimits {
                         policy: policy.name.clone(),
                         retry_after,
                         headers: RateLimitHeaders {
-                            policy: self.policy_header(),
+                            policy: self.policy_header.clone(),
                             state: format!("\"{}\";r=0;t={retry_after}", policy.name),
                         },
                     }
@@ -145,17 +160,9 @@ impl RouteLimits {
             .collect::<Vec<_>>()
             .join(", ");
         Ok(Some(RateLimitHeaders {
-            policy: self.policy_header(),
+            policy: self.policy_header.clone(),
             state,
         }))
-    }
-
-    fn policy_header(&self) -> String {
-        self.policies
-            .iter()
-            .map(|p| p.policy_item())
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 }
 

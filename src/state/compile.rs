@@ -120,19 +120,17 @@ fn compile_route(
         require_roles: r.require_roles.clone(),
         keep_credentials: r.keep_credentials,
     };
-    route.limits = RouteLimits {
-        policies: r
-            .limits
-            .iter()
-            .map(|name| {
-                rate_limits
-                    .get(name)
-                    .cloned()
-                    .ok_or_else(|| err("unknown limit"))
-            })
-            .collect::<Result<_, _>>()?,
-        in_flight: r.max_in_flight.map(InFlightLimit::new),
-    };
+    let policies = r
+        .limits
+        .iter()
+        .map(|name| {
+            rate_limits
+                .get(name)
+                .cloned()
+                .ok_or_else(|| err("unknown limit"))
+        })
+        .collect::<Result<_, _>>()?;
+    route.limits = RouteLimits::new(policies, r.max_in_flight.map(InFlightLimit::new));
     Ok(route)
 }
 

@@ -97,7 +97,7 @@ impl Tollgate {
     pub async fn reload(&self, body: &str) -> bool {
         let before = self.log_count("config reload");
         self.write_config(body);
-        let out = self.cli(&["reload", "-c"], Some(&self.config_path()));
+        let out = cli(&["reload", "-c"], Some(&self.config_path()));
         if !out.status.success() {
             return false;
         }
@@ -126,10 +126,6 @@ impl Tollgate {
             .rfind(|l| l.contains("config reload"))
             .unwrap_or("");
         last.contains("config reloaded")
-    }
-
-    pub fn cli(&self, args: &[&str], file: Option<&Path>) -> Output {
-        cli(args, file)
     }
 
     /// The process log (stderr) so far.
