@@ -14,16 +14,18 @@ use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::background::background_service;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::admin;
 use crate::auth::jwks::jwks_refresher;
 use crate::config::{load_file, raw::ServerSection, LoadedConfig};
-use crate::observability::{AccessLog, JsonLines, SecurityLog};
+use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
 use crate::proxy::{Gateway, ListenerMap};
 use crate::ratelimit::sweeper;
 use crate::state::{compile::compile, reload::Reloader, Retained};
+use crate::tls::{acceptor_settings, Handshakes};
 use crate::upstream::health_checks;
 
 /// `tollgate run` flags that map onto Pingora's own options.
@@ -34,13 +36,21 @@ pub struct RunFlags {
 }
 
 /// Loads `config_path` and serves until told to stop. Returns only on start-up errors.
-pub fn run(config_path: &Path, flags: RunFlags) -> anyhow::Result<()> {
+pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::Result<()> {
     // Absolute, because daemon mode changes the working directory to `/`.
     let config_path = std::fs::canonicalize(config_path)
         .with_context(|| format!("cannot open config {}", config_path.display()))?;
     let LoadedConfig { raw } = load_file(&config_path)?;
-    let retained = Arc::new(Retained::new().map_err(anyhow::Error::msg)?);
+    let retained = Arc::new(Retained::new(metrics));
     let snapshot = Arc::new(compile(&raw, &retained).map_err(anyhow::Error::msg)?);
+    for warning in &snapshot.warnings {
+        log::warn!("{warning}");
+    }
+    let tls_slots: HashMap<String, _> = snapshot
+        .tls
+        .iter()
+        .map(|(name, tls)| (name.clone(), retained.tls.slot(name, tls.clone())))
+        .collect();
     retained.commit(&snapshot);
     let shared = Arc::new(ArcSwap::new(snapshot));
     let (access_lines, access_writer) = JsonLines::open("access log", &raw.server.access_log)?;
@@ -66,13 +76,8 @@ pub fn run(config_path: &Path, flags: RunFlags) -> anyhow::Result<()> {
     );
     // Pingora sets h2c per service, so listeners are grouped by it.
     for h2c in [false, true] {
-        let addrs: Vec<String> = raw
-            .listeners
-            .values()
-            .filter(|l| l.h2c == h2c)
-            .map(|l| l.addr.to_string())
-            .collect();
-        if addrs.is_empty() {
+        let listeners: Vec<_> = raw.listeners.iter().filter(|(_, l)| l.h2c == h2c).collect();
+        if listeners.is_empty() {
             continue;
         }
         let name = if h2c { "tollgate h2c" } else { "tollgate" };
@@ -83,8 +88,21 @@ pub fn run(config_path: &Path, flags: RunFlags) -> anyhow::Result<()> {
             options.h2c = h2c;
             app.server_options = Some(options);
         }
-        for addr in &addrs {
-            service.add_tcp(addr);
+        for (name, listener) in listeners {
+            let addr = listener.addr.to_string();
+            match (&listener.tls, tls_slots.get(name)) {
+                (Some(section), Some(slot)) => {
+                    let handshakes = Handshakes {
+                        listener: name.clone(),
+                        current: slot.clone(),
+                        metrics: retained.metrics.clone(),
+                    };
+                    let settings = acceptor_settings(section, handshakes)
+                        .map_err(|e| anyhow::anyhow!("listeners.{name}.tls: {e}"))?;
+                    service.add_tls_with_settings(&addr, None, settings);
+                }
+                _ => service.add_tcp(&addr),
+            }
         }
         server.add_service(service);
     }

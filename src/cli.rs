@@ -5,10 +5,12 @@ use clap::{Parser, Subcommand};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::auth::hash_key as digest;
 use crate::bootstrap::{self, RunFlags};
 use crate::config::{load_file, LoadedConfig};
+use crate::observability::Metrics;
 use crate::state::{compile::compile, Retained};
 
 const DEFAULT_CONFIG: &str = "/etc/tollgate/tollgate.toml";
@@ -57,28 +59,29 @@ pub enum Command {
 }
 
 impl Cli {
-    pub fn execute(self) -> i32 {
+    pub fn execute(self, metrics: Arc<Metrics>) -> i32 {
         match self.command {
             Command::Run {
                 config,
                 daemon,
                 upgrade,
-            } => match bootstrap::run(&config, RunFlags { daemon, upgrade }) {
+            } => match bootstrap::run(&config, RunFlags { daemon, upgrade }, metrics) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("tollgate: {e:#}");
                     1
                 }
             },
-            Command::Check { config } => check(&config),
+            Command::Check { config } => check(&config, metrics),
             Command::Reload { config } => reload(&config),
             Command::HashKey { generate } => hash_key(generate),
         }
     }
 }
 
-/// Valid: a one-line summary, exit 0. Invalid: every error with its place, exit 1.
-fn check(path: &Path) -> i32 {
+/// Valid: a one-line summary (after any warnings), exit 0. Invalid: every error with
+/// its place, exit 1. Certificates and keys are read and checked like a reload would.
+fn check(path: &Path, metrics: Arc<Metrics>) -> i32 {
     let LoadedConfig { raw } = match load_file(path) {
         Ok(loaded) => loaded,
         Err(errors) => {
@@ -86,10 +89,17 @@ fn check(path: &Path) -> i32 {
             return 1;
         }
     };
-    let compiled = Retained::new().and_then(|retained| compile(&raw, &retained));
-    if let Err(e) = compiled {
-        eprintln!("{}: {e}", path.display());
-        return 1;
+    let snapshot = match compile(&raw, &Retained::new(metrics)) {
+        Ok(snapshot) => snapshot,
+        Err(e) => {
+            for line in e.lines() {
+                eprintln!("{}: {line}", path.display());
+            }
+            return 1;
+        }
+    };
+    for warning in &snapshot.warnings {
+        eprintln!("{}: warning: {warning}", path.display());
     }
     println!(
         "{}: ok ({} listeners, {} upstreams, {} authenticators, {} routes)",

@@ -3,8 +3,8 @@
 //! The binary (`main.rs`) only parses the command line; everything else lives here:
 //! `config` reads the TOML file, `state` compiles it into the immutable `Snapshot`
 //! that requests read, `proxy` plugs the request phases into Pingora and delegates
-//! each to `edge`, `routing`, `auth`, `ratelimit` and `upstream`, and `bootstrap` assembles the
-//! server.
+//! each to `edge`, `routing`, `auth`, `ratelimit`, `upstream` and `tls`, and `bootstrap`
+//! assembles the server.
 
 pub mod admin;
 pub mod auth;
@@ -17,4 +17,5 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod routing;
 pub mod state;
+pub mod tls;
 pub mod upstream;

@@ -1,6 +1,8 @@
-//! The `tollgate` binary: parse the command line, run, exit with its code.
+//! The `tollgate` binary: set up metrics and the process log, parse the command line,
+//! run, exit with its code.
 
 use clap::Parser;
+use std::sync::Arc;
 
 /// mimalloc instead of glibc malloc: the proxy path allocates small buffers per
 /// request, and glibc's malloc/free showed as ~19% of CPU under load (see
@@ -9,7 +11,15 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let code = tollgate::cli::Cli::parse().execute();
+    let metrics = match tollgate::observability::Metrics::new() {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            eprintln!("tollgate: cannot set up metrics: {e}");
+            std::process::exit(1);
+        }
+    };
+    // Before anything logs: the process log counts failed TLS handshakes in `metrics`.
+    tollgate::observability::process_log::init(metrics.clone());
+    let code = tollgate::cli::Cli::parse().execute(metrics);
     std::process::exit(code);
 }

@@ -11,8 +11,9 @@ use super::api_key::{consumer_principal, parse_digest, ApiKeys, Consumer};
 use super::jwks::{JwksDefinition, JwksRegistry, RemoteJwks};
 use super::jwt::{ClaimMapping, JwtVerifier, KeySource};
 use super::keys::KeySet;
+use super::mtls::{CertConsumer, CertConsumers, CertMatch};
 use super::{Authenticator, Kind};
-use crate::config::raw::{ApiKeySection, AuthSection, JwtAlgorithm, JwtSection};
+use crate::config::raw::{ApiKeySection, AuthSection, JwtAlgorithm, JwtSection, MtlsSection};
 use crate::observability::Metrics;
 use crate::state::registry::Reusable;
 
@@ -48,7 +49,7 @@ pub fn compile_auth(
                 identity.extend(verifier.claims.claim_headers.iter().map(|(_, h)| h.clone()));
                 Authenticator {
                     name: label,
-                    source: j.from.clone(),
+                    source: Some(j.from.clone()),
                     log_accepts: j.log_accepts,
                     kind: Kind::Jwt(Box::new(verifier)),
                 }
@@ -58,9 +59,19 @@ pub fn compile_auth(
                 identity.insert(id_header.clone());
                 Authenticator {
                     name: label.clone(),
-                    source: k.from.clone(),
+                    source: Some(k.from.clone()),
                     log_accepts: k.log_accepts,
                     kind: Kind::ApiKey(api_keys(&label, k, &id_header).map_err(err)?),
+                }
+            }
+            AuthSection::Mtls(m) => {
+                let id_header = header(&m.id_header).map_err(err)?;
+                identity.insert(id_header.clone());
+                Authenticator {
+                    name: label.clone(),
+                    source: None,
+                    log_accepts: m.log_accepts,
+                    kind: Kind::Mtls(cert_consumers(&label, m, &id_header).map_err(err)?),
                 }
             }
         };
@@ -189,6 +200,42 @@ fn api_keys(name: &Arc<str>, k: &ApiKeySection, id_header: &HeaderName) -> Resul
         })
         .collect::<Result<_, String>>()?;
     Ok(ApiKeys { consumers })
+}
+
+fn cert_consumers(
+    name: &Arc<str>,
+    m: &MtlsSection,
+    id_header: &HeaderName,
+) -> Result<CertConsumers, String> {
+    let consumers = m
+        .consumers
+        .iter()
+        .map(|c| {
+            let matcher = match (&c.san, &c.subject_cn, &c.sha256) {
+                (Some(san), None, None) => CertMatch::San(san.clone()),
+                (None, Some(cn), None) => CertMatch::SubjectCn(cn.clone()),
+                (None, None, Some(fp)) => {
+                    CertMatch::Sha256(crate::tls::parse_fingerprint(fp).ok_or_else(|| {
+                        format!("consumer {:?}: sha256 is not 64 hex digits", c.id)
+                    })?)
+                }
+                _ => {
+                    return Err(format!(
+                        "consumer {:?}: needs exactly one of san, subject_cn, sha256",
+                        c.id
+                    ))
+                }
+            };
+            Ok(CertConsumer {
+                matcher,
+                disabled: c.disabled,
+                principal: Arc::new(consumer_principal(
+                    name, &c.id, &c.scopes, &c.roles, id_header,
+                )),
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(CertConsumers { consumers })
 }
 
 fn header(name: &str) -> Result<HeaderName, String> {

@@ -1,7 +1,7 @@
 //! Authentication and authorization, run in `request_filter` after routing.
 //!
-//! A route lists authenticators (`[auth.NAME]`: `jwt` or `api_key`); the first that
-//! accepts the request's credential wins, none listed means a public route. Then the
+//! A route lists authenticators (`[auth.NAME]`: `jwt`, `api_key` or `mtls`); the first
+//! that accepts the request's credential wins, none listed means a public route. Then the
 //! route's `require_scopes` / `require_roles` are checked against the principal.
 //! Failures answer 401 with `WWW-Authenticate` (RFC 6750) or 403, and every decision
 //! that rejects is written to the security log and counted; tokens and keys never
@@ -13,6 +13,7 @@ mod credential;
 pub mod jwks;
 mod jwt;
 mod keys;
+mod mtls;
 
 pub use api_key::hash_key;
 
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 use crate::config::raw::CredentialSource;
 use crate::observability::{SecurityEvent, SecurityLog};
+use crate::tls::ClientCert;
 
 /// Who a request is, once an authenticator accepted it.
 #[derive(Debug)]
@@ -58,6 +60,7 @@ pub enum Reason {
     BadAudience,
     MissingExp,
     UnknownKey,
+    UnknownCertificate,
     DisabledConsumer,
     MissingScope,
     MissingRole,
@@ -81,6 +84,7 @@ impl Reason {
             Reason::BadAudience => "bad_audience",
             Reason::MissingExp => "missing_exp",
             Reason::UnknownKey => "unknown_key",
+            Reason::UnknownCertificate => "unknown_certificate",
             Reason::DisabledConsumer => "disabled_consumer",
             Reason::MissingScope => "missing_scope",
             Reason::MissingRole => "missing_role",
@@ -107,7 +111,8 @@ impl Reason {
             Reason::BadAudience => "the token's audience is not accepted",
             Reason::MissingExp => "the token has no expiry",
             Reason::UnknownKey => "the API key is not valid",
-            Reason::DisabledConsumer => "the API key's consumer is disabled",
+            Reason::UnknownCertificate => "the client certificate is not accepted here",
+            Reason::DisabledConsumer => "the credential's consumer is disabled",
             Reason::MissingScope => "a required scope is missing",
             Reason::MissingRole => "a required role is missing",
             Reason::Accepted => "accepted",
@@ -144,24 +149,35 @@ impl Verdict {
 pub enum Kind {
     Jwt(Box<jwt::JwtVerifier>),
     ApiKey(api_key::ApiKeys),
+    Mtls(mtls::CertConsumers),
 }
 
 /// `[auth.NAME]`, compiled.
 pub struct Authenticator {
     pub name: Arc<str>,
-    pub source: CredentialSource,
+    /// Where the credential is in the request; `None` for `mtls`, whose credential is
+    /// the connection's client certificate.
+    pub source: Option<CredentialSource>,
     pub log_accepts: bool,
     pub kind: Kind,
 }
 
 impl Authenticator {
-    async fn check(&self, req: &RequestHeader) -> Verdict {
-        let Some(credential) = credential::extract(&self.source, req) else {
+    async fn check(&self, req: &RequestHeader, client_cert: Option<&ClientCert>) -> Verdict {
+        if let Kind::Mtls(consumers) = &self.kind {
+            return client_cert.map_or(Verdict::Absent, |cert| consumers.verify(cert));
+        }
+        let Some(credential) = self
+            .source
+            .as_ref()
+            .and_then(|source| credential::extract(source, req))
+        else {
             return Verdict::Absent;
         };
         match &self.kind {
             Kind::Jwt(jwt) => jwt.verify(&credential).await,
             Kind::ApiKey(keys) => keys.verify(&credential),
+            Kind::Mtls(_) => Verdict::Absent,
         }
     }
 
@@ -174,6 +190,8 @@ impl Authenticator {
                 r.describe()
             ),
             (Kind::ApiKey(_), _) => "ApiKey realm=\"tollgate\"".to_owned(),
+            // No HTTP scheme exists for TLS client certificates; this names what is needed.
+            (Kind::Mtls(_), _) => "ClientCertificate realm=\"tollgate\"".to_owned(),
         }
     }
 }
@@ -227,6 +245,7 @@ impl RouteAuth {
     pub async fn check(
         &self,
         req: &RequestHeader,
+        client_cert: Option<&ClientCert>,
         attempt: &Attempt<'_>,
         log: &SecurityLog,
     ) -> Result<Option<Arc<Principal>>, AuthError> {
@@ -235,7 +254,7 @@ impl RouteAuth {
         }
         let mut first_rejection = None;
         for authenticator in &self.authenticators {
-            match authenticator.check(req).await {
+            match authenticator.check(req, client_cert).await {
                 Verdict::Accepted(principal) => {
                     return self
                         .authorize(authenticator, principal, attempt, log)
@@ -358,8 +377,8 @@ impl RouteAuth {
             req.remove_header(name);
         }
         if !self.keep_credentials {
-            for authenticator in &self.authenticators {
-                credential::strip(&authenticator.source, req)?;
+            for source in self.authenticators.iter().filter_map(|a| a.source.as_ref()) {
+                credential::strip(source, req)?;
             }
         }
         for (name, value) in principal.map_or(&[][..], |p| &p.headers[..]) {

@@ -148,6 +148,23 @@ fn resolve_paths(raw: &mut RawConfig, base: &Path) {
             fix(p);
         }
     }
+    for tls in raw.listeners.values_mut().filter_map(|l| l.tls.as_mut()) {
+        for c in &mut tls.certificates {
+            fix(&mut c.cert);
+            fix(&mut c.key);
+        }
+        if let Some(p) = &mut tls.client_ca {
+            fix(p);
+        }
+    }
+    for tls in raw.upstreams.values_mut().filter_map(|u| u.tls.as_mut()) {
+        for p in [&mut tls.ca, &mut tls.client_cert, &mut tls.client_key]
+            .into_iter()
+            .flatten()
+        {
+            fix(p);
+        }
+    }
     for section in raw.auth.values_mut() {
         if let AuthSection::Jwt(j) = section {
             for p in [&mut j.public_key_file, &mut j.jwks_file]

@@ -99,6 +99,67 @@ pub struct ListenerSection {
     /// Accept HTTP/2 with prior knowledge (cleartext) besides HTTP/1.x.
     #[serde(default)]
     pub h2c: bool,
+    /// Terminate TLS on this listener.
+    #[serde(default)]
+    pub tls: Option<ListenerTlsSection>,
+    /// Answer every request with a 308 to the same URL over HTTPS (plain listeners).
+    #[serde(default)]
+    pub redirect_https: bool,
+    /// The port `redirect_https` points at (443 is left out of the URL).
+    #[serde(default = "defaults::https_port")]
+    pub https_port: u16,
+}
+
+/// `[listeners.NAME.tls]`: certificates and TLS settings of a listener.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTlsSection {
+    /// Chosen per handshake by SNI; the first is the default.
+    pub certificates: Vec<CertificateSection>,
+    #[serde(default)]
+    pub min_version: TlsVersion,
+    /// Offer HTTP/2 through ALPN (besides HTTP/1.1).
+    #[serde(default = "defaults::yes")]
+    pub http2: bool,
+    /// CA certificates (PEM) that client certificates must chain to.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// `{ cert = "api.pem", key = "api.key", server_names = [...] }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSection {
+    /// The certificate chain (PEM): leaf first, then intermediates.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// Names this certificate answers for; default: its DNS subject alternative names.
+    #[serde(default)]
+    pub server_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum TlsVersion {
+    #[default]
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+/// Whether a listener asks for client certificates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    #[default]
+    None,
+    /// Asked for; verified when presented.
+    Optional,
+    /// A handshake without a trusted certificate fails.
+    Require,
 }
 
 /// `[upstreams.NAME]`: a pool of targets and how to reach them.
@@ -128,6 +189,32 @@ pub struct UpstreamSection {
     /// Requests in flight to this upstream at most; more get 503.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
+    /// Connect to the targets over TLS.
+    #[serde(default)]
+    pub tls: Option<UpstreamTlsSection>,
+}
+
+/// `tls = { sni = "api.internal", verify = true, ca = "ca.pem", ... }` of an upstream.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsSection {
+    /// Server name sent (SNI) and verified against the target's certificate.
+    #[serde(default)]
+    pub sni: Option<String>,
+    /// Verify the target's certificate chain and name.
+    #[serde(default = "defaults::yes")]
+    pub verify: bool,
+    /// CA certificates (PEM) to verify against instead of the system roots.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// A client certificate chain (PEM) presented to the targets, with its key.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    /// Offer HTTP/2 to the targets through ALPN.
+    #[serde(default)]
+    pub http2: bool,
 }
 
 /// A target: `"127.0.0.1:9001"` or `{ addr = "127.0.0.1:9001", weight = 3 }`.
@@ -266,6 +353,21 @@ pub struct RouteSection {
     /// Requests in flight on this route at most; more get 503.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
+    /// `Strict-Transport-Security` on responses sent over TLS.
+    #[serde(default)]
+    pub hsts: Option<HstsSection>,
+}
+
+/// `hsts = { max_age = "365d", include_subdomains = true, preload = false }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HstsSection {
+    #[serde(default = "defaults::hsts_max_age", with = "units::duration")]
+    pub max_age: Duration,
+    #[serde(default)]
+    pub include_subdomains: bool,
+    #[serde(default)]
+    pub preload: bool,
 }
 
 /// `[limits.NAME]`: a token bucket per key.
@@ -354,6 +456,7 @@ pub struct HeaderRulesSection {
 pub enum AuthSection {
     Jwt(Box<JwtSection>),
     ApiKey(ApiKeySection),
+    Mtls(MtlsSection),
 }
 
 /// `kind = "jwt"`: signed JSON Web Tokens.
@@ -469,6 +572,39 @@ pub struct ConsumerSection {
     pub disabled: bool,
 }
 
+/// `kind = "mtls"`: verified TLS client certificates (the listener's `client_auth`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsSection {
+    pub consumers: Vec<CertConsumerSection>,
+    #[serde(default = "defaults::id_header")]
+    pub id_header: String,
+    #[serde(default)]
+    pub log_accepts: bool,
+}
+
+/// One certificate holder, matched by exactly one of `san`, `subject_cn`, `sha256`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertConsumerSection {
+    pub id: String,
+    /// A subject alternative name (DNS, URI, email or IP) of the certificate.
+    #[serde(default)]
+    pub san: Option<String>,
+    /// The certificate subject's common name.
+    #[serde(default)]
+    pub subject_cn: Option<String>,
+    /// The certificate's SHA-256 fingerprint (hex, `:` separators allowed).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
 mod defaults {
     use std::time::Duration;
 
@@ -543,6 +679,15 @@ mod defaults {
     }
     pub fn max_keys() -> usize {
         1_000_000
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn https_port() -> u16 {
+        443
+    }
+    pub fn hsts_max_age() -> Duration {
+        Duration::from_secs(365 * 24 * 3600)
     }
     pub fn api_key_source() -> super::CredentialSource {
         super::CredentialSource::Header("x-api-key".to_owned())

@@ -6,9 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::location::TomlPath;
 use super::raw::{
-    ApiKeySection, AuthSection, Balance, CredentialSource, HashKey, HeaderRulesSection, HealthKind,
-    JwtAlgorithm, JwtSection, LimitSection, LimitStore, OnStoreError, RawConfig, RouteSection,
-    UpstreamSection,
+    ApiKeySection, AuthSection, Balance, ClientAuth, CredentialSource, HashKey, HeaderRulesSection,
+    HealthKind, JwtAlgorithm, JwtSection, LimitSection, LimitStore, ListenerSection, MtlsSection,
+    OnStoreError, RawConfig, RouteSection, UpstreamSection, UpstreamTlsSection,
 };
 
 /// Headers a route may not set or remove: framing and connection management belong
@@ -109,6 +109,76 @@ fn listeners(raw: &RawConfig, unparsed: &Unparsed, out: &mut Problems) {
                 format!("address {} is already used by listener {first:?}", l.addr),
             ));
         }
+        listener_tls(l, &path.key(name), out);
+    }
+}
+
+fn listener_tls(l: &ListenerSection, path: &TomlPath, out: &mut Problems) {
+    let Some(tls) = &l.tls else {
+        return;
+    };
+    let tp = path.key("tls");
+    if l.h2c {
+        out.push((
+            path.key("h2c"),
+            "h2c is for plain listeners; a TLS listener offers HTTP/2 through ALPN (tls.http2)"
+                .into(),
+        ));
+    }
+    if l.redirect_https {
+        out.push((
+            path.key("redirect_https"),
+            "only applies to plain listeners".into(),
+        ));
+    }
+    if tls.certificates.is_empty() {
+        out.push((
+            tp.key("certificates"),
+            "needs at least one { cert = \"chain.pem\", key = \"key.pem\" }".into(),
+        ));
+    }
+    for (i, c) in tls.certificates.iter().enumerate() {
+        for (j, name) in c.server_names.iter().enumerate() {
+            if let Err(why) = host_pattern(name) {
+                out.push((
+                    tp.key("certificates").index(i).key("server_names").index(j),
+                    format!("invalid server name {name:?}: {why}"),
+                ));
+            }
+        }
+    }
+    match (tls.client_auth, &tls.client_ca) {
+        (ClientAuth::None, Some(_)) => out.push((
+            tp.key("client_ca"),
+            "has no effect without client_auth = \"optional\" or \"require\"".into(),
+        )),
+        (ClientAuth::Optional | ClientAuth::Require, None) => out.push((
+            tp.key("client_auth"),
+            "needs client_ca, the CA certificates client certificates must chain to".into(),
+        )),
+        _ => {}
+    }
+}
+
+fn upstream_tls(tls: &UpstreamTlsSection, path: &TomlPath, out: &mut Problems) {
+    match &tls.sni {
+        Some(sni) if host_pattern(sni).is_err() || sni.starts_with("*.") => {
+            out.push((path.key("sni"), format!("not a server name: {sni:?}")))
+        }
+        None if tls.verify => out.push((
+            path.key("sni"),
+            "verify = true checks the target's certificate against this name: set sni (or verify = false, which trusts any certificate)".into(),
+        )),
+        _ => {}
+    }
+    if tls.client_cert.is_some() != tls.client_key.is_some() {
+        out.push((
+            path.clone(),
+            "client_cert and client_key go together".into(),
+        ));
+    }
+    if !tls.verify && tls.ca.is_some() {
+        out.push((path.key("ca"), "has no effect with verify = false".into()));
     }
 }
 
@@ -156,6 +226,9 @@ fn upstream(up: &UpstreamSection, path: &TomlPath, out: &mut Problems) {
         if d.is_zero() {
             out.push((path.key(key), "must be greater than 0".into()));
         }
+    }
+    if let Some(tls) = &up.tls {
+        upstream_tls(tls, &path.key("tls"), out);
     }
     if let Some(h) = &up.health {
         let hp = path.key("health");
@@ -353,6 +426,42 @@ fn auth(a: &AuthSection, path: &TomlPath, out: &mut Problems) {
     match a {
         AuthSection::Jwt(j) => jwt(j, path, out),
         AuthSection::ApiKey(k) => api_key(k, path, out),
+        AuthSection::Mtls(m) => mtls(m, path, out),
+    }
+}
+
+fn mtls(m: &MtlsSection, path: &TomlPath, out: &mut Problems) {
+    header_name(&m.id_header, &path.key("id_header"), out);
+    if m.consumers.is_empty() {
+        out.push((path.key("consumers"), "needs at least one consumer".into()));
+    }
+    let mut ids = HashMap::new();
+    for (i, c) in m.consumers.iter().enumerate() {
+        let at = path.key("consumers").index(i);
+        if let Some(first) = ids.insert(c.id.as_str(), i) {
+            out.push((
+                at.key("id"),
+                format!(
+                    "consumer id {:?} is already used by consumers[{first}]",
+                    c.id
+                ),
+            ));
+        }
+        let given = [&c.san, &c.subject_cn, &c.sha256];
+        if given.iter().filter(|m| m.is_some()).count() != 1 {
+            out.push((
+                at.clone(),
+                "match the certificate by exactly one of san, subject_cn or sha256".into(),
+            ));
+        }
+        if let Some(fp) = &c.sha256 {
+            if crate::tls::parse_fingerprint(fp).is_none() {
+                out.push((
+                    at.key("sha256"),
+                    "must be 64 hex digits (`:` separators allowed)".into(),
+                ));
+            }
+        }
     }
 }
 

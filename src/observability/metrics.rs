@@ -12,6 +12,8 @@ pub struct Metrics {
     rate_limit_store_errors: IntCounterVec,
     rate_limit_keys: IntGaugeVec,
     rate_limit_untracked: IntGaugeVec,
+    tls_handshakes: IntCounterVec,
+    tls_handshake_failures: IntCounterVec,
 }
 
 impl Metrics {
@@ -53,6 +55,22 @@ impl Metrics {
             Opts::new("ratelimit_untracked_keys", "New keys admitted without a bucket because the policy's store was full, since start"),
             &["policy"],
         )?;
+        let tls_handshakes = IntCounterVec::new(
+            Opts::new(
+                "tls_handshakes_total",
+                "Completed TLS handshakes by listener and protocol version",
+            ),
+            &["listener", "version"],
+        )?;
+        let tls_handshake_failures = IntCounterVec::new(
+            Opts::new(
+                "tls_handshake_failures_total",
+                "Failed downstream TLS handshakes by cause",
+            ),
+            &["cause"],
+        )?;
+        registry.register(Box::new(tls_handshakes.clone()))?;
+        registry.register(Box::new(tls_handshake_failures.clone()))?;
         registry.register(Box::new(auth_decisions.clone()))?;
         registry.register(Box::new(jwks_fetches.clone()))?;
         registry.register(Box::new(rate_limits.clone()))?;
@@ -67,7 +85,21 @@ impl Metrics {
             rate_limit_store_errors,
             rate_limit_keys,
             rate_limit_untracked,
+            tls_handshakes,
+            tls_handshake_failures,
         })
+    }
+
+    pub fn tls_handshake(&self, listener: &str, version: &str) {
+        self.tls_handshakes
+            .with_label_values(&[listener, version])
+            .inc();
+    }
+
+    pub fn tls_handshake_failure(&self, cause: &str) {
+        self.tls_handshake_failures
+            .with_label_values(&[cause])
+            .inc();
     }
 
     pub fn auth_decision(&self, authenticator: &str, outcome: &str, reason: &str) {

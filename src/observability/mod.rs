@@ -1,10 +1,11 @@
 //! What tollgate tells operators: the JSON access log, the JSON security log (auth
-//! decisions) and Prometheus metrics. The process log itself is `log` + `env_logger`
-//! (RUST_LOG).
+//! decisions), Prometheus metrics, and the process log (`log` + `env_logger`, RUST_LOG;
+//! see `process_log` for how failed TLS handshakes are summarized).
 
 mod access_log;
 mod json_lines;
 pub mod metrics;
+pub mod process_log;
 mod security_log;
 
 pub use access_log::AccessLog;

@@ -1,5 +1,6 @@
 //! Per-request state carried through the phases.
 
+use pingora::protocols::tls::SslDigest;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,6 +9,7 @@ use crate::auth::Principal;
 use crate::ratelimit::RateLimitHeaders;
 use crate::routing::{Route, RouteAction};
 use crate::state::Snapshot;
+use crate::tls::ClientCert;
 use crate::upstream::{InFlightGuard, Pool};
 
 pub struct RequestCtx {
@@ -20,6 +22,8 @@ pub struct RequestCtx {
     pub peer_trusted: bool,
     /// The client as far as we can tell (see `edge::forwarded`).
     pub client_ip: IpAddr,
+    /// The connection's TLS session (protocol, cipher, client certificate), if TLS.
+    pub tls: Option<Arc<SslDigest>>,
     /// Normalized host used for routing.
     pub host: String,
     pub route: Option<Arc<Route>>,
@@ -44,6 +48,7 @@ impl RequestCtx {
             peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             peer_trusted: false,
             client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            tls: None,
             host: String::new(),
             route: None,
             principal: None,
@@ -64,5 +69,10 @@ impl RequestCtx {
 
     pub fn target(&self) -> Option<SocketAddr> {
         self.tried.last().copied()
+    }
+
+    /// The verified client certificate of the connection, if it presented one.
+    pub fn client_cert(&self) -> Option<&ClientCert> {
+        self.tls.as_ref()?.extension.get::<ClientCert>()
     }
 }

@@ -2,16 +2,17 @@
 //! phase order. Each phase's contract:
 //!
 //! - `new_ctx`: load the current snapshot once; the request keeps it to the end.
-//! - `request_filter`: request id, client IP, hygiene (400/414/431), routing
-//!   (404/405), authentication and authorization (401/403), rate and concurrency
-//!   limits (429/503), static `respond` answers. A rejection writes its problem+json
+//! - `request_filter`: request id, client IP, hygiene (400/414/431), the HTTPS
+//!   redirect of a `redirect_https` listener (308), routing (404/405),
+//!   authentication and authorization (401/403), rate and concurrency limits
+//!   (429/503), static `respond` answers. A rejection writes its problem+json
 //!   response and returns `Ok(true)`; `Err` is for real failures only.
 //! - `upstream_peer`: a healthy target of the route's pool not tried yet (503 when
 //!   none is healthy; re-entered on a retry).
 //! - `fail_to_connect`: marks connect failures retryable while `retries` allow.
-//! - `upstream_request_filter`: forwarded headers, request id, path rewrite, identity
-//!   headers and credential stripping, header rules.
-//! - `response_filter`: request id, RateLimit headers, the route's header rules.
+//! - `upstream_request_filter`: forwarded headers, request id, path rewrite, client
+//!   certificate and identity headers, credential stripping, header rules.
+//! - `response_filter`: request id, RateLimit headers, HSTS, the route's header rules.
 //! - `fail_to_proxy`: problem+json with 502/503/504 (see `respond::error_status`).
 //! - `logging`: one access-log line.
 
@@ -35,6 +36,7 @@ use crate::observability::{AccessLog, Metrics, SecurityLog};
 use crate::ratelimit::{KeyInput, RateLimitError};
 use crate::routing::{Route, RouteAction};
 use crate::state::SharedSnapshot;
+use crate::tls::forward_client_cert;
 use respond::Rejection;
 
 /// The gateway's request handling, shared by every listener service.
@@ -73,6 +75,7 @@ impl Gateway {
     ) -> std::result::Result<(), Rejection> {
         let req = session.req_header();
         ctx.request_id = request_id::from_request(req);
+        ctx.tls = session.digest().and_then(|d| d.ssl_digest.clone());
         if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
             ctx.peer_ip = peer.ip();
             ctx.peer_trusted = ctx.snap.trusted_proxies.contains(ctx.peer_ip);
@@ -84,6 +87,11 @@ impl Gateway {
         }
         ctx.host = hygiene::check(req, &ctx.snap.limits)?;
         let listener = self.listeners.name_for(session.server_addr());
+        if let Some(port) = ctx.snap.https_redirects.get(listener) {
+            return Err(Rejection::HttpsRedirect(respond::https_location(
+                &ctx.host, *port, &req.uri,
+            )));
+        }
         let route = ctx
             .snap
             .router
@@ -94,7 +102,10 @@ impl Gateway {
             client_ip: ctx.client_ip,
             route: &route.name,
         };
-        let principal = route.auth.check(req, &attempt, &self.security_log).await?;
+        let principal = route
+            .auth
+            .check(req, ctx.client_cert(), &attempt, &self.security_log)
+            .await?;
         ctx.principal = principal;
         ctx.route = Some(route.clone());
         self.limit(req, &route, ctx).await
@@ -215,10 +226,11 @@ impl ProxyHttp for Gateway {
         let forwarded = Forwarded {
             peer: ctx.peer_ip,
             peer_trusted: ctx.peer_trusted,
-            proto: "http",
+            proto: if ctx.tls.is_some() { "https" } else { "http" },
         };
         forwarded.apply(upstream)?;
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+        forward_client_cert(ctx.client_cert(), upstream)?;
         if let Some(route) = ctx.route.as_deref() {
             let original = session
                 .req_header()

@@ -4,7 +4,7 @@
 //! headers. Also maps Pingora errors to statuses (timeouts 504, connection failures 502).
 
 use bytes::Bytes;
-use http::{header, HeaderName, Method, StatusCode};
+use http::{header, HeaderName, Method, StatusCode, Uri};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::{ErrorSource, ErrorType};
@@ -30,6 +30,9 @@ pub enum Rejection {
     Auth(#[from] AuthError),
     #[error(transparent)]
     RateLimit(#[from] RateLimitError),
+    /// Not a refusal: a plain listener sending every request to HTTPS.
+    #[error("this resource is served over HTTPS")]
+    HttpsRedirect(String),
 }
 
 impl Rejection {
@@ -39,6 +42,7 @@ impl Rejection {
             Rejection::Route(e) => e.status(),
             Rejection::Auth(e) => e.status(),
             Rejection::RateLimit(e) => e.status(),
+            Rejection::HttpsRedirect(_) => StatusCode::PERMANENT_REDIRECT,
         }
     }
 
@@ -57,6 +61,7 @@ impl Rejection {
             Rejection::RateLimit(
                 RateLimitError::Busy { .. } | RateLimitError::StoreUnavailable { .. },
             ) => None,
+            Rejection::HttpsRedirect(location) => Some((header::LOCATION, location.clone())),
         }
     }
 }
@@ -80,6 +85,15 @@ pub async fn reject(
         extra,
     )
     .await
+}
+
+/// `https://host[:port]/path?query`: where a `redirect_https` listener sends `uri`.
+pub fn https_location(host: &str, port: u16, uri: &Uri) -> String {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    match port {
+        443 => format!("https://{host}{path}"),
+        _ => format!("https://{host}:{port}{path}"),
+    }
 }
 
 /// Writes an RFC 9457 problem document.
@@ -126,6 +140,10 @@ pub fn add_common_headers(resp: &mut ResponseHeader, ctx: &RequestCtx) -> pingor
     if let Some(RateLimitHeaders { policy, state }) = &ctx.rate_limit {
         resp.insert_header(RATELIMIT_POLICY, policy)?;
         resp.insert_header(RATELIMIT, state)?;
+    }
+    // RFC 6797 §7.2: HSTS only over a secure transport.
+    if let (Some(hsts), Some(_)) = (ctx.route.as_ref().and_then(|r| r.hsts.as_ref()), &ctx.tls) {
+        resp.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
     }
     Ok(())
 }

@@ -25,6 +25,8 @@ pub struct Route {
     pub response_headers: HeaderRules,
     pub auth: RouteAuth,
     pub limits: RouteLimits,
+    /// `Strict-Transport-Security` value, sent on responses over TLS only.
+    pub hsts: Option<HeaderValue>,
 }
 
 pub enum RouteAction {
@@ -59,6 +61,7 @@ impl Route {
             response_headers: HeaderRules::default(),
             auth: RouteAuth::default(),
             limits: RouteLimits::default(),
+            hsts: None,
         }
     }
 

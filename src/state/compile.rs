@@ -12,19 +12,40 @@ use std::sync::Arc;
 use super::{Retained, Snapshot};
 use crate::auth::compile::{compile_auth, CompiledAuth};
 use crate::auth::RouteAuth;
-use crate::config::raw::{HeaderRulesSection, LimitStore, RawConfig, RouteSection};
+use crate::config::raw::{HeaderRulesSection, HstsSection, LimitStore, RawConfig, RouteSection};
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::ratelimit::{InFlightLimit, Policy, PolicyDefinition, RedisStore, RouteLimits};
 use crate::routing::{HeaderRules, Route, RouteAction, Router, StaticResponse};
-use crate::upstream::Pool;
+use crate::tls::{Findings, ListenerTls};
+use crate::upstream::{Pool, PoolDefinition};
 
 pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, String> {
+    let mut found = Findings::default();
+    let mut tls = HashMap::new();
+    for (name, listener) in &raw.listeners {
+        if let Some(section) = &listener.tls {
+            let at = format!("listeners.{name}.tls");
+            if let Some(loaded) = ListenerTls::load(section, &at, &mut found) {
+                tls.insert(name.clone(), Arc::new(loaded));
+            }
+        }
+    }
+    if !found.errors.is_empty() {
+        return Err(found.errors.join("\n"));
+    }
+    let https_redirects = raw
+        .listeners
+        .iter()
+        .filter(|(_, l)| l.redirect_https)
+        .map(|(name, l)| (name.clone(), l.https_port))
+        .collect();
     let mut pools = HashMap::new();
-    for (name, def) in &raw.upstreams {
+    for (name, section) in &raw.upstreams {
+        let def = PoolDefinition::load(section).map_err(|e| format!("upstreams.{name}.{e}"))?;
         let pool = retained
             .pools
-            .get_or_build(name, def, || Pool::build(name, def))?;
+            .get_or_build(name, &def, || Pool::build(name, &def))?;
         pools.insert(name.clone(), pool);
     }
     let auth = compile_auth(&raw.auth, &retained.jwks, &retained.metrics)?;
@@ -70,6 +91,9 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, String>
         auth,
         rate_limits,
         redis,
+        tls,
+        https_redirects,
+        warnings: found.warnings,
     })
 }
 
@@ -131,7 +155,19 @@ fn compile_route(
         })
         .collect::<Result<_, _>>()?;
     route.limits = RouteLimits::new(policies, r.max_in_flight.map(InFlightLimit::new));
+    route.hsts = r.hsts.as_ref().map(hsts);
     Ok(route)
+}
+
+fn hsts(h: &HstsSection) -> HeaderValue {
+    let mut value = format!("max-age={}", h.max_age.as_secs());
+    if h.include_subdomains {
+        value.push_str("; includeSubDomains");
+    }
+    if h.preload {
+        value.push_str("; preload");
+    }
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("max-age=0"))
 }
 
 fn header_rules(raw: &HeaderRulesSection) -> Result<HeaderRules, String> {

@@ -15,7 +15,8 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::compile::compile;
 use super::{Retained, SharedSnapshot};
-use crate::config::{load_file, raw::RawConfig};
+use crate::config::load_file;
+use crate::config::raw::{ListenerSection, RawConfig};
 
 pub struct Reloader {
     path: PathBuf,
@@ -50,6 +51,9 @@ impl Reloader {
     pub fn reload(&self) -> Result<Reloaded, String> {
         let loaded = load_file(&self.path).map_err(|e| e.to_string())?;
         let snapshot = Arc::new(compile(&loaded.raw, &self.retained)?);
+        for warning in &snapshot.warnings {
+            warn!("{warning}");
+        }
         self.shared.store(snapshot.clone());
         self.retained.commit(&snapshot);
         Ok(Reloaded {
@@ -122,7 +126,9 @@ pub fn needs_restart(boot: &RawConfig, new: &RawConfig) -> Vec<String> {
     for (name, l) in &new.listeners {
         match boot.listeners.get(name) {
             None => out.push(format!("listeners.{name} is new")),
-            Some(old) if old != l => out.push(format!("listeners.{name} changed")),
+            Some(old) if fixed_part(old) != fixed_part(l) => {
+                out.push(format!("listeners.{name} changed"))
+            }
             Some(_) => {}
         }
     }
@@ -134,6 +140,16 @@ pub fn needs_restart(boot: &RawConfig, new: &RawConfig) -> Vec<String> {
         out.push(format!("listeners.{name} was removed (it keeps listening)"));
     }
     out
+}
+
+/// What a listener's socket and TLS acceptor are built from. Certificates, client
+/// certificate settings and HTTPS redirects are not in it: they apply on reload.
+fn fixed_part(l: &ListenerSection) -> impl PartialEq + '_ {
+    (
+        l.addr,
+        l.h2c,
+        l.tls.as_ref().map(|t| (t.min_version, t.http2)),
+    )
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! What outlives snapshots: the registries of reusable state (upstream pools, remote
-//! key sets, rate-limit buckets) and the metrics. Owned by the process, shared with the reloader, the
+//! key sets, rate-limit buckets), the TLS listeners' certificate slots and the metrics. Owned by the process, shared with the reloader, the
 //! background services and the proxy.
 
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use super::Snapshot;
 use crate::auth::jwks::JwksRegistry;
 use crate::observability::Metrics;
 use crate::ratelimit::{PolicyRegistry, RedisRegistry};
+use crate::tls::TlsSlots;
 use crate::upstream::PoolRegistry;
 
 pub struct Retained {
@@ -15,18 +16,20 @@ pub struct Retained {
     pub jwks: Arc<JwksRegistry>,
     pub policies: Arc<PolicyRegistry>,
     pub redis: Arc<RedisRegistry>,
+    pub tls: TlsSlots,
     pub metrics: Arc<Metrics>,
 }
 
 impl Retained {
-    pub fn new() -> Result<Self, String> {
-        Ok(Self {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
             pools: Arc::default(),
             jwks: Arc::default(),
             policies: Arc::default(),
             redis: Arc::default(),
-            metrics: Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?),
-        })
+            tls: TlsSlots::default(),
+            metrics,
+        }
     }
 
     /// Makes the snapshot's pools and key sets current (after it was swapped in).
@@ -35,5 +38,6 @@ impl Retained {
         self.jwks.commit(snapshot.auth.jwks.clone());
         self.policies.commit(snapshot.rate_limits.clone());
         self.redis.commit(snapshot.redis.clone());
+        self.tls.commit(&snapshot.tls);
     }
 }

@@ -10,6 +10,7 @@ use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::ratelimit::{Policy, RedisStore};
 use crate::routing::Router;
+use crate::tls::ListenerTls;
 use crate::upstream::Pool;
 
 pub struct Snapshot {
@@ -24,6 +25,13 @@ pub struct Snapshot {
     pub rate_limits: HashMap<String, Arc<Policy>>,
     /// The `[redis]` store, if any (one entry).
     pub redis: HashMap<String, Arc<RedisStore>>,
+    /// Certificates and client-certificate settings of TLS listeners, by name.
+    pub tls: HashMap<String, Arc<ListenerTls>>,
+    /// Plain listeners that redirect to HTTPS, with the port they redirect to.
+    pub https_redirects: HashMap<String, u16>,
+    /// Problems worth an operator's attention that do not refuse the config
+    /// (certificates close to expiry).
+    pub warnings: Vec<String>,
 }
 
 /// The one swap point between reloads and requests.

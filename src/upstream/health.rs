@@ -15,9 +15,12 @@ use std::sync::{Arc, Weak};
 use super::{Pool, PoolRegistry};
 use crate::config::raw::{HealthKind, HealthSection};
 use crate::state::registry::PerItemTasks;
+use crate::tls::UpstreamTls;
 
+/// The check for `h`; an `http` check of a TLS upstream speaks TLS with its settings.
 pub(super) fn health_check(
     h: &HealthSection,
+    tls: Option<&UpstreamTls>,
 ) -> Result<Box<dyn HealthCheck + Send + Sync>, String> {
     match h.kind {
         HealthKind::Tcp => {
@@ -28,7 +31,10 @@ pub(super) fn health_check(
             Ok(hc)
         }
         HealthKind::Http => {
-            let mut hc = HttpHealthCheck::new(&h.host, false);
+            let mut hc = HttpHealthCheck::new(&h.host, tls.is_some());
+            if let Some(tls) = tls {
+                tls.apply(&mut hc.peer_template);
+            }
             let path = h.path.as_deref().unwrap_or("/");
             let uri = path
                 .parse::<http::Uri>()

@@ -11,7 +11,7 @@ mod least_conn;
 mod pool;
 
 pub use health::health_checks;
-pub use pool::{InFlightGuard, Pool, Selected, UpstreamError};
+pub use pool::{InFlightGuard, Pool, PoolDefinition, Selected, UpstreamError};
 
 /// Pools of the current config, by upstream name.
 pub type PoolRegistry = crate::state::registry::Registry<Pool>;

@@ -1,6 +1,6 @@
 //! One upstream pool: its targets behind a Pingora `LoadBalancer`, the selection
-//! algorithm, the in-flight count of every target, and the peer settings (timeouts)
-//! used to reach them.
+//! algorithm, the in-flight count of every target, and the peer settings (timeouts,
+//! TLS) used to reach them.
 
 use futures::FutureExt;
 use pingora::http::RequestHeader;
@@ -20,17 +20,41 @@ use super::least_conn::LeastConn;
 use crate::config::raw::{Balance, HashKey, UpstreamSection};
 use crate::ratelimit::InFlightLimit;
 use crate::state::registry::Reusable;
+use crate::tls::UpstreamTls;
 
 /// Bound on the targets a selection looks at before giving up (ketama walks a ring).
 const MAX_SELECTION_STEPS: usize = 256;
 
 pub struct Pool {
     pub name: String,
-    definition: UpstreamSection,
+    definition: PoolDefinition,
     balancer: Box<dyn Balancer>,
     pub retries: usize,
     /// `max_in_flight`: requests to this upstream at once.
     pub in_flight: Option<InFlightLimit>,
+}
+
+/// What a pool is built from: its section, and its TLS files as read (so changed
+/// certificate files rebuild the pool on reload).
+#[derive(Clone, PartialEq)]
+pub struct PoolDefinition {
+    pub upstream: UpstreamSection,
+    pub tls: Option<UpstreamTls>,
+}
+
+impl PoolDefinition {
+    pub fn load(upstream: &UpstreamSection) -> Result<Self, String> {
+        let tls = upstream
+            .tls
+            .as_ref()
+            .map(UpstreamTls::load)
+            .transpose()
+            .map_err(|e| format!("tls: {e}"))?;
+        Ok(Self {
+            upstream: upstream.clone(),
+            tls,
+        })
+    }
 }
 
 /// Why no target could be chosen; knows its HTTP answer.
@@ -58,7 +82,8 @@ pub struct Selected {
 }
 
 impl Pool {
-    pub fn build(name: &str, def: &UpstreamSection) -> Result<Self, String> {
+    pub fn build(name: &str, definition: &PoolDefinition) -> Result<Self, String> {
+        let def = &definition.upstream;
         let targets: BTreeSet<Backend> = def
             .targets
             .iter()
@@ -74,7 +99,7 @@ impl Pool {
             .collect();
         let mut backends = Backends::new(Static::new(targets));
         if let Some(h) = &def.health {
-            backends.set_health_check(health_check(h)?);
+            backends.set_health_check(health_check(h, definition.tls.as_ref())?);
         }
         let balancer = match def.balance {
             // Weights are refused by validation for round_robin, so both are one algorithm.
@@ -86,7 +111,7 @@ impl Pool {
         .map_err(|e| format!("upstream {name:?}: {e}"))?;
         Ok(Self {
             name: name.to_owned(),
-            definition: def.clone(),
+            definition: definition.clone(),
             balancer,
             retries: def.retries,
             in_flight: def.max_in_flight.map(InFlightLimit::new),
@@ -94,7 +119,7 @@ impl Pool {
     }
 
     pub(super) fn health_interval(&self) -> Option<Duration> {
-        self.definition.health.as_ref().map(|h| h.interval)
+        self.definition.upstream.health.as_ref().map(|h| h.interval)
     }
 
     pub(super) fn backends(&self) -> &Backends {
@@ -113,7 +138,7 @@ impl Pool {
             IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
             IpAddr::V6(v6) => v6.octets(),
         };
-        let hash_input: &[u8] = match &self.definition.hash_key {
+        let hash_input: &[u8] = match &self.definition.upstream.hash_key {
             None => b"",
             Some(HashKey::ClientIp) => &ip,
             Some(HashKey::Path) => req.uri.path().as_bytes(),
@@ -138,8 +163,11 @@ impl Pool {
 
     /// How to reach `addr`; `read_timeout` overrides the pool's (a route's `timeout`).
     pub fn peer(&self, addr: SocketAddr, read_timeout: Option<Duration>) -> Box<HttpPeer> {
-        let d = &self.definition;
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        let d = &self.definition.upstream;
+        let mut peer = match &self.definition.tls {
+            Some(tls) => tls.peer(addr),
+            None => HttpPeer::new(addr, false, String::new()),
+        };
         peer.options.connection_timeout = Some(d.connect_timeout);
         peer.options.read_timeout = Some(read_timeout.unwrap_or(d.read_timeout));
         peer.options.write_timeout = Some(d.write_timeout);
@@ -149,9 +177,9 @@ impl Pool {
 }
 
 impl Reusable for Pool {
-    type Definition = UpstreamSection;
+    type Definition = PoolDefinition;
 
-    fn definition(&self) -> &UpstreamSection {
+    fn definition(&self) -> &PoolDefinition {
         &self.definition
     }
 }
@@ -222,15 +250,16 @@ mod tests {
     use crate::config::load_str;
     use std::collections::HashMap;
 
-    fn upstream(retries: usize) -> UpstreamSection {
+    fn upstream(retries: usize) -> PoolDefinition {
         let text = format!("[listeners.a]\naddr = \"127.0.0.1:1\"\n[upstreams.u]\ntargets = [\"127.0.0.1:2\"]\nretries = {retries}\n");
-        load_str(&text, "t").expect("valid").raw.upstreams["u"].clone()
+        PoolDefinition::load(&load_str(&text, "t").expect("valid").raw.upstreams["u"])
+            .expect("pool")
     }
 
     #[test]
     fn registry_reuses_a_committed_pool_only_while_its_definition_is_unchanged() {
         let registry = super::super::PoolRegistry::default();
-        let get = |def: &UpstreamSection| {
+        let get = |def: &PoolDefinition| {
             registry
                 .get_or_build("u", def, || Pool::build("u", def))
                 .expect("pool")

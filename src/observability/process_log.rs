@@ -1,0 +1,162 @@
+//! The process log: `env_logger` (filtered by `RUST_LOG`), with one exception.
+//! Pingora logs every failed downstream TLS handshake as an error line of its own, so
+//! a scanner probing a TLS port would flood the log. Those lines are counted by cause
+//! in `tollgate_tls_handshake_failures_total` and summarized instead: at most one
+//! warning per [`SUMMARY_EVERY`], with the count and the latest cause. Each failure is
+//! still logged at debug level (`RUST_LOG=tollgate::tls=debug`).
+
+use log::{Level, Log, Metadata, Record};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Metrics;
+
+pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+/// Where Pingora logs a failed (or timed out) downstream handshake.
+const HANDSHAKE_TARGET: &str = "pingora_core::services::listening";
+const HANDSHAKE_PREFIX: &str = "Downstream handshake";
+const TARGET: &str = "tollgate::tls";
+
+/// Installs the process log. Call once, before anything logs.
+pub fn init(metrics: Arc<Metrics>) {
+    let inner =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let max_level = inner.filter();
+    let logger = ProcessLog {
+        inner,
+        metrics,
+        failures: Mutex::new(Failures::default()),
+    };
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        log::set_max_level(max_level);
+    }
+}
+
+struct ProcessLog {
+    inner: env_logger::Logger,
+    metrics: Arc<Metrics>,
+    failures: Mutex<Failures>,
+}
+
+#[derive(Default)]
+struct Failures {
+    /// Since the last summary.
+    count: u64,
+    last_summary: Option<Instant>,
+}
+
+impl ProcessLog {
+    fn handshake_failed(&self, message: &str) {
+        let cause = handshake_failure_cause(message);
+        self.metrics.tls_handshake_failure(cause);
+        self.emit(
+            Level::Debug,
+            format_args!("TLS handshake failed ({cause}): {message}"),
+        );
+        let due = {
+            let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            f.count += 1;
+            let due = f.last_summary.is_none_or(|t| t.elapsed() >= SUMMARY_EVERY);
+            if due {
+                let count = std::mem::take(&mut f.count);
+                f.last_summary = Some(Instant::now());
+                Some(count)
+            } else {
+                None
+            }
+        };
+        if let Some(count) = due {
+            self.emit(
+                Level::Warn,
+                format_args!(
+                    "{count} TLS handshake(s) failed in the last {}s (latest: {cause}: {message}); counted in tollgate_tls_handshake_failures_total",
+                    SUMMARY_EVERY.as_secs()
+                ),
+            );
+        }
+    }
+
+    fn emit(&self, level: Level, args: std::fmt::Arguments<'_>) {
+        let record = Record::builder()
+            .level(level)
+            .target(TARGET)
+            .args(args)
+            .build();
+        if self.inner.enabled(record.metadata()) {
+            self.inner.log(&record);
+        }
+    }
+}
+
+impl Log for ProcessLog {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if record.target() == HANDSHAKE_TARGET {
+            let message = record.args().to_string();
+            if message.starts_with(HANDSHAKE_PREFIX) {
+                self.handshake_failed(&message);
+                return;
+            }
+        }
+        self.inner.log(record);
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
+/// The metric label for a failed handshake, from OpenSSL's reason in the message.
+fn handshake_failure_cause(message: &str) -> &'static str {
+    let m = message.to_ascii_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| m.contains(n));
+    if has(&["timeout"]) {
+        "timeout"
+    } else if has(&["http request"]) {
+        "plain_http"
+    } else if has(&[
+        "unsupported protocol",
+        "version too low",
+        "wrong version number",
+    ]) {
+        "protocol_version"
+    } else if has(&["no shared cipher"]) {
+        "no_shared_cipher"
+    } else if has(&["peer did not return a certificate"]) {
+        "client_cert_missing"
+    } else if has(&["certificate verify failed"]) {
+        "client_cert_untrusted"
+    } else if has(&["unexpected eof", "connection reset", "broken pipe"]) {
+        "client_closed"
+    } else {
+        "other"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_come_from_openssl_reasons() {
+        let msg = |reason: &str| {
+            format!("Downstream handshake error from 127.0.0.1:5: TLSHandshakeFailure context: TLS accept() failed: error:0A000102:SSL routines:tls_early_post_process_client_hello:{reason}")
+        };
+        assert_eq!(
+            handshake_failure_cause(&msg("unsupported protocol")),
+            "protocol_version"
+        );
+        assert_eq!(
+            handshake_failure_cause(&msg("peer did not return a certificate")),
+            "client_cert_missing"
+        );
+        assert_eq!(
+            handshake_failure_cause("Downstream handshake timeout"),
+            "timeout"
+        );
+        assert_eq!(handshake_failure_cause(&msg("something new")), "other");
+    }
+}

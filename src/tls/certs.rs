@@ -1,0 +1,158 @@
+//! A listener's server certificates: read from their PEM files, checked (readable,
+//! key matches, within validity), and indexed by name for SNI selection: an exact
+//! name first, then a `*.parent` wildcard one label up, else the first certificate.
+
+use openssl::asn1::Asn1Time;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::{X509Ref, X509};
+use std::collections::HashMap;
+
+use super::read_pair;
+use crate::config::raw::CertificateSection;
+
+/// Certificates expiring sooner than this are warned about.
+pub const EXPIRY_WARNING_DAYS: u32 = 14;
+
+pub struct ServerCert {
+    pub chain: Vec<X509>,
+    pub key: PKey<Private>,
+}
+
+pub struct CertStore {
+    /// Never empty: `load` refuses an empty list.
+    certs: Vec<ServerCert>,
+    exact: HashMap<String, usize>,
+    /// `*.example.com` is stored as `example.com`.
+    wildcard: HashMap<String, usize>,
+}
+
+/// What loading found: errors refuse the config, warnings are only reported.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl CertStore {
+    /// Reads `sections` (reported under `at`, e.g. `listeners.web.tls`). Every
+    /// certificate is read even after one failed, so all problems are reported.
+    pub fn load(sections: &[CertificateSection], at: &str, found: &mut Findings) -> Option<Self> {
+        let mut store = CertStore {
+            certs: Vec::new(),
+            exact: HashMap::new(),
+            wildcard: HashMap::new(),
+        };
+        for (i, section) in sections.iter().enumerate() {
+            let place = format!("{at}.certificates[{i}]");
+            let (chain, key) = match read_pair(&section.cert, &section.key) {
+                Ok(pair) => pair,
+                Err(e) => {
+                    found.errors.push(format!("{place}: {e}"));
+                    continue;
+                }
+            };
+            let leaf = &chain[0];
+            match validity(leaf) {
+                Validity::Expired(when) => {
+                    found.errors.push(format!(
+                        "{place}: {} expired on {when}",
+                        section.cert.display()
+                    ));
+                    continue;
+                }
+                Validity::NotYet(when) => {
+                    found.errors.push(format!(
+                        "{place}: {} is not valid before {when}",
+                        section.cert.display()
+                    ));
+                    continue;
+                }
+                Validity::ExpiresSoon(when) => found.warnings.push(format!(
+                    "{place}: {} expires on {when}, within {EXPIRY_WARNING_DAYS} days",
+                    section.cert.display()
+                )),
+                Validity::Good => {}
+            }
+            let names = if section.server_names.is_empty() {
+                dns_names(leaf)
+            } else {
+                section.server_names.clone()
+            };
+            let index = store.certs.len();
+            for name in names {
+                let name = name.to_ascii_lowercase();
+                // The first certificate listed for a name keeps it.
+                match name.strip_prefix("*.") {
+                    Some(parent) => store.wildcard.entry(parent.to_owned()),
+                    None => store.exact.entry(name),
+                }
+                .or_insert(index);
+            }
+            store.certs.push(ServerCert { chain, key });
+        }
+        (found.errors.is_empty() && !store.certs.is_empty()).then_some(store)
+    }
+
+    /// The certificate for a client's SNI (`None`: no name sent).
+    pub fn select(&self, sni: Option<&str>) -> &ServerCert {
+        let index = sni
+            .map(str::to_ascii_lowercase)
+            .and_then(|name| {
+                self.exact.get(&name).or_else(|| {
+                    let parent = name.split_once('.')?.1;
+                    self.wildcard.get(parent)
+                })
+            })
+            .copied()
+            .unwrap_or(0);
+        &self.certs[index]
+    }
+}
+
+enum Validity {
+    Good,
+    ExpiresSoon(String),
+    Expired(String),
+    NotYet(String),
+}
+
+fn validity(cert: &X509Ref) -> Validity {
+    let (Ok(now), Ok(soon)) = (
+        Asn1Time::days_from_now(0),
+        Asn1Time::days_from_now(EXPIRY_WARNING_DAYS),
+    ) else {
+        return Validity::Good;
+    };
+    let (not_before, not_after) = (cert.not_before(), cert.not_after());
+    if not_after < now {
+        Validity::Expired(not_after.to_string())
+    } else if not_before > now {
+        Validity::NotYet(not_before.to_string())
+    } else if not_after < soon {
+        Validity::ExpiresSoon(not_after.to_string())
+    } else {
+        Validity::Good
+    }
+}
+
+/// The DNS names of the certificate's subject alternative names, or its subject
+/// common name when it has none.
+fn dns_names(cert: &X509Ref) -> Vec<String> {
+    let sans: Vec<String> = cert
+        .subject_alt_names()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.dnsname().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !sans.is_empty() {
+        return sans;
+    }
+    cert.subject_name()
+        .entries_by_nid(Nid::COMMONNAME)
+        .filter_map(|e| e.data().to_string().ok())
+        .collect()
+}

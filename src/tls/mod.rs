@@ -1,0 +1,65 @@
+//! TLS: listener certificates chosen per handshake by SNI and swapped on reload
+//! (`certs`, `listener`), the identity a verified client certificate carries
+//! (`client_cert`), and TLS towards upstream targets (`upstream`).
+//!
+//! OpenSSL (Pingora's `openssl` flavour) because only its certificate callback lets a
+//! running listener change certificates; protocol versions, ciphers and ALPN are fixed
+//! per listener at start, certificates and client-certificate settings follow reloads.
+
+mod certs;
+mod client_cert;
+mod listener;
+mod upstream;
+
+pub use certs::{CertStore, Findings};
+pub use client_cert::{forward_client_cert, ClientCert, CLIENT_CERT_HEADERS};
+pub use listener::{acceptor_settings, Handshakes, ListenerTls, TlsSlots};
+pub use upstream::UpstreamTls;
+
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use std::path::Path;
+
+/// A SHA-256 fingerprint written as 64 hex digits, with or without `:` separators.
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let digits: String = text.chars().filter(|c| *c != ':').collect();
+    hex::decode(digits.to_ascii_lowercase())
+        .ok()?
+        .try_into()
+        .ok()
+}
+
+/// Every certificate in a PEM file, in file order (at least one).
+fn read_certs(path: &Path) -> Result<Vec<X509>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs = X509::stack_from_pem(&pem)
+        .map_err(|e| format!("{}: not a PEM certificate file ({e})", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in the file", path.display()));
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path) -> Result<PKey<Private>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    PKey::private_key_from_pem(&pem)
+        .map_err(|_| format!("{}: not a PEM private key", path.display()))
+}
+
+/// A certificate chain and the key of its leaf, checked to belong together.
+fn read_pair(cert: &Path, key: &Path) -> Result<(Vec<X509>, PKey<Private>), String> {
+    let chain = read_certs(cert)?;
+    let key_pem = read_key(key)?;
+    let matches = chain[0]
+        .public_key()
+        .map(|public| public.public_eq(&key_pem))
+        .unwrap_or(false);
+    if !matches {
+        return Err(format!(
+            "{} does not match the certificate in {}",
+            key.display(),
+            cert.display()
+        ));
+    }
+    Ok((chain, key_pem))
+}

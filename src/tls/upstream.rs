@@ -1,0 +1,82 @@
+//! TLS towards an upstream's targets: SNI, certificate verification against the
+//! system roots or a configured CA (on by default), an optional client certificate,
+//! and HTTP/2 through ALPN when asked for.
+
+use openssl::x509::X509;
+use pingora::listeners::ALPN;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::utils::tls::CertKey;
+use std::sync::Arc;
+
+use super::{read_certs, read_pair};
+use crate::config::raw::UpstreamTlsSection;
+
+/// An upstream's TLS settings with its files read. Two compare equal when the
+/// settings and the files' contents are the same, so a pool is rebuilt on reload
+/// exactly when a CA or client certificate changed.
+#[derive(Clone)]
+pub struct UpstreamTls {
+    section: UpstreamTlsSection,
+    /// The bytes of every file read, for the comparison.
+    contents: Vec<Vec<u8>>,
+    ca: Option<Arc<Box<[X509]>>>,
+    client: Option<Arc<CertKey>>,
+}
+
+impl UpstreamTls {
+    pub fn load(section: &UpstreamTlsSection) -> Result<Self, String> {
+        let mut contents = Vec::new();
+        for path in [&section.ca, &section.client_cert, &section.client_key]
+            .into_iter()
+            .flatten()
+        {
+            contents.push(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
+        }
+        let ca = match &section.ca {
+            Some(path) => Some(Arc::new(read_certs(path)?.into_boxed_slice())),
+            None => None,
+        };
+        let client = match (&section.client_cert, &section.client_key) {
+            (Some(cert), Some(key)) => {
+                let (chain, key) = read_pair(cert, key)?;
+                Some(Arc::new(CertKey::new(chain, key)))
+            }
+            _ => None,
+        };
+        Ok(UpstreamTls {
+            section: section.clone(),
+            contents,
+            ca,
+            client,
+        })
+    }
+
+    /// A peer for `addr` that speaks TLS with these settings.
+    pub fn peer(&self, addr: std::net::SocketAddr) -> HttpPeer {
+        let mut peer = HttpPeer::new(addr, true, self.section.sni.clone().unwrap_or_default());
+        self.apply(&mut peer);
+        peer
+    }
+
+    /// Applies these settings to a peer (a health check's template, say).
+    pub fn apply(&self, peer: &mut HttpPeer) {
+        if let Some(sni) = &self.section.sni {
+            peer.sni.clone_from(sni);
+        }
+        peer.options.verify_cert = self.section.verify;
+        peer.options.verify_hostname = self.section.verify;
+        peer.options.ca.clone_from(&self.ca);
+        peer.options.alpn = if self.section.http2 {
+            ALPN::H2H1
+        } else {
+            ALPN::H1
+        };
+        peer.client_cert_key.clone_from(&self.client);
+    }
+}
+
+impl PartialEq for UpstreamTls {
+    fn eq(&self, other: &Self) -> bool {
+        self.section == other.section && self.contents == other.contents
+    }
+}
