@@ -14,3 +14,4 @@ mod ratelimit;
 mod ratelimit_redis;
 mod reload;
 mod routing;
+mod tls;

@@ -195,7 +195,7 @@ pub struct UpstreamSection {
 }
 
 /// `tls = { sni = "api.internal", verify = true, ca = "ca.pem", ... }` of an upstream.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamTlsSection {
     /// Server name sent (SNI) and verified against the target's certificate.

@@ -31,6 +31,9 @@ pub struct RequestCtx {
     pub principal: Option<Arc<Principal>>,
     /// Targets tried so far, the last one being the current.
     pub tried: Vec<SocketAddr>,
+    /// Why the last connection attempt failed (a refused connection, a certificate
+    /// that did not verify), for the log line when no target is left.
+    pub connect_failure: Option<String>,
     /// Counts this request against its target while it is in flight.
     pub in_flight: Option<InFlightGuard>,
     /// `max_in_flight` guards of the route and its upstream, held to the end.
@@ -53,6 +56,7 @@ impl RequestCtx {
             route: None,
             principal: None,
             tried: Vec::new(),
+            connect_failure: None,
             in_flight: None,
             concurrency: Vec::new(),
             rate_limit: None,

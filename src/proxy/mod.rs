@@ -194,7 +194,13 @@ impl ProxyHttp for Gateway {
         };
         let selected = pool
             .select(session.req_header(), ctx.client_ip, &ctx.tried)
-            .or_else(|e| Error::e_explain(ErrorType::HTTPStatus(e.status()), e.to_string()))?;
+            .or_else(|e| {
+                let why = match &ctx.connect_failure {
+                    Some(last) => format!("{e} (last: {last})"),
+                    None => e.to_string(),
+                };
+                Error::e_explain(ErrorType::HTTPStatus(e.status()), why)
+            })?;
         ctx.tried.push(selected.addr);
         ctx.in_flight = Some(selected.guard);
         Ok(pool.peer(selected.addr, timeout))
@@ -208,6 +214,7 @@ impl ProxyHttp for Gateway {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.in_flight = None;
+        ctx.connect_failure = Some(e.to_string());
         if ctx
             .pool()
             .is_some_and(|pool| ctx.tried.len() <= pool.retries)

@@ -6,6 +6,7 @@ use openssl::x509::X509;
 use pingora::listeners::ALPN;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::utils::tls::CertKey;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::{read_certs, read_pair};
@@ -21,6 +22,11 @@ pub struct UpstreamTls {
     contents: Vec<Vec<u8>>,
     ca: Option<Arc<Box<[X509]>>>,
     client: Option<Arc<CertKey>>,
+    /// Pingora's connection-reuse key covers address, SNI, client certificate and
+    /// the verify flags, but not the CA or ALPN: without this, a connection verified
+    /// against one CA (or speaking HTTP/1.1) could be reused where another CA (or
+    /// HTTP/2) is configured, e.g. after a reload changed the CA file.
+    group_key: u64,
 }
 
 impl UpstreamTls {
@@ -43,11 +49,14 @@ impl UpstreamTls {
             }
             _ => None,
         };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (section, &contents).hash(&mut hasher);
         Ok(UpstreamTls {
             section: section.clone(),
             contents,
             ca,
             client,
+            group_key: hasher.finish(),
         })
     }
 
@@ -72,6 +81,7 @@ impl UpstreamTls {
             ALPN::H1
         };
         peer.client_cert_key.clone_from(&self.client);
+        peer.group_key = self.group_key;
     }
 }
 

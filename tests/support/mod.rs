@@ -1,9 +1,11 @@
 //! Test support: real origins, the real tollgate binary, an HTTP client and a raw
 //! TCP client for requests a well-behaved client would never send.
 
+pub mod certs;
 pub mod jwks_server;
 pub mod origin;
 pub mod redis;
+pub mod tls_origin;
 pub mod tokens;
 pub mod tollgate;
 
@@ -39,6 +41,46 @@ pub fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
+}
+
+/// An HTTPS client trusting `ca_pem` that resolves `host` to 127.0.0.1:`port` (so SNI
+/// and Host are `host`), returning peer certificate info (`tls_info`).
+pub fn tls_client(
+    ca_pem: &str,
+    host: &str,
+    port: u16,
+    identity: Option<reqwest::Identity>,
+) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca pem");
+    let mut builder = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .add_root_certificate(ca)
+        .tls_built_in_root_certs(false)
+        .resolve(host, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .tls_info(true);
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
+    builder.use_native_tls().build().expect("tls client")
+}
+
+/// The subject CN of the certificate the server presented (empty when none).
+pub fn peer_cert_cn(resp: &reqwest::Response) -> String {
+    let Some(der) = resp
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+    else {
+        return String::new();
+    };
+    let cert = openssl::x509::X509::from_der(der).expect("peer certificate der");
+    let cn = cert
+        .subject_name()
+        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+        .next()
+        .and_then(|e| e.data().to_string().ok());
+    cn.unwrap_or_default()
 }
 
 /// A plain response: status, headers and body as text.
