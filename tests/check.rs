@@ -76,6 +76,9 @@ fn every_shipped_config_is_valid() {
                 String::from_utf8_lossy(&out.stderr)
             );
             assert!(stdout.contains(": ok ("), "{stdout}");
+            // A shipped certificate close to expiry is a warning: fail here first.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!stderr.contains("warning"), "{}: {stderr}", path.display());
             checked += 1;
         }
     }
@@ -83,4 +86,64 @@ fn every_shipped_config_is_valid() {
         checked >= 2,
         "expected conf/tollgate.toml and conf/auth.toml"
     );
+}
+
+#[test]
+fn tls_settings_are_checked_with_their_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tls.toml");
+    std::fs::write(
+        &path,
+        r#"[listeners.a]
+addr = "127.0.0.1:7000"
+h2c = true
+tls = { certificates = [], client_auth = "require" }
+
+[listeners.b]
+addr = "127.0.0.1:7001"
+tls = { certificates = [{ cert = "c.pem", key = "c.key", server_names = ["bad name"] }], client_ca = "ca.pem" }
+
+[upstreams.u]
+targets = ["127.0.0.1:9000"]
+tls = { client_cert = "c.pem" }
+
+[auth.m]
+kind = "mtls"
+consumers = [{ id = "x", san = "x.test", subject_cn = "x" }, { id = "y", sha256 = "12" }]
+"#,
+    )
+    .expect("write");
+    let out = cli(&["check", "-c"], Some(&path));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (place, message) in [
+        (
+            "listeners.a.h2c",
+            "a TLS listener offers HTTP/2 through ALPN",
+        ),
+        ("listeners.a.tls.certificates", "needs at least one"),
+        ("listeners.a.tls.client_auth", "needs client_ca"),
+        (
+            "listeners.b.tls.certificates[0].server_names[0]",
+            "invalid server name",
+        ),
+        (
+            "listeners.b.tls.client_ca",
+            "has no effect without client_auth",
+        ),
+        ("upstreams.u.tls.sni", "set sni"),
+        ("upstreams.u.tls", "client_cert and client_key go together"),
+        (
+            "auth.m.consumers[0]",
+            "exactly one of san, subject_cn or sha256",
+        ),
+        ("auth.m.consumers[1].sha256", "64 hex digits"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&format!(": {place}: ")) && l.contains(message)),
+            "{place}: {message}\n{stderr}"
+        );
+    }
 }

@@ -177,4 +177,20 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn certificates_apply_on_reload_but_tls_versions_need_a_restart() {
+        let config = |cert: &str, min: &str| {
+            let text = format!(
+                "[listeners.a]\naddr = \"127.0.0.1:1\"\ntls = {{ certificates = [{{ cert = \"{cert}\", key = \"k\" }}], min_version = \"{min}\" }}\n"
+            );
+            load_str(&text, "t").expect("valid").raw
+        };
+        let boot = config("a.pem", "1.2");
+        assert!(needs_restart(&boot, &config("b.pem", "1.2")).is_empty());
+        assert_eq!(
+            needs_restart(&boot, &config("a.pem", "1.3")),
+            vec!["listeners.a changed"]
+        );
+    }
 }
