@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# load-tests/lib.sh: helpers shared by run.sh and flood.sh (sourced, not run).
+# load-tests/lib.sh: helpers shared by run.sh, flood.sh and tls-scan.sh (sourced, not run).
 #
 # Processes started here are registered in PIDS with their stop signal in STOP_SIG and
 # stopped by `cleanup` on exit, also on failure or Ctrl-C. Expects READY_TIMEOUT,
@@ -168,6 +168,20 @@ to_secs() {
         if (f < 0) print "NaN"; else printf "%.3f\n", n * f
     }'
 }
+
+# make_cert DIR: a self-signed EC P-256 certificate for localhost and 127.0.0.1 (30 days),
+# DIR/tls.crt and DIR/tls.key, made with the openssl CLI.
+make_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+        -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$1/tls.key" -out "$1/tls.crt" 2>"$1/openssl-req.log" \
+        || { cat "$1/openssl-req.log" >&2; die "openssl req (certificate) failed"; }
+}
+
+# The TLS 1.2 cipher list tollgate's acceptor uses (rust-openssl's mozilla_intermediate_v5,
+# through Pingora), for an nginx with the same settings. TLS 1.3 suites: OpenSSL's
+# default (the same three) on both.
+MOZ_INTERMEDIATE_CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
 
 # start_origin PORT: the nginx origin every proxy forwards to (`return 200 "hello"`).
 # start_nginx writes its pid to a file, not through $(...): a

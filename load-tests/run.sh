@@ -8,6 +8,20 @@
 #   wrk ──> pingora plain (1 worker)   ──┼──> nginx origin: `return 200 "hello\n"`
 #   wrk ──> nginx proxy (1 worker)     ──┘
 #
+# Over HTTPS too: the same tollgate and the same nginx proxy each get a TLS listener with
+# the same certificate (EC P-256, self-signed, made with the openssl CLI at start-up), TLS
+# 1.2 and 1.3, HTTP/1.1 only (no h2 in ALPN: wrk speaks HTTP/1.1), loaded twice:
+#   +https      keep-alive connections: one handshake per connection, then requests;
+#   +https-new  `Connection: close` on every request: a new TCP connection and TLS
+#               handshake per request. wrk keeps each connection's TLS session (SSL_clear
+#               on the same SSL object) and the servers send TLS 1.3 tickets, so these are
+#               resumed handshakes (PSK with X25519 key exchange, no certificate
+#               signature), except the first one of each connection; checked at the end.
+# The script checks that handshakes match requests (tollgate: tollgate_tls_handshakes_total
+# on its admin listener; nginx: connections accepted, stub_status on a separate port), and
+# watches the ServerHellos on `lo` during a short extra run (server_hellos.py, root only)
+# to report full vs resumed handshakes and the negotiated version, cipher and group.
+#
 # tollgate is also measured on two RS256-authenticated routes (same origin, same
 # tollgate): with its verified-token cache (a client reusing its token, the common
 # case) and with `token_cache = 0` (every request pays the signature check).
@@ -48,7 +62,8 @@ BIN="$REPO/target/release/tollgate"
 PLAIN="$REPO/target/release/examples/plain_proxy"
 
 # shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$HERE/lib.sh"
 
 # --- argument checks ------------------------------------------------------------------------
 
@@ -112,7 +127,14 @@ pick_port PORT_TG
 pick_port PORT_NGX
 pick_port PORT_PLAIN
 pick_port PORT_REDIS
-log "work dir $WORK; ports: origin $PORT_ORIGIN, tollgate $PORT_TG, pingora $PORT_PLAIN, nginx $PORT_NGX, redis $PORT_REDIS"
+pick_port PORT_TG_TLS
+pick_port PORT_TG_ADMIN
+pick_port PORT_NGX_TLS
+pick_port PORT_NGX_STATUS
+log "work dir $WORK; ports: origin $PORT_ORIGIN, tollgate $PORT_TG (https $PORT_TG_TLS, admin $PORT_TG_ADMIN)," \
+    "pingora $PORT_PLAIN, nginx $PORT_NGX (https $PORT_NGX_TLS, status $PORT_NGX_STATUS), redis $PORT_REDIS"
+make_cert "$WORK"   # $WORK/tls.crt, $WORK/tls.key: both HTTPS listeners
+CACERT=(--cacert "$WORK/tls.crt")
 
 start_origin "$PORT_ORIGIN"
 
@@ -156,8 +178,17 @@ pid_file = "$WORK/tollgate.pid"
 upgrade_socket = "$WORK/upgrade.sock"
 access_log = "off"
 
+[admin]
+listen = "127.0.0.1:$PORT_TG_ADMIN"
+
 [listeners.bench]
 addr = "127.0.0.1:$PORT_TG"
+
+[listeners.secure]
+addr = "127.0.0.1:$PORT_TG_TLS"
+tls.certificates = [{ cert = "$WORK/tls.crt", key = "$WORK/tls.key" }]
+tls.min_version = "1.2"
+tls.http2 = false
 
 [upstreams.origin]
 targets = ["127.0.0.1:$PORT_ORIGIN"]
@@ -232,6 +263,7 @@ done
 for path in limited-local limited-redis; do
     wait_ready "tollgate /$path" "$TG_PID" "http://127.0.0.1:$PORT_TG/$path" "$WORK/tollgate.log"
 done
+wait_ready "tollgate https" "$TG_PID" "https://127.0.0.1:$PORT_TG_TLS/" "$WORK/tollgate.log" "${CACERT[@]}"
 
 # --- 5a. reference: Pingora's plain proxy ----------------------------------------------------
 
@@ -254,9 +286,26 @@ start_nginx proxy "    upstream origin {
             proxy_http_version 1.1;
             proxy_set_header Connection \"\";
         }
+    }
+    server {
+        listen 127.0.0.1:$PORT_NGX_TLS ssl;
+        ssl_certificate $WORK/tls.crt;
+        ssl_certificate_key $WORK/tls.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers $MOZ_INTERMEDIATE_CIPHERS;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }
+    server {
+        listen 127.0.0.1:$PORT_NGX_STATUS;
+        location / { stub_status; }
     }" >"$WORK/proxy.pid"
 NGX_PID=$(<"$WORK/proxy.pid")
 wait_ready nginx "$NGX_PID" "http://127.0.0.1:$PORT_NGX/" "$WORK/proxy/logs/error.log"
+wait_ready "nginx https" "$NGX_PID" "https://127.0.0.1:$PORT_NGX_TLS/" "$WORK/proxy/logs/error.log" "${CACERT[@]}"
 
 # --- 7./8. load, then RSS -------------------------------------------------------------------
 
@@ -291,7 +340,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { prin
 
 bench() { # bench NAME ROUND URL PIDS...: one measured run, figures appended to the lists
     local name=$1 round=$2 url=$3; shift 3
-    local out="$WORK/wrk-$name-$round.txt" line p50 p99 rps
+    local out="$WORK/wrk-$name-$round.txt" line p50 p99 rps hs0 hs1 tls=${TLS_SIDE[$name]:-}
     local -a extra=()
     [[ -n ${WRK_ARGS[$name]:-} ]] && extra=(-H "${WRK_ARGS[$name]}")
     if ((round == 1)); then
@@ -299,7 +348,13 @@ bench() { # bench NAME ROUND URL PIDS...: one measured run, figures appended to 
         run_wrk "$WARMUP" "$url" "$WORK/wrk-$name-warmup.txt" "${extra[@]}"
     fi
     log "$name (round $round/$ROUNDS): wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
+    if [[ -n $tls ]]; then hs0=$(handshakes_so_far "$tls") || die "cannot read $tls's handshake count"; fi
     run_wrk "$DURATION" "$url" "$out" "${extra[@]}"
+    if [[ -n $tls ]]; then
+        hs1=$(handshakes_so_far "$tls") || die "cannot read $tls's handshake count"
+        HANDSHAKES[$name]=$((${HANDSHAKES[$name]:-0} + hs1 - hs0))
+        TLS_REQUESTS[$name]=$((${TLS_REQUESTS[$name]:-0} + $(awk '/ requests in / { print $1; exit }' "$out")))
+    fi
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
     p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
     p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
@@ -334,9 +389,45 @@ if [[ -n $REDIS_CLI ]]; then
     timeout 10 "$REDIS_CLI" -p "$PORT_REDIS" config resetstat >/dev/null || die "redis-cli config resetstat failed"
 fi
 
+# Handshakes made so far on a proxy's TLS listener: tollgate counts them itself; for nginx,
+# the connections it accepted (stub_status), each one a handshake during an HTTPS run since
+# runs never overlap (the status request's own connection is taken off).
+declare -A TLS_SIDE=() HANDSHAKES=() TLS_REQUESTS=() HELLOS=()
+handshakes_so_far() { # handshakes_so_far tollgate|nginx
+    local page
+    case $1 in
+        tollgate)
+            page=$(curl -fsS --max-time 5 "http://127.0.0.1:$PORT_TG_ADMIN/metrics") || return 1
+            awk '/^tollgate_tls_handshakes_total\{/ && /listener="secure"/ { n += $NF } END { print n + 0 }' <<<"$page" ;;
+        nginx)
+            page=$(curl -fsS --max-time 5 "http://127.0.0.1:$PORT_NGX_STATUS/") || return 1
+            awk 'NR == 3 { print $1 - 1 }' <<<"$page" ;;
+    esac
+}
+
+# tls_hellos NAME PORT: the ServerHellos PORT sends on lo (server_hellos.py) during a short
+# extra `Connection: close` run, not a measured one: full vs resumed handshakes, version,
+# cipher, key exchange group. Needs root (a packet socket); skipped otherwise.
+tls_hellos() {
+    local name=$1 port=$2 pid
+    if [[ $(id -u) -ne 0 ]]; then HELLOS[$name]="skipped (needs root)"; return 0; fi
+    python3 "$HERE/server_hellos.py" "$port" 4 >"$WORK/hellos-$name.txt" 2>&1 &
+    pid=$!
+    PIDS+=("$pid"); STOP_SIG[$pid]=TERM
+    sleep 0.5
+    run_wrk 2s "https://127.0.0.1:$port/" "$WORK/wrk-$name-hellos.txt" -H "Connection: close"
+    wait "$pid" || { cat "$WORK/hellos-$name.txt" >&2; die "server_hellos.py failed"; }
+    forget_pid "$pid"
+    HELLOS[$name]="$(<"$WORK/hellos-$name.txt") ($(awk '/ requests in / { print $1; exit }' "$WORK/wrk-$name-hellos.txt") requests)"
+}
+
 WRK_ARGS[tollgate+jwt]=$AUTH_HEADER
 WRK_ARGS[tollgate+jwt-nocache]=$AUTH_HEADER
-SCENARIOS=(tollgate tollgate+jwt tollgate+jwt-nocache tollgate+limit-local tollgate+limit-redis pingora nginx)
+WRK_ARGS[tollgate+https-new]="Connection: close"
+WRK_ARGS[nginx+https-new]="Connection: close"
+TLS_SIDE=([tollgate+https]=tollgate [tollgate+https-new]=tollgate [nginx+https]=nginx [nginx+https-new]=nginx)
+SCENARIOS=(tollgate tollgate+jwt tollgate+jwt-nocache tollgate+limit-local tollgate+limit-redis pingora nginx
+    tollgate+https nginx+https tollgate+https-new nginx+https-new)
 for ((round = 1; round <= ROUNDS; round++)); do
     bench tollgate "$round" "http://127.0.0.1:$PORT_TG/" "$TG_PID"
     bench tollgate+jwt "$round" "http://127.0.0.1:$PORT_TG/jwt" "$TG_PID"
@@ -347,7 +438,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
     bench pingora "$round" "http://127.0.0.1:$PORT_PLAIN/" "$PLAIN_PID"
     # nginx: master plus its worker(s)
     bench nginx "$round" "http://127.0.0.1:$PORT_NGX/" "$NGX_PID" $(children_of "$NGX_PID")
+    bench tollgate+https "$round" "https://127.0.0.1:$PORT_TG_TLS/" "$TG_PID"
+    bench nginx+https "$round" "https://127.0.0.1:$PORT_NGX_TLS/" "$NGX_PID" $(children_of "$NGX_PID")
+    bench tollgate+https-new "$round" "https://127.0.0.1:$PORT_TG_TLS/" "$TG_PID"
+    bench nginx+https-new "$round" "https://127.0.0.1:$PORT_NGX_TLS/" "$NGX_PID" $(children_of "$NGX_PID")
 done
+log "TLS handshakes on the wire: 2 s Connection: close runs (not measured)"
+tls_hellos tollgate+https-new "$PORT_TG_TLS"
+tls_hellos nginx+https-new "$PORT_NGX_TLS"
 for n in "${SCENARIOS[@]}"; do
     log "$n requests/s per round:${RPS[$n]}"
     RPS[$n]=$(median <<<"${RPS[$n]}"); P50[$n]=$(median <<<"${P50[$n]}"); P99[$n]=$(median <<<"${P99[$n]}")
@@ -359,14 +457,15 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else pri
 
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP), median of $ROUNDS interleaved rounds; 1 worker per proxy; origin: nginx"
-printf '%-36s %12s %12s %12s %10s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MiB"
+printf '%-42s %12s %12s %12s %10s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MiB"
 for n in "${SCENARIOS[@]}"; do
-    printf '%-36s %12.0f %12.3f %12.3f %10.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${RSS[$n]}"
+    printf '%-42s %12.0f %12.3f %12.3f %10.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${RSS[$n]}"
 done
 for pair in tollgate/nginx tollgate/pingora tollgate+jwt/tollgate tollgate+jwt-nocache/tollgate \
-    tollgate+limit-local/tollgate tollgate+limit-redis/tollgate; do
+    tollgate+limit-local/tollgate tollgate+limit-redis/tollgate \
+    tollgate+https/nginx+https tollgate+https-new/nginx+https-new tollgate+https/tollgate nginx+https/nginx; do
     a=${pair%/*} b=${pair#*/}
-    printf '%-36s %12s %12s %12s\n' "ratio $pair" \
+    printf '%-42s %12s %12s %12s\n' "ratio $pair" \
         "$(ratio "${RPS[$a]}" "${RPS[$b]}")" \
         "$(ratio "${P50[$a]}" "${P50[$b]}")" \
         "$(ratio "${P99[$a]}" "${P99[$b]}")"
@@ -378,6 +477,24 @@ if [[ -n $notes ]]; then
     echo "wrk reported:"
     printf '%s' "$notes"
 fi
+
+# --- 9b. TLS: handshakes per request --------------------------------------------------------
+
+# With `Connection: close` every request must have made its own handshake (a proxy keeping
+# the connection open would measure keep-alive); with keep-alive, one per connection.
+echo
+echo "tls check: handshakes (nginx: connections accepted) over the measured runs, per request completed:"
+tls_ok=1
+for n in tollgate+https nginx+https tollgate+https-new nginx+https-new; do
+    per=$(awk -v h="${HANDSHAKES[$n]}" -v r="${TLS_REQUESTS[$n]}" 'BEGIN { printf "%.4f", (r > 0) ? h / r : 0 }')
+    printf '  %-20s %9d handshakes for %9d requests: %s per request\n' "$n" "${HANDSHAKES[$n]}" "${TLS_REQUESTS[$n]}" "$per"
+    # Requests in flight when wrk stops add a handshake each, never a completed request.
+    [[ $n != *-new ]] || awk -v p="$per" 'BEGIN { exit !(p >= 0.99 && p <= 1.05) }' || tls_ok=0
+done
+echo "tls check: ServerHellos seen on lo during a 2 s Connection: close run (ciphers, groups: IANA codes):"
+for n in tollgate+https-new nginx+https-new; do printf '  %-20s %s\n' "$n" "${HELLOS[$n]}"; done
+((tls_ok)) || die "Connection: close did not give one handshake per request on both proxies"
+echo "tls check: ok"
 
 # --- 10. the Redis limit went through Redis --------------------------------------------------
 
