@@ -14,6 +14,7 @@ pub struct Metrics {
     rate_limit_untracked: IntGaugeVec,
     tls_handshakes: IntCounterVec,
     tls_handshake_failures: IntCounterVec,
+    tls_certificate_expiry: IntGaugeVec,
 }
 
 impl Metrics {
@@ -69,6 +70,14 @@ impl Metrics {
             ),
             &["cause"],
         )?;
+        let tls_certificate_expiry = IntGaugeVec::new(
+            Opts::new(
+                "tls_certificate_not_after_seconds",
+                "Expiry (Unix time) of every listener certificate in use",
+            ),
+            &["listener", "certificate"],
+        )?;
+        registry.register(Box::new(tls_certificate_expiry.clone()))?;
         registry.register(Box::new(tls_handshakes.clone()))?;
         registry.register(Box::new(tls_handshake_failures.clone()))?;
         registry.register(Box::new(auth_decisions.clone()))?;
@@ -87,7 +96,18 @@ impl Metrics {
             rate_limit_untracked,
             tls_handshakes,
             tls_handshake_failures,
+            tls_certificate_expiry,
         })
+    }
+
+    /// Replaces the certificate expiry gauges with `certs` (listener, file, expiry).
+    pub fn tls_certificates<'a>(&self, certs: impl Iterator<Item = (&'a str, &'a str, i64)>) {
+        self.tls_certificate_expiry.reset();
+        for (listener, file, not_after) in certs {
+            self.tls_certificate_expiry
+                .with_label_values(&[listener, file])
+                .set(not_after);
+        }
     }
 
     pub fn tls_handshake(&self, listener: &str, version: &str) {

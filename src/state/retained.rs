@@ -39,5 +39,10 @@ impl Retained {
         self.policies.commit(snapshot.rate_limits.clone());
         self.redis.commit(snapshot.redis.clone());
         self.tls.commit(&snapshot.tls);
+        self.metrics
+            .tls_certificates(snapshot.tls.iter().flat_map(|(listener, tls)| {
+                tls.certificates()
+                    .map(move |c| (listener.as_str(), c.path.as_str(), c.not_after))
+            }));
     }
 }

@@ -2,7 +2,7 @@
 //! key matches, within validity), and indexed by name for SNI selection: an exact
 //! name first, then a `*.parent` wildcard one label up, else the first certificate.
 
-use openssl::asn1::Asn1Time;
+use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::{X509Ref, X509};
@@ -17,6 +17,10 @@ pub const EXPIRY_WARNING_DAYS: u32 = 14;
 pub struct ServerCert {
     pub chain: Vec<X509>,
     pub key: PKey<Private>,
+    /// The certificate file, naming it in metrics.
+    pub path: String,
+    /// Expiry as seconds since the Unix epoch.
+    pub not_after: i64,
 }
 
 pub struct CertStore {
@@ -89,7 +93,13 @@ impl CertStore {
                 }
                 .or_insert(index);
             }
-            store.certs.push(ServerCert { chain, key });
+            let not_after = unix_time(leaf.not_after());
+            store.certs.push(ServerCert {
+                chain,
+                key,
+                path: section.cert.display().to_string(),
+                not_after,
+            });
         }
         (found.errors.is_empty() && !store.certs.is_empty()).then_some(store)
     }
@@ -108,6 +118,16 @@ impl CertStore {
             .unwrap_or(0);
         &self.certs[index]
     }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ServerCert> {
+        self.certs.iter()
+    }
+}
+
+fn unix_time(t: &Asn1TimeRef) -> i64 {
+    Asn1Time::from_unix(0)
+        .and_then(|epoch| epoch.diff(t))
+        .map_or(0, |d| i64::from(d.days) * 86_400 + i64::from(d.secs))
 }
 
 enum Validity {

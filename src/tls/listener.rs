@@ -37,6 +37,10 @@ struct ClientVerification {
 }
 
 impl ListenerTls {
+    pub fn certificates(&self) -> impl Iterator<Item = &super::certs::ServerCert> {
+        self.certs.iter()
+    }
+
     /// Reads the certificates and client CA of `section` (reported under `at`).
     pub fn load(section: &ListenerTlsSection, at: &str, found: &mut Findings) -> Option<Self> {
         let certs = CertStore::load(&section.certificates, at, found);

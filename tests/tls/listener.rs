@@ -103,9 +103,25 @@ async fn old_protocol_versions_are_refused_and_failures_summarized() {
     })
     .await;
     assert!(counted, "{}", metrics().await);
-    assert!(metrics()
-        .await
-        .contains("tollgate_tls_handshakes_total{listener=\"secure\",version=\"TLSv1.3\"} 1"));
+    let text = metrics().await;
+    assert!(
+        text.contains("tollgate_tls_handshakes_total{listener=\"secure\",version=\"TLSv1.3\"} 1")
+    );
+    // Certificate expiry, for alerting: the test CA issues for 30 days.
+    let expiry: i64 = text
+        .lines()
+        .find(|l| {
+            l.starts_with("tollgate_tls_certificate_not_after_seconds{")
+                && l.contains("listener=\"strict\"")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no expiry gauge:\n{text}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let days = (expiry - now) / 86_400;
+    assert!((29..=30).contains(&days), "expires in {days} days");
     let log = tg.log();
     assert!(
         !log.lines()
