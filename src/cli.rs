@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::auth::hash_key as digest;
 use crate::bootstrap::{self, RunFlags};
+use crate::config::raw::RawConfig;
 use crate::config::{load_file, LoadedConfig};
 use crate::observability::Metrics;
 use crate::state::{compile::compile, Retained};
@@ -73,34 +74,18 @@ impl Cli {
                 }
             },
             Command::Check { config } => check(&config, metrics),
-            Command::Reload { config } => reload(&config),
+            Command::Reload { config } => reload(&config, metrics),
             Command::HashKey { generate } => hash_key(generate),
         }
     }
 }
 
 /// Valid: a one-line summary (after any warnings), exit 0. Invalid: every error with
-/// its place, exit 1. Certificates and keys are read and checked like a reload would.
+/// its place, exit 1.
 fn check(path: &Path, metrics: Arc<Metrics>) -> i32 {
-    let LoadedConfig { raw } = match load_file(path) {
-        Ok(loaded) => loaded,
-        Err(errors) => {
-            eprint!("{errors}");
-            return 1;
-        }
+    let Some(raw) = check_fully(path, metrics) else {
+        return 1;
     };
-    let snapshot = match compile(&raw, &Retained::new(metrics)) {
-        Ok(snapshot) => snapshot,
-        Err(e) => {
-            for line in e.lines() {
-                eprintln!("{}: {line}", path.display());
-            }
-            return 1;
-        }
-    };
-    for warning in &snapshot.warnings {
-        eprintln!("{}: warning: {warning}", path.display());
-    }
     println!(
         "{}: ok ({} listeners, {} upstreams, {} authenticators, {} routes)",
         path.display(),
@@ -112,15 +97,37 @@ fn check(path: &Path, metrics: Arc<Metrics>) -> i32 {
     0
 }
 
-/// Validates the file first (so a typo is reported here, not only in the log), then
-/// sends SIGHUP to the pid in the config's pid file.
-fn reload(path: &Path) -> i32 {
-    let raw = match load_file(path) {
-        Ok(loaded) => loaded.raw,
+/// Parses, validates and compiles the file as a reload would (reading certificates and
+/// keys), printing every error with its place and every warning to stderr.
+fn check_fully(path: &Path, metrics: Arc<Metrics>) -> Option<RawConfig> {
+    let LoadedConfig { raw } = match load_file(path) {
+        Ok(loaded) => loaded,
         Err(errors) => {
-            eprint!("{errors}\nnot reloading: fix the errors above first\n");
-            return 1;
+            eprint!("{errors}");
+            return None;
         }
+    };
+    let snapshot = match compile(&raw, &Retained::new(metrics)) {
+        Ok(snapshot) => snapshot,
+        Err(e) => {
+            for line in e.lines() {
+                eprintln!("{}: {line}", path.display());
+            }
+            return None;
+        }
+    };
+    for warning in &snapshot.warnings {
+        eprintln!("{}: warning: {warning}", path.display());
+    }
+    Some(raw)
+}
+
+/// Checks the file first, like `check` (so a typo or a bad certificate is reported
+/// here, not only in the log), then sends SIGHUP to the pid in the config's pid file.
+fn reload(path: &Path, metrics: Arc<Metrics>) -> i32 {
+    let Some(raw) = check_fully(path, metrics) else {
+        eprintln!("not reloading: fix the errors above first");
+        return 1;
     };
     let pid_file = &raw.server.pid_file;
     let pid = match std::fs::read_to_string(pid_file).map(|s| s.trim().parse::<i32>()) {

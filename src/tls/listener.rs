@@ -148,7 +148,7 @@ impl TlsAccept for Handshakes {
                 });
         }
         if let Err(e) = result {
-            // The handshake then fails for want of a certificate; say why once here.
+            // The handshake then fails for want of a certificate; this says why.
             log::error!(
                 "listener {}: cannot use its certificate: {e}",
                 self.listener

@@ -73,6 +73,11 @@ async fn reload_rotates_certificates_for_new_handshakes_only() {
     ];
     for (why, break_it) in cases {
         break_it();
+        // `tollgate reload` checks the certificates first and does not signal...
+        let out = cli(&["reload", "-c"], Some(&tg.config_path()));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(why), "{stderr}");
+        // ...and a SIGHUP sent anyway is refused by the process.
         assert!(
             !tg.sighup().await,
             "reload with a broken certificate ({why})"
