@@ -7,11 +7,11 @@ use openssl::nid::Nid;
 use openssl::x509::{X509NameRef, X509Ref};
 use pingora::http::RequestHeader;
 
-pub const SUBJECT_HEADER: &str = "x-client-cert-subject";
-pub const SANS_HEADER: &str = "x-client-cert-sans";
-pub const SHA256_HEADER: &str = "x-client-cert-sha256";
+const SUBJECT_HEADER: &str = "x-client-cert-subject";
+const SANS_HEADER: &str = "x-client-cert-sans";
+const SHA256_HEADER: &str = "x-client-cert-sha256";
 /// Every header this module sets; removed from every request first.
-pub const CLIENT_CERT_HEADERS: [&str; 3] = [SUBJECT_HEADER, SANS_HEADER, SHA256_HEADER];
+const CLIENT_CERT_HEADERS: [&str; 3] = [SUBJECT_HEADER, SANS_HEADER, SHA256_HEADER];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCert {

@@ -11,8 +11,8 @@ mod client_cert;
 mod listener;
 mod upstream;
 
-pub use certs::{CertStore, Findings};
-pub use client_cert::{forward_client_cert, ClientCert, CLIENT_CERT_HEADERS};
+pub use certs::Findings;
+pub use client_cert::{forward_client_cert, ClientCert};
 pub use listener::{acceptor_settings, Handshakes, ListenerTls, TlsSlots};
 pub use upstream::UpstreamTls;
 
