@@ -180,6 +180,11 @@ pub fn acceptor_settings(
     // mozilla_intermediate_v5 already refuses TLS 1.0/1.1 and uses the intermediate
     // cipher list; compression and client-initiated renegotiation are refused too.
     settings.set_options(SslOptions::NO_COMPRESSION | SslOptions::NO_RENEGOTIATION);
+    // Mozilla intermediate's key exchange groups; OpenSSL would also offer X448,
+    // P-521 and the finite-field groups.
+    settings
+        .set_groups_list("X25519:P-256:P-384")
+        .map_err(|e| format!("key exchange groups: {e}"))?;
     if section.min_version == TlsVersion::Tls13 {
         settings
             .set_min_proto_version(Some(SslVersion::TLS1_3))

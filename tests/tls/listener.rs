@@ -90,6 +90,14 @@ async fn old_protocol_versions_are_refused_and_failures_summarized() {
     assert_eq!(tls12.ssl().version_str(), "TLSv1.2");
     let tls13 = handshake(port, Some("s.test"), |_| ()).expect("TLS 1.3");
     assert_eq!(tls13.ssl().version_str(), "TLSv1.3");
+    // Key exchange: Mozilla intermediate's groups only.
+    let groups = |list: &'static str| {
+        move |b: &mut openssl::ssl::SslConnectorBuilder| b.set_groups_list(list).expect("groups")
+    };
+    handshake(port, Some("s.test"), groups("X25519")).expect("X25519");
+    handshake(port, Some("s.test"), groups("P-384")).expect("P-384");
+    handshake(port, Some("s.test"), groups("ffdhe2048")).expect_err("finite-field group");
+    handshake(port, Some("s.test"), groups("X448")).expect_err("X448");
     // min_version = "1.3": TLS 1.2 is refused too.
     handshake(strict, Some("s.test"), legacy(SslVersion::TLS1_2)).expect_err("1.3 only");
     handshake(strict, Some("s.test"), |_| ()).expect("TLS 1.3 on the strict listener");
@@ -105,7 +113,7 @@ async fn old_protocol_versions_are_refused_and_failures_summarized() {
     assert!(counted, "{}", metrics().await);
     let text = metrics().await;
     assert!(
-        text.contains("tollgate_tls_handshakes_total{listener=\"secure\",version=\"TLSv1.3\"} 1")
+        text.contains("tollgate_tls_handshakes_total{listener=\"secure\",version=\"TLSv1.3\"} 3")
     );
     // Certificate expiry, for alerting: the test CA issues for 30 days.
     let expiry: i64 = text
