@@ -169,10 +169,10 @@ to_secs() {
     }'
 }
 
-# make_cert DIR: a self-signed EC P-256 certificate for localhost and 127.0.0.1 (30 days),
+# make_cert DIR: a self-signed EC P-256 certificate for localhost and 127.0.0.1 (a year),
 # DIR/tls.crt and DIR/tls.key, made with the openssl CLI.
 make_cert() {
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
         -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
         -keyout "$1/tls.key" -out "$1/tls.crt" 2>"$1/openssl-req.log" \
         || { cat "$1/openssl-req.log" >&2; die "openssl req (certificate) failed"; }

@@ -33,9 +33,10 @@
 # buckets really are in Redis (`redis-cli --scan --pattern 'tollgate:rl:*'`) and, at the
 # end, that Redis ran one script call per request.
 #
-# Steps: install missing tools (apt-get), `cargo build --release`, start the origin, Redis,
-# tollgate and the reference nginx proxy from a `mktemp -d` work dir, warm each proxy up, then load
-# them one after the other (never together), read each proxy's RSS, print one table.
+# Steps: install missing tools (apt-get), `cargo build --release`, make the certificate, start
+# the origin, Redis, tollgate and the reference nginx proxy from a `mktemp -d` work dir, warm
+# each proxy up, then load them one after the other (never together), read each proxy's RSS,
+# print one table.
 # Every process it starts is stopped on exit, also on failure or Ctrl-C.
 #
 # The proxies are loaded in ROUNDS interleaved rounds (tollgate, pingora, nginx, then again);
@@ -352,6 +353,7 @@ bench() { # bench NAME ROUND URL PIDS...: one measured run, figures appended to 
     run_wrk "$DURATION" "$url" "$out" "${extra[@]}"
     if [[ -n $tls ]]; then
         hs1=$(handshakes_so_far "$tls") || die "cannot read $tls's handshake count"
+        [[ $tls != nginx ]] || hs1=$((hs1 - 1))   # the status request's own connection
         HANDSHAKES[$name]=$((${HANDSHAKES[$name]:-0} + hs1 - hs0))
         TLS_REQUESTS[$name]=$((${TLS_REQUESTS[$name]:-0} + $(awk '/ requests in / { print $1; exit }' "$out")))
     fi
@@ -391,7 +393,7 @@ fi
 
 # Handshakes made so far on a proxy's TLS listener: tollgate counts them itself; for nginx,
 # the connections it accepted (stub_status), each one a handshake during an HTTPS run since
-# runs never overlap (the status request's own connection is taken off).
+# runs never overlap (bench takes off the status request's own connection after the run).
 declare -A TLS_SIDE=() HANDSHAKES=() TLS_REQUESTS=() HELLOS=()
 handshakes_so_far() { # handshakes_so_far tollgate|nginx
     local page
@@ -401,7 +403,7 @@ handshakes_so_far() { # handshakes_so_far tollgate|nginx
             awk '/^tollgate_tls_handshakes_total\{/ && /listener="secure"/ { n += $NF } END { print n + 0 }' <<<"$page" ;;
         nginx)
             page=$(curl -fsS --max-time 5 "http://127.0.0.1:$PORT_NGX_STATUS/") || return 1
-            awk 'NR == 3 { print $1 - 1 }' <<<"$page" ;;
+            awk 'NR == 3 { print $1 }' <<<"$page" ;;
     esac
 }
 
@@ -488,8 +490,8 @@ tls_ok=1
 for n in tollgate+https nginx+https tollgate+https-new nginx+https-new; do
     per=$(awk -v h="${HANDSHAKES[$n]}" -v r="${TLS_REQUESTS[$n]}" 'BEGIN { printf "%.4f", (r > 0) ? h / r : 0 }')
     printf '  %-20s %9d handshakes for %9d requests: %s per request\n' "$n" "${HANDSHAKES[$n]}" "${TLS_REQUESTS[$n]}" "$per"
-    # Requests in flight when wrk stops add a handshake each, never a completed request.
-    [[ $n != *-new ]] || awk -v p="$per" 'BEGIN { exit !(p >= 0.99 && p <= 1.05) }' || tls_ok=0
+    # At least one each (requests in flight when wrk stops add a handshake, not a request).
+    [[ $n != *-new ]] || awk -v p="$per" 'BEGIN { exit !(p >= 0.99) }' || tls_ok=0
 done
 echo "tls check: ServerHellos seen on lo during a 2 s Connection: close run (ciphers, groups: IANA codes):"
 for n in tollgate+https-new nginx+https-new; do printf '  %-20s %s\n' "$n" "${HELLOS[$n]}"; done
