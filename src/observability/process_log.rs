@@ -117,14 +117,19 @@ fn handshake_failure_cause(message: &str) -> &'static str {
         "timeout"
     } else if has(&["http request"]) {
         "plain_http"
-    } else if has(&[
-        "unsupported protocol",
-        "version too low",
-        "wrong version number",
-    ]) {
+    } else if has(&["unsupported protocol", "version too low"]) {
         "protocol_version"
     } else if has(&["no shared cipher"]) {
         "no_shared_cipher"
+    } else if has(&["no suitable key share", "no shared group"]) {
+        "no_shared_group"
+    } else if has(&[
+        "wrong version number",
+        "unexpected message",
+        "packet length too long",
+        "record layer failure",
+    ]) {
+        "not_tls"
     } else if has(&["peer did not return a certificate"]) {
         "client_cert_missing"
     } else if has(&["certificate verify failed"]) {
@@ -156,6 +161,14 @@ mod tests {
         assert_eq!(
             handshake_failure_cause("Downstream handshake timeout"),
             "timeout"
+        );
+        assert_eq!(
+            handshake_failure_cause(&msg("wrong version number")),
+            "not_tls"
+        );
+        assert_eq!(
+            handshake_failure_cause(&msg("no suitable key share")),
+            "no_shared_group"
         );
         assert_eq!(handshake_failure_cause(&msg("something new")), "other");
     }
