@@ -17,6 +17,9 @@
 #               on the same SSL object) and the servers send TLS 1.3 tickets, so these are
 #               resumed handshakes (PSK with X25519 key exchange, no certificate
 #               signature), except the first one of each connection; checked at the end.
+#   full handshakes  `openssl s_time -new`: one connection at a time, each a full TLS
+#               handshake (no session reuse, an ECDSA signature each) and one GET /;
+#               connections per second, tollgate vs nginx, STIME seconds per round.
 # The script checks that handshakes match requests (tollgate: tollgate_tls_handshakes_total
 # on its admin listener; nginx: connections accepted, stub_status on a separate port), and
 # watches the ServerHellos on `lo` during a short extra run (server_hellos.py, root only)
@@ -43,7 +46,7 @@
 # each figure is the median over the rounds, so a noisy neighbour on a shared VM skews one
 # round, not the result.
 #
-# Knobs (env): DURATION=10s CONNECTIONS=32 THREADS=1 WARMUP=2s ROUNDS=3 KEEP_WORK=0 BUILD_TIMEOUT=1800
+# Knobs (env): DURATION=10s CONNECTIONS=32 THREADS=1 WARMUP=2s ROUNDS=3 STIME=5 KEEP_WORK=0 BUILD_TIMEOUT=1800
 # Usage: bash load-tests/run.sh        (from anywhere; see load-tests/README.md)
 
 set -euo pipefail
@@ -53,6 +56,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
+STIME=${STIME:-5}
 KEEP_WORK=${KEEP_WORK:-0}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}   # seconds
 READY_TIMEOUT=10                       # seconds per server
@@ -448,6 +452,23 @@ done
 log "TLS handshakes on the wire: 2 s Connection: close runs (not measured)"
 tls_hellos tollgate+https-new "$PORT_TG_TLS"
 tls_hellos nginx+https-new "$PORT_NGX_TLS"
+
+# full_handshakes NAME PORT: one `openssl s_time -new` run of STIME seconds; appends its
+# connections per second (wall clock) to FULL[NAME].
+declare -A FULL=()
+full_handshakes() {
+    local name=$1 port=$2 out="$WORK/stime-$1-$round.txt" t0 t1
+    t0=$(date +%s.%N)
+    timeout $((STIME + 20)) openssl s_time -connect "127.0.0.1:$port" -new -www / -time "$STIME" \
+        >"$out" 2>&1 || { cat "$out" >&2; die "openssl s_time against $name failed"; }
+    t1=$(date +%s.%N)
+    FULL[$name]+=" $(awk -v t0="$t0" -v t1="$t1" '/connections in [0-9.]+ real seconds/ { printf "%.1f", $1 / (t1 - t0) }' "$out")"
+}
+log "full TLS handshakes: openssl s_time -new, ${STIME}s each, $ROUNDS interleaved rounds"
+for ((round = 1; round <= ROUNDS; round++)); do
+    full_handshakes tollgate "$PORT_TG_TLS"
+    full_handshakes nginx "$PORT_NGX_TLS"
+done
 for n in "${SCENARIOS[@]}"; do
     log "$n requests/s per round:${RPS[$n]}"
     RPS[$n]=$(median <<<"${RPS[$n]}"); P50[$n]=$(median <<<"${P50[$n]}"); P99[$n]=$(median <<<"${P99[$n]}")
@@ -497,6 +518,10 @@ echo "tls check: ServerHellos seen on lo during a 2 s Connection: close run (cip
 for n in tollgate+https-new nginx+https-new; do printf '  %-20s %s\n' "$n" "${HELLOS[$n]}"; done
 ((tls_ok)) || die "Connection: close did not give one handshake per request on both proxies"
 echo "tls check: ok"
+echo
+echo "full TLS handshakes (openssl s_time -new -www /, one connection at a time), connections/s per round:"
+for n in tollgate nginx; do printf '  %-10s%s  median %s\n' "$n" "${FULL[$n]}" "$(median <<<"${FULL[$n]}")"; done
+printf '  ratio tollgate/nginx %s\n' "$(ratio "$(median <<<"${FULL[tollgate]}")" "$(median <<<"${FULL[nginx]}")")"
 
 # --- 10. the Redis limit went through Redis --------------------------------------------------
 
