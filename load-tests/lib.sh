@@ -32,6 +32,30 @@ install_missing() {
     ((rc == 0)) || die "apt-get failed (exit $rc)"
 }
 
+# install_tools [COMMAND:PACKAGE ...]: installs, when missing, what every script here needs
+# (nginx, cmake, pkg-config, curl, the OpenSSL headers) and the packages of the COMMANDs
+# given; sets NGINX.
+install_tools() {
+    local missing=() pair
+    for pair in nginx:nginx-light cmake:cmake pkg-config:pkg-config curl:curl "$@"; do
+        command -v "${pair%%:*}" >/dev/null || [[ -x /usr/sbin/${pair%%:*} ]] \
+            || missing+=("${pair#*:}")
+    done
+    dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q 'install ok installed' \
+        || missing+=(libssl-dev)
+    command -v python3 >/dev/null || die "python3 is required"
+    install_missing "${missing[@]}"
+    NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+}
+
+# build_release CARGO_ARGS...: `cargo build --release CARGO_ARGS` in $REPO, at most
+# $BUILD_TIMEOUT seconds.
+build_release() {
+    log "cargo build --release $* (in $REPO)"
+    (cd "$REPO" && timeout "$BUILD_TIMEOUT" cargo build --release "$@") \
+        || die "cargo build --release failed or took over ${BUILD_TIMEOUT}s"
+}
+
 # init_work NAME: a fresh work dir in $WORK, and the cleanup traps.
 init_work() {
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")

@@ -91,26 +91,12 @@ WARMUP_S=$(duration_secs "$WARMUP")
 
 # --- 1. dependencies ------------------------------------------------------------------------
 
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
-command -v cmake >/dev/null || missing+=(cmake)
-command -v pkg-config >/dev/null || missing+=(pkg-config)
-command -v curl >/dev/null || missing+=(curl)
-command -v redis-server >/dev/null || missing+=(redis-server)
-dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q 'install ok installed' \
-    || missing+=(libssl-dev)
-command -v python3 >/dev/null || die "python3 is required"
-
-install_missing "${missing[@]}"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+install_tools wrk:wrk redis-server:redis-server
 REDIS_CLI=$(command -v redis-cli || true)   # optional: only for the Redis key check
 
 # --- 2. build -------------------------------------------------------------------------------
 
-log "cargo build --release --bin tollgate --example plain_proxy (in $REPO)"
-(cd "$REPO" && timeout "$BUILD_TIMEOUT" cargo build --release --bin tollgate --example plain_proxy) \
-    || die "cargo build --release failed or took over ${BUILD_TIMEOUT}s"
+build_release --bin tollgate --example plain_proxy
 [[ -x $BIN && -x $PLAIN ]] || die "$BIN or $PLAIN not found after the build"
 
 # --- process bookkeeping and cleanup (lib.sh) ------------------------------------------

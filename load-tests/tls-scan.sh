@@ -31,22 +31,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $MIN_VERSION == 1.2 || $MIN_VERSION == 1.3 ]] || die "MIN_VERSION must be 1.2 or 1.3"
 
-missing=()
-command -v sslscan >/dev/null || missing+=(sslscan)
-command -v testssl >/dev/null || missing+=(testssl.sh)
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
-command -v cmake >/dev/null || missing+=(cmake)
-command -v pkg-config >/dev/null || missing+=(pkg-config)
-command -v curl >/dev/null || missing+=(curl)
-dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q 'install ok installed' \
-    || missing+=(libssl-dev)
-command -v python3 >/dev/null || die "python3 is required"
-install_missing "${missing[@]}"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+install_tools sslscan:sslscan testssl:testssl.sh
 
-log "cargo build --release --bin tollgate (in $REPO)"
-(cd "$REPO" && timeout "$BUILD_TIMEOUT" cargo build --release --bin tollgate) \
-    || die "cargo build --release failed or took over ${BUILD_TIMEOUT}s"
+build_release --bin tollgate
 [[ -x $BIN ]] || die "$BIN not found after the build"
 
 init_work tollgate-tls-scan
