@@ -136,10 +136,12 @@ async fn old_protocol_versions_are_refused_and_failures_summarized() {
             .any(|l| l.contains("ERROR") && l.contains("handshake")),
         "{log}"
     );
-    assert_eq!(
-        log.matches("TLS handshake(s) failed").count(),
-        1,
-        "one summary per 10 s:\n{log}"
+    // Eight failures or more above; one summary line per 10 s (two if this test was
+    // slow enough to straddle a window).
+    let summaries = log.matches("TLS handshake(s) failed").count();
+    assert!(
+        (1..=2).contains(&summaries),
+        "{summaries} summaries:\n{log}"
     );
 }
 
