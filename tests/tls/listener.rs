@@ -136,7 +136,7 @@ async fn old_protocol_versions_are_refused_and_failures_summarized() {
             .any(|l| l.contains("ERROR") && l.contains("handshake")),
         "{log}"
     );
-    // Eight failures or more above; one summary line per 10 s (two if this test was
+    // Six failures or more above; one summary line per 10 s (two if this test was
     // slow enough to straddle a window).
     let summaries = log.matches("TLS handshake(s) failed").count();
     assert!(
