@@ -87,7 +87,12 @@ impl JwtVerifier {
         }
         let unknown_kid = matches!(keys.select(kid, header.alg), Err(Reason::UnknownKid));
         let keys = match &self.keys {
-            KeySource::Remote(jwks) if unknown_kid && jwks.refresh_now().await => jwks.current(),
+            KeySource::Remote(jwks) if unknown_kid => {
+                jwks.refresh_now().await;
+                // The current set, whether or not this call waited for a fetch: one may
+                // have published the key between the lookup above and refresh_now.
+                jwks.current()
+            }
             _ => keys,
         };
         let key = match keys.select(kid, header.alg) {
