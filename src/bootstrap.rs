@@ -90,19 +90,22 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
         }
         for (name, listener) in listeners {
             let addr = listener.addr.to_string();
-            match (&listener.tls, tls_slots.get(name)) {
-                (Some(section), Some(slot)) => {
-                    let handshakes = Handshakes {
-                        listener: name.clone(),
-                        current: slot.clone(),
-                        metrics: retained.metrics.clone(),
-                    };
-                    let settings = acceptor_settings(section, handshakes)
-                        .map_err(|e| anyhow::anyhow!("listeners.{name}.tls: {e}"))?;
-                    service.add_tls_with_settings(&addr, None, settings);
-                }
-                _ => service.add_tcp(&addr),
-            }
+            let Some(section) = &listener.tls else {
+                service.add_tcp(&addr);
+                continue;
+            };
+            // A TLS listener never falls back to plain TCP.
+            let slot = tls_slots
+                .get(name)
+                .ok_or_else(|| anyhow::anyhow!("listeners.{name}.tls: certificates not loaded"))?;
+            let handshakes = Handshakes {
+                listener: name.clone(),
+                current: slot.clone(),
+                metrics: retained.metrics.clone(),
+            };
+            let settings = acceptor_settings(section, handshakes)
+                .map_err(|e| anyhow::anyhow!("listeners.{name}.tls: {e}"))?;
+            service.add_tls_with_settings(&addr, None, settings);
         }
         server.add_service(service);
     }

@@ -164,20 +164,15 @@ pub struct Authenticator {
 
 impl Authenticator {
     async fn check(&self, req: &RequestHeader, client_cert: Option<&ClientCert>) -> Verdict {
-        if let Kind::Mtls(consumers) = &self.kind {
-            return client_cert.map_or(Verdict::Absent, |cert| consumers.verify(cert));
-        }
-        let Some(credential) = self
+        let credential = self
             .source
             .as_ref()
-            .and_then(|source| credential::extract(source, req))
-        else {
-            return Verdict::Absent;
-        };
-        match &self.kind {
-            Kind::Jwt(jwt) => jwt.verify(&credential).await,
-            Kind::ApiKey(keys) => keys.verify(&credential),
-            Kind::Mtls(_) => Verdict::Absent,
+            .and_then(|source| credential::extract(source, req));
+        match (&self.kind, credential, client_cert) {
+            (Kind::Jwt(jwt), Some(token), _) => jwt.verify(&token).await,
+            (Kind::ApiKey(keys), Some(key), _) => keys.verify(&key),
+            (Kind::Mtls(consumers), _, Some(cert)) => consumers.verify(cert),
+            _ => Verdict::Absent,
         }
     }
 

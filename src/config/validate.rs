@@ -435,18 +435,9 @@ fn mtls(m: &MtlsSection, path: &TomlPath, out: &mut Problems) {
     if m.consumers.is_empty() {
         out.push((path.key("consumers"), "needs at least one consumer".into()));
     }
-    let mut ids = HashMap::new();
+    unique_consumer_ids(m.consumers.iter().map(|c| c.id.as_str()), path, out);
     for (i, c) in m.consumers.iter().enumerate() {
         let at = path.key("consumers").index(i);
-        if let Some(first) = ids.insert(c.id.as_str(), i) {
-            out.push((
-                at.key("id"),
-                format!(
-                    "consumer id {:?} is already used by consumers[{first}]",
-                    c.id
-                ),
-            ));
-        }
         let given = [&c.san, &c.subject_cn, &c.sha256];
         if given.iter().filter(|m| m.is_some()).count() != 1 {
             out.push((
@@ -541,19 +532,10 @@ fn api_key(k: &ApiKeySection, path: &TomlPath, out: &mut Problems) {
     if k.consumers.is_empty() {
         out.push((path.key("consumers"), "needs at least one consumer".into()));
     }
-    let mut ids = HashMap::new();
+    unique_consumer_ids(k.consumers.iter().map(|c| c.id.as_str()), path, out);
     let mut digests = HashMap::new();
     for (i, c) in k.consumers.iter().enumerate() {
         let at = path.key("consumers").index(i);
-        if let Some(first) = ids.insert(c.id.as_str(), i) {
-            out.push((
-                at.key("id"),
-                format!(
-                    "consumer id {:?} is already used by consumers[{first}]",
-                    c.id
-                ),
-            ));
-        }
         let digest = c.key_sha256.to_ascii_lowercase();
         if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
             out.push((
@@ -564,6 +546,23 @@ fn api_key(k: &ApiKeySection, path: &TomlPath, out: &mut Problems) {
             out.push((
                 at.key("key_sha256"),
                 format!("the same key is already given to consumers[{first}]"),
+            ));
+        }
+    }
+}
+
+/// A consumer id used twice in one authenticator's `consumers`.
+fn unique_consumer_ids<'a>(
+    ids: impl Iterator<Item = &'a str>,
+    path: &TomlPath,
+    out: &mut Problems,
+) {
+    let mut seen = HashMap::new();
+    for (i, id) in ids.enumerate() {
+        if let Some(first) = seen.insert(id, i) {
+            out.push((
+                path.key("consumers").index(i).key("id"),
+                format!("consumer id {id:?} is already used by consumers[{first}]"),
             ));
         }
     }

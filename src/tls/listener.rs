@@ -56,11 +56,10 @@ impl ListenerTls {
             }
             _ => None,
         };
-        Some(ListenerTls {
-            certs: certs?,
-            client,
-        })
-        .filter(|_| found.errors.is_empty())
+        match certs {
+            Some(certs) if found.errors.is_empty() => Some(ListenerTls { certs, client }),
+            _ => None,
+        }
     }
 }
 

@@ -62,7 +62,7 @@ impl UpstreamTls {
 
     /// A peer for `addr` that speaks TLS with these settings.
     pub fn peer(&self, addr: std::net::SocketAddr) -> HttpPeer {
-        let mut peer = HttpPeer::new(addr, true, self.section.sni.clone().unwrap_or_default());
+        let mut peer = HttpPeer::new(addr, true, String::new());
         self.apply(&mut peer);
         peer
     }
