@@ -40,9 +40,10 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
     // Absolute, because daemon mode changes the working directory to `/`.
     let config_path = std::fs::canonicalize(config_path)
         .with_context(|| format!("cannot open config {}", config_path.display()))?;
-    let LoadedConfig { raw } = load_file(&config_path)?;
+    let loaded = load_file(&config_path)?;
     let retained = Arc::new(Retained::new(metrics));
-    let snapshot = Arc::new(compile(&raw, &retained).map_err(anyhow::Error::msg)?);
+    let snapshot = Arc::new(compile(&loaded.raw, &retained).map_err(|p| loaded.errors(p))?);
+    let LoadedConfig { raw, .. } = loaded;
     for warning in &snapshot.warnings {
         log::warn!("{warning}");
     }

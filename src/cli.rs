@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use crate::auth::hash_key as digest;
 use crate::bootstrap::{self, RunFlags};
+use crate::config::load_file;
 use crate::config::raw::RawConfig;
-use crate::config::{load_file, LoadedConfig};
 use crate::observability::Metrics;
 use crate::state::{compile::compile, Retained};
 
@@ -100,26 +100,24 @@ fn check(path: &Path, metrics: Arc<Metrics>) -> i32 {
 /// Parses, validates and compiles the file as a reload would (reading certificates and
 /// keys), printing every error with its place and every warning to stderr.
 fn check_fully(path: &Path, metrics: Arc<Metrics>) -> Option<RawConfig> {
-    let LoadedConfig { raw } = match load_file(path) {
+    let loaded = match load_file(path) {
         Ok(loaded) => loaded,
         Err(errors) => {
             eprint!("{errors}");
             return None;
         }
     };
-    let snapshot = match compile(&raw, &Retained::new(metrics)) {
+    let snapshot = match compile(&loaded.raw, &Retained::new(metrics)) {
         Ok(snapshot) => snapshot,
-        Err(e) => {
-            for line in e.lines() {
-                eprintln!("{}: {line}", path.display());
-            }
+        Err(problems) => {
+            eprint!("{}", loaded.errors(problems));
             return None;
         }
     };
     for warning in &snapshot.warnings {
         eprintln!("{}: warning: {warning}", path.display());
     }
-    Some(raw)
+    Some(loaded.raw)
 }
 
 /// Checks the file first, like `check` (so a typo or a bad certificate is reported

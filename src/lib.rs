@@ -8,11 +8,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod base;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod edge;
 pub mod observability;
+pub mod policy;
 pub mod proxy;
 pub mod ratelimit;
 pub mod routing;

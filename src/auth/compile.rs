@@ -1,6 +1,7 @@
 //! Builds authenticators from `[auth.NAME]` sections: reads key files and secrets
 //! (the only I/O, at load and reload time), prepares one JWT validation per allowed
 //! algorithm, and takes remote key sets from the registry so they survive reloads.
+//! A key that cannot be used is a config problem at its place, never a panic.
 
 use http::HeaderName;
 use jsonwebtoken::{Algorithm, Validation};
@@ -13,9 +14,10 @@ use super::jwt::{ClaimMapping, JwtVerifier, KeySource};
 use super::keys::KeySet;
 use super::mtls::{CertConsumer, CertConsumers, CertMatch};
 use super::{Authenticator, Kind};
+use crate::base::registry::Reusable;
+use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{ApiKeySection, AuthSection, JwtAlgorithm, JwtSection, MtlsSection};
 use crate::observability::Metrics;
-use crate::state::registry::Reusable;
 
 /// HMAC secrets shorter than this are refused (RFC 7518 §3.2: at least the hash size).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -29,94 +31,109 @@ pub struct CompiledAuth {
     pub identity_headers: Vec<HeaderName>,
 }
 
+/// Every authenticator of `sections`; a key file, secret or key set that cannot be
+/// used is a problem at its place (all of them are reported).
 pub fn compile_auth(
     sections: &std::collections::BTreeMap<String, AuthSection>,
     jwks: &JwksRegistry,
     metrics: &Arc<Metrics>,
-) -> Result<CompiledAuth, String> {
+    problems: &mut Problems,
+) -> CompiledAuth {
     let mut out = CompiledAuth::default();
     let mut identity: HashSet<HeaderName> = HashSet::new();
     for (name, section) in sections {
-        let err = |e: String| format!("auth.{name}: {e}");
+        let at = TomlPath::root().key("auth").key(name);
         let label: Arc<str> = name.as_str().into();
-        let authenticator = match section {
-            AuthSection::Jwt(j) => {
-                let (verifier, remote) = jwt(&label, j, jwks, metrics).map_err(err)?;
-                if let Some(remote) = remote {
-                    out.jwks.insert(remote.definition().url.clone(), remote);
-                }
-                identity.insert(verifier.claims.id_header.clone());
-                identity.extend(verifier.claims.claim_headers.iter().map(|(_, h)| h.clone()));
-                Authenticator {
-                    name: label,
-                    source: Some(j.from.clone()),
-                    log_accepts: j.log_accepts,
-                    kind: Kind::Jwt(Box::new(verifier)),
-                }
+        let built =
+            match section {
+                AuthSection::Jwt(j) => jwt(&label, j, jwks, metrics).map(|(verifier, remote)| {
+                    if let Some(remote) = remote {
+                        out.jwks.insert(remote.definition().url.clone(), remote);
+                    }
+                    identity.insert(verifier.claims.id_header.clone());
+                    identity.extend(verifier.claims.claim_headers.iter().map(|(_, h)| h.clone()));
+                    Authenticator {
+                        name: label,
+                        source: Some(j.from.clone()),
+                        log_accepts: j.log_accepts,
+                        kind: Kind::Jwt(Box::new(verifier)),
+                    }
+                }),
+                AuthSection::ApiKey(k) => header(&k.id_header)
+                    .map_err(|e| ("id_header", e))
+                    .and_then(|id_header| {
+                        let keys = api_keys(&label, k, &id_header).map_err(|e| ("consumers", e))?;
+                        identity.insert(id_header);
+                        Ok(Authenticator {
+                            name: label.clone(),
+                            source: Some(k.from.clone()),
+                            log_accepts: k.log_accepts,
+                            kind: Kind::ApiKey(keys),
+                        })
+                    }),
+                AuthSection::Mtls(m) => header(&m.id_header)
+                    .map_err(|e| ("id_header", e))
+                    .and_then(|id_header| {
+                        let consumers =
+                            cert_consumers(&label, m, &id_header).map_err(|e| ("consumers", e))?;
+                        identity.insert(id_header);
+                        Ok(Authenticator {
+                            name: label.clone(),
+                            source: None,
+                            log_accepts: m.log_accepts,
+                            kind: Kind::Mtls(consumers),
+                        })
+                    }),
+            };
+        match built {
+            Ok(authenticator) => {
+                out.authenticators
+                    .insert(name.clone(), Arc::new(authenticator));
             }
-            AuthSection::ApiKey(k) => {
-                let id_header = header(&k.id_header).map_err(err)?;
-                identity.insert(id_header.clone());
-                Authenticator {
-                    name: label.clone(),
-                    source: Some(k.from.clone()),
-                    log_accepts: k.log_accepts,
-                    kind: Kind::ApiKey(api_keys(&label, k, &id_header).map_err(err)?),
-                }
-            }
-            AuthSection::Mtls(m) => {
-                let id_header = header(&m.id_header).map_err(err)?;
-                identity.insert(id_header.clone());
-                Authenticator {
-                    name: label.clone(),
-                    source: None,
-                    log_accepts: m.log_accepts,
-                    kind: Kind::Mtls(cert_consumers(&label, m, &id_header).map_err(err)?),
-                }
-            }
-        };
-        out.authenticators
-            .insert(name.clone(), Arc::new(authenticator));
+            Err((key, message)) => problems.push((at.key(key), message)),
+        }
     }
     out.identity_headers = identity.into_iter().collect();
-    Ok(out)
+    out
 }
+
+/// A problem building an authenticator: the key at fault and what is wrong.
+type Fault = (&'static str, String);
 
 fn jwt(
     name: &Arc<str>,
     j: &JwtSection,
     registry: &JwksRegistry,
     metrics: &Arc<Metrics>,
-) -> Result<(JwtVerifier, Option<Arc<RemoteJwks>>), String> {
+) -> Result<(JwtVerifier, Option<Arc<RemoteJwks>>), Fault> {
     let algorithms: Vec<Algorithm> = j.algorithms.iter().map(|a| algorithm(*a)).collect();
     let mut remote = None;
     let keys = match (&j.public_key_file, &j.secret_env, &j.jwks_file, &j.jwks_url) {
         (Some(path), None, None, None) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("public_key_file {}: {e}", path.display()))?;
-            KeySource::Static(Arc::new(KeySet::from_pem(&pem, &algorithms)?))
+            let fault = |e: String| ("public_key_file", format!("{}: {e}", path.display()));
+            let pem = std::fs::read(path).map_err(|e| fault(e.to_string()))?;
+            KeySource::Static(Arc::new(
+                KeySet::from_pem(&pem, &algorithms).map_err(fault)?,
+            ))
         }
         (None, Some(var), None, None) => {
+            let fault = |e: String| ("secret_env", e);
             let secret = std::env::var(var)
-                .map_err(|_| format!("secret_env: environment variable {var} is not set"))?;
+                .map_err(|_| fault(format!("environment variable {var} is not set")))?;
             if secret.len() < MIN_SECRET_BYTES {
-                return Err(format!(
-                    "secret_env: the secret in {var} has {} bytes; at least {MIN_SECRET_BYTES} are required",
+                return Err(fault(format!(
+                    "the secret in {var} has {} bytes; at least {MIN_SECRET_BYTES} are required",
                     secret.len()
-                ));
+                )));
             }
             KeySource::Static(Arc::new(KeySet::from_secret(secret.as_bytes())))
         }
         (None, None, Some(path), None) => {
-            let json =
-                std::fs::read(path).map_err(|e| format!("jwks_file {}: {e}", path.display()))?;
-            let set = KeySet::from_jwks(&json)
-                .map_err(|e| format!("jwks_file {}: {e}", path.display()))?;
+            let fault = |e: String| ("jwks_file", format!("{}: {e}", path.display()));
+            let json = std::fs::read(path).map_err(|e| fault(e.to_string()))?;
+            let set = KeySet::from_jwks(&json).map_err(fault)?;
             if set.is_empty() {
-                return Err(format!(
-                    "jwks_file {}: no usable signing key",
-                    path.display()
-                ));
+                return Err(fault("no usable signing key".into()));
             }
             KeySource::Static(Arc::new(set))
         }
@@ -127,14 +144,16 @@ fn jwt(
                 min_refresh: j.jwks_min_refresh,
             };
             let source = registry
-                .get_or_build(url, &def, || RemoteJwks::new(def.clone(), metrics.clone()))?;
+                .get_or_build(url, &def, || RemoteJwks::new(def.clone(), metrics.clone()))
+                .map_err(|e| ("jwks_url", e))?;
             remote = Some(source.clone());
             KeySource::Remote(source)
         }
         _ => {
-            return Err(
+            return Err((
+                "algorithms",
                 "exactly one of public_key_file, secret_env, jwks_file, jwks_url is needed".into(),
-            )
+            ))
         }
     };
     let validations = algorithms
@@ -145,7 +164,8 @@ fn jwt(
         .claim_headers
         .iter()
         .map(|(claim, h)| Ok((claim.clone(), header(h)?)))
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, String>>()
+        .map_err(|e| ("claim_headers", e))?;
     let verifier = JwtVerifier {
         name: name.clone(),
         keys,
@@ -156,7 +176,7 @@ fn jwt(
             id_claim: j.id_claim.clone(),
             scope_claim: j.scope_claim.clone(),
             roles_claim: j.roles_claim.clone(),
-            id_header: header(&j.id_header)?,
+            id_header: header(&j.id_header).map_err(|e| ("id_header", e))?,
             claim_headers,
         },
         cache: (j.token_cache > 0).then(|| quick_cache::sync::Cache::new(j.token_cache)),

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
 use super::keys::KeySet;
+use crate::base::registry::{PerItemTasks, Registry, Reusable};
 use crate::observability::Metrics;
-use crate::state::registry::{PerItemTasks, Registry, Reusable};
 
 /// The largest JWKS document accepted.
 const MAX_JWKS_BYTES: usize = 1024 * 1024;

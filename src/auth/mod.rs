@@ -17,13 +17,13 @@ mod mtls;
 
 pub use api_key::hash_key;
 
-use http::HeaderName;
-use http::HeaderValue;
+use http::{header, HeaderName, HeaderValue, StatusCode};
 use pingora::http::RequestHeader;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::base::Reply;
 use crate::config::raw::CredentialSource;
 use crate::observability::{SecurityEvent, SecurityLog};
 use crate::tls::ClientCert;
@@ -203,18 +203,21 @@ pub enum AuthError {
     },
 }
 
-impl AuthError {
-    pub fn status(&self) -> http::StatusCode {
-        match self {
-            AuthError::Unauthenticated { .. } => http::StatusCode::UNAUTHORIZED,
-            AuthError::Forbidden { .. } => http::StatusCode::FORBIDDEN,
-        }
-    }
-
-    pub fn www_authenticate(&self) -> Option<&str> {
-        match self {
-            AuthError::Unauthenticated { challenge, .. } => Some(challenge),
-            AuthError::Forbidden { challenge, .. } => challenge.as_deref(),
+impl From<AuthError> for Reply {
+    fn from(e: AuthError) -> Self {
+        let detail = e.to_string();
+        match e {
+            AuthError::Unauthenticated { challenge, .. } => {
+                Reply::new(StatusCode::UNAUTHORIZED, detail)
+                    .with_header(header::WWW_AUTHENTICATE, challenge)
+            }
+            AuthError::Forbidden { challenge, .. } => {
+                let reply = Reply::new(StatusCode::FORBIDDEN, detail);
+                match challenge {
+                    Some(c) => reply.with_header(header::WWW_AUTHENTICATE, c),
+                    None => reply,
+                }
+            }
         }
     }
 }

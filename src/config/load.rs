@@ -12,14 +12,43 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::location::{line_column, path_at, span_of, TomlPath};
+use super::location::{line_column, path_at, span_of, Problems, TomlPath};
 use super::raw::{AuthSection, LogTarget, RawConfig};
 use super::validate::{validate, Unparsed};
 
-/// A config that parsed and validated.
+/// A config that parsed and validated, with its text (to place later problems).
 #[derive(Debug, Clone)]
 pub struct LoadedConfig {
     pub raw: RawConfig,
+    /// The file's name, as errors show it.
+    pub source: String,
+    text: String,
+}
+
+impl LoadedConfig {
+    /// `problems` found after validation (compiling: key files, certificates, policy
+    /// settings), placed in the file like validation errors.
+    pub fn errors(&self, problems: Problems) -> ConfigErrors {
+        // The text parsed once already: this parse finds the same tree.
+        let (root, _) = DeTable::parse_recoverable(&self.text);
+        let mut errors: Vec<ConfigError> = problems
+            .into_iter()
+            .map(|(path, message)| {
+                let (line, column) = line_column(&self.text, span_of(&root, &path).start);
+                ConfigError {
+                    path: path.to_string(),
+                    line,
+                    column,
+                    message,
+                }
+            })
+            .collect();
+        errors.sort_by_key(|e| (e.line, e.column));
+        ConfigErrors {
+            source: self.source.clone(),
+            errors,
+        }
+    }
 }
 
 /// One problem in the file.
@@ -124,7 +153,11 @@ pub fn load_str(text: &str, source: &str) -> Result<LoadedConfig, ConfigErrors> 
         });
     }
     if errors.is_empty() {
-        Ok(LoadedConfig { raw })
+        Ok(LoadedConfig {
+            raw,
+            source: source.to_owned(),
+            text: text.to_owned(),
+        })
     } else {
         errors.sort_by_key(|e| (e.line, e.column));
         Err(fail(errors))

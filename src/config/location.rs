@@ -9,6 +9,9 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+/// Problems found in a config, each with the path of the value at fault.
+pub type Problems = Vec<(TomlPath, String)>;
+
 /// One step of a TOML path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seg {

@@ -47,6 +47,12 @@ pub struct ServerSection {
     pub max_header_bytes: u64,
     /// Peers whose `X-Forwarded-For` / `-Proto` / `-Host` are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// What `%2F`, `%5C` and `\` in a path do (see `edge::path`).
+    pub escaped_slashes: EscapedSlashes,
+    /// Merge repeated slashes in paths.
+    pub merge_slashes: bool,
+    /// What `%25` followed by two hex digits in a path does.
+    pub double_encoding: DoubleEncoding,
     /// Idle upstream connections kept for reuse, across all upstreams.
     pub upstream_keepalive_pool: usize,
     pub access_log: LogTarget,
@@ -65,11 +71,34 @@ impl Default for ServerSection {
             max_uri_bytes: 8 * 1024,
             max_header_bytes: 32 * 1024,
             trusted_proxies: Vec::new(),
+            escaped_slashes: EscapedSlashes::Reject,
+            merge_slashes: true,
+            double_encoding: DoubleEncoding::Reject,
             upstream_keepalive_pool: 128,
             access_log: LogTarget::Stdout,
             security_log: LogTarget::Stderr,
         }
     }
+}
+
+/// `escaped_slashes`: an encoded slash `%2F`, a backslash `\` or an encoded backslash
+/// `%5C` in a path is refused (400), decoded to `/`, or kept (forwarded as `%2F` /
+/// `%5C`, never a segment boundary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscapedSlashes {
+    Reject,
+    Decode,
+    Keep,
+}
+
+/// `double_encoding`: `%25` followed by two hex digits in a path is refused (400) or
+/// kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DoubleEncoding {
+    Reject,
+    Keep,
 }
 
 /// Where JSON log lines go: `"stdout"`, `"stderr"`, `"off"` or

@@ -4,7 +4,7 @@
 use http::{HeaderName, HeaderValue, Method};
 use std::collections::{BTreeSet, HashMap};
 
-use super::location::TomlPath;
+use super::location::{Problems, TomlPath};
 use super::raw::{
     ApiKeySection, AuthSection, Balance, ClientAuth, CredentialSource, HashKey, HeaderRulesSection,
     HealthKind, JwtAlgorithm, JwtSection, LimitSection, LimitStore, ListenerSection, MtlsSection,
@@ -21,8 +21,6 @@ const RESERVED_HEADERS: [&str; 6] = [
     "transfer-encoding",
     "upgrade",
 ];
-
-type Problems = Vec<(TomlPath, String)>;
 
 /// Entries that failed to deserialize (their error is already reported): references
 /// to them are not reported a second time.

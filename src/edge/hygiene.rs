@@ -1,12 +1,18 @@
-//! Request hygiene, checked before routing: what Pingora alone would forward.
+//! Request hygiene, checked before anything reads the request: what Pingora alone
+//! would forward.
 //!
-//! URI over `max_uri_bytes` → 414, header block over `max_header_bytes` → 431,
-//! missing, repeated or malformed `Host` → 400, `.`/`..` path segments (also
-//! percent-encoded) → 400, since routing on such a path would let `/public/../admin`
-//! reach a route it does not name.
+//! URI over `max_uri_bytes` → 414, header block over `max_header_bytes` → 431; a
+//! missing, repeated or malformed `Host` (a port that is not a number included), two
+//! `Authorization` headers, or a request target that is not a path, an http(s) URL
+//! or `*` on OPTIONS (see `target`) → 400. Pure checks, no I/O; the host they return
+//! is what routing matches.
 
-use http::{header::HOST, StatusCode, Version};
+use http::header::{AUTHORIZATION, HOST};
+use http::{StatusCode, Version};
 use pingora::http::RequestHeader;
+
+use super::target::{self, Target, TargetError};
+use crate::base::Reply;
 
 /// Size limits from `[server]`.
 #[derive(Debug, Clone, Copy)]
@@ -27,23 +33,37 @@ pub enum HygieneError {
     DuplicateHost,
     #[error("the Host header is not a valid host[:port]")]
     InvalidHost,
-    #[error("the path contains '.' or '..' segments")]
-    DotSegments,
+    #[error("the request has more than one Authorization header")]
+    DuplicateAuthorization,
+    #[error(transparent)]
+    Target(#[from] TargetError),
 }
 
-impl HygieneError {
-    pub fn status(&self) -> StatusCode {
-        match self {
+impl From<HygieneError> for Reply {
+    /// A malformed request closes its connection: its framing cannot be trusted.
+    fn from(e: HygieneError) -> Self {
+        let status = match e {
             HygieneError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             HygieneError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
-        }
+        };
+        Reply::new(status, e.to_string()).closing()
     }
 }
 
-/// Checks `req` and returns its host for routing: lower case, without port or
-/// trailing dot ("" for an HTTP/1.0 request without Host).
-pub fn check(req: &RequestHeader, limits: &RequestLimits) -> Result<String, HygieneError> {
+/// What a sane request names: its host for routing (lower case, without port or
+/// trailing dot; "" for an HTTP/1.0 request without one) and its target.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Checked<'a> {
+    pub host: String,
+    pub target: Target<'a>,
+}
+
+/// Checks `req` against `limits` and the rules above.
+pub fn check<'a>(
+    req: &'a RequestHeader,
+    limits: &RequestLimits,
+) -> Result<Checked<'a>, HygieneError> {
     if req.raw_path().len() > limits.max_uri_bytes {
         return Err(HygieneError::UriTooLong {
             limit: limits.max_uri_bytes,
@@ -59,37 +79,54 @@ pub fn check(req: &RequestHeader, limits: &RequestLimits) -> Result<String, Hygi
             limit: limits.max_header_bytes,
         });
     }
-    let host = request_host(req)?;
-    if has_dot_segments(req.uri.path()) {
-        return Err(HygieneError::DotSegments);
+    if req.headers.get_all(AUTHORIZATION).iter().nth(1).is_some() {
+        return Err(HygieneError::DuplicateAuthorization);
     }
-    Ok(host)
+    let target = target::parse(req)?;
+    let host = request_host(req, target.authority)?;
+    Ok(Checked { host, target })
 }
 
-fn request_host(req: &RequestHeader) -> Result<String, HygieneError> {
+/// The host from `Host`, else from the target's authority (absolute-form; Pingora
+/// has refused a `Host` that differs from it) or HTTP/2's `:authority`.
+fn request_host(
+    req: &RequestHeader,
+    target_authority: Option<&[u8]>,
+) -> Result<String, HygieneError> {
     let mut hosts = req.headers.get_all(HOST).iter();
     let raw = match (hosts.next(), hosts.next()) {
         (Some(_), Some(_)) => return Err(HygieneError::DuplicateHost),
         (Some(h), None) => h.as_bytes(),
-        (None, _) => match req.uri.authority() {
-            Some(a) => a.as_str().as_bytes(),
-            None if req.version <= Version::HTTP_10 => return Ok(String::new()),
-            None => return Err(HygieneError::MissingHost),
-        },
+        (None, _) => {
+            match target_authority.or(req.uri.authority().map(|a| a.as_str().as_bytes())) {
+                Some(a) => a,
+                None if req.version <= Version::HTTP_10 => return Ok(String::new()),
+                None => return Err(HygieneError::MissingHost),
+            }
+        }
     };
     let authority = http::uri::Authority::try_from(raw).map_err(|_| HygieneError::InvalidHost)?;
     let host = authority.host().trim_end_matches('.');
-    if host.is_empty() || authority.as_str().contains('@') {
+    if host.is_empty() || authority.as_str().contains('@') || !valid_port(authority.as_str()) {
         return Err(HygieneError::InvalidHost);
     }
     Ok(host.to_ascii_lowercase())
 }
 
-fn has_dot_segments(path: &str) -> bool {
-    path.split('/').any(|seg| {
-        let decoded = seg.to_ascii_lowercase().replace("%2e", ".");
-        decoded == "." || decoded == ".."
-    })
+/// No port, or 1 to 5 digits up to 65535 after the last `:` outside `[...]`.
+fn valid_port(authority: &str) -> bool {
+    let after_host = match authority.rfind(']') {
+        Some(i) => &authority[i + 1..],
+        None => authority,
+    };
+    match after_host.rsplit_once(':') {
+        None => true,
+        Some((_, port)) => {
+            (1..=5).contains(&port.len())
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u32>().is_ok_and(|p| p <= 65535)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -111,53 +148,56 @@ mod tests {
 
     #[test]
     fn host_is_normalized() {
-        assert_eq!(
-            check(&req("/", Some("API.Example.com.:8080")), &LIMITS),
-            Ok("api.example.com".into())
-        );
+        let r = req("/", Some("API.Example.com.:8080"));
+        assert_eq!(host(&r), Ok("api.example.com".into()));
+        let r = req("/", Some("[::1]:80"));
+        assert_eq!(host(&r), Ok("[::1]".into()));
+    }
+
+    fn host(r: &RequestHeader) -> Result<String, HygieneError> {
+        check(r, &LIMITS).map(|c| c.host)
     }
 
     #[test]
     fn rejections() {
+        assert_eq!(host(&req("/", None)), Err(HygieneError::MissingHost));
+        for bad in [
+            "a b", "u@h", "h:abc", "h:", "h:123456", "h:65536", "[::1]:x",
+        ] {
+            assert_eq!(
+                host(&req("/", Some(bad))),
+                Err(HygieneError::InvalidHost),
+                "{bad}"
+            );
+        }
         assert_eq!(
-            check(&req("/", None), &LIMITS),
-            Err(HygieneError::MissingHost)
-        );
-        assert_eq!(
-            check(&req("/", Some("a b")), &LIMITS),
-            Err(HygieneError::InvalidHost)
-        );
-        assert_eq!(
-            check(&req("/", Some("u@h")), &LIMITS),
-            Err(HygieneError::InvalidHost)
-        );
-        assert_eq!(
-            check(&req(&format!("/{}", "a".repeat(40)), Some("h")), &LIMITS),
+            host(&req(&format!("/{}", "a".repeat(40)), Some("h"))),
             Err(HygieneError::UriTooLong { limit: 32 })
+        );
+        let mut two = req("/", Some("h"));
+        two.append_header("authorization", "Bearer a")
+            .expect("header");
+        assert!(host(&two).is_ok());
+        two.append_header("authorization", "Bearer b")
+            .expect("header");
+        assert_eq!(host(&two), Err(HygieneError::DuplicateAuthorization));
+        assert_eq!(
+            host(&req("http://Abs.example/x", None)),
+            Ok("abs.example".into()),
+            "absolute-form names the host"
         );
         let mut big = req("/", Some("h"));
         big.insert_header("x-big", "v".repeat(64)).expect("header");
-        assert_eq!(
-            check(&big, &LIMITS),
-            Err(HygieneError::HeadersTooLarge { limit: 64 })
-        );
+        assert_eq!(host(&big), Err(HygieneError::HeadersTooLarge { limit: 64 }));
         let mut two = req("/", Some("a"));
         two.append_header("host", "b").expect("header");
-        assert_eq!(check(&two, &LIMITS), Err(HygieneError::DuplicateHost));
-        for p in ["/a/../b", "/a/%2e%2E/b", "/./x", "/x/."] {
-            assert_eq!(
-                check(&req(p, Some("h")), &LIMITS),
-                Err(HygieneError::DotSegments),
-                "{p}"
-            );
-        }
-        assert!(check(&req("/a..b/.x", Some("h")), &LIMITS).is_ok());
+        assert_eq!(host(&two), Err(HygieneError::DuplicateHost));
     }
 
     #[test]
     fn http10_without_host_is_allowed() {
         let mut r = req("/", None);
         r.set_version(Version::HTTP_10);
-        assert_eq!(check(&r, &LIMITS), Ok(String::new()));
+        assert_eq!(host(&r), Ok(String::new()));
     }
 }

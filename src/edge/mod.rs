@@ -6,4 +6,6 @@
 
 pub mod forwarded;
 pub mod hygiene;
+pub mod path;
 pub mod request_id;
+pub mod target;

@@ -1,33 +1,35 @@
 //! The access log: one JSON line per request (see `json_lines` for how it is written).
+//! The proxy fills an [`AccessRecord`] at the end of a request; this module only
+//! serializes it, so it knows nothing of the request phases.
 
-use pingora::proxy::Session;
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
-use std::time::SystemTime;
 
 use super::json_lines::JsonLines;
-use crate::proxy::RequestCtx;
 
+/// One request as the access log shows it.
 #[derive(Serialize)]
-struct AccessRecord<'a> {
-    time: String,
-    request_id: &'a str,
-    client_ip: IpAddr,
-    method: &'a str,
-    host: &'a str,
-    path: &'a str,
-    status: u16,
-    route: Option<&'a str>,
+pub struct AccessRecord<'a> {
+    pub time: String,
+    pub request_id: &'a str,
+    pub client_ip: IpAddr,
+    pub method: &'a str,
+    pub host: &'a str,
+    /// The normalized path (what routing and the upstream saw), or the path as sent
+    /// when the request was refused before it was normalized.
+    pub path: &'a str,
+    pub status: u16,
+    pub route: Option<&'a str>,
     /// The authenticated principal's id, when the route authenticates.
-    consumer: Option<&'a str>,
+    pub consumer: Option<&'a str>,
     /// The TLS version, on TLS listeners.
-    tls: Option<&'a str>,
+    pub tls: Option<&'a str>,
     /// A verified client certificate's subject and SHA-256 fingerprint.
-    client_cert_subject: Option<&'a str>,
-    client_cert_sha256: Option<String>,
-    upstream: Option<SocketAddr>,
-    bytes: usize,
-    duration_ms: f64,
+    pub client_cert_subject: Option<&'a str>,
+    pub client_cert_sha256: Option<String>,
+    pub upstream: Option<SocketAddr>,
+    pub bytes: usize,
+    pub duration_ms: f64,
 }
 
 #[derive(Clone, Default)]
@@ -38,28 +40,12 @@ impl AccessLog {
         Self(lines)
     }
 
-    pub fn record(&self, session: &Session, ctx: &RequestCtx) {
-        if !self.0.is_on() {
-            return;
-        }
-        let req = session.req_header();
-        let client_cert = ctx.client_cert();
-        self.0.send(&AccessRecord {
-            time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            request_id: &ctx.request_id,
-            client_ip: ctx.client_ip,
-            method: req.method.as_str(),
-            host: &ctx.host,
-            path: req.uri.path(),
-            status: session.response_written().map_or(0, |r| r.status.as_u16()),
-            route: ctx.route.as_deref().map(|r| &*r.name),
-            consumer: ctx.principal.as_deref().map(|p| p.id.as_str()),
-            tls: ctx.tls.as_deref().map(|t| &*t.version),
-            client_cert_subject: client_cert.map(|c| c.subject.as_str()),
-            client_cert_sha256: client_cert.map(|c| c.sha256_hex()),
-            upstream: ctx.target(),
-            bytes: session.body_bytes_sent(),
-            duration_ms: (ctx.started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-        });
+    /// Whether lines are written at all (`access_log = "off"` skips building them).
+    pub fn is_on(&self) -> bool {
+        self.0.is_on()
+    }
+
+    pub fn record(&self, record: &AccessRecord<'_>) {
+        self.0.send(record);
     }
 }

@@ -1,7 +1,8 @@
 //! The security log: one JSON line per authentication or authorization decision that
 //! rejects (and per accept where an authenticator asks for it), also counted in
-//! metrics by authenticator, outcome and reason. Never holds a token or key: only
-//! the reason, the principal's id and the key id.
+//! metrics by authenticator, outcome and reason, and one per policy refusal worth it
+//! (an address on a deny list, ...). Never holds a token or key: only the reason, the
+//! principal's id and the key id.
 
 use serde::Serialize;
 use std::net::IpAddr;
@@ -34,6 +35,14 @@ struct Line<'a> {
     event_fields: &'a SecurityEvent<'a>,
 }
 
+/// The request a policy event is about.
+pub struct EventFacts<'a> {
+    pub request_id: &'a str,
+    pub client_ip: IpAddr,
+    /// `None` before routing.
+    pub route: Option<&'a str>,
+}
+
 #[derive(Clone)]
 pub struct SecurityLog {
     lines: JsonLines,
@@ -59,5 +68,28 @@ impl SecurityLog {
             event: "auth",
             event_fields: event,
         });
+    }
+
+    /// Writes a policy's refusal: `event` (`"ip_denied"`, ...), the request's facts
+    /// and the policy's `fields`. Counting is the policy's own business.
+    pub fn policy(&self, event: &str, facts: &EventFacts<'_>, fields: &[(&'static str, String)]) {
+        if !self.lines.is_on() {
+            return;
+        }
+        let mut line = serde_json::Map::new();
+        line.insert(
+            "time".into(),
+            humantime::format_rfc3339_millis(SystemTime::now())
+                .to_string()
+                .into(),
+        );
+        line.insert("event".into(), event.into());
+        line.insert("request_id".into(), facts.request_id.into());
+        line.insert("client_ip".into(), facts.client_ip.to_string().into());
+        line.insert("route".into(), facts.route.into());
+        for (key, value) in fields {
+            line.insert((*key).into(), value.as_str().into());
+        }
+        self.lines.send(&line);
     }
 }

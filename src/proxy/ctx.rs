@@ -1,11 +1,17 @@
-//! Per-request state carried through the phases.
+//! Per-request state carried through the phases, and what is derived from it: the
+//! view policies read and the access-log record.
 
+use pingora::http::RequestHeader;
 use pingora::protocols::tls::SslDigest;
+use pingora::proxy::Session;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::auth::Principal;
+use crate::edge::{forwarded::X_FORWARDED_FOR, request_id, target};
+use crate::observability::AccessRecord;
+use crate::policy::{Chain, Reply, RequestView};
 use crate::ratelimit::RateLimitHeaders;
 use crate::routing::{Route, RouteAction};
 use crate::state::Snapshot;
@@ -26,6 +32,10 @@ pub struct RequestCtx {
     pub tls: Option<Arc<SslDigest>>,
     /// Normalized host used for routing.
     pub host: String,
+    /// The normalized path (see `edge::path`); empty until it is computed.
+    pub path: String,
+    /// The policies of the listener the request came in on.
+    pub listener_policies: Option<Arc<Chain>>,
     pub route: Option<Arc<Route>>,
     /// Who the request is, when its route authenticates.
     pub principal: Option<Arc<Principal>>,
@@ -40,6 +50,10 @@ pub struct RequestCtx {
     pub concurrency: Vec<pingora_limits::inflight::Guard>,
     /// The RateLimit headers of a rate-limited route.
     pub rate_limit: Option<RateLimitHeaders>,
+    /// Request body bytes seen so far (counted only for routes with body policies).
+    pub body_received: u64,
+    /// A body policy's answer, written by `fail_to_proxy`.
+    pub body_reply: Option<Reply>,
 }
 
 impl RequestCtx {
@@ -53,6 +67,8 @@ impl RequestCtx {
             client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             tls: None,
             host: String::new(),
+            path: String::new(),
+            listener_policies: None,
             route: None,
             principal: None,
             tried: Vec::new(),
@@ -60,6 +76,37 @@ impl RequestCtx {
             in_flight: None,
             concurrency: Vec::new(),
             rate_limit: None,
+            body_received: 0,
+            body_reply: None,
+        }
+    }
+
+    /// The request id, the TLS session, and who the client is.
+    pub fn identify(&mut self, session: &Session) {
+        let req = session.req_header();
+        self.request_id = request_id::from_request(req);
+        self.tls = session.digest().and_then(|d| d.ssl_digest.clone());
+        if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
+            let proxies = &self.snap.trusted_proxies;
+            self.peer_ip = peer.ip();
+            self.peer_trusted = proxies.contains(self.peer_ip);
+            let xff = req
+                .headers
+                .get(X_FORWARDED_FOR)
+                .and_then(|v| v.to_str().ok());
+            self.client_ip = proxies.client_ip(self.peer_ip, xff);
+        }
+    }
+
+    /// What policies see of the request `req` (the session's).
+    pub fn view<'a>(&'a self, req: &'a RequestHeader) -> RequestView<'a> {
+        RequestView {
+            req,
+            path: &self.path,
+            query: target::query(req),
+            host: &self.host,
+            client_ip: self.client_ip,
+            secure: self.tls.is_some(),
         }
     }
 
@@ -71,12 +118,34 @@ impl RequestCtx {
         }
     }
 
-    pub fn target(&self) -> Option<SocketAddr> {
-        self.tried.last().copied()
-    }
-
     /// The verified client certificate of the connection, if it presented one.
     pub fn client_cert(&self) -> Option<&ClientCert> {
         self.tls.as_ref()?.extension.get::<ClientCert>()
+    }
+
+    /// The request's access-log line.
+    pub fn access_record<'a>(&'a self, session: &'a Session) -> AccessRecord<'a> {
+        let req = session.req_header();
+        let client_cert = self.client_cert();
+        AccessRecord {
+            time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            request_id: &self.request_id,
+            client_ip: self.client_ip,
+            method: req.method.as_str(),
+            host: &self.host,
+            path: match self.path.as_str() {
+                "" => req.uri.path(),
+                normalized => normalized,
+            },
+            status: session.response_written().map_or(0, |r| r.status.as_u16()),
+            route: self.route.as_deref().map(|r| &*r.name),
+            consumer: self.principal.as_deref().map(|p| p.id.as_str()),
+            tls: self.tls.as_deref().map(|t| &*t.version),
+            client_cert_subject: client_cert.map(|c| c.subject.as_str()),
+            client_cert_sha256: client_cert.map(|c| c.sha256_hex()),
+            upstream: self.tried.last().copied(),
+            bytes: session.body_bytes_sent(),
+            duration_ms: (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        }
     }
 }

@@ -2,20 +2,23 @@
 //! phase order. Each phase's contract:
 //!
 //! - `new_ctx`: load the current snapshot once; the request keeps it to the end.
-//! - `request_filter`: request id, client IP, hygiene (400/414/431), the HTTPS
-//!   redirect of a `redirect_https` listener (308), routing (404/405),
-//!   authentication and authorization (401/403), rate and concurrency limits
-//!   (429/503), static `respond` answers. A rejection writes its problem+json
-//!   response and returns `Ok(true)`; `Err` is for real failures only.
+//! - `request_filter`: the stages of `admit` (hygiene, normalization, listener
+//!   policies, routing, route policies, authentication and authorization, limits),
+//!   then a static `respond` answer. A stage that refuses writes its reply and returns
+//!   `Ok(true)`; `Err` is for real failures only.
+//! - `request_body_filter`: the route's body policies, per chunk.
 //! - `upstream_peer`: a healthy target of the route's pool not tried yet (503 when
 //!   none is healthy; re-entered on a retry).
 //! - `fail_to_connect`: marks connect failures retryable while `retries` allow.
-//! - `upstream_request_filter`: forwarded headers, request id, path rewrite, client
-//!   certificate and identity headers, credential stripping, header rules.
-//! - `response_filter`: request id, RateLimit headers, HSTS, the route's header rules.
-//! - `fail_to_proxy`: problem+json with 502/503/504 (see `respond::error_status`).
+//! - `upstream_request_filter`: forwarded headers, request id, client certificate,
+//!   the normalized target, identity headers and credential stripping, then the
+//!   route's upstream policies.
+//! - `response_filter`: the response phase (`respond::response_phase`), as on
+//!   tollgate's own replies.
+//! - `fail_to_proxy`: a body policy's reply, or problem+json 502/503/504.
 //! - `logging`: one access-log line.
 
+mod admit;
 mod ctx;
 mod listeners;
 mod respond;
@@ -24,20 +27,19 @@ pub use ctx::RequestCtx;
 pub use listeners::ListenerMap;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 
-use crate::auth::Attempt;
-use crate::edge::{forwarded::Forwarded, forwarded::X_FORWARDED_FOR, hygiene, request_id};
-use crate::observability::{AccessLog, Metrics, SecurityLog};
-use crate::ratelimit::{KeyInput, RateLimitError};
-use crate::routing::{Route, RouteAction};
+use crate::edge::{forwarded::Forwarded, request_id, target};
+use crate::observability::{AccessLog, EventFacts, Metrics, SecurityLog};
+use crate::policy::{BodyChunk, Reply};
+use crate::routing::RouteAction;
 use crate::state::SharedSnapshot;
 use crate::tls::forward_client_cert;
-use respond::Rejection;
 
 /// The gateway's request handling, shared by every listener service.
 #[derive(Clone)]
@@ -66,90 +68,17 @@ impl Gateway {
         }
     }
 
-    /// Steps 1-5 of `request_filter`: who is asking, is the request sane, which
-    /// route, is the caller authenticated and allowed.
-    async fn admit(
-        &self,
-        session: &Session,
-        ctx: &mut RequestCtx,
-    ) -> std::result::Result<(), Rejection> {
-        let req = session.req_header();
-        ctx.request_id = request_id::from_request(req);
-        ctx.tls = session.digest().and_then(|d| d.ssl_digest.clone());
-        if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
-            ctx.peer_ip = peer.ip();
-            ctx.peer_trusted = ctx.snap.trusted_proxies.contains(ctx.peer_ip);
-            let xff = req
-                .headers
-                .get(X_FORWARDED_FOR)
-                .and_then(|v| v.to_str().ok());
-            ctx.client_ip = ctx.snap.trusted_proxies.client_ip(ctx.peer_ip, xff);
+    /// Answers with `reply` instead of proxying, logging its security event if any.
+    async fn answer(&self, session: &mut Session, reply: Reply, ctx: &RequestCtx) -> Result<()> {
+        if let Some(event) = &reply.event {
+            let facts = EventFacts {
+                request_id: &ctx.request_id,
+                client_ip: ctx.client_ip,
+                route: ctx.route.as_deref().map(|r| &*r.name),
+            };
+            self.security_log.policy(event.event, &facts, &event.fields);
         }
-        ctx.host = hygiene::check(req, &ctx.snap.limits)?;
-        let listener = self.listeners.name_for(session.server_addr());
-        if let Some(port) = ctx.snap.https_redirects.get(listener) {
-            return Err(Rejection::HttpsRedirect(respond::https_location(
-                &ctx.host, *port, &req.uri,
-            )));
-        }
-        let route = ctx
-            .snap
-            .router
-            .find(listener, &ctx.host, req.uri.path(), &req.method)?;
-        let route = route.clone();
-        let attempt = Attempt {
-            request_id: &ctx.request_id,
-            client_ip: ctx.client_ip,
-            route: &route.name,
-        };
-        let principal = route
-            .auth
-            .check(req, ctx.client_cert(), &attempt, &self.security_log)
-            .await?;
-        ctx.principal = principal;
-        ctx.route = Some(route.clone());
-        self.limit(req, &route, ctx).await
-    }
-
-    /// Step 6 of `request_filter`: concurrency limits of the route and its upstream,
-    /// then every rate limit of the route.
-    async fn limit(
-        &self,
-        req: &RequestHeader,
-        route: &Route,
-        ctx: &mut RequestCtx,
-    ) -> std::result::Result<(), Rejection> {
-        let pool_limit = match &route.action {
-            RouteAction::Proxy(pool) => pool.in_flight.as_ref(),
-            RouteAction::Respond(_) => None,
-        };
-        for (limit, what) in [
-            (route.limits.in_flight.as_ref(), "route"),
-            (pool_limit, "upstream"),
-        ] {
-            if let Some(limit) = limit {
-                let guard = limit.enter().ok_or(RateLimitError::Busy { what })?;
-                ctx.concurrency.push(guard);
-            }
-        }
-        let input = KeyInput {
-            client_ip: ctx.client_ip,
-            principal: ctx.principal.as_deref(),
-            route: &route.name,
-            req,
-        };
-        match route.limits.check(&input, &self.metrics).await {
-            Ok(headers) => {
-                ctx.rate_limit = headers;
-                Ok(())
-            }
-            Err(e) => {
-                if let RateLimitError::Limited { headers, .. } = &e {
-                    ctx.rate_limit = Some(headers.clone());
-                }
-                Err(e.into())
-            }
-        }
+        respond::reply(session, reply, ctx).await
     }
 }
 
@@ -162,21 +91,44 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        if let Err(rejection) = self.admit(session, ctx).await {
-            respond::reject(session, &rejection, ctx).await?;
+        if let Err(reply) = self.admit(session, ctx).await {
+            self.answer(session, reply, ctx).await?;
             return Ok(true);
         }
-        match ctx
-            .route
-            .as_deref()
-            .map(|r| (&r.action, &r.response_headers))
-        {
-            Some((RouteAction::Respond(answer), rules)) => {
-                respond::static_response(session, answer, rules, ctx).await?;
+        match ctx.route.as_deref().map(|r| &r.action) {
+            Some(RouteAction::Respond(answer)) => {
+                respond::static_answer(session, answer, ctx).await?;
                 Ok(true)
             }
             _ => Ok(false),
         }
+    }
+
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(route) = ctx.route.clone().filter(|r| r.policies.has_body_policies()) else {
+            return Ok(());
+        };
+        ctx.body_received += body.as_ref().map_or(0, |b| b.len() as u64);
+        let chunk = BodyChunk {
+            data: body.as_ref(),
+            received: ctx.body_received,
+            end_of_stream,
+        };
+        if let Err(reply) = route
+            .policies
+            .on_body(&ctx.view(session.req_header()), &chunk)
+        {
+            let status = reply.status.as_u16();
+            ctx.body_reply = Some(reply);
+            return Error::e_explain(ErrorType::HTTPStatus(status), "refused by a body policy");
+        }
+        Ok(())
     }
 
     async fn upstream_peer(
@@ -193,7 +145,7 @@ impl ProxyHttp for Gateway {
             );
         };
         let selected = pool
-            .select(session.req_header(), ctx.client_ip, &ctx.tried)
+            .select(session.req_header(), &ctx.path, ctx.client_ip, &ctx.tried)
             .or_else(|e| {
                 let why = match &ctx.connect_failure {
                     Some(last) => format!("{e} (last: {last})"),
@@ -230,6 +182,7 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        let req = session.req_header();
         let forwarded = Forwarded {
             peer: ctx.peer_ip,
             peer_trusted: ctx.peer_trusted,
@@ -238,38 +191,24 @@ impl ProxyHttp for Gateway {
         forwarded.apply(upstream)?;
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
         forward_client_cert(ctx.client_cert(), upstream)?;
+        target::forward(upstream, req, &ctx.path)?;
         if let Some(route) = ctx.route.as_deref() {
-            let original = session
-                .req_header()
-                .uri
-                .path_and_query()
-                .map_or("/", |p| p.as_str());
-            if let Some(path) = route.rewrite_path(original) {
-                let uri = path
-                    .parse()
-                    .map_err(|e| Error::because(ErrorType::InternalError, "rewritten path", e))?;
-                upstream.set_uri(uri);
-            }
             let identity = &ctx.snap.auth.identity_headers;
             route
                 .auth
                 .prepare_upstream(identity, ctx.principal.as_deref(), upstream)?;
-            route.request_headers.apply_to_request(upstream)?;
+            route.policies.on_upstream(&ctx.view(req), upstream)?;
         }
         Ok(())
     }
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        respond::add_common_headers(resp, ctx)?;
-        if let Some(route) = ctx.route.as_deref() {
-            route.response_headers.apply_to_response(resp)?;
-        }
-        Ok(())
+        respond::response_phase(resp, session.req_header(), ctx)
     }
 
     async fn fail_to_proxy(
@@ -278,12 +217,16 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let code = match respond::error_status(e) {
-            Some((status, detail)) => {
-                if let Err(write_err) = respond::problem(session, status, detail, ctx, None).await {
+        let reply = ctx.body_reply.take().or_else(|| {
+            respond::error_status(e).map(|(status, detail)| Reply::new(status, detail))
+        });
+        let code = match reply {
+            Some(reply) => {
+                let status = reply.status.as_u16();
+                if let Err(write_err) = self.answer(session, reply, ctx).await {
                     log::debug!("could not send the error response: {write_err}");
                 }
-                status.as_u16()
+                status
             }
             None => 0,
         };
@@ -300,6 +243,8 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.in_flight = None;
-        self.access_log.record(session, ctx);
+        if self.access_log.is_on() {
+            self.access_log.record(&ctx.access_record(session));
+        }
     }
 }

@@ -18,18 +18,21 @@ pub use policy::{KeyInput, KeyPart, Policy, PolicyDefinition};
 pub use redis::RedisStore;
 pub use sweeper::sweeper;
 
+use http::{header, StatusCode};
+use pingora::http::ResponseHeader;
 use pingora_limits::inflight::{Guard, Inflight};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::base::Reply;
 use crate::observability::Metrics;
 use gcra::Take;
 use policy::Taken;
 
 /// Pools of buckets by policy name, kept across reloads.
-pub type PolicyRegistry = crate::state::registry::Registry<Policy>;
+pub type PolicyRegistry = crate::base::registry::Registry<Policy>;
 /// The `[redis]` store, kept across reloads while its section is unchanged.
-pub type RedisRegistry = crate::state::registry::Registry<RedisStore>;
+pub type RedisRegistry = crate::base::registry::Registry<RedisStore>;
 
 /// A route's limits.
 #[derive(Default)]
@@ -68,6 +71,14 @@ pub struct RateLimitHeaders {
     pub state: String,
 }
 
+impl RateLimitHeaders {
+    /// Adds `RateLimit-Policy` and `RateLimit` to a response of the request.
+    pub fn apply(&self, resp: &mut ResponseHeader) -> pingora::Result<()> {
+        resp.insert_header("ratelimit-policy", &self.policy)?;
+        resp.insert_header("ratelimit", &self.state)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RateLimitError {
     #[error("rate limit {policy:?} exceeded; retry in {retry_after} s")]
@@ -82,12 +93,16 @@ pub enum RateLimitError {
     StoreUnavailable { policy: Arc<str> },
 }
 
-impl RateLimitError {
-    pub fn status(&self) -> http::StatusCode {
-        match self {
-            RateLimitError::Limited { .. } => http::StatusCode::TOO_MANY_REQUESTS,
+impl From<RateLimitError> for Reply {
+    fn from(e: RateLimitError) -> Self {
+        let detail = e.to_string();
+        match e {
+            RateLimitError::Limited { retry_after, .. } => {
+                Reply::new(StatusCode::TOO_MANY_REQUESTS, detail)
+                    .with_header(header::RETRY_AFTER, retry_after.to_string())
+            }
             RateLimitError::Busy { .. } | RateLimitError::StoreUnavailable { .. } => {
-                http::StatusCode::SERVICE_UNAVAILABLE
+                Reply::new(StatusCode::SERVICE_UNAVAILABLE, detail)
             }
         }
     }

@@ -15,9 +15,9 @@ use super::gcra::{Quota, Take};
 use super::local::LocalStore;
 use super::redis::RedisStore;
 use crate::auth::Principal;
+use crate::base::registry::Reusable;
 use crate::config::raw::{LimitSection, OnStoreError, RedisSection};
 use crate::observability::Metrics;
-use crate::state::registry::Reusable;
 
 /// One part of a bucket key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
 use super::gcra::{Quota, Take};
+use crate::base::registry::Reusable;
 use crate::config::raw::RedisSection;
-use crate::state::registry::Reusable;
 
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 

@@ -7,8 +7,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::{now_nanos, Policy, PolicyRegistry};
+use crate::base::registry::PerItemTasks;
 use crate::observability::Metrics;
-use crate::state::registry::PerItemTasks;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 

@@ -7,11 +7,13 @@
 
 mod route;
 
-pub use route::{HeaderRules, Route, RouteAction, StaticResponse};
+pub use route::{Route, RouteAction, StaticResponse};
 
-use http::{Method, StatusCode};
+use http::{header, Method, StatusCode};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use crate::base::Reply;
 
 /// Why no route was found; knows its HTTP answer.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -22,11 +24,14 @@ pub enum RouteError {
     MethodNotAllowed { allow: String },
 }
 
-impl RouteError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            RouteError::NotFound => StatusCode::NOT_FOUND,
-            RouteError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+impl From<RouteError> for Reply {
+    fn from(e: RouteError) -> Self {
+        let detail = e.to_string();
+        match e {
+            RouteError::NotFound => Reply::new(StatusCode::NOT_FOUND, detail),
+            RouteError::MethodNotAllowed { allow } => {
+                Reply::new(StatusCode::METHOD_NOT_ALLOWED, detail).with_header(header::ALLOW, allow)
+            }
         }
     }
 }
@@ -90,7 +95,7 @@ impl Router {
         }
     }
 
-    /// The route for a request. `host` is lower case without port.
+    /// The route for a request. `host` is lower case without port, `path` normalized.
     pub fn find(
         &self,
         listener: &str,
@@ -161,6 +166,11 @@ mod tests {
         assert_eq!(name(&r, "h", "/api", Method::GET).as_deref(), Ok("api"));
         assert_eq!(name(&r, "h", "/api/x", Method::GET).as_deref(), Ok("api"));
         assert_eq!(name(&r, "h", "/apix", Method::GET).as_deref(), Ok("root"));
+        assert_eq!(
+            name(&r, "h", "/api;jsessionid=1/x", Method::GET).as_deref(),
+            Ok("api"),
+            "parameters do not hide a segment"
+        );
     }
 
     #[test]

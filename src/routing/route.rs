@@ -1,13 +1,15 @@
-//! One compiled route: what it matches (prefix, methods), what it does (proxy to a
-//! pool or answer statically) and how it rewrites requests and responses.
+//! One compiled route: what it matches (path prefix on whole segments, methods), what
+//! it does (proxy to a pool or answer statically), and its stages: policies,
+//! authentication, limits.
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, StatusCode};
-use pingora::http::{RequestHeader, ResponseHeader};
+use http::{HeaderValue, Method, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::RouteAuth;
+use crate::edge::path::has_prefix;
+use crate::policy::Chain;
 use crate::ratelimit::RouteLimits;
 use crate::upstream::Pool;
 
@@ -18,15 +20,11 @@ pub struct Route {
     /// Empty: any method.
     methods: Vec<Method>,
     pub action: RouteAction,
-    pub strip_prefix: bool,
     /// Overrides the pool's read timeout.
     pub timeout: Option<Duration>,
-    pub request_headers: HeaderRules,
-    pub response_headers: HeaderRules,
+    pub policies: Chain,
     pub auth: RouteAuth,
     pub limits: RouteLimits,
-    /// `Strict-Transport-Security` value, sent on responses over TLS only.
-    pub hsts: Option<HeaderValue>,
 }
 
 pub enum RouteAction {
@@ -41,13 +39,6 @@ pub struct StaticResponse {
     pub content_type: HeaderValue,
 }
 
-/// Headers to set (replacing any present) and to remove.
-#[derive(Default)]
-pub struct HeaderRules {
-    pub set: Vec<(HeaderName, HeaderValue)>,
-    pub remove: Vec<HeaderName>,
-}
-
 impl Route {
     pub fn new(name: &str, prefix: &str, methods: Vec<Method>, action: RouteAction) -> Self {
         Self {
@@ -55,13 +46,10 @@ impl Route {
             prefix: prefix.trim_end_matches('/').to_owned(),
             methods,
             action,
-            strip_prefix: false,
             timeout: None,
-            request_headers: HeaderRules::default(),
-            response_headers: HeaderRules::default(),
+            policies: Chain::default(),
             auth: RouteAuth::default(),
             limits: RouteLimits::default(),
-            hsts: None,
         }
     }
 
@@ -69,12 +57,10 @@ impl Route {
         self.prefix.len()
     }
 
-    /// Segment-aware prefix match: `/api` matches `/api` and `/api/...`, not `/apix`.
+    /// Segment-aware prefix match on the normalized path: `/api` matches `/api`,
+    /// `/api/...` and `/api;v=2/...`, not `/apix`.
     pub fn matches_path(&self, path: &str) -> bool {
-        match path.strip_prefix(self.prefix.as_str()) {
-            Some(rest) => rest.is_empty() || rest.starts_with('/'),
-            None => false,
-        }
+        has_prefix(path, &self.prefix)
     }
 
     pub fn allows(&self, method: &Method) -> bool {
@@ -83,19 +69,6 @@ impl Route {
 
     pub fn methods(&self) -> &[Method] {
         &self.methods
-    }
-
-    /// The path and query to send upstream for `path_and_query`, when it changes.
-    pub fn rewrite_path(&self, path_and_query: &str) -> Option<String> {
-        if !self.strip_prefix || self.prefix.is_empty() {
-            return None;
-        }
-        let rest = path_and_query.get(self.prefix.len()..)?;
-        Some(if rest.starts_with('/') {
-            rest.to_owned()
-        } else {
-            format!("/{rest}")
-        })
     }
 
     #[cfg(test)]
@@ -110,42 +83,5 @@ impl Route {
             content_type: HeaderValue::from_static("text/plain"),
         };
         Self::new(name, prefix, methods, RouteAction::Respond(respond))
-    }
-}
-
-impl HeaderRules {
-    pub fn apply_to_request(&self, req: &mut RequestHeader) -> pingora::Result<()> {
-        for name in &self.remove {
-            req.remove_header(name);
-        }
-        for (name, value) in &self.set {
-            req.insert_header(name.clone(), value.clone())?;
-        }
-        Ok(())
-    }
-
-    pub fn apply_to_response(&self, resp: &mut ResponseHeader) -> pingora::Result<()> {
-        for name in &self.remove {
-            resp.remove_header(name);
-        }
-        for (name, value) in &self.set {
-            resp.insert_header(name.clone(), value.clone())?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strip_prefix_keeps_a_leading_slash_and_the_query() {
-        let mut r = Route::for_test("r", "/api/", &[]);
-        assert_eq!(r.rewrite_path("/api/v1?x=1"), None, "strip_prefix is off");
-        r.strip_prefix = true;
-        assert_eq!(r.rewrite_path("/api/v1?x=1").as_deref(), Some("/v1?x=1"));
-        assert_eq!(r.rewrite_path("/api").as_deref(), Some("/"));
-        assert_eq!(r.rewrite_path("/api?x").as_deref(), Some("/?x"));
     }
 }

@@ -1,60 +1,78 @@
-//! Turns a validated [`RawConfig`] into a [`Snapshot`]: the router with its compiled
-//! routes, and the upstream pools (reused from the registry when unchanged).
+//! Turns a validated [`RawConfig`] into a [`Snapshot`]: TLS certificates, upstream
+//! pools, authenticators, rate-limit policies (reused from the registries when
+//! unchanged), the policy chains, and the router with its compiled routes.
 //!
-//! Validation has already rejected bad values, so errors here are unexpected; they
-//! are still reported, never panicked on.
+//! What only compiling can find (a key file that does not parse, a certificate that
+//! expired, a header a policy cannot use) is reported like a validation error: every
+//! problem, each with its TOML path. Nothing here panics on bad input.
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Retained, Snapshot};
 use crate::auth::compile::{compile_auth, CompiledAuth};
 use crate::auth::RouteAuth;
-use crate::config::raw::{HeaderRulesSection, HstsSection, LimitStore, RawConfig, RouteSection};
+use crate::config::location::{Problems, TomlPath};
+use crate::config::raw::{LimitStore, RawConfig, RouteSection};
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
+use crate::edge::path::{self, PathRules};
+use crate::policy::build::{listener_chain, route_chain};
 use crate::ratelimit::{InFlightLimit, Policy, PolicyDefinition, RedisStore, RouteLimits};
-use crate::routing::{HeaderRules, Route, RouteAction, Router, StaticResponse};
+use crate::routing::{Route, RouteAction, Router, StaticResponse};
 use crate::tls::{Findings, ListenerTls};
 use crate::upstream::{Pool, PoolDefinition};
 
-pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, String> {
+pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problems> {
+    let root = TomlPath::root();
     let mut found = Findings::default();
     let mut tls = HashMap::new();
+    let mut listener_policies = HashMap::new();
     for (name, listener) in &raw.listeners {
+        let at = root.key("listeners").key(name);
         if let Some(section) = &listener.tls {
-            let at = format!("listeners.{name}.tls");
-            if let Some(loaded) = ListenerTls::load(section, &at, &mut found) {
+            if let Some(loaded) = ListenerTls::load(section, &at.key("tls"), &mut found) {
                 tls.insert(name.clone(), Arc::new(loaded));
             }
         }
+        let chain = listener_chain(listener, &at, &mut found.errors);
+        if !chain.is_empty() {
+            listener_policies.insert(name.clone(), Arc::new(chain));
+        }
     }
-    if !found.errors.is_empty() {
-        return Err(found.errors.join("\n"));
-    }
-    let https_redirects = raw
-        .listeners
-        .iter()
-        .filter(|(_, l)| l.redirect_https)
-        .map(|(name, l)| (name.clone(), l.https_port))
-        .collect();
+    let mut problems = found.errors;
     let mut pools = HashMap::new();
     for (name, section) in &raw.upstreams {
-        let def = PoolDefinition::load(section).map_err(|e| format!("upstreams.{name}.{e}"))?;
-        let pool = retained
-            .pools
-            .get_or_build(name, &def, || Pool::build(name, &def))?;
-        pools.insert(name.clone(), pool);
+        let at = root.key("upstreams").key(name);
+        let built = PoolDefinition::load(section)
+            .map_err(|e| (at.key("tls"), e))
+            .and_then(|def| {
+                retained
+                    .pools
+                    .get_or_build(name, &def, || Pool::build(name, &def))
+                    .map_err(|e| (at.clone(), e))
+            });
+        match built {
+            Ok(pool) => {
+                pools.insert(name.clone(), pool);
+            }
+            Err(problem) => problems.push(problem),
+        }
     }
-    let auth = compile_auth(&raw.auth, &retained.jwks, &retained.metrics)?;
+    let auth = compile_auth(&raw.auth, &retained.jwks, &retained.metrics, &mut problems);
     let mut redis = HashMap::new();
     if let Some(def) = &raw.redis {
-        let store = retained
+        match retained
             .redis
-            .get_or_build("redis", def, || RedisStore::new(def))?;
-        redis.insert("redis".to_owned(), store);
+            .get_or_build("redis", def, || RedisStore::new(def))
+        {
+            Ok(store) => {
+                redis.insert("redis".to_owned(), store);
+            }
+            Err(e) => problems.push((root.key("redis").key("url"), e)),
+        }
     }
     let mut rate_limits = HashMap::new();
     for (name, limit) in &raw.limits {
@@ -66,127 +84,126 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, String>
             limit: limit.clone(),
             redis: shared.as_ref().and(raw.redis.clone()),
         };
-        let policy = retained
+        match retained
             .policies
             .get_or_build(name, &def, || Policy::build(name, &def, shared))
-            .map_err(|e| format!("limits.{name}: {e}"))?;
-        rate_limits.insert(name.clone(), policy);
+        {
+            Ok(policy) => {
+                rate_limits.insert(name.clone(), policy);
+            }
+            Err(e) => problems.push((root.key("limits").key(name).key("key"), e)),
+        }
     }
     let all_listeners: Vec<String> = raw.listeners.keys().cloned().collect();
     let mut router = Router::default();
-    for r in &raw.routes {
-        let route = compile_route(r, &pools, &auth, &rate_limits)?;
+    for (i, r) in raw.routes.iter().enumerate() {
+        let at = root.key("routes").index(i);
+        let Some(route) = compile_route(r, &at, &pools, &auth, &rate_limits, &mut problems) else {
+            continue;
+        };
         let listeners = r.listeners.as_ref().unwrap_or(&all_listeners);
         router.add(listeners, &r.hosts, Arc::new(route));
     }
     router.finish();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let s = &raw.server;
     Ok(Snapshot {
         router,
-        limits: RequestLimits {
-            max_uri_bytes: usize::try_from(raw.server.max_uri_bytes).unwrap_or(usize::MAX),
-            max_header_bytes: usize::try_from(raw.server.max_header_bytes).unwrap_or(usize::MAX),
+        request_limits: RequestLimits {
+            max_uri_bytes: usize::try_from(s.max_uri_bytes).unwrap_or(usize::MAX),
+            max_header_bytes: usize::try_from(s.max_header_bytes).unwrap_or(usize::MAX),
         },
-        trusted_proxies: TrustedProxies::new(raw.server.trusted_proxies.clone()),
+        path_rules: PathRules {
+            escaped_slashes: s.escaped_slashes,
+            merge_slashes: s.merge_slashes,
+            double_encoding: s.double_encoding,
+        },
+        trusted_proxies: TrustedProxies::new(s.trusted_proxies.clone()),
+        listener_policies,
         pools,
         auth,
         rate_limits,
         redis,
         tls,
-        https_redirects,
         warnings: found.warnings,
     })
 }
 
+/// The route of `r`, or `None` with its problems recorded.
 fn compile_route(
     r: &RouteSection,
+    at: &TomlPath,
     pools: &HashMap<String, Arc<Pool>>,
     auth: &CompiledAuth,
     rate_limits: &HashMap<String, Arc<Policy>>,
-) -> Result<Route, String> {
-    let err = |what: &str| format!("route {:?}: {what}", r.name);
+    problems: &mut Problems,
+) -> Option<Route> {
+    let before = problems.len();
+    let mut fault = |key: &str, message: String| problems.push((at.key(key), message));
+    if let Err(why) = normalized_prefix(&r.path_prefix) {
+        fault("path_prefix", why);
+    }
     let action = match (&r.upstream, &r.respond) {
-        (Some(name), _) => RouteAction::Proxy(
-            pools
-                .get(name)
-                .cloned()
-                .ok_or_else(|| err("unknown upstream"))?,
-        ),
-        (None, Some(resp)) => RouteAction::Respond(StaticResponse {
-            status: StatusCode::from_u16(resp.status).map_err(|_| err("bad status"))?,
-            body: Bytes::from(resp.body.clone()),
-            content_type: HeaderValue::from_str(&resp.content_type)
-                .map_err(|_| err("bad content_type"))?,
-        }),
-        (None, None) => return Err(err("no upstream or respond")),
+        (Some(name), _) => pools.get(name).cloned().map(RouteAction::Proxy),
+        (None, Some(resp)) => StatusCode::from_u16(resp.status)
+            .ok()
+            .zip(HeaderValue::from_str(&resp.content_type).ok())
+            .map(|(status, content_type)| {
+                RouteAction::Respond(StaticResponse {
+                    status,
+                    body: Bytes::from(resp.body.clone()),
+                    content_type,
+                })
+            }),
+        (None, None) => None,
     };
-    let methods = r
+    let methods: Vec<Method> = r
         .methods
         .iter()
-        .map(|m| Method::from_bytes(m.as_bytes()).map_err(|_| err("bad method")))
-        .collect::<Result<_, _>>()?;
+        .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
+        .collect();
+    let authenticators: Vec<_> = r
+        .auth
+        .iter()
+        .filter_map(|name| auth.authenticators.get(name).cloned())
+        .collect();
+    let policies: Vec<_> = r
+        .limits
+        .iter()
+        .filter_map(|name| rate_limits.get(name).cloned())
+        .collect();
+    // Validation has refused unknown names; one that failed to compile has its own
+    // problem already, so a route that lost a part is only left out.
+    let complete = authenticators.len() == r.auth.len()
+        && policies.len() == r.limits.len()
+        && methods.len() == r.methods.len();
+    let chain = route_chain(r, at, problems);
+    let action = action.filter(|_| complete && problems.len() == before)?;
     let mut route = Route::new(&r.name, &r.path_prefix, methods, action);
-    route.strip_prefix = r.strip_prefix;
     route.timeout = r.timeout;
-    route.request_headers = header_rules(&r.request_headers).map_err(|e| err(&e))?;
-    route.response_headers = header_rules(&r.response_headers).map_err(|e| err(&e))?;
+    route.policies = chain;
     route.auth = RouteAuth {
-        authenticators: r
-            .auth
-            .iter()
-            .map(|name| {
-                auth.authenticators
-                    .get(name)
-                    .cloned()
-                    .ok_or_else(|| err("unknown authenticator"))
-            })
-            .collect::<Result<_, _>>()?,
+        authenticators,
         require_scopes: r.require_scopes.clone(),
         require_roles: r.require_roles.clone(),
         keep_credentials: r.keep_credentials,
     };
-    let policies = r
-        .limits
-        .iter()
-        .map(|name| {
-            rate_limits
-                .get(name)
-                .cloned()
-                .ok_or_else(|| err("unknown limit"))
-        })
-        .collect::<Result<_, _>>()?;
     route.limits = RouteLimits::new(policies, r.max_in_flight.map(InFlightLimit::new));
-    route.hsts = r.hsts.as_ref().map(hsts);
-    Ok(route)
+    Some(route)
 }
 
-fn hsts(h: &HstsSection) -> HeaderValue {
-    let mut value = format!("max-age={}", h.max_age.as_secs());
-    if h.include_subdomains {
-        value.push_str("; includeSubDomains");
+/// A route prefix is matched against normalized paths, so it must be written as one
+/// (`/admin`, not `/%61dmin` or `//admin`), without `;parameters`.
+fn normalized_prefix(prefix: &str) -> Result<(), String> {
+    let normal = path::normalize(prefix.as_bytes(), &PathRules::default())
+        .map_err(|e| format!("{e}; a prefix is matched against normalized paths"))?;
+    if prefix.contains(';') {
+        return Err("a prefix cannot hold ';' parameters (they are ignored when matching)".into());
     }
-    if h.preload {
-        value.push_str("; preload");
+    if normal != prefix {
+        return Err(format!("write it as it is matched, normalized: {normal:?}"));
     }
-    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("max-age=0"))
-}
-
-fn header_rules(raw: &HeaderRulesSection) -> Result<HeaderRules, String> {
-    let name = |n: &str| {
-        HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("bad header name {n:?}"))
-    };
-    let set = raw
-        .set
-        .iter()
-        .map(|(n, v)| {
-            let value =
-                HeaderValue::from_str(v).map_err(|_| format!("bad header value for {n:?}"))?;
-            Ok((name(n)?, value))
-        })
-        .collect::<Result<_, String>>()?;
-    let remove = raw
-        .remove
-        .iter()
-        .map(|n| name(n))
-        .collect::<Result<_, _>>()?;
-    Ok(HeaderRules { set, remove })
+    Ok(())
 }

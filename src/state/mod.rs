@@ -3,7 +3,6 @@
 //! state that outlives a snapshot.
 
 pub mod compile;
-pub mod registry;
 pub mod reload;
 pub mod retained;
 pub mod snapshot;

@@ -50,7 +50,9 @@ impl Reloader {
     /// Parse, validate, compile, swap. On error nothing has changed.
     pub fn reload(&self) -> Result<Reloaded, String> {
         let loaded = load_file(&self.path).map_err(|e| e.to_string())?;
-        let snapshot = Arc::new(compile(&loaded.raw, &self.retained)?);
+        let snapshot = Arc::new(
+            compile(&loaded.raw, &self.retained).map_err(|p| loaded.errors(p).to_string())?,
+        );
         for warning in &snapshot.warnings {
             warn!("{warning}");
         }

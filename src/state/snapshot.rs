@@ -8,6 +8,8 @@ use std::sync::Arc;
 use crate::auth::compile::CompiledAuth;
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
+use crate::edge::path::PathRules;
+use crate::policy::Chain;
 use crate::ratelimit::{Policy, RedisStore};
 use crate::routing::Router;
 use crate::tls::ListenerTls;
@@ -15,8 +17,11 @@ use crate::upstream::Pool;
 
 pub struct Snapshot {
     pub router: Router,
-    pub limits: RequestLimits,
+    pub request_limits: RequestLimits,
+    pub path_rules: PathRules,
     pub trusted_proxies: TrustedProxies,
+    /// The policies of each listener, by name (listeners without any are absent).
+    pub listener_policies: HashMap<String, Arc<Chain>>,
     /// Every pool of the config, by upstream name (routes hold their own `Arc`).
     pub pools: HashMap<String, Arc<Pool>>,
     /// Authenticators, their remote key sets and the identity headers they set.
@@ -27,10 +32,8 @@ pub struct Snapshot {
     pub redis: HashMap<String, Arc<RedisStore>>,
     /// Certificates and client-certificate settings of TLS listeners, by name.
     pub tls: HashMap<String, Arc<ListenerTls>>,
-    /// Plain listeners that redirect to HTTPS, with the port they redirect to.
-    pub https_redirects: HashMap<String, u16>,
     /// Problems worth an operator's attention that do not refuse the config
-    /// (certificates close to expiry).
+    /// (certificates close to expiry), as `place: message`.
     pub warnings: Vec<String>,
 }
 

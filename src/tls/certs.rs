@@ -9,6 +9,7 @@ use openssl::x509::{X509Ref, X509};
 use std::collections::HashMap;
 
 use super::read_pair;
+use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::CertificateSection;
 
 /// Certificates expiring sooner than this are warned about.
@@ -31,44 +32,49 @@ pub struct CertStore {
     wildcard: HashMap<String, usize>,
 }
 
-/// What loading found: errors refuse the config, warnings are only reported.
+/// What loading found: errors (with their place) refuse the config, warnings
+/// (`place: message`) are only reported.
 #[derive(Debug, Default)]
 pub struct Findings {
-    pub errors: Vec<String>,
+    pub errors: Problems,
     pub warnings: Vec<String>,
 }
 
 impl CertStore {
     /// Reads `sections` (reported under `at`, e.g. `listeners.web.tls`). Every
     /// certificate is read even after one failed, so all problems are reported.
-    pub fn load(sections: &[CertificateSection], at: &str, found: &mut Findings) -> Option<Self> {
+    pub fn load(
+        sections: &[CertificateSection],
+        at: &TomlPath,
+        found: &mut Findings,
+    ) -> Option<Self> {
         let mut store = CertStore {
             certs: Vec::new(),
             exact: HashMap::new(),
             wildcard: HashMap::new(),
         };
         for (i, section) in sections.iter().enumerate() {
-            let place = format!("{at}.certificates[{i}]");
+            let place = at.key("certificates").index(i);
             let (chain, key) = match read_pair(&section.cert, &section.key) {
                 Ok(pair) => pair,
                 Err(e) => {
-                    found.errors.push(format!("{place}: {e}"));
+                    found.errors.push((place, e));
                     continue;
                 }
             };
             let leaf = &chain[0];
             match validity(leaf) {
                 Validity::Expired(when) => {
-                    found.errors.push(format!(
-                        "{place}: {} expired on {when}",
-                        section.cert.display()
+                    found.errors.push((
+                        place,
+                        format!("{} expired on {when}", section.cert.display()),
                     ));
                     continue;
                 }
                 Validity::NotYet(when) => {
-                    found.errors.push(format!(
-                        "{place}: {} is not valid before {when}",
-                        section.cert.display()
+                    found.errors.push((
+                        place,
+                        format!("{} is not valid before {when}", section.cert.display()),
                     ));
                     continue;
                 }

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use super::certs::{CertStore, Findings};
 use super::client_cert::ClientCert;
 use super::read_certs;
+use crate::config::location::TomlPath;
 use crate::config::raw::{ClientAuth, ListenerTlsSection, TlsVersion};
 use crate::observability::Metrics;
 
@@ -42,14 +43,14 @@ impl ListenerTls {
     }
 
     /// Reads the certificates and client CA of `section` (reported under `at`).
-    pub fn load(section: &ListenerTlsSection, at: &str, found: &mut Findings) -> Option<Self> {
+    pub fn load(section: &ListenerTlsSection, at: &TomlPath, found: &mut Findings) -> Option<Self> {
         let certs = CertStore::load(&section.certificates, at, found);
         let client = match (&section.client_ca, section.client_auth) {
             (Some(path), ClientAuth::Optional | ClientAuth::Require) => {
                 match client_verification(path, section.client_auth) {
                     Ok(v) => Some(v),
                     Err(e) => {
-                        found.errors.push(format!("{at}.client_ca: {e}"));
+                        found.errors.push((at.key("client_ca"), e));
                         None
                     }
                 }

@@ -13,8 +13,8 @@ use pingora::{Error, ErrorType};
 use std::sync::{Arc, Weak};
 
 use super::{Pool, PoolRegistry};
+use crate::base::registry::PerItemTasks;
 use crate::config::raw::{HealthKind, HealthSection};
-use crate::state::registry::PerItemTasks;
 use crate::tls::UpstreamTls;
 
 /// The check for `h`; an `http` check of a TLS upstream speaks TLS with its settings.

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
-use super::pool::InFlight;
+use super::in_flight::InFlight;
 
 pub struct LeastConn {
     backends: Box<[Backend]>,

@@ -7,11 +7,13 @@
 //! A pool with no healthy target left answers 503, one whose targets all failed 502.
 
 mod health;
+mod in_flight;
 mod least_conn;
 mod pool;
 
 pub use health::health_checks;
-pub use pool::{InFlightGuard, Pool, PoolDefinition, Selected, UpstreamError};
+pub use in_flight::InFlightGuard;
+pub use pool::{Pool, PoolDefinition, Selected, UpstreamError};
 
 /// Pools of the current config, by upstream name.
-pub type PoolRegistry = crate::state::registry::Registry<Pool>;
+pub type PoolRegistry = crate::base::registry::Registry<Pool>;

@@ -11,15 +11,14 @@ use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use pingora::upstreams::peer::HttpPeer;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::health::health_check;
+use super::in_flight::{InFlight, InFlightGuard};
 use super::least_conn::LeastConn;
+use crate::base::registry::Reusable;
 use crate::config::raw::{Balance, HashKey, UpstreamSection};
 use crate::ratelimit::InFlightLimit;
-use crate::state::registry::Reusable;
 use crate::tls::UpstreamTls;
 
 /// Bound on the targets a selection looks at before giving up (ketama walks a ring).
@@ -126,11 +125,12 @@ impl Pool {
         self.balancer.backends()
     }
 
-    /// A healthy target for `req` not in `tried`, chosen by the pool's algorithm
-    /// (hashing `hash_key` for `consistent_hash`).
+    /// A healthy target for `req` (whose normalized path is `path`) not in `tried`,
+    /// chosen by the pool's algorithm (hashing `hash_key` for `consistent_hash`).
     pub fn select(
         &self,
         req: &RequestHeader,
+        path: &str,
         client_ip: IpAddr,
         tried: &[SocketAddr],
     ) -> Result<Selected, UpstreamError> {
@@ -141,7 +141,7 @@ impl Pool {
         let hash_input: &[u8] = match &self.definition.upstream.hash_key {
             None => b"",
             Some(HashKey::ClientIp) => &ip,
-            Some(HashKey::Path) => req.uri.path().as_bytes(),
+            Some(HashKey::Path) => path.as_bytes(),
             Some(HashKey::Header(name)) => req.headers.get(name).map_or(b"", |v| v.as_bytes()),
         };
         let accept = |b: &Backend, healthy: bool| {
@@ -221,34 +221,12 @@ where
     }
 }
 
-/// Requests in flight to one target, shared by every clone of its `Backend`.
-#[derive(Clone, Default)]
-pub struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    pub fn enter(&self) -> InFlightGuard {
-        self.0.fetch_add(1, Relaxed);
-        InFlightGuard(self.0.clone())
-    }
-
-    pub fn current(&self) -> usize {
-        self.0.load(Relaxed)
-    }
-}
-
-pub struct InFlightGuard(Arc<AtomicUsize>);
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::load_str;
     use std::collections::HashMap;
+    use std::sync::Arc;
 
     fn upstream(retries: usize) -> PoolDefinition {
         let text = format!("[listeners.a]\naddr = \"127.0.0.1:1\"\n[upstreams.u]\ntargets = [\"127.0.0.1:2\"]\nretries = {retries}\n");

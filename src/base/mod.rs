@@ -1,0 +1,9 @@
+//! Building blocks that know nothing of the config file or of Pingora's phases, used
+//! by the modules above them: the [`Reply`] every stage that refuses a request
+//! converts its error into, and the registry that keeps state (pools, key sets,
+//! buckets) across reloads while its definition is unchanged.
+
+pub mod registry;
+mod reply;
+
+pub use reply::{PolicyEvent, Reply};

@@ -1,0 +1,61 @@
+//! The answer tollgate gives instead of proxying: a status, extra headers and an RFC
+//! 9457 problem detail. Every stage that refuses a request (hygiene, routing,
+//! policies, authentication, limits) converts its own error into a `Reply`; the proxy
+//! only renders replies.
+
+use http::{HeaderName, HeaderValue, StatusCode};
+use std::borrow::Cow;
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    /// The problem document's `detail`: why, never a secret.
+    pub detail: Cow<'static, str>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The client's framing cannot be trusted: close the connection after answering.
+    pub close: bool,
+    /// A security-log line for this refusal.
+    pub event: Option<PolicyEvent>,
+}
+
+/// A refusal worth a security-log line: `event` names it, `fields` add what the
+/// operator needs (the list that matched, ...). The request's id, client IP and route
+/// are added by the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyEvent {
+    pub event: &'static str,
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn new(status: StatusCode, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            headers: Vec::new(),
+            close: false,
+            event: None,
+        }
+    }
+
+    /// Adds a header. The values given here are built by tollgate from validated
+    /// parts; one that still is no valid header value is left out (and logged).
+    pub fn with_header(mut self, name: HeaderName, value: impl AsRef<str>) -> Self {
+        match HeaderValue::from_str(value.as_ref()) {
+            Ok(v) => self.headers.push((name, v)),
+            Err(_) => log::warn!("reply header {name} left out: not a valid value"),
+        }
+        self
+    }
+
+    /// Closes the connection after the answer.
+    pub fn closing(mut self) -> Self {
+        self.close = true;
+        self
+    }
+
+    pub fn logged(mut self, event: PolicyEvent) -> Self {
+        self.event = Some(event);
+        self
+    }
+}

@@ -1,0 +1,68 @@
+//! `redirect_https` of a plain listener: every request is answered with a 308 to the
+//! same normalized path and query over HTTPS, on `https_port` (443 is left out of the
+//! URL).
+
+use http::{header, StatusCode};
+use std::sync::Arc;
+
+use super::{ChainBuilder, Reply, RequestPolicy, RequestView};
+
+struct HttpsRedirect {
+    port: u16,
+}
+
+pub fn install(redirect_https: bool, https_port: u16, chain: &mut ChainBuilder) {
+    if redirect_https {
+        chain.request(Arc::new(HttpsRedirect { port: https_port }));
+    }
+}
+
+impl RequestPolicy for HttpsRedirect {
+    fn on_request(&self, view: &RequestView<'_>) -> Result<(), Reply> {
+        Err(Reply::new(
+            StatusCode::PERMANENT_REDIRECT,
+            "this resource is served over HTTPS",
+        )
+        .with_header(header::LOCATION, location(view, self.port)))
+    }
+}
+
+/// `https://host[:port]/path?query`.
+fn location(view: &RequestView<'_>, port: u16) -> String {
+    let authority = match port {
+        443 => view.host.to_owned(),
+        _ => format!("{}:{port}", view.host),
+    };
+    match view.query {
+        Some(q) => format!(
+            "https://{authority}{}?{}",
+            view.path,
+            String::from_utf8_lossy(q)
+        ),
+        None => format!("https://{authority}{}", view.path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pingora::http::RequestHeader;
+
+    #[test]
+    fn location_keeps_path_and_query_and_drops_port_443() {
+        let req = RequestHeader::build("GET", b"/a?b=1", None).expect("request");
+        let view = |query| RequestView {
+            req: &req,
+            path: "/a",
+            query,
+            host: "h.example",
+            client_ip: "192.0.2.1".parse().expect("ip"),
+            secure: false,
+        };
+        assert_eq!(
+            location(&view(Some(b"b=1".as_slice())), 443),
+            "https://h.example/a?b=1"
+        );
+        assert_eq!(location(&view(None), 8443), "https://h.example:8443/a");
+    }
+}

@@ -1,0 +1,38 @@
+//! `strip_prefix` of a route: the upstream gets the normalized path without the
+//! route's `path_prefix` segments (`/api/v1/7` under `/api` goes up as `/v1/7`; the
+//! prefix's `;params` go with it). The query is the one already bound for the
+//! upstream (the client's, less a stripped query credential).
+
+use pingora::http::RequestHeader;
+use std::sync::Arc;
+
+use super::{ChainBuilder, RequestView, UpstreamPolicy};
+use crate::edge::path::strip_segments;
+use crate::edge::target::set_target;
+
+struct StripPrefix {
+    /// Segments in the route's prefix.
+    segments: usize,
+}
+
+pub fn install(strip_prefix: bool, path_prefix: &str, chain: &mut ChainBuilder) {
+    let segments = path_prefix.split('/').filter(|s| !s.is_empty()).count();
+    if strip_prefix && segments > 0 {
+        chain.upstream(Arc::new(StripPrefix { segments }));
+    }
+}
+
+impl UpstreamPolicy for StripPrefix {
+    fn on_upstream(
+        &self,
+        view: &RequestView<'_>,
+        upstream: &mut RequestHeader,
+    ) -> pingora::Result<()> {
+        let query = upstream.uri.query().map(|q| q.as_bytes().to_vec());
+        set_target(
+            upstream,
+            strip_segments(view.path, self.segments),
+            query.as_deref(),
+        )
+    }
+}

@@ -1,0 +1,104 @@
+//! `request_filter`'s stages, in the fixed order every request takes them. The first
+//! stage that refuses answers with its [`Reply`]; the rest do not run.
+//!
+//! 1. hygiene: sizes, Host, the request target → 414/431/400
+//! 2. normalization of the path, once → 400
+//! 3. the listener's policies (HTTPS redirect) → 308
+//! 4. the route: listener, host, normalized path, method → 404/405
+//! 5. the route's request policies
+//! 6. authentication, 7. authorization → 401/403
+//! 8. rate and concurrency limits → 429/503
+//!
+//! Static answers (9) and the upstream (10) follow in `request_filter` and
+//! `upstream_peer`.
+
+use http::StatusCode;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+
+use super::{Gateway, RequestCtx};
+use crate::auth::Attempt;
+use crate::base::Reply;
+use crate::edge::{hygiene, path, target::Form};
+use crate::ratelimit::{KeyInput, RateLimitError};
+use crate::routing::{Route, RouteAction};
+
+impl Gateway {
+    pub(super) async fn admit(&self, session: &Session, ctx: &mut RequestCtx) -> Result<(), Reply> {
+        let req = session.req_header();
+        ctx.identify(session);
+        let checked = hygiene::check(req, &ctx.snap.request_limits)?;
+        ctx.host = checked.host;
+        let asterisk = checked.target.form == Form::Asterisk;
+        if !asterisk {
+            ctx.path = path::normalize(checked.target.path, &ctx.snap.path_rules)?;
+        }
+        let listener = self.listeners.name_for(session.server_addr());
+        ctx.listener_policies = ctx.snap.listener_policies.get(listener).cloned();
+        if let Some(policies) = &ctx.listener_policies {
+            policies.on_request(&ctx.view(req))?;
+        }
+        if asterisk {
+            // `OPTIONS *` asks about the server, not a resource: nothing to route.
+            return Err(Reply::new(StatusCode::NO_CONTENT, ""));
+        }
+        let route = ctx
+            .snap
+            .router
+            .find(listener, &ctx.host, &ctx.path, &req.method)?
+            .clone();
+        ctx.route = Some(route.clone());
+        route.policies.on_request(&ctx.view(req))?;
+        let attempt = Attempt {
+            request_id: &ctx.request_id,
+            client_ip: ctx.client_ip,
+            route: &route.name,
+        };
+        ctx.principal = route
+            .auth
+            .check(req, ctx.client_cert(), &attempt, &self.security_log)
+            .await?;
+        self.limit(req, &route, ctx).await
+    }
+
+    /// Concurrency limits of the route and its upstream, then every rate limit of
+    /// the route.
+    async fn limit(
+        &self,
+        req: &RequestHeader,
+        route: &Route,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), Reply> {
+        let pool_limit = match &route.action {
+            RouteAction::Proxy(pool) => pool.in_flight.as_ref(),
+            RouteAction::Respond(_) => None,
+        };
+        for (limit, what) in [
+            (route.limits.in_flight.as_ref(), "route"),
+            (pool_limit, "upstream"),
+        ] {
+            if let Some(limit) = limit {
+                let guard = limit.enter().ok_or(RateLimitError::Busy { what })?;
+                ctx.concurrency.push(guard);
+            }
+        }
+        let input = KeyInput {
+            client_ip: ctx.client_ip,
+            principal: ctx.principal.as_deref(),
+            route: &route.name,
+            req,
+        };
+        match route.limits.check(&input, &self.metrics).await {
+            Ok(headers) => {
+                ctx.rate_limit = headers;
+                Ok(())
+            }
+            Err(e) => {
+                if let RateLimitError::Limited { headers, .. } = &e {
+                    ctx.rate_limit = Some(headers.clone());
+                }
+                Err(e.into())
+            }
+        }
+    }
+}
