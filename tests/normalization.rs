@@ -215,6 +215,10 @@ async fn malformed_request_lines_and_headers_are_refused_before_routing() {
         }
     }
     assert_eq!(origin.count(), 0, "reached the origin: {:?}", origin.seen());
+    // A credential given twice counts as none, even when one of them is right.
+    let twice = format!("x-api-key: wrong\r\n{}", key_header());
+    assert_eq!(status(&get(&tg, "/admin/x", &twice)), 401);
+    assert_eq!(origin.count(), 0);
     let options = raw_request(
         tg.port,
         b"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",

@@ -7,33 +7,53 @@ use std::borrow::Cow;
 
 use crate::config::raw::CredentialSource;
 
+/// A credential given more than once (two `x-api-key` headers, a cookie or query
+/// parameter repeated): which one counts would depend on who reads it, so none does.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Repeated;
+
 /// The credential `source` names in `req`, if present and non-empty.
-pub fn extract<'a>(source: &CredentialSource, req: &'a RequestHeader) -> Option<Cow<'a, str>> {
+pub fn extract<'a>(
+    source: &CredentialSource,
+    req: &'a RequestHeader,
+) -> Result<Option<Cow<'a, str>>, Repeated> {
     let found = match source {
-        CredentialSource::Bearer => {
-            let value = req.headers.get(AUTHORIZATION)?.to_str().ok()?;
-            let (scheme, token) = value.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| Cow::Borrowed(token.trim()))
-        }
-        CredentialSource::Header(name) => Some(Cow::Borrowed(
-            req.headers.get(name.as_str())?.to_str().ok()?.trim(),
-        )),
-        CredentialSource::Cookie(name) => req
-            .headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| Cow::Borrowed(v)),
-        CredentialSource::Query(name) => form_urlencoded::parse(req.uri.query()?.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| Cow::Owned(v.into_owned())),
+        CredentialSource::Bearer => single(req.headers.get_all(AUTHORIZATION).iter())?
+            .and_then(|v| v.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| Cow::Borrowed(token.trim())),
+        CredentialSource::Header(name) => single(req.headers.get_all(name.as_str()).iter())?
+            .and_then(|v| v.to_str().ok())
+            .map(|v| Cow::Borrowed(v.trim())),
+        CredentialSource::Cookie(name) => single(
+            req.headers
+                .get_all(COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| Cow::Borrowed(v)),
+        )?,
+        CredentialSource::Query(name) => match req.uri.query() {
+            Some(query) => single(
+                form_urlencoded::parse(query.as_bytes())
+                    .filter(|(k, _)| k == name)
+                    .map(|(_, v)| Cow::Owned(v.into_owned())),
+            )?,
+            None => None,
+        },
     };
-    found.filter(|c| !c.is_empty())
+    Ok(found.filter(|c| !c.is_empty()))
+}
+
+/// The only item of `items`, `None` for none, `Repeated` for more.
+fn single<T>(mut items: impl Iterator<Item = T>) -> Result<Option<T>, Repeated> {
+    match (items.next(), items.next()) {
+        (first, None) => Ok(first),
+        (Some(_), Some(_)) | (None, Some(_)) => Err(Repeated),
+    }
 }
 
 /// Removes what `source` reads from the request sent upstream.
@@ -113,7 +133,8 @@ mod tests {
                 ("cookie", "a=1; session=s"),
             ],
         );
-        let get = |s: CredentialSource| extract(&s, &r).map(|c| c.into_owned());
+        let get =
+            |s: CredentialSource| extract(&s, &r).expect("given once").map(|c| c.into_owned());
         assert_eq!(get(CredentialSource::Bearer).as_deref(), Some("tok"));
         assert_eq!(
             get(CredentialSource::Header("x-key".into())).as_deref(),
@@ -129,7 +150,27 @@ mod tests {
         );
         assert_eq!(get(CredentialSource::Cookie("nope".into())), None);
         let basic = req("/", &[("authorization", "Basic abc")]);
-        assert_eq!(extract(&CredentialSource::Bearer, &basic), None);
+        assert_eq!(extract(&CredentialSource::Bearer, &basic), Ok(None));
+    }
+
+    #[test]
+    fn a_credential_given_twice_is_refused() {
+        let r = req(
+            "/x?api_key=a&b=1&api%5Fkey=b",
+            &[
+                ("x-key", "a"),
+                ("x-key", "b"),
+                ("cookie", "session=a; x=1"),
+                ("cookie", "session=b"),
+            ],
+        );
+        for source in [
+            CredentialSource::Header("x-key".into()),
+            CredentialSource::Cookie("session".into()),
+            CredentialSource::Query("api_key".into()),
+        ] {
+            assert_eq!(extract(&source, &r), Err(Repeated), "{source:?}");
+        }
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub struct Principal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     MissingCredentials,
+    Repeated,
     Malformed,
     TokenTooLarge,
     AlgorithmNotAllowed,
@@ -71,6 +72,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::MissingCredentials => "missing_credentials",
+            Reason::Repeated => "repeated_credentials",
             Reason::Malformed => "malformed",
             Reason::TokenTooLarge => "token_too_large",
             Reason::AlgorithmNotAllowed => "algorithm_not_allowed",
@@ -96,6 +98,7 @@ impl Reason {
     pub fn describe(self) -> &'static str {
         match self {
             Reason::MissingCredentials => "no credentials were presented",
+            Reason::Repeated => "the credential is given more than once",
             Reason::Malformed => "the token is malformed",
             Reason::TokenTooLarge => "the token is too large",
             Reason::AlgorithmNotAllowed => "the token's algorithm is not accepted for its key",
@@ -164,10 +167,11 @@ pub struct Authenticator {
 
 impl Authenticator {
     async fn check(&self, req: &RequestHeader, client_cert: Option<&ClientCert>) -> Verdict {
-        let credential = self
-            .source
-            .as_ref()
-            .and_then(|source| credential::extract(source, req));
+        let credential = match self.source.as_ref().map(|s| credential::extract(s, req)) {
+            Some(Err(credential::Repeated)) => return Verdict::rejected(Reason::Repeated),
+            Some(Ok(found)) => found,
+            None => None,
+        };
         match (&self.kind, credential, client_cert) {
             (Kind::Jwt(jwt), Some(token), _) => jwt.verify(&token).await,
             (Kind::ApiKey(keys), Some(key), _) => keys.verify(&key),
