@@ -115,7 +115,7 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
     }
     server.add_service(background_service(
         "health checks",
-        health_checks(retained.pools.clone()),
+        health_checks(retained.targets.clone()),
     ));
     server.add_service(background_service(
         "jwks refresh",
@@ -123,7 +123,7 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
     ));
     server.add_service(background_service(
         "rate-limit sweeps",
-        sweeper(retained.policies.clone(), retained.metrics.clone()),
+        sweeper(retained.buckets.clone(), retained.metrics.clone()),
     ));
     for writer in [access_writer, security_writer].into_iter().flatten() {
         server.add_service(background_service(writer.name(), writer));

@@ -147,3 +147,49 @@ consumers = [{ id = "x", san = "x.test", subject_cn = "x" }, { id = "y", sha256 
         );
     }
 }
+
+#[test]
+fn problems_found_while_compiling_are_all_listed_with_their_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("files.toml");
+    std::fs::write(dir.path().join("garbage.pem"), "not a key").expect("write");
+    std::fs::write(
+        &path,
+        r#"[listeners.a]
+addr = "127.0.0.1:7000"
+
+[upstreams.u]
+targets = ["127.0.0.1:9000"]
+tls = { sni = "u.test", ca = "missing-ca.pem" }
+
+[auth.pem]
+kind = "jwt"
+algorithms = ["RS256"]
+public_key_file = "garbage.pem"
+
+[auth.set]
+kind = "jwt"
+algorithms = ["RS256"]
+jwks_file = "missing.json"
+
+[[routes]]
+name = "r"
+path_prefix = "/%61dmin"
+respond = { status = 200 }
+"#,
+    )
+    .expect("write");
+    let out = cli(&["check", "-c"], Some(&path));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = path.display();
+    for expected in [
+        format!("{file}:6:7: upstreams.u.tls: "),
+        format!("{file}:11:19: auth.pem.public_key_file: "),
+        format!("{file}:16:13: auth.set.jwks_file: "),
+        format!("{file}:20:15: routes[0].path_prefix: write it as it is matched, normalized: \"/admin\""),
+    ] {
+        assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
+    }
+    assert!(stderr.contains("4 errors"), "{stderr}");
+}

@@ -77,7 +77,7 @@ async fn every_target_down_is_503() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn unchanged_pool_keeps_its_health_across_a_reload() {
+async fn unchanged_targets_keep_their_health_across_a_reload() {
     let mut o = Origin::start_many("keep", 2).await;
     o[1].stop().await;
     // Checked once at start, then only every minute: a kept pool keeps o[1] marked down.
@@ -99,8 +99,16 @@ async fn unchanged_pool_keeps_its_health_across_a_reload() {
         "the pool's health state was reset by an unrelated reload"
     );
 
-    // A changed definition is a new pool, checked at once: o[1] is found alive.
-    let changed = unrelated.replace("retries = 0", "retries = 1");
+    // Retries are a setting of the snapshot, not of the targets: health is kept.
+    let retries = unrelated.replace("retries = 0", "retries = 1");
+    assert!(tg.reload(&retries).await, "{}", tg.log());
+    assert!(
+        all_served_by(&url, &o[0].name, 10).await,
+        "changing retries reset the health state"
+    );
+
+    // Changed health checks are new targets, checked at once: o[1] is found alive.
+    let changed = retries.replace("interval = \"60s\"", "interval = \"59s\"");
     assert!(tg.reload(&changed).await, "{}", tg.log());
     let back = eventually(Duration::from_secs(5), || async {
         get(&url).await.header("x-origin") == o[1].name
@@ -108,6 +116,6 @@ async fn unchanged_pool_keeps_its_health_across_a_reload() {
     .await;
     assert!(
         back,
-        "a changed pool did not start with fresh health checks"
+        "changed targets did not start with fresh health checks"
     );
 }

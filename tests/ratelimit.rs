@@ -162,9 +162,16 @@ async fn buckets_survive_a_reload_unless_their_policy_changes() {
         429,
         "the bucket was reset by an unrelated reload"
     );
+    // max_keys bounds memory; it does not change what a bucket means.
+    let bounded = unrelated.replace("burst = 3", "burst = 3\nmax_keys = 5000");
+    assert!(tg.reload(&bounded).await, "{}", tg.log());
+    assert_eq!(
+        send(from(&tg, "/", "192.0.2.7")).await.status,
+        429,
+        "changing max_keys reset the bucket"
+    );
     assert!(
-        tg.reload(&unrelated.replace("burst = 3", "burst = 4"))
-            .await,
+        tg.reload(&bounded.replace("burst = 3", "burst = 4")).await,
         "{}",
         tg.log()
     );

@@ -84,6 +84,13 @@ async fn two_instances_share_one_budget() {
         "the shared bucket holds 10 tokens for both instances together"
     );
     assert_eq!(origin.count(), 10);
+    // One bucket, named as documented: NAME:RATE/PERms/BURST:KEY:hash of the route.
+    let keys = redis.keys("tollgate:rl:*");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let bucket = keys[0]
+        .strip_prefix("tollgate:rl:shared:1/3600000ms/10:route:")
+        .unwrap_or_else(|| panic!("{keys:?}"));
+    assert_eq!(bucket.len(), 32, "{keys:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

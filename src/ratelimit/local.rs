@@ -24,12 +24,17 @@ struct Shard {
 
 pub struct LocalStore {
     shards: Box<[Mutex<Shard>]>,
-    per_shard_cap: usize,
     untracked: AtomicU64,
 }
 
+impl Default for LocalStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LocalStore {
-    pub fn new(max_keys: usize) -> Self {
+    pub fn new() -> Self {
         let shards = (0..SHARDS)
             .map(|_| {
                 Mutex::new(Shard {
@@ -40,7 +45,6 @@ impl LocalStore {
             .collect();
         Self {
             shards,
-            per_shard_cap: max_keys.div_ceil(SHARDS).max(1),
             untracked: AtomicU64::new(0),
         }
     }
@@ -51,7 +55,10 @@ impl LocalStore {
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn take(&self, key: u64, quota: &Quota, now: u64, cost: u64) -> Take {
+    /// Takes `cost` tokens of `key`'s bucket; a new key gets a bucket while the store
+    /// holds fewer than `max_keys` (the policy's setting, which a reload may change).
+    pub fn take(&self, key: u64, quota: &Quota, now: u64, cost: u64, max_keys: usize) -> Take {
+        let per_shard_cap = max_keys.div_ceil(SHARDS).max(1);
         let mut shard = self.shard(key);
         if let Some(tat) = shard.buckets.get_mut(&key) {
             let taken = quota.take(*tat, now, cost);
@@ -62,12 +69,12 @@ impl LocalStore {
         }
         let taken = quota.take(0, now, cost);
         if let Take::Admit { tat, .. } = taken {
-            if shard.buckets.len() >= self.per_shard_cap
+            if shard.buckets.len() >= per_shard_cap
                 && now.saturating_sub(shard.last_sweep) >= EMERGENCY_SWEEP_EVERY
             {
                 sweep_shard(&mut shard, now);
             }
-            if shard.buckets.len() < self.per_shard_cap {
+            if shard.buckets.len() < per_shard_cap {
                 shard.buckets.insert(key, tat);
             } else {
                 self.untracked.fetch_add(1, Relaxed);
@@ -142,15 +149,15 @@ mod tests {
 
     #[test]
     fn limits_per_key_and_sweeps_refilled_buckets() {
-        let store = LocalStore::new(1000);
+        let (store, cap) = (LocalStore::new(), 1000);
         let q = Quota::new(1, Duration::from_secs(1), 2);
         let now = 100 * S;
         let admitted = (0..5)
-            .filter(|_| matches!(store.take(7, &q, now, 1), Take::Admit { .. }))
+            .filter(|_| matches!(store.take(7, &q, now, 1, cap), Take::Admit { .. }))
             .count();
         assert_eq!(admitted, 2);
         assert!(
-            matches!(store.take(8, &q, now, 1), Take::Admit { .. }),
+            matches!(store.take(8, &q, now, 1, cap), Take::Admit { .. }),
             "another key is unaffected"
         );
         assert_eq!(store.sweep(now), 2, "nothing is full yet");
@@ -170,14 +177,14 @@ mod tests {
 
     #[test]
     fn a_flood_of_a_million_keys_is_given_back_by_one_sweep() {
-        let store = LocalStore::new(2_000_000);
+        let (store, cap) = (LocalStore::new(), 2_000_000);
         // 100 tokens per second, burst 1: a bucket that took one token is full 10 ms later.
         let q = Quota::new(100, Duration::from_secs(1), 1);
         let now = 100 * S;
         let (rss_before, table_before) = (rss_bytes(), store.table_bytes());
         for key in 0..1_000_000u64 {
             assert!(matches!(
-                store.take(key.wrapping_mul(0x9E37_79B9_7F4A_7C15), &q, now, 1),
+                store.take(key.wrapping_mul(0x9E37_79B9_7F4A_7C15), &q, now, 1, cap),
                 Take::Admit { .. }
             ));
         }
@@ -209,12 +216,12 @@ mod tests {
 
     #[test]
     fn a_full_store_admits_new_keys_untracked_and_keeps_memory_bounded() {
-        let store = LocalStore::new(SHARDS * 10);
+        let (store, cap) = (LocalStore::new(), SHARDS * 10);
         let q = Quota::new(1, Duration::from_secs(3600), 1);
         let now = 100 * S;
         for key in 0..100_000u64 {
             assert!(
-                matches!(store.take(key, &q, now, 1), Take::Admit { .. }),
+                matches!(store.take(key, &q, now, 1, cap), Take::Admit { .. }),
                 "key {key} was throttled"
             );
         }

@@ -14,7 +14,7 @@ mod policy;
 mod redis;
 mod sweeper;
 
-pub use policy::{KeyInput, KeyPart, Policy, PolicyDefinition};
+pub use policy::{BucketIdentity, Buckets, KeyInput, KeyPart, Policy};
 pub use redis::RedisStore;
 pub use sweeper::sweeper;
 
@@ -29,8 +29,9 @@ use crate::observability::Metrics;
 use gcra::Take;
 use policy::Taken;
 
-/// Pools of buckets by policy name, kept across reloads.
-pub type PolicyRegistry = crate::base::registry::Registry<Policy>;
+/// The local buckets of every policy, by policy name, kept across reloads while the
+/// policy's [`BucketIdentity`] is unchanged.
+pub type BucketsRegistry = crate::base::registry::Registry<Buckets>;
 /// The `[redis]` store, kept across reloads while its section is unchanged.
 pub type RedisRegistry = crate::base::registry::Registry<RedisStore>;
 
@@ -46,14 +47,21 @@ pub struct RouteLimits {
 /// At most `max` requests at once (`max_in_flight`).
 pub struct InFlightLimit {
     pub max: usize,
-    counter: Inflight,
+    counter: Arc<Inflight>,
 }
 
 impl InFlightLimit {
+    /// A limit with a counter of its own.
     pub fn new(max: usize) -> Self {
+        Self::sharing(max, &Arc::new(Inflight::new()))
+    }
+
+    /// A limit on `counter`, which outlives this limit (an upstream's, kept across
+    /// reloads that change only the limit).
+    pub fn sharing(max: usize, counter: &Arc<Inflight>) -> Self {
         Self {
             max,
-            counter: Inflight::new(),
+            counter: counter.clone(),
         }
     }
 

@@ -1,7 +1,12 @@
 //! A limit policy (`[limits.NAME]`): its quota, what a request's key is made of, and
-//! its buckets (local, or in Redis with a local fallback). Policies live in a
-//! registry keyed by name, so a reload keeps the buckets of a policy whose
-//! parameters did not change.
+//! its buckets (local, or in Redis with a local fallback).
+//!
+//! Buckets outlive reloads by what they mean: a [`BucketIdentity`] (the policy's
+//! name, rate, period, burst and key kinds). The local buckets live in a registry
+//! under that identity, and a Redis bucket's key is a documented function of it (see
+//! [`BucketIdentity::redis_key`]), so changing `cost`, `max_keys`, `on_store_error`
+//! or `[redis]` keeps every bucket, changing the identity starts fresh ones, and two
+//! tollgate versions sharing one Redis during a rolling upgrade share buckets.
 
 use http::HeaderName;
 use pingora::http::RequestHeader;
@@ -10,13 +15,14 @@ use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::gcra::{Quota, Take};
 use super::local::LocalStore;
 use super::redis::RedisStore;
 use crate::auth::Principal;
 use crate::base::registry::Reusable;
-use crate::config::raw::{LimitSection, OnStoreError, RedisSection};
+use crate::config::raw::{LimitSection, OnStoreError};
 use crate::observability::Metrics;
 
 /// One part of a bucket key.
@@ -46,6 +52,17 @@ impl KeyPart {
             Some(_) => Err(format!("unknown key {text:?}: expected header:NAME or claim:NAME")),
         }
     }
+
+    /// The config spelling (header names in lower case).
+    fn kind(&self) -> String {
+        match self {
+            KeyPart::ClientIp => "client_ip".into(),
+            KeyPart::Consumer => "consumer".into(),
+            KeyPart::Route => "route".into(),
+            KeyPart::Header(name) => format!("header:{name}"),
+            KeyPart::Claim(name) => format!("claim:{name}"),
+        }
+    }
 }
 
 /// What a request offers for its key.
@@ -56,35 +73,116 @@ pub struct KeyInput<'a> {
     pub req: &'a RequestHeader,
 }
 
-/// A policy's parameters and, for `store = "redis"`, the Redis it uses: changing
-/// either starts fresh buckets.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicyDefinition {
-    pub limit: LimitSection,
-    pub redis: Option<RedisSection>,
+/// What a policy's buckets mean. Equal identities share buckets across reloads (and,
+/// in Redis, across instances and versions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketIdentity {
+    pub name: String,
+    pub rate: u64,
+    pub per: Duration,
+    pub burst: u64,
+    pub key: Vec<KeyPart>,
+}
+
+impl BucketIdentity {
+    pub fn of(name: &str, l: &LimitSection) -> Result<Self, String> {
+        Ok(Self {
+            name: name.to_owned(),
+            rate: l.rate,
+            per: l.per,
+            burst: l.burst.unwrap_or(l.rate),
+            key: l
+                .key
+                .iter()
+                .map(|k| KeyPart::parse(k))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The Redis key of a bucket: `tollgate:rl:NAME:RATE/PERms/BURST:KEY:BUCKET`, where
+    /// `PER` is the period in milliseconds, `KEY` the key kinds joined by `+`
+    /// (`client_ip`, `header:x-tenant+route`) and `BUCKET` the hex of the first 16
+    /// bytes of the SHA-256, over each key part in order, of a tag byte (1: the
+    /// request's value, 0: the client IP in its place), the value's length as 8
+    /// big-endian bytes, and the value. Example:
+    /// `tollgate:rl:per-ip:100/1000ms/200:client_ip:3f1c…`.
+    pub fn redis_key(&self, input: &KeyInput<'_>) -> String {
+        let kinds: Vec<String> = self.key.iter().map(KeyPart::kind).collect();
+        let mut h = Sha256::new();
+        key_parts(&self.key, input, |tag, value| {
+            h.update([tag]);
+            h.update((value.len() as u64).to_be_bytes());
+            h.update(value);
+        });
+        format!(
+            "tollgate:rl:{}:{}/{}ms/{}:{}:{}",
+            self.name,
+            self.rate,
+            self.per.as_millis(),
+            self.burst,
+            kinds.join("+"),
+            hex::encode(&h.finalize()[..16])
+        )
+    }
+}
+
+/// A policy's local buckets: kept across reloads while its identity is unchanged. For
+/// a Redis policy, the fallback that keeps limiting while Redis is unavailable.
+pub struct Buckets {
+    identity: BucketIdentity,
+    pub store: LocalStore,
+    hasher: RandomState,
+}
+
+impl Reusable for Buckets {
+    type Definition = BucketIdentity;
+
+    fn definition(&self) -> &BucketIdentity {
+        &self.identity
+    }
+}
+
+impl Buckets {
+    pub fn new(identity: BucketIdentity) -> Self {
+        Self {
+            identity,
+            store: LocalStore::new(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    /// The local bucket: a keyed hash of the key parts (fast, private to this process).
+    fn local_key(&self, input: &KeyInput<'_>) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        key_parts(&self.identity.key, input, |tag, value| {
+            (tag, value).hash(&mut h)
+        });
+        h.finish()
+    }
 }
 
 /// The shared store of a `store = "redis"` policy.
 struct Shared {
     store: Arc<RedisStore>,
     on_error: OnStoreError,
-    /// `tollgate:rl:NAME:PARAMS:`: a new namespace when the parameters change.
-    prefix: String,
     /// Redis is failing for this policy (logged once per outage).
     down: AtomicBool,
 }
 
+/// A policy as one snapshot has it: its buckets (kept across reloads) and its
+/// settings.
 pub struct Policy {
     pub name: Arc<str>,
-    definition: PolicyDefinition,
     pub quota: Quota,
     pub cost: u64,
-    key: Vec<KeyPart>,
-    /// The buckets of a local policy; for a Redis policy, the fallback that keeps
-    /// limiting while Redis is unavailable.
-    pub store: LocalStore,
+    /// Buckets tracked at most, locally.
+    max_keys: usize,
+    buckets: Arc<Buckets>,
     shared: Option<Shared>,
-    hasher: RandomState,
 }
 
 /// Where a request's tokens were taken, to give them back.
@@ -93,43 +191,25 @@ pub enum Taken {
     Redis(String),
 }
 
-impl Reusable for Policy {
-    type Definition = PolicyDefinition;
-
-    fn definition(&self) -> &PolicyDefinition {
-        &self.definition
-    }
-}
-
 impl Policy {
-    pub fn build(
-        name: &str,
-        def: &PolicyDefinition,
-        redis: Option<Arc<RedisStore>>,
-    ) -> Result<Self, String> {
-        let l = &def.limit;
-        let key = l
-            .key
-            .iter()
-            .map(|k| KeyPart::parse(k))
-            .collect::<Result<_, _>>()?;
-        let params: [u8; 32] = Sha256::digest(format!("{l:?}").as_bytes()).into();
-        let shared = redis.map(|store| Shared {
-            store,
-            on_error: l.on_store_error,
-            prefix: format!("tollgate:rl:{name}:{}:", hex::encode(&params[..6])),
-            down: AtomicBool::new(false),
-        });
-        Ok(Self {
-            name: name.into(),
-            definition: def.clone(),
-            quota: Quota::new(l.rate, l.per, l.burst.unwrap_or(l.rate)),
+    pub fn new(l: &LimitSection, buckets: Arc<Buckets>, redis: Option<Arc<RedisStore>>) -> Self {
+        let id = &buckets.identity;
+        Self {
+            name: id.name.as_str().into(),
+            quota: Quota::new(id.rate, id.per, id.burst),
             cost: l.cost,
-            key,
-            store: LocalStore::new(l.max_keys),
-            shared,
-            hasher: RandomState::new(),
-        })
+            max_keys: l.max_keys,
+            shared: redis.map(|store| Shared {
+                store,
+                on_error: l.on_store_error,
+                down: AtomicBool::new(false),
+            }),
+            buckets,
+        }
+    }
+
+    pub fn buckets(&self) -> &Arc<Buckets> {
+        &self.buckets
     }
 
     /// Takes the request's tokens: in Redis for a shared policy (and, when Redis
@@ -142,7 +222,7 @@ impl Policy {
         metrics: &Metrics,
     ) -> Option<(Take, Taken)> {
         if let Some(shared) = &self.shared {
-            let key = format!("{}{}", shared.prefix, self.shared_key(input));
+            let key = self.buckets.identity.redis_key(input);
             match shared.store.take(&key, &self.quota, self.cost).await {
                 Ok(taken) => {
                     if shared.down.swap(false, Relaxed) {
@@ -165,64 +245,21 @@ impl Policy {
                 }
             }
         }
-        let key = self.local_key(input);
-        let taken = self.store.take(key, &self.quota, now, self.cost);
+        let key = self.buckets.local_key(input);
+        let store = &self.buckets.store;
+        let taken = store.take(key, &self.quota, now, self.cost, self.max_keys);
         Some((taken, Taken::Local(key)))
     }
 
     pub async fn refund(&self, taken: &Taken) {
         match (taken, &self.shared) {
-            (Taken::Local(key), _) => self.store.refund(*key, &self.quota, self.cost),
+            (Taken::Local(key), _) => self.buckets.store.refund(*key, &self.quota, self.cost),
             (Taken::Redis(key), Some(shared)) => {
                 if let Err(e) = shared.store.refund(key, &self.quota, self.cost).await {
                     log::debug!("rate limit {:?}: refund failed: {e}", self.name);
                 }
             }
             (Taken::Redis(_), None) => {}
-        }
-    }
-
-    /// The local bucket: a keyed hash of the key parts (fast, private to this process).
-    fn local_key(&self, input: &KeyInput<'_>) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        self.key_parts(input, |tag, value| (tag, value).hash(&mut h));
-        h.finish()
-    }
-
-    /// The Redis bucket: the same parts, hashed the same way by every instance.
-    fn shared_key(&self, input: &KeyInput<'_>) -> String {
-        let mut h = Sha256::new();
-        self.key_parts(input, |tag, value| {
-            h.update([tag]);
-            h.update((value.len() as u64).to_be_bytes());
-            h.update(value);
-        });
-        hex::encode(&h.finalize()[..16])
-    }
-
-    /// Visits the key parts. A part the request has no value for (no principal, no
-    /// such header or claim) is its client IP.
-    fn key_parts(&self, input: &KeyInput<'_>, mut visit: impl FnMut(u8, &[u8])) {
-        let ip = input.client_ip.to_string();
-        for part in &self.key {
-            let value: Option<&str> = match part {
-                KeyPart::ClientIp => None,
-                KeyPart::Consumer => input
-                    .principal
-                    .map(|p| p.id.as_str())
-                    .filter(|id| !id.is_empty()),
-                KeyPart::Route => Some(input.route),
-                KeyPart::Header(name) => input.req.headers.get(name).and_then(|v| v.to_str().ok()),
-                KeyPart::Claim(name) => input
-                    .principal
-                    .and_then(|p| p.claims.as_ref())
-                    .and_then(|c| c.get(name))
-                    .and_then(|v| v.as_str()),
-            };
-            match value {
-                Some(v) => visit(1, v.as_bytes()),
-                None => visit(0, ip.as_bytes()),
-            }
         }
     }
 
@@ -233,15 +270,41 @@ impl Policy {
     }
 }
 
+/// Visits the key parts. A part the request has no value for (no principal, no such
+/// header or claim) is its client IP.
+fn key_parts(parts: &[KeyPart], input: &KeyInput<'_>, mut visit: impl FnMut(u8, &[u8])) {
+    let ip = input.client_ip.to_string();
+    for part in parts {
+        let value: Option<&str> = match part {
+            KeyPart::ClientIp => None,
+            KeyPart::Consumer => input
+                .principal
+                .map(|p| p.id.as_str())
+                .filter(|id| !id.is_empty()),
+            KeyPart::Route => Some(input.route),
+            KeyPart::Header(name) => input.req.headers.get(name).and_then(|v| v.to_str().ok()),
+            KeyPart::Claim(name) => input
+                .principal
+                .and_then(|p| p.claims.as_ref())
+                .and_then(|c| c.get(name))
+                .and_then(|v| v.as_str()),
+        };
+        match value {
+            Some(v) => visit(1, v.as_bytes()),
+            None => visit(0, ip.as_bytes()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::load_str;
 
-    fn policy(key: &str) -> Policy {
+    fn policy(key: &str) -> Buckets {
         let text = format!("[listeners.a]\naddr = \"127.0.0.1:1\"\n[limits.p]\nkey = {key}\nrate = 1\nper = \"1s\"\n");
         let limit = load_str(&text, "t").expect("valid").raw.limits["p"].clone();
-        Policy::build("p", &PolicyDefinition { limit, redis: None }, None).expect("policy")
+        Buckets::new(BucketIdentity::of("p", &limit).expect("identity"))
     }
 
     fn request(tenant: Option<&str>) -> RequestHeader {
@@ -332,9 +395,27 @@ mod tests {
             "no claim: the client IP"
         );
         // Two processes (two RandomStates) must agree on Redis keys, not on local ones.
+        let redis_key = |b: &Buckets, who| b.identity.redis_key(&input(Some(who), &req));
+        assert_eq!(redis_key(&p, &acme), redis_key(&q, &acme));
+        assert_ne!(redis_key(&p, &acme), redis_key(&p, &globex));
+    }
+
+    #[test]
+    fn the_redis_key_is_a_documented_function_of_the_identity_and_the_request() {
+        let p = policy("[\"header:X-Tenant\", \"route\"]");
+        let req = request(Some("acme"));
+        let key = p.identity.redis_key(&input(None, &req));
+        // SHA-256 of [1, len 4, "acme", 1, len 1, "r"], first 16 bytes.
+        let mut h = Sha256::new();
+        for value in [&b"acme"[..], b"r"] {
+            h.update([1u8]);
+            h.update((value.len() as u64).to_be_bytes());
+            h.update(value);
+        }
+        let bucket = hex::encode(&h.finalize()[..16]);
         assert_eq!(
-            p.shared_key(&input(Some(&acme), &req)),
-            q.shared_key(&input(Some(&acme), &req))
+            key,
+            format!("tollgate:rl:p:1/1000ms/1:header:x-tenant+route:{bucket}")
         );
     }
 }

@@ -20,10 +20,10 @@ use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::edge::path::{self, PathRules};
 use crate::policy::build::{listener_chain, route_chain};
-use crate::ratelimit::{InFlightLimit, Policy, PolicyDefinition, RedisStore, RouteLimits};
+use crate::ratelimit::{BucketIdentity, Buckets, InFlightLimit, Policy, RedisStore, RouteLimits};
 use crate::routing::{Route, RouteAction, Router, StaticResponse};
 use crate::tls::{Findings, ListenerTls};
-use crate::upstream::{Pool, PoolDefinition};
+use crate::upstream::{Pool, Targets, TargetsDefinition};
 
 pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problems> {
     let root = TomlPath::root();
@@ -46,17 +46,17 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
     let mut pools = HashMap::new();
     for (name, section) in &raw.upstreams {
         let at = root.key("upstreams").key(name);
-        let built = PoolDefinition::load(section)
+        let built = TargetsDefinition::load(name, section)
             .map_err(|e| (at.key("tls"), e))
             .and_then(|def| {
                 retained
-                    .pools
-                    .get_or_build(name, &def, || Pool::build(name, &def))
+                    .targets
+                    .get_or_build(name, &def, || Targets::build(&def))
                     .map_err(|e| (at.clone(), e))
             });
         match built {
-            Ok(pool) => {
-                pools.insert(name.clone(), pool);
+            Ok(targets) => {
+                pools.insert(name.clone(), Arc::new(Pool::new(section, targets)));
             }
             Err(problem) => problems.push(problem),
         }
@@ -80,16 +80,15 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
             LimitStore::Redis => redis.get("redis").cloned(),
             LimitStore::Local => None,
         };
-        let def = PolicyDefinition {
-            limit: limit.clone(),
-            redis: shared.as_ref().and(raw.redis.clone()),
-        };
-        match retained
-            .policies
-            .get_or_build(name, &def, || Policy::build(name, &def, shared))
-        {
-            Ok(policy) => {
-                rate_limits.insert(name.clone(), policy);
+        let buckets = BucketIdentity::of(name, limit).and_then(|identity| {
+            retained
+                .buckets
+                .get_or_build(name, &identity, || Ok(Buckets::new(identity.clone())))
+        });
+        match buckets {
+            Ok(buckets) => {
+                let policy = Policy::new(limit, buckets, shared);
+                rate_limits.insert(name.clone(), Arc::new(policy));
             }
             Err(e) => problems.push((root.key("limits").key(name).key("key"), e)),
         }

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use super::Snapshot;
 use crate::auth::jwks::JwksRegistry;
 use crate::observability::Metrics;
-use crate::ratelimit::{PolicyRegistry, RedisRegistry};
+use crate::ratelimit::{BucketsRegistry, RedisRegistry};
 use crate::tls::TlsSlots;
-use crate::upstream::PoolRegistry;
+use crate::upstream::TargetsRegistry;
 
 pub struct Retained {
-    pub pools: Arc<PoolRegistry>,
+    pub targets: Arc<TargetsRegistry>,
     pub jwks: Arc<JwksRegistry>,
-    pub policies: Arc<PolicyRegistry>,
+    pub buckets: Arc<BucketsRegistry>,
     pub redis: Arc<RedisRegistry>,
     pub tls: TlsSlots,
     pub metrics: Arc<Metrics>,
@@ -23,9 +23,9 @@ pub struct Retained {
 impl Retained {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self {
-            pools: Arc::default(),
+            targets: Arc::default(),
             jwks: Arc::default(),
-            policies: Arc::default(),
+            buckets: Arc::default(),
             redis: Arc::default(),
             tls: TlsSlots::default(),
             metrics,
@@ -34,9 +34,21 @@ impl Retained {
 
     /// Makes the snapshot's pools and key sets current (after it was swapped in).
     pub fn commit(&self, snapshot: &Snapshot) {
-        self.pools.commit(snapshot.pools.clone());
+        self.targets.commit(
+            snapshot
+                .pools
+                .iter()
+                .map(|(name, pool)| (name.clone(), pool.targets().clone()))
+                .collect(),
+        );
         self.jwks.commit(snapshot.auth.jwks.clone());
-        self.policies.commit(snapshot.rate_limits.clone());
+        self.buckets.commit(
+            snapshot
+                .rate_limits
+                .iter()
+                .map(|(name, policy)| (name.clone(), policy.buckets().clone()))
+                .collect(),
+        );
         self.redis.commit(snapshot.redis.clone());
         self.tls.commit(&snapshot.tls);
         self.metrics

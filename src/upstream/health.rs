@@ -12,7 +12,7 @@ use pingora::lb::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
 use pingora::{Error, ErrorType};
 use std::sync::{Arc, Weak};
 
-use super::{Pool, PoolRegistry};
+use super::{Targets, TargetsRegistry};
 use crate::base::registry::PerItemTasks;
 use crate::config::raw::{HealthKind, HealthSection};
 use crate::tls::UpstreamTls;
@@ -63,28 +63,30 @@ pub(super) fn health_check(
     }
 }
 
-/// The background service checking every pool that has `health` configured.
-pub fn health_checks(registry: Arc<PoolRegistry>) -> PerItemTasks<Pool> {
+/// The background service checking every upstream that has `health` configured.
+pub fn health_checks(registry: Arc<TargetsRegistry>) -> PerItemTasks<Targets> {
     PerItemTasks::new(
         registry,
-        |pool| pool.health_interval().is_some(),
-        check_pool,
+        |targets| targets.health_interval().is_some(),
+        check_targets,
     )
 }
 
-/// Checks one pool at its interval until it leaves the registry.
-fn check_pool(pool: Weak<Pool>, registry: Arc<PoolRegistry>) -> BoxFuture<'static, ()> {
+/// Checks one upstream's targets at its interval until they leave the registry.
+fn check_targets(targets: Weak<Targets>, registry: Arc<TargetsRegistry>) -> BoxFuture<'static, ()> {
     async move {
         loop {
-            let Some(pool) = pool.upgrade() else { return };
-            let Some(interval) = pool.health_interval() else {
+            let Some(current) = targets.upgrade() else {
                 return;
             };
-            if !registry.is_current(&pool) {
+            let Some(interval) = current.health_interval() else {
+                return;
+            };
+            if !registry.is_current(&current) {
                 return;
             }
-            pool.backends().run_health_check(true).await;
-            drop(pool);
+            current.backends().run_health_check(true).await;
+            drop(current);
             tokio::time::sleep(interval).await;
         }
     }

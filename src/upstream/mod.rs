@@ -1,7 +1,8 @@
-//! Upstream pools: target selection (pingora-load-balancing plus our `least_conn`),
-//! active health checks and peer settings. Pools live in a [`PoolRegistry`], so a pool
-//! (with its health state and in-flight counts) survives a reload while its
-//! definition is unchanged.
+//! Upstreams: target selection (pingora-load-balancing plus our `least_conn`), active
+//! health checks and peer settings. An upstream's [`Targets`] (balancer, health
+//! state, in-flight counts) live in a [`TargetsRegistry`] and survive a reload while
+//! what they are made of is unchanged; the [`Pool`] around them (retries, timeouts,
+//! limits) is rebuilt with every snapshot.
 //!
 //! Selection never blocks: health state is written by background checks only.
 //! A pool with no healthy target left answers 503, one whose targets all failed 502.
@@ -10,10 +11,12 @@ mod health;
 mod in_flight;
 mod least_conn;
 mod pool;
+mod targets;
 
 pub use health::health_checks;
 pub use in_flight::InFlightGuard;
-pub use pool::{Pool, PoolDefinition, Selected, UpstreamError};
+pub use pool::{Pool, Selected, UpstreamError};
+pub use targets::{Targets, TargetsDefinition};
 
-/// Pools of the current config, by upstream name.
-pub type PoolRegistry = crate::base::registry::Registry<Pool>;
+/// The targets of the current config, by upstream name.
+pub type TargetsRegistry = crate::base::registry::Registry<Targets>;

@@ -1,59 +1,29 @@
-//! One upstream pool: its targets behind a Pingora `LoadBalancer`, the selection
-//! algorithm, the in-flight count of every target, and the peer settings (timeouts,
-//! TLS) used to reach them.
+//! One upstream as a snapshot has it: its [`Targets`] (kept across reloads, with their
+//! health) and the settings a reload may change in place: retries, timeouts,
+//! `max_in_flight` and what `consistent_hash` hashes.
 
-use futures::FutureExt;
 use pingora::http::RequestHeader;
-use pingora::lb::discovery::Static;
-use pingora::lb::selection::{self, BackendIter, BackendSelection};
-use pingora::lb::{Backend, Backends, LoadBalancer};
-use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
+use pingora::lb::Backend;
 use pingora::upstreams::peer::HttpPeer;
-use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::health::health_check;
 use super::in_flight::{InFlight, InFlightGuard};
-use super::least_conn::LeastConn;
-use crate::base::registry::Reusable;
-use crate::config::raw::{Balance, HashKey, UpstreamSection};
+use super::targets::Targets;
+use crate::config::raw::{HashKey, UpstreamSection};
 use crate::ratelimit::InFlightLimit;
-use crate::tls::UpstreamTls;
-
-/// Bound on the targets a selection looks at before giving up (ketama walks a ring).
-const MAX_SELECTION_STEPS: usize = 256;
 
 pub struct Pool {
-    pub name: String,
-    definition: PoolDefinition,
-    balancer: Box<dyn Balancer>,
+    targets: Arc<Targets>,
     pub retries: usize,
     /// `max_in_flight`: requests to this upstream at once.
     pub in_flight: Option<InFlightLimit>,
-}
-
-/// What a pool is built from: its section, and its TLS files as read (so changed
-/// certificate files rebuild the pool on reload).
-#[derive(Clone, PartialEq)]
-pub struct PoolDefinition {
-    pub upstream: UpstreamSection,
-    pub tls: Option<UpstreamTls>,
-}
-
-impl PoolDefinition {
-    pub fn load(upstream: &UpstreamSection) -> Result<Self, String> {
-        let tls = upstream
-            .tls
-            .as_ref()
-            .map(UpstreamTls::load)
-            .transpose()
-            .map_err(|e| format!("tls: {e}"))?;
-        Ok(Self {
-            upstream: upstream.clone(),
-            tls,
-        })
-    }
+    hash_key: Option<HashKey>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 /// Why no target could be chosen; knows its HTTP answer.
@@ -81,48 +51,23 @@ pub struct Selected {
 }
 
 impl Pool {
-    pub fn build(name: &str, definition: &PoolDefinition) -> Result<Self, String> {
-        let def = &definition.upstream;
-        let targets: BTreeSet<Backend> = def
-            .targets
-            .iter()
-            .map(|t| {
-                let mut b = Backend {
-                    addr: PeerAddr::Inet(t.addr()),
-                    weight: t.weight(),
-                    ext: Default::default(),
-                };
-                b.ext.insert(InFlight::default());
-                b
-            })
-            .collect();
-        let mut backends = Backends::new(Static::new(targets));
-        if let Some(h) = &def.health {
-            backends.set_health_check(health_check(h, definition.tls.as_ref())?);
+    pub fn new(section: &UpstreamSection, targets: Arc<Targets>) -> Self {
+        Self {
+            retries: section.retries,
+            in_flight: section
+                .max_in_flight
+                .map(|max| InFlightLimit::sharing(max, &targets.in_flight)),
+            hash_key: section.hash_key.clone(),
+            connect_timeout: section.connect_timeout,
+            read_timeout: section.read_timeout,
+            write_timeout: section.write_timeout,
+            idle_timeout: section.idle_timeout,
+            targets,
         }
-        let balancer = match def.balance {
-            // Weights are refused by validation for round_robin, so both are one algorithm.
-            Balance::RoundRobin | Balance::Weighted => balancer::<selection::RoundRobin>(backends),
-            Balance::Random => balancer::<selection::Random>(backends),
-            Balance::ConsistentHash => balancer::<selection::Consistent>(backends),
-            Balance::LeastConn => balancer::<LeastConn>(backends),
-        }
-        .map_err(|e| format!("upstream {name:?}: {e}"))?;
-        Ok(Self {
-            name: name.to_owned(),
-            definition: definition.clone(),
-            balancer,
-            retries: def.retries,
-            in_flight: def.max_in_flight.map(InFlightLimit::new),
-        })
     }
 
-    pub(super) fn health_interval(&self) -> Option<Duration> {
-        self.definition.upstream.health.as_ref().map(|h| h.interval)
-    }
-
-    pub(super) fn backends(&self) -> &Backends {
-        self.balancer.backends()
+    pub fn targets(&self) -> &Arc<Targets> {
+        &self.targets
     }
 
     /// A healthy target for `req` (whose normalized path is `path`) not in `tried`,
@@ -138,7 +83,7 @@ impl Pool {
             IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
             IpAddr::V6(v6) => v6.octets(),
         };
-        let hash_input: &[u8] = match &self.definition.upstream.hash_key {
+        let hash_input: &[u8] = match &self.hash_key {
             None => b"",
             Some(HashKey::ClientIp) => &ip,
             Some(HashKey::Path) => path.as_bytes(),
@@ -148,109 +93,85 @@ impl Pool {
             healthy && b.addr.as_inet().is_some_and(|a| !tried.contains(a))
         };
         let selected = self
-            .balancer
-            .select_with(hash_input, &accept)
+            .targets
+            .select(hash_input, &accept)
             .and_then(|backend| {
                 let addr = *backend.addr.as_inet()?;
                 let guard = backend.ext.get::<InFlight>()?.enter();
                 Some(Selected { addr, guard })
             });
+        let name = || self.targets.name().to_owned();
         selected.ok_or_else(|| match tried {
-            [] => UpstreamError::NoHealthyTarget(self.name.clone()),
-            _ => UpstreamError::Exhausted(self.name.clone()),
+            [] => UpstreamError::NoHealthyTarget(name()),
+            _ => UpstreamError::Exhausted(name()),
         })
     }
 
     /// How to reach `addr`; `read_timeout` overrides the pool's (a route's `timeout`).
     pub fn peer(&self, addr: SocketAddr, read_timeout: Option<Duration>) -> Box<HttpPeer> {
-        let d = &self.definition.upstream;
-        let mut peer = match &self.definition.tls {
-            Some(tls) => tls.peer(addr),
-            None => HttpPeer::new(addr, false, String::new()),
-        };
-        peer.options.connection_timeout = Some(d.connect_timeout);
-        peer.options.read_timeout = Some(read_timeout.unwrap_or(d.read_timeout));
-        peer.options.write_timeout = Some(d.write_timeout);
-        peer.options.idle_timeout = Some(d.idle_timeout);
+        let mut peer = self.targets.peer(addr);
+        peer.options.connection_timeout = Some(self.connect_timeout);
+        peer.options.read_timeout = Some(read_timeout.unwrap_or(self.read_timeout));
+        peer.options.write_timeout = Some(self.write_timeout);
+        peer.options.idle_timeout = Some(self.idle_timeout);
         Box::new(peer)
-    }
-}
-
-impl Reusable for Pool {
-    type Definition = PoolDefinition;
-
-    fn definition(&self) -> &PoolDefinition {
-        &self.definition
-    }
-}
-
-/// The part of `LoadBalancer<S>` the pool needs, object-safe so one `Pool` type serves
-/// every algorithm.
-trait Balancer: Send + Sync {
-    fn select_with(&self, key: &[u8], accept: &dyn Fn(&Backend, bool) -> bool) -> Option<Backend>;
-    fn backends(&self) -> &Backends;
-}
-
-impl<S> Balancer for LoadBalancer<S>
-where
-    S: BackendSelection + Send + Sync + 'static,
-    S::Iter: BackendIter,
-    S::Config: Send + Sync,
-{
-    fn select_with(&self, key: &[u8], accept: &dyn Fn(&Backend, bool) -> bool) -> Option<Backend> {
-        LoadBalancer::select_with(self, key, MAX_SELECTION_STEPS, accept)
-    }
-
-    fn backends(&self) -> &Backends {
-        LoadBalancer::backends(self)
-    }
-}
-
-fn balancer<S>(backends: Backends) -> Result<Box<dyn Balancer>, String>
-where
-    S: BackendSelection + Send + Sync + 'static,
-    S::Iter: BackendIter,
-    S::Config: Send + Sync,
-{
-    let lb = LoadBalancer::<S>::from_backends(backends);
-    // Static discovery completes without awaiting anything.
-    match lb.update().now_or_never() {
-        Some(Ok(())) => Ok(Box::new(lb)),
-        Some(Err(e)) => Err(format!("cannot load targets: {e}")),
-        None => Err("target discovery did not complete".to_owned()),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::targets::TargetsDefinition;
+    use super::super::TargetsRegistry;
     use super::*;
     use crate::config::load_str;
     use std::collections::HashMap;
-    use std::sync::Arc;
 
-    fn upstream(retries: usize) -> PoolDefinition {
-        let text = format!("[listeners.a]\naddr = \"127.0.0.1:1\"\n[upstreams.u]\ntargets = [\"127.0.0.1:2\"]\nretries = {retries}\n");
-        PoolDefinition::load(&load_str(&text, "t").expect("valid").raw.upstreams["u"])
-            .expect("pool")
+    fn upstream(extra: &str) -> UpstreamSection {
+        let text = format!("[listeners.a]\naddr = \"127.0.0.1:1\"\n[upstreams.u]\ntargets = [\"127.0.0.1:2\"]\n{extra}\n");
+        load_str(&text, "t").expect("valid").raw.upstreams["u"].clone()
     }
 
     #[test]
-    fn registry_reuses_a_committed_pool_only_while_its_definition_is_unchanged() {
-        let registry = super::super::PoolRegistry::default();
-        let get = |def: &PoolDefinition| {
+    fn targets_are_kept_while_what_they_are_made_of_is_unchanged() {
+        let registry = TargetsRegistry::default();
+        let get = |section: &UpstreamSection| {
+            let def = TargetsDefinition::load("u", section).expect("definition");
             registry
-                .get_or_build("u", def, || Pool::build("u", def))
-                .expect("pool")
+                .get_or_build("u", &def, || Targets::build(&def))
+                .expect("targets")
         };
-        let first = get(&upstream(1));
+        let first = get(&upstream("retries = 1"));
         assert!(
-            !Arc::ptr_eq(&first, &get(&upstream(1))),
+            !Arc::ptr_eq(&first, &get(&upstream("retries = 1"))),
             "nothing committed yet"
         );
         registry.commit(HashMap::from([("u".to_owned(), first.clone())]));
-        assert!(Arc::ptr_eq(&first, &get(&upstream(1))));
-        let changed = get(&upstream(2));
+        for same in ["retries = 3", "read_timeout = \"5s\"", "max_in_flight = 9"] {
+            assert!(Arc::ptr_eq(&first, &get(&upstream(same))), "{same}");
+        }
+        let changed = get(&upstream("balance = \"random\""));
         assert!(!Arc::ptr_eq(&first, &changed));
         assert!(registry.is_current(&first) && !registry.is_current(&changed));
+    }
+
+    #[test]
+    fn an_upstream_limit_counts_on_the_kept_targets() {
+        let def = TargetsDefinition::load("u", &upstream("")).expect("definition");
+        let targets = Arc::new(Targets::build(&def).expect("targets"));
+        let old = Pool::new(&upstream("max_in_flight = 1"), targets.clone());
+        let _held = old
+            .in_flight
+            .as_ref()
+            .and_then(|l| l.enter())
+            .expect("first");
+        let new = Pool::new(&upstream("max_in_flight = 2"), targets);
+        let limit = new.in_flight.as_ref().expect("limit");
+        let _second = limit
+            .enter()
+            .expect("one of two is held by the old snapshot");
+        assert!(
+            limit.enter().is_none(),
+            "both are taken, across the two snapshots"
+        );
     }
 }

@@ -55,6 +55,24 @@ impl RedisServer {
         });
     }
 
+    /// The keys matching `pattern` (`KEYS`, fine for a test's handful).
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect redis");
+        s.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        s.write_all(format!("KEYS {pattern}\r\nQUIT\r\n").as_bytes())
+            .expect("keys");
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        // "*N", then "$len" and the key for each, then QUIT's "+OK".
+        reply
+            .lines()
+            .skip(1)
+            .filter(|l| !l.starts_with('$') && !l.starts_with('+'))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Kills the server: connections drop, new ones are refused.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
