@@ -3,6 +3,17 @@
 
 use crate::support::tollgate::cli;
 
+/// Runs `tollgate check` on `text` written to `dir`: the file's path as errors show
+/// it, and stderr. Asserts exit 1.
+fn check_refuses(dir: &std::path::Path, text: &str) -> (String, String) {
+    let path = dir.join("refused.toml");
+    std::fs::write(&path, text).expect("write");
+    let out = cli(&["check", "-c"], Some(&path));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    (path.display().to_string(), stderr)
+}
+
 #[test]
 fn broken_file_lists_every_error_with_line_and_column() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -151,10 +162,9 @@ consumers = [{ id = "x", san = "x.test", subject_cn = "x" }, { id = "y", sha256 
 #[test]
 fn problems_found_while_compiling_are_all_listed_with_their_place() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("files.toml");
     std::fs::write(dir.path().join("garbage.pem"), "not a key").expect("write");
-    std::fs::write(
-        &path,
+    let (file, stderr) = check_refuses(
+        dir.path(),
         r#"[listeners.a]
 addr = "127.0.0.1:7000"
 
@@ -177,12 +187,7 @@ name = "r"
 path_prefix = "/%61dmin"
 respond = { status = 200 }
 "#,
-    )
-    .expect("write");
-    let out = cli(&["check", "-c"], Some(&path));
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let file = path.display();
+    );
     for expected in [
         format!("{file}:6:7: upstreams.u.tls: "),
         format!("{file}:11:19: auth.pem.public_key_file: "),
@@ -192,4 +197,56 @@ respond = { status = 200 }
         assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
     }
     assert!(stderr.contains("4 errors"), "{stderr}");
+}
+
+#[test]
+fn ip_list_problems_are_listed_with_their_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("bad.txt"),
+        "10.0.0.1\n# fine\n10.0.0.0/40\n",
+    )
+    .expect("write");
+    let (file, stderr) = check_refuses(
+        dir.path(),
+        r#"[server]
+deny_from = ["nope"]
+
+[listeners.a]
+addr = "127.0.0.1:7000"
+
+[ip_lists.inline]
+cidrs = ["10.0.0.0/8", "10.0.0.0/99"]
+
+[ip_lists.gone]
+file = "missing.txt"
+
+[ip_lists.bad]
+file = "bad.txt"
+
+[ip_lists.empty]
+
+[[routes]]
+name = "r"
+allow_from = ["inline", "ofice"]
+respond = { status = 200 }
+"#,
+    );
+    for expected in [
+        format!("{file}:2:14: server.deny_from[0]: no ip list named \"nope\""),
+        format!(
+            "{file}:8:24: ip_lists.inline.cidrs[1]: not an IP address or CIDR: \"10.0.0.0/99\""
+        ),
+        format!("{file}:11:8: ip_lists.gone.file: "),
+        format!("{file}:14:8: ip_lists.bad.file: "),
+        "line 3: \"10.0.0.0/40\"".to_owned(),
+        format!("{file}:16:1: ip_lists.empty: needs cidrs"),
+        format!("{file}:20:25: routes[0].allow_from[1]: no ip list named \"ofice\""),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("6 errors"), "{stderr}");
 }

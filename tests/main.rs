@@ -10,6 +10,7 @@ mod failures;
 mod headers;
 mod health;
 mod hygiene;
+mod ip_lists;
 mod normalization;
 mod ratelimit;
 mod ratelimit_redis;

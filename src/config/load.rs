@@ -198,6 +198,9 @@ fn resolve_paths(raw: &mut RawConfig, base: &Path) {
             fix(p);
         }
     }
+    for file in raw.ip_lists.values_mut().filter_map(|l| l.file.as_mut()) {
+        fix(file);
+    }
     for section in raw.auth.values_mut() {
         if let AuthSection::Jwt(j) = section {
             for p in [&mut j.public_key_file, &mut j.jwks_file]
@@ -219,7 +222,7 @@ struct Sections<'a, 'i> {
 }
 
 const SECTIONS: &str =
-    "`server`, `admin`, `listeners`, `upstreams`, `auth`, `limits`, `redis`, `routes`";
+    "`server`, `admin`, `listeners`, `upstreams`, `auth`, `limits`, `redis`, `ip_lists`, `routes`";
 
 impl<'i> Sections<'_, 'i> {
     fn read(&mut self) -> RawConfig {
@@ -233,11 +236,12 @@ impl<'i> Sections<'_, 'i> {
                     }
                 }
                 "admin" => raw.admin = self.item(value, &path),
-                "auth" => raw.auth = self.named(value, &path, |u| &mut u.auth),
-                "limits" => raw.limits = self.named(value, &path, |u| &mut u.limits),
+                "auth" => raw.auth = self.named(value, &path, Some(|u| &mut u.auth)),
+                "limits" => raw.limits = self.named(value, &path, Some(|u| &mut u.limits)),
                 "redis" => raw.redis = self.item(value, &path),
-                "listeners" => raw.listeners = self.named(value, &path, |u| &mut u.listeners),
-                "upstreams" => raw.upstreams = self.named(value, &path, |u| &mut u.upstreams),
+                "ip_lists" => raw.ip_lists = self.named(value, &path, None),
+                "listeners" => raw.listeners = self.named(value, &path, Some(|u| &mut u.listeners)),
+                "upstreams" => raw.upstreams = self.named(value, &path, Some(|u| &mut u.upstreams)),
                 "routes" => raw.routes = self.list(value, &path),
                 other => self.error_at(
                     key.span().start,
@@ -271,12 +275,13 @@ impl<'i> Sections<'_, 'i> {
         }
     }
 
-    /// `[section.NAME]` tables, each deserialized on its own.
+    /// `[section.NAME]` tables, each deserialized on its own; the names of those that
+    /// fail go to `unparsed` when validation refers to them.
     fn named<T: DeserializeOwned>(
         &mut self,
         value: &Spanned<DeValue<'i>>,
         path: &TomlPath,
-        unparsed: fn(&mut Unparsed) -> &mut std::collections::BTreeSet<String>,
+        unparsed: Option<fn(&mut Unparsed) -> &mut std::collections::BTreeSet<String>>,
     ) -> BTreeMap<String, T> {
         let Some(table) = value.get_ref().as_table() else {
             self.error_at(value.span().start, path, "expected a table".to_owned());
@@ -290,7 +295,9 @@ impl<'i> Sections<'_, 'i> {
                     items.insert(name.get_ref().to_string(), v);
                 }
                 None => {
-                    unparsed(&mut self.unparsed).insert(name.get_ref().to_string());
+                    if let Some(unparsed) = unparsed {
+                        unparsed(&mut self.unparsed).insert(name.get_ref().to_string());
+                    }
                 }
             }
         }

@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub auth: BTreeMap<String, AuthSection>,
     pub limits: BTreeMap<String, LimitSection>,
     pub redis: Option<RedisSection>,
+    pub ip_lists: BTreeMap<String, IpListSection>,
     pub routes: Vec<RouteSection>,
 }
 
@@ -58,6 +59,8 @@ pub struct ServerSection {
     pub access_log: LogTarget,
     /// Authentication decisions (rejections, and accepts where asked for).
     pub security_log: LogTarget,
+    /// `[ip_lists]` names: requests from their addresses are refused before routing.
+    pub deny_from: Vec<String>,
 }
 
 impl Default for ServerSection {
@@ -77,6 +80,7 @@ impl Default for ServerSection {
             upstream_keepalive_pool: 128,
             access_log: LogTarget::Stdout,
             security_log: LogTarget::Stderr,
+            deny_from: Vec::new(),
         }
     }
 }
@@ -385,6 +389,23 @@ pub struct RouteSection {
     /// `Strict-Transport-Security` on responses sent over TLS.
     #[serde(default)]
     pub hsts: Option<HstsSection>,
+    /// `[ip_lists]` names: only their addresses may use the route.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+    /// `[ip_lists]` names: their addresses are refused, even when allowed.
+    #[serde(default)]
+    pub deny_from: Vec<String>,
+}
+
+/// `[ip_lists.NAME]`: client addresses and networks, inline and/or in a file (one
+/// address or CIDR a line, `#` comments; read at start and on every reload).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpListSection {
+    #[serde(default)]
+    pub cidrs: Vec<String>,
+    #[serde(default)]
+    pub file: Option<PathBuf>,
 }
 
 /// `hsts = { max_age = "365d", include_subdomains = true, preload = false }`.

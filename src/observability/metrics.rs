@@ -15,6 +15,7 @@ pub struct Metrics {
     tls_handshakes: IntCounterVec,
     tls_handshake_failures: IntCounterVec,
     tls_certificate_expiry: IntGaugeVec,
+    ip_denied: IntCounterVec,
 }
 
 impl Metrics {
@@ -77,6 +78,14 @@ impl Metrics {
             ),
             &["listener", "certificate"],
         )?;
+        let ip_denied = IntCounterVec::new(
+            Opts::new(
+                "ip_denied_total",
+                "Requests refused by an IP list, by route (empty: server-wide) and list",
+            ),
+            &["route", "list"],
+        )?;
+        registry.register(Box::new(ip_denied.clone()))?;
         registry.register(Box::new(tls_certificate_expiry.clone()))?;
         registry.register(Box::new(tls_handshakes.clone()))?;
         registry.register(Box::new(tls_handshake_failures.clone()))?;
@@ -97,6 +106,7 @@ impl Metrics {
             tls_handshakes,
             tls_handshake_failures,
             tls_certificate_expiry,
+            ip_denied,
         })
     }
 
@@ -120,6 +130,10 @@ impl Metrics {
         self.tls_handshake_failures
             .with_label_values(&[cause])
             .inc();
+    }
+
+    pub fn ip_denied(&self, route: &str, list: &str) {
+        self.ip_denied.with_label_values(&[route, list]).inc();
     }
 
     pub fn auth_decision(&self, authenticator: &str, outcome: &str, reason: &str) {

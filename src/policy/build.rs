@@ -1,62 +1,136 @@
 //! Builds the chains of a snapshot from config sections: the only code that knows
 //! every policy. Each builder destructures its section exhaustively, so a config
-//! field that nothing installs does not compile. Problems (a header that does not
-//! parse, ...) are reported with their TOML path, like validation errors.
+//! field that nothing installs does not compile. Problems (an unknown list name, a
+//! header that does not parse, ...) are reported with their TOML path, like
+//! validation errors.
 //!
-//! Within a phase, policies run in the order they are installed here.
+//! Within a phase, policies run in the order they are installed here; a listener's
+//! chain starts with the server-wide policies.
 
+use std::sync::Arc;
+
+use super::ip_list::{self, IpLists};
 use super::{header_rules, hsts, https_redirect, strip_prefix, Chain, ChainBuilder};
 use crate::config::location::{Problems, TomlPath};
-use crate::config::raw::{ListenerSection, RouteSection};
+use crate::config::raw::{ListenerSection, RawConfig, RouteSection, ServerSection};
+use crate::observability::Metrics;
 
-/// The policies of a listener: they run for every request it accepts, before routing.
-pub fn listener_chain(
-    listener: &ListenerSection,
-    _at: &TomlPath,
-    _problems: &mut Problems,
-) -> Chain {
-    let ListenerSection {
-        // The socket and its TLS acceptor: built once at start (`bootstrap`, `tls`).
-        addr: _,
-        h2c: _,
-        tls: _,
-        // Policies.
-        redirect_https,
-        https_port,
-    } = listener;
-    let mut chain = ChainBuilder::default();
-    https_redirect::install(*redirect_https, *https_port, &mut chain);
-    chain.finish()
+/// What the chains of one config share: its lists, and the server-wide policies.
+pub struct Builder<'a> {
+    ip_lists: IpLists,
+    metrics: &'a Arc<Metrics>,
+    server: Chain,
 }
 
-/// The policies of a route: they run for the requests routed to it.
-pub fn route_chain(route: &RouteSection, at: &TomlPath, problems: &mut Problems) -> Chain {
-    let RouteSection {
-        // What the route matches and where it sends requests: the router's.
-        name: _,
-        listeners: _,
-        hosts: _,
-        path_prefix,
-        methods: _,
-        upstream: _,
-        respond: _,
-        timeout: _,
-        // Typed stages: they produce the principal and the RateLimit state.
-        auth: _,
-        require_scopes: _,
-        require_roles: _,
-        keep_credentials: _,
-        limits: _,
-        max_in_flight: _,
-        // Policies.
-        strip_prefix,
-        request_headers,
-        response_headers,
-        hsts,
-    } = route;
-    let mut chain = ChainBuilder::default();
-    strip_prefix::install(*strip_prefix, path_prefix, &mut chain);
-    hsts::install(hsts.as_ref(), &mut chain);
-    header_rules::install(request_headers, response_headers, at, problems, &mut chain);
-    chain.finish()
+impl<'a> Builder<'a> {
+    /// Loads what policies share (`[ip_lists]`) and builds the server-wide policies.
+    pub fn new(raw: &RawConfig, metrics: &'a Arc<Metrics>, problems: &mut Problems) -> Self {
+        let mut builder = Self {
+            ip_lists: ip_list::load_all(&raw.ip_lists, problems),
+            metrics,
+            server: Chain::default(),
+        };
+        builder.server = builder.server_chain(&raw.server, problems);
+        builder
+    }
+
+    fn server_chain(&self, server: &ServerSection, problems: &mut Problems) -> Chain {
+        let ServerSection {
+            // Process settings (`bootstrap`), request limits and path rules (`state`).
+            workers: _,
+            pid_file: _,
+            upgrade_socket: _,
+            grace_period: _,
+            shutdown_timeout: _,
+            max_uri_bytes: _,
+            max_header_bytes: _,
+            trusted_proxies: _,
+            escaped_slashes: _,
+            merge_slashes: _,
+            double_encoding: _,
+            upstream_keepalive_pool: _,
+            access_log: _,
+            security_log: _,
+            // Policies.
+            deny_from,
+        } = server;
+        let at = TomlPath::root().key("server");
+        let mut chain = ChainBuilder::default();
+        ip_list::install(
+            deny_from,
+            &[],
+            &self.lists_at(&at, ""),
+            problems,
+            &mut chain,
+        );
+        chain.finish()
+    }
+
+    /// The policies of a listener: the server-wide ones, then its own; they run for
+    /// every request it accepts, before routing.
+    pub fn listener_chain(&self, listener: &ListenerSection) -> Chain {
+        let ListenerSection {
+            // The socket and its TLS acceptor: built once at start (`bootstrap`, `tls`).
+            addr: _,
+            h2c: _,
+            tls: _,
+            // Policies.
+            redirect_https,
+            https_port,
+        } = listener;
+        let mut chain = ChainBuilder::default();
+        chain.include(&self.server);
+        https_redirect::install(*redirect_https, *https_port, &mut chain);
+        chain.finish()
+    }
+
+    /// The policies of a route: they run for the requests routed to it.
+    pub fn route_chain(
+        &self,
+        route: &RouteSection,
+        at: &TomlPath,
+        problems: &mut Problems,
+    ) -> Chain {
+        let RouteSection {
+            // What the route matches and where it sends requests: the router's.
+            name,
+            listeners: _,
+            hosts: _,
+            path_prefix,
+            methods: _,
+            upstream: _,
+            respond: _,
+            timeout: _,
+            // Typed stages: they produce the principal and the RateLimit state.
+            auth: _,
+            require_scopes: _,
+            require_roles: _,
+            keep_credentials: _,
+            limits: _,
+            max_in_flight: _,
+            // Policies.
+            allow_from,
+            deny_from,
+            strip_prefix,
+            request_headers,
+            response_headers,
+            hsts,
+        } = route;
+        let mut chain = ChainBuilder::default();
+        let lists = self.lists_at(at, name);
+        ip_list::install(deny_from, allow_from, &lists, problems, &mut chain);
+        strip_prefix::install(*strip_prefix, path_prefix, &mut chain);
+        hsts::install(hsts.as_ref(), &mut chain);
+        header_rules::install(request_headers, response_headers, at, problems, &mut chain);
+        chain.finish()
+    }
+
+    fn lists_at<'b>(&'b self, at: &'b TomlPath, route: &'b str) -> ip_list::Install<'b> {
+        ip_list::Install {
+            lists: &self.ip_lists,
+            metrics: self.metrics,
+            at,
+            route,
+        }
+    }
 }

@@ -80,6 +80,14 @@ impl ChainBuilder {
         self.0.response.push(policy);
     }
 
+    /// Adds every policy of `other`, phase by phase, after those already here.
+    pub fn include(&mut self, other: &Chain) {
+        self.0.request.extend(other.request.iter().cloned());
+        self.0.body.extend(other.body.iter().cloned());
+        self.0.upstream.extend(other.upstream.iter().cloned());
+        self.0.response.extend(other.response.iter().cloned());
+    }
+
     pub fn finish(self) -> Chain {
         self.0
     }

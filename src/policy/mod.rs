@@ -16,6 +16,7 @@ mod chain;
 mod header_rules;
 mod hsts;
 mod https_redirect;
+pub mod ip_list;
 mod strip_prefix;
 
 pub use chain::{Chain, ChainBuilder};

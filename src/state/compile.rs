@@ -19,7 +19,8 @@ use crate::config::raw::{LimitStore, RawConfig, RouteSection};
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::edge::path::{self, PathRules};
-use crate::policy::build::{listener_chain, route_chain};
+use crate::policy::build::Builder;
+use crate::policy::Chain;
 use crate::ratelimit::{BucketIdentity, Buckets, InFlightLimit, Policy, RedisStore, RouteLimits};
 use crate::routing::{Route, RouteAction, Router, StaticResponse};
 use crate::tls::{Findings, ListenerTls};
@@ -28,6 +29,7 @@ use crate::upstream::{Pool, Targets, TargetsDefinition};
 pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problems> {
     let root = TomlPath::root();
     let mut found = Findings::default();
+    let policies = Builder::new(raw, &retained.metrics, &mut found.errors);
     let mut tls = HashMap::new();
     let mut listener_policies = HashMap::new();
     for (name, listener) in &raw.listeners {
@@ -37,7 +39,7 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
                 tls.insert(name.clone(), Arc::new(loaded));
             }
         }
-        let chain = listener_chain(listener, &at, &mut found.errors);
+        let chain = policies.listener_chain(listener);
         if !chain.is_empty() {
             listener_policies.insert(name.clone(), Arc::new(chain));
         }
@@ -97,7 +99,9 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
     let mut router = Router::default();
     for (i, r) in raw.routes.iter().enumerate() {
         let at = root.key("routes").index(i);
-        let Some(route) = compile_route(r, &at, &pools, &auth, &rate_limits, &mut problems) else {
+        let chain = policies.route_chain(r, &at, &mut problems);
+        let parts = (&pools, &auth, &rate_limits);
+        let Some(route) = compile_route(r, &at, chain, parts, &mut problems) else {
             continue;
         };
         let listeners = r.listeners.as_ref().unwrap_or(&all_listeners);
@@ -130,13 +134,19 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
     })
 }
 
-/// The route of `r`, or `None` with its problems recorded.
+/// What routes are made of: pools, authenticators, rate-limit policies.
+type RouteParts<'a> = (
+    &'a HashMap<String, Arc<Pool>>,
+    &'a CompiledAuth,
+    &'a HashMap<String, Arc<Policy>>,
+);
+
+/// The route of `r` with its policy `chain`, or `None` with its problems recorded.
 fn compile_route(
     r: &RouteSection,
     at: &TomlPath,
-    pools: &HashMap<String, Arc<Pool>>,
-    auth: &CompiledAuth,
-    rate_limits: &HashMap<String, Arc<Policy>>,
+    chain: Chain,
+    (pools, auth, rate_limits): RouteParts<'_>,
     problems: &mut Problems,
 ) -> Option<Route> {
     let before = problems.len();
@@ -178,7 +188,6 @@ fn compile_route(
     let complete = authenticators.len() == r.auth.len()
         && policies.len() == r.limits.len()
         && methods.len() == r.methods.len();
-    let chain = route_chain(r, at, problems);
     let action = action.filter(|_| complete && problems.len() == before)?;
     let mut route = Route::new(&r.name, &r.path_prefix, methods, action);
     route.timeout = r.timeout;
