@@ -235,11 +235,11 @@ respond = { status = 200 }
     for expected in [
         format!("{file}:2:14: server.deny_from[0]: no ip list named \"nope\""),
         format!(
-            "{file}:8:24: ip_lists.inline.cidrs[1]: not an IP address or CIDR: \"10.0.0.0/99\""
+            "{file}:8:24: ip_lists.inline.cidrs[1]: \"10.0.0.0/99\": not an IP address or CIDR"
         ),
         format!("{file}:11:8: ip_lists.gone.file: "),
         format!("{file}:14:8: ip_lists.bad.file: "),
-        "line 3: \"10.0.0.0/40\"".to_owned(),
+        "line 3: \"10.0.0.0/40\" (not an IP address or CIDR)".to_owned(),
         format!("{file}:16:1: ip_lists.empty: needs cidrs"),
         format!("{file}:20:25: routes[0].allow_from[1]: no ip list named \"ofice\""),
     ] {

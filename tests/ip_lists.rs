@@ -3,7 +3,9 @@
 //! by a trusted proxy, IPv6, the security log and metrics, and a reload that changes
 //! a list file. Clients are told apart by X-Forwarded-For from a trusted loopback.
 
-use crate::support::{assert_problem, client, free_port, get, send, Origin, Reply, Tollgate};
+use crate::support::{
+    assert_problem, client, free_port, get, raw_request, send, Origin, Reply, Tollgate,
+};
 
 const TRUSTED: &str = "trusted_proxies = [\"127.0.0.0/8\"]\ndeny_from = [\"banned\"]";
 
@@ -121,6 +123,59 @@ async fn allow_and_deny_lists_decide_by_client_address() {
     ] {
         assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_cannot_hide_behind_extra_forwarded_lines_or_bytes() {
+    let origin = Origin::start("o").await;
+    let (tg, _) = start(&origin).await;
+    let status = |request: &[u8]| {
+        let reply = raw_request(tg.port, request);
+        reply.get(9..12).unwrap_or("").to_owned()
+    };
+    // The proxy added its own line: the client's line on its left counts for nothing.
+    let two_lines = b"GET /admin HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.1.2.3\r\n\
+        X-Forwarded-For: 192.0.2.99\r\nConnection: close\r\n\r\n";
+    assert_eq!(status(two_lines), "403");
+    // Bytes that are no text on the left do not make the proxy the client.
+    let garbage = b"GET /pub HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: \xff\xfe, 198.51.100.9\r\n\
+        Connection: close\r\n\r\n";
+    assert_eq!(status(garbage), "403");
+    assert_eq!(origin.count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_wide_list_holds_on_a_listener_a_reload_renamed() {
+    let origin = Origin::start("o").await;
+    let extra = free_port();
+    let listener = |name: &str| format!("[listeners.{name}]\naddr = \"127.0.0.1:{extra}\"\n");
+    let body = config(&origin, free_port());
+    let tg = Tollgate::start_full(
+        &format!("{}{body}", listener("extra")),
+        TRUSTED,
+        &[],
+        |dir| std::fs::write(dir.join("blocked.txt"), "").expect("list file"),
+    )
+    .await;
+    let banned = || {
+        client()
+            .get(format!("http://127.0.0.1:{extra}/pub"))
+            .header("x-forwarded-for", "198.51.100.9")
+    };
+    assert_eq!(send(banned()).await.status, 403);
+    assert!(
+        tg.reload(&format!("{}{body}", listener("renamed"))).await,
+        "{}",
+        tg.log()
+    );
+    assert!(
+        tg.log().contains("listeners.extra was removed"),
+        "{}",
+        tg.log()
+    );
+    // The old socket keeps listening until a restart, under the server-wide policies.
+    assert_eq!(send(banned()).await.status, 403);
+    assert_eq!(origin.count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

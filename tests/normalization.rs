@@ -182,13 +182,15 @@ async fn server_settings_decode_or_keep_escapes_and_keep_repeated_slashes() {
 async fn malformed_request_lines_and_headers_are_refused_before_routing() {
     let origin = Origin::start("o").await;
     let tg = start(&origin, "").await;
-    let cases: [(&str, &[u8], u16); 12] = [
+    let cases: [(&str, &[u8], u16); 14] = [
         ("two spaces before the target", b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         ("two spaces after the target", b"GET /x  HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         ("not a path", b"GET ! HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         ("authority-form on GET", b"GET localhost:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         ("asterisk-form on GET", b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         ("ftp URL", b"GET ftp://a/x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("ws URL", b"GET ws://a/x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("absolute-form without Host", b"GET http://a/x HTTP/1.1\r\n\r\n", 400),
         ("port not a number", b"GET / HTTP/1.1\r\nHost: localhost:abc\r\n\r\n", 400),
         ("empty port", b"GET / HTTP/1.1\r\nHost: localhost:\r\n\r\n", 400),
         (
@@ -224,6 +226,10 @@ async fn malformed_request_lines_and_headers_are_refused_before_routing() {
         b"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(status(&options), 204, "{options}");
+    assert!(
+        !options.to_ascii_lowercase().contains("content-length"),
+        "RFC 9110 §8.6: no Content-Length on a 204: {options}"
+    );
     assert_eq!(origin.count(), 0, "OPTIONS * is answered by tollgate");
 }
 

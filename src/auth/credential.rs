@@ -82,30 +82,31 @@ pub fn strip(source: &CredentialSource, req: &mut RequestHeader) -> pingora::Res
             }
         }
         CredentialSource::Query(name) => {
-            let Some(query) = req.uri.query() else {
+            // On the target's bytes: the Uri holds a lossy copy of a query that is no
+            // UTF-8, and other parameters pass byte for byte.
+            let raw = req.raw_path();
+            let Some(at) = raw.iter().position(|&b| b == b'?') else {
                 return Ok(());
             };
-            // Other parameters pass byte for byte: only pairs whose decoded key is
-            // the credential's are dropped.
-            let is_credential = |pair: &&str| {
-                form_urlencoded::parse(pair.as_bytes())
+            let (path, query) = (&raw[..at], &raw[at + 1..]);
+            let is_credential = |pair: &&[u8]| {
+                form_urlencoded::parse(pair)
                     .next()
                     .is_some_and(|(k, _)| k == name.as_str())
             };
-            if !query.split('&').any(|pair| is_credential(&pair)) {
+            if !query.split(|&b| b == b'&').any(|pair| is_credential(&pair)) {
                 return Ok(());
             }
-            let kept: Vec<&str> = query.split('&').filter(|p| !is_credential(p)).collect();
-            let path = req.uri.path();
-            let uri = if kept.is_empty() {
-                path.to_owned()
-            } else {
-                format!("{path}?{}", kept.join("&"))
-            };
-            let uri = uri.parse().map_err(|e| {
-                pingora::Error::because(pingora::ErrorType::InternalError, "query rewrite", e)
-            })?;
-            req.set_uri(uri);
+            let kept: Vec<&[u8]> = query
+                .split(|&b| b == b'&')
+                .filter(|p| !is_credential(p))
+                .collect();
+            let mut target = path.to_vec();
+            if !kept.is_empty() {
+                target.push(b'?');
+                target.extend_from_slice(&kept.join(&b'&'));
+            }
+            req.set_raw_path(&target)?;
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
-//! State that outlives a snapshot: items (upstream pools, remote JWKS key sets) kept
-//! across reloads while their definition is unchanged, and the background loops that
-//! serve them (health checks, key refreshes).
+//! State that outlives a snapshot: items (upstream targets, rate-limit buckets,
+//! remote JWKS key sets) kept across reloads while their definition is unchanged, and
+//! the background loops that serve them (health checks, sweeps, key refreshes).
 //!
 //! Compiling a snapshot asks `get_or_build`; only `commit`, after the swap, changes
 //! what is current. A background loop holds a `Weak` and ends once its item is no

@@ -1,8 +1,11 @@
 //! Who the client is and what the upstream is told about it.
 //!
 //! The client IP is the TCP peer, unless the peer is a trusted proxy: then the
-//! right-most `X-Forwarded-For` entry that is not itself trusted. Headers sent by an
-//! untrusted peer are replaced, never extended, so a client cannot forge its origin.
+//! right-most `X-Forwarded-For` entry that is not itself trusted. Several
+//! `X-Forwarded-For` lines are one list, in order (some proxies add a line of their
+//! own rather than extend the client's), and an entry that is not an address stops
+//! the walk. Headers sent by an untrusted peer are replaced, never extended, so a
+//! client cannot forge its origin. IPv4-mapped IPv6 addresses count as IPv4.
 
 use ipnet::IpNet;
 use pingora::http::RequestHeader;
@@ -22,24 +25,34 @@ impl TrustedProxies {
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.0.iter().any(|net| net.contains(&ip))
     }
 
-    /// The client's address for a request from `peer` carrying `xff`.
-    pub fn client_ip(&self, peer: IpAddr, xff: Option<&str>) -> IpAddr {
-        if !self.contains(peer) {
-            return peer;
+    /// The client's address for a request from `peer` whose `X-Forwarded-For` lines
+    /// are `xff`, in the order they came.
+    pub fn client_ip<'a>(
+        &self,
+        peer: IpAddr,
+        xff: impl DoubleEndedIterator<Item = &'a [u8]>,
+    ) -> IpAddr {
+        let mut client = peer.to_canonical();
+        if !self.contains(client) {
+            return client;
         }
-        let mut client = peer;
-        for hop in xff.unwrap_or("").rsplit(',') {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) => {
-                    client = ip;
-                    if !self.contains(ip) {
+        let hops = xff.rev().flat_map(|line| line.rsplit(|&b| b == b','));
+        for hop in hops {
+            let ip = std::str::from_utf8(hop)
+                .ok()
+                .and_then(|h| h.trim().parse::<IpAddr>().ok());
+            match ip {
+                Some(ip) => {
+                    client = ip.to_canonical();
+                    if !self.contains(client) {
                         break;
                     }
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         client
@@ -56,15 +69,14 @@ pub struct Forwarded<'a> {
 impl Forwarded<'_> {
     /// Sets `X-Forwarded-For`, `-Proto` and `-Host` on the upstream request.
     pub fn apply(&self, req: &mut RequestHeader) -> pingora::Result<()> {
-        let peer = self.peer.to_string();
-        let xff = match req
-            .headers
-            .get(X_FORWARDED_FOR)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(chain) if self.peer_trusted => format!("{chain}, {peer}"),
-            _ => peer,
-        };
+        let mut xff: Vec<u8> = Vec::new();
+        if self.peer_trusted {
+            for line in req.headers.get_all(X_FORWARDED_FOR) {
+                xff.extend_from_slice(line.as_bytes());
+                xff.extend_from_slice(b", ");
+            }
+        }
+        xff.extend_from_slice(self.peer.to_string().as_bytes());
         req.insert_header(X_FORWARDED_FOR, xff)?;
         if !(self.peer_trusted && req.headers.contains_key(X_FORWARDED_PROTO)) {
             req.insert_header(X_FORWARDED_PROTO, self.proto)?;
@@ -89,20 +101,48 @@ mod tests {
         s.parse().expect("ip")
     }
 
+    fn client(t: &TrustedProxies, peer: &str, lines: &[&[u8]]) -> IpAddr {
+        t.client_ip(ip(peer), lines.iter().copied())
+    }
+
     #[test]
     fn client_ip_only_believes_trusted_peers() {
         let t = TrustedProxies::new(vec!["10.0.0.0/8".parse().expect("net")]);
-        assert_eq!(t.client_ip(ip("1.2.3.4"), Some("9.9.9.9")), ip("1.2.3.4"));
+        assert_eq!(client(&t, "1.2.3.4", &[b"9.9.9.9"]), ip("1.2.3.4"));
         assert_eq!(
-            t.client_ip(ip("10.0.0.1"), Some("9.9.9.9, 10.0.0.2")),
+            client(&t, "10.0.0.1", &[b"9.9.9.9, 10.0.0.2"]),
             ip("9.9.9.9")
         );
         assert_eq!(
-            t.client_ip(ip("10.0.0.1"), Some("8.8.8.8, 9.9.9.9")),
+            client(&t, "10.0.0.1", &[b"8.8.8.8, 9.9.9.9"]),
             ip("9.9.9.9")
         );
-        assert_eq!(t.client_ip(ip("10.0.0.1"), Some("junk")), ip("10.0.0.1"));
-        assert_eq!(t.client_ip(ip("10.0.0.1"), None), ip("10.0.0.1"));
+        assert_eq!(client(&t, "10.0.0.1", &[b"junk"]), ip("10.0.0.1"));
+        assert_eq!(client(&t, "10.0.0.1", &[]), ip("10.0.0.1"));
+        assert_eq!(
+            client(&t, "::ffff:10.0.0.1", &[b"::ffff:9.9.9.9"]),
+            ip("9.9.9.9"),
+            "IPv4-mapped addresses are IPv4"
+        );
+    }
+
+    #[test]
+    fn several_lines_are_one_list_and_garbage_on_the_left_does_not_matter() {
+        let t = TrustedProxies::new(vec!["10.0.0.0/8".parse().expect("net")]);
+        // A proxy that adds its own line after the client's.
+        assert_eq!(
+            client(&t, "10.0.0.1", &[b"10.1.2.3", b"203.0.113.9"]),
+            ip("203.0.113.9")
+        );
+        // A client's bytes that are no text stop nothing to their right.
+        assert_eq!(
+            client(&t, "10.0.0.1", &[b"\xff\xfe, 203.0.113.9"]),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client(&t, "10.0.0.1", &[b"\xff", b"203.0.113.9, 10.0.0.2"]),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
@@ -127,7 +167,9 @@ mod tests {
         };
         let mut req2 = RequestHeader::build("GET", b"/", None).expect("request");
         req2.insert_header(X_FORWARDED_FOR, "9.9.9.9").expect("h");
+        req2.append_header(X_FORWARDED_FOR, "8.8.8.8").expect("h");
         trusted.apply(&mut req2).expect("apply");
-        assert_eq!(req2.headers[X_FORWARDED_FOR], "9.9.9.9, 10.0.0.1");
+        assert_eq!(req2.headers[X_FORWARDED_FOR], "9.9.9.9, 8.8.8.8, 10.0.0.1");
+        assert_eq!(req2.headers.get_all(X_FORWARDED_FOR).iter().count(), 1);
     }
 }

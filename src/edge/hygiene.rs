@@ -87,8 +87,9 @@ pub fn check<'a>(
     Ok(Checked { host, target })
 }
 
-/// The host from `Host`, else from the target's authority (absolute-form; Pingora
-/// has refused a `Host` that differs from it) or HTTP/2's `:authority`.
+/// The host from `Host` (required in HTTP/1.1, RFC 9112 §3.2, even with an
+/// absolute-form target, whose authority Pingora has checked it against), else from
+/// an HTTP/1.0 absolute-form target or HTTP/2's `:authority`.
 fn request_host(
     req: &RequestHeader,
     target_authority: Option<&[u8]>,
@@ -97,6 +98,7 @@ fn request_host(
     let raw = match (hosts.next(), hosts.next()) {
         (Some(_), Some(_)) => return Err(HygieneError::DuplicateHost),
         (Some(h), None) => h.as_bytes(),
+        (None, _) if req.version == Version::HTTP_11 => return Err(HygieneError::MissingHost),
         (None, _) => {
             match target_authority.or(req.uri.authority().map(|a| a.as_str().as_bytes())) {
                 Some(a) => a,
@@ -183,8 +185,15 @@ mod tests {
         assert_eq!(host(&two), Err(HygieneError::DuplicateAuthorization));
         assert_eq!(
             host(&req("http://Abs.example/x", None)),
+            Err(HygieneError::MissingHost),
+            "HTTP/1.1 needs Host, absolute-form too"
+        );
+        let mut old = req("http://Abs.example/x", None);
+        old.set_version(Version::HTTP_10);
+        assert_eq!(
+            host(&old),
             Ok("abs.example".into()),
-            "absolute-form names the host"
+            "the target names the host"
         );
         let mut big = req("/", Some("h"));
         big.insert_header("x-big", "v".repeat(64)).expect("header");

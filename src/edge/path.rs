@@ -10,6 +10,8 @@
 //! - repeated slashes are merged (`merge_slashes`);
 //! - a NUL or control character, raw or encoded, a `%` without two hex digits, and
 //!   (`double_encoding = "reject"`) `%25` followed by two hex digits are refused;
+//!   with `"keep"`, a double-encoded NUL or control, and a double-encoded slash unless
+//!   escaped slashes are kept, are refused too;
 //! - a `.` or `..` segment is refused, however it is spelled: encoded, double-encoded
 //!   (`%252e`), with `;params` (`..;x`), or behind a kept escaped slash (`..%2F`);
 //! - with `merge_slashes`, a segment made of `;params` only (`/;x/admin`) is refused:
@@ -232,22 +234,21 @@ fn check_segments(path: &str, rules: &PathRules) -> Result<(), PathError> {
         if rules.merge_slashes && !segment.is_empty() && without_params(segment).is_empty() {
             return Err(PathError::ParametersOnlySegment);
         }
-        if is_dot_segment(segment)? {
-            return Err(PathError::DotSegment);
-        }
+        check_decoded(segment, rules)?;
     }
     Ok(())
 }
 
-/// Escape levels undone when looking for dot segments; a deeper chain is refused.
+/// Escape levels undone when checking a segment; a deeper chain is refused.
 const MAX_DECODE_ROUNDS: usize = 4;
 
-/// Whether `segment`, decoded as often as an upstream might (its kept escapes,
-/// `%252e` under `double_encoding = "keep"`), holds a `.` or `..` piece once split at
-/// slashes and backslashes and stripped of `;params`.
-fn is_dot_segment(segment: &str) -> Result<bool, PathError> {
+/// Checks `segment` as an upstream that decodes it as often as it can would read it
+/// (its kept escapes; `%252e` under `double_encoding = "keep"`): no `.` or `..`
+/// piece once split at slashes and backslashes and stripped of `;params`, no control
+/// character, and no slash or backslash unless escaped slashes are kept.
+fn check_decoded(segment: &str, rules: &PathRules) -> Result<(), PathError> {
     if !segment.contains('.') && !segment.contains("%25") {
-        return Ok(false);
+        return Ok(());
     }
     let mut decoded = Cow::Borrowed(segment);
     let mut rounds = 0;
@@ -262,10 +263,21 @@ fn is_dot_segment(segment: &str) -> Result<bool, PathError> {
         }
         decoded = Cow::Owned(next);
     }
-    Ok(decoded.split(['/', '\\']).any(|piece| {
+    if decoded.chars().any(|c| c.is_ascii_control()) {
+        return Err(PathError::ControlCharacter);
+    }
+    let slash = |c: char| c == '/' || c == '\\';
+    if rules.escaped_slashes != EscapedSlashes::Keep && decoded.contains(slash) {
+        return Err(PathError::EscapedSlash);
+    }
+    let dot = decoded.split(slash).any(|piece| {
         let name = without_params(piece);
         name == "." || name == ".."
-    }))
+    });
+    match dot {
+        true => Err(PathError::DotSegment),
+        false => Ok(()),
+    }
 }
 
 fn decode_once(s: &str) -> String {

@@ -8,11 +8,9 @@
 //! and the client's query byte for byte, never `X-Original-URL` or `X-Rewrite-URL`
 //! (some frameworks route on them, behind the gateway's back).
 
-use http::Method;
+use http::{Method, Version};
 use pingora::http::RequestHeader;
-use pingora::protocols::http::authority::{
-    is_http_family_scheme, raw_target_authority, RawTargetAuthority,
-};
+use pingora::protocols::http::authority::{raw_target_authority, RawTargetAuthority};
 
 /// Headers that make some frameworks (IIS URL Rewrite, Symfony, Zend) serve another
 /// URL than the request line names: never forwarded.
@@ -39,9 +37,9 @@ pub struct Target<'a> {
 /// Why a target is refused.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
-    /// Pingora's parser percent-encodes the spaces of a request line with extra
-    /// spaces (`GET /x  HTTP/1.1` arrives as `/x%20`), so a target that begins or
-    /// ends with `%20` is such a line.
+    /// Pingora's parser percent-encodes the spaces of an HTTP/1 request line with
+    /// extra spaces (`GET /x  HTTP/1.1` arrives as `/x%20`), so a target that begins
+    /// with `%20`, or whose path ends with it, is such a line.
     #[error("the request line has more than one space between its parts")]
     ExtraSpace,
     #[error("the request target must be a path (origin-form) or an http(s) URL")]
@@ -53,11 +51,15 @@ pub enum TargetError {
 /// Classifies `req`'s raw target.
 pub fn parse(req: &RequestHeader) -> Result<Target<'_>, TargetError> {
     let raw = req.raw_path();
-    if raw.starts_with(b"%20") || raw.ends_with(b"%20") {
+    let http1 = req.version < Version::HTTP_2;
+    if http1 && raw.starts_with(b"%20") {
         return Err(TargetError::ExtraSpace);
     }
     if raw.first() == Some(&b'/') {
         let (path, query) = split_query(raw);
+        if http1 && path.ends_with(b"%20") {
+            return Err(TargetError::ExtraSpace);
+        }
         return Ok(Target {
             form: Form::Origin,
             path,
@@ -81,7 +83,7 @@ pub fn parse(req: &RequestHeader) -> Result<Target<'_>, TargetError> {
             scheme,
             authority,
             path_and_query,
-        } if is_http_family_scheme(scheme) => {
+        } if scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https") => {
             let (path, query) = split_query(path_and_query);
             Ok(Target {
                 form: Form::Absolute,
@@ -190,13 +192,18 @@ mod tests {
             "!",
             "localhost:80",
             "ftp://h/x",
+            "ws://h/x",
+            "wss://h/x",
             "%20/",
             "/x%20",
-            "/x?q=a%20",
         ] {
             assert!(target("GET", bad).is_err(), "{bad}");
         }
         assert_eq!(target("GET", "/x%20"), Err(TargetError::ExtraSpace));
+        assert!(
+            target("GET", "/x?q=a%20").is_ok(),
+            "a query may end in a space"
+        );
     }
 
     #[test]

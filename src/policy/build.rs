@@ -30,11 +30,11 @@ impl<'a> Builder<'a> {
             metrics,
             server: Chain::default(),
         };
-        builder.server = builder.server_chain(&raw.server, problems);
+        builder.server = builder.build_server_chain(&raw.server, problems);
         builder
     }
 
-    fn server_chain(&self, server: &ServerSection, problems: &mut Problems) -> Chain {
+    fn build_server_chain(&self, server: &ServerSection, problems: &mut Problems) -> Chain {
         let ServerSection {
             // Process settings (`bootstrap`), request limits and path rules (`state`).
             workers: _,
@@ -63,6 +63,14 @@ impl<'a> Builder<'a> {
             problems,
             &mut chain,
         );
+        chain.finish()
+    }
+
+    /// The server-wide policies alone: for a listener the config no longer names (a
+    /// reload removed or renamed it; its socket keeps listening until a restart).
+    pub fn server_chain(&self) -> Chain {
+        let mut chain = ChainBuilder::default();
+        chain.include(&self.server);
         chain.finish()
     }
 

@@ -26,13 +26,6 @@ impl Chain {
         self.body.iter().try_for_each(|p| p.on_body(view, chunk))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.request.is_empty()
-            && self.body.is_empty()
-            && self.upstream.is_empty()
-            && self.response.is_empty()
-    }
-
     pub fn has_body_policies(&self) -> bool {
         !self.body.is_empty()
     }

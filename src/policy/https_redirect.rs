@@ -1,6 +1,6 @@
 //! `redirect_https` of a plain listener: every request is answered with a 308 to the
 //! same normalized path and query over HTTPS, on `https_port` (443 is left out of the
-//! URL).
+//! URL); a request that names no host (HTTP/1.0 without `Host`) gets 400.
 
 use http::{header, StatusCode};
 use std::sync::Arc;
@@ -19,6 +19,13 @@ pub fn install(redirect_https: bool, https_port: u16, chain: &mut ChainBuilder) 
 
 impl RequestPolicy for HttpsRedirect {
     fn on_request(&self, view: &RequestView<'_>) -> Result<(), Reply> {
+        if view.host.is_empty() {
+            // An HTTP/1.0 request without Host: there is no URL to send it to.
+            return Err(Reply::new(
+                StatusCode::BAD_REQUEST,
+                "a Host header is needed to redirect to HTTPS",
+            ));
+        }
         Err(Reply::new(
             StatusCode::PERMANENT_REDIRECT,
             "this resource is served over HTTPS",

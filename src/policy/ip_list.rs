@@ -11,7 +11,7 @@
 //! unknown list name is a config problem at its place.
 
 use http::StatusCode;
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -114,11 +114,8 @@ fn load(section: &IpListSection, at: &TomlPath, problems: &mut Problems) -> Vec<
     let mut nets = Vec::new();
     for (i, entry) in section.cidrs.iter().enumerate() {
         match parse_net(entry) {
-            Some(net) => nets.push(net),
-            None => problems.push((
-                at.key("cidrs").index(i),
-                format!("not an IP address or CIDR: {entry:?}"),
-            )),
+            Ok(net) => nets.push(net),
+            Err(why) => problems.push((at.key("cidrs").index(i), format!("{entry:?}: {why}"))),
         }
     }
     if let Some(path) = &section.file {
@@ -131,8 +128,8 @@ fn load(section: &IpListSection, at: &TomlPath, problems: &mut Problems) -> Vec<
                     let entry = line.split('#').next().unwrap_or("").trim();
                     match (entry.is_empty(), parse_net(entry)) {
                         (true, _) => {}
-                        (false, Some(net)) => nets.push(net),
-                        (false, None) => bad.push(format!("line {}: {entry:?}", n + 1)),
+                        (false, Ok(net)) => nets.push(net),
+                        (false, Err(why)) => bad.push(format!("line {}: {entry:?} ({why})", n + 1)),
                     }
                 }
                 if !bad.is_empty() {
@@ -142,14 +139,7 @@ fn load(section: &IpListSection, at: &TomlPath, problems: &mut Problems) -> Vec<
                         0 => String::new(),
                         n => format!(" and {n} more"),
                     };
-                    problems.push((
-                        at,
-                        format!(
-                            "{}: not an IP address or CIDR: {}{more}",
-                            path.display(),
-                            bad.join(", ")
-                        ),
-                    ));
+                    problems.push((at, format!("{}: {}{more}", path.display(), bad.join(", "))));
                 }
             }
         }
@@ -157,11 +147,24 @@ fn load(section: &IpListSection, at: &TomlPath, problems: &mut Problems) -> Vec<
     nets
 }
 
-/// `10.0.0.0/8`, `2001:db8::/32`, or a single address.
-fn parse_net(text: &str) -> Option<IpNet> {
-    text.parse::<IpNet>()
-        .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+/// `10.0.0.0/8`, `2001:db8::/32`, or a single address. A network with host bits set
+/// (`10.0.0.1/8`: a typo for a host or for the network?) is refused; an IPv4-mapped
+/// one (`::ffff:10.0.0.0/104`) is stored as IPv4, as client addresses are matched.
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    let net = text
+        .parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| "not an IP address or CIDR".to_owned())?;
+    if net.addr() != net.network() {
+        return Err(format!("host bits set: the network is {}", net.trunc()));
+    }
+    Ok(match net {
+        IpNet::V6(v6) => match (v6.addr().to_ipv4_mapped(), v6.prefix_len().checked_sub(96)) {
+            (Some(v4), Some(len)) => Ipv4Net::new(v4, len).map_or(net, IpNet::V4),
+            _ => net,
+        },
+        IpNet::V4(_) => net,
+    })
 }
 
 /// `deny_from` and `allow_from` of a route (or `[server] deny_from`, with no route).
@@ -295,6 +298,17 @@ mod tests {
     }
 
     #[test]
+    fn mapped_entries_are_ipv4_and_host_bits_are_refused() {
+        let l = list(&["::ffff:203.0.113.0/120", "::ffff:198.51.100.1"]);
+        assert!(l.contains(ip("203.0.113.77")) && l.contains(ip("::ffff:198.51.100.1")));
+        assert!(l.v6.is_empty());
+        assert_eq!(
+            parse_net("10.0.0.1/8").expect_err("host bits"),
+            "host bits set: the network is 10.0.0.0/8"
+        );
+    }
+
+    #[test]
     fn overlapping_and_adjacent_ranges_merge() {
         let l = list(&[
             "10.0.0.0/9",
@@ -328,11 +342,12 @@ mod tests {
         let text: Vec<String> = problems.iter().map(|(p, m)| format!("{p}: {m}")).collect();
         assert_eq!(text.len(), 2, "{text:?}");
         assert!(
-            text[0].starts_with("l.cidrs[1]: not an IP address or CIDR"),
+            text[0] == "l.cidrs[1]: \"10.0.0.0/33\": not an IP address or CIDR",
             "{text:?}"
         );
         assert!(
-            text[1].starts_with("l.file: ") && text[1].contains("line 5: \"nonsense\", line 6"),
+            text[1].starts_with("l.file: ")
+                && text[1].contains("line 5: \"nonsense\" (not an IP address or CIDR), line 6"),
             "{text:?}"
         );
     }

@@ -28,7 +28,12 @@ impl UpstreamPolicy for StripPrefix {
         view: &RequestView<'_>,
         upstream: &mut RequestHeader,
     ) -> pingora::Result<()> {
-        let query = upstream.uri.query().map(|q| q.as_bytes().to_vec());
+        // From the target's bytes: the Uri holds a lossy copy of a query that is no UTF-8.
+        let raw = upstream.raw_path();
+        let query = raw
+            .iter()
+            .position(|&b| b == b'?')
+            .map(|i| raw[i + 1..].to_vec());
         set_target(
             upstream,
             strip_segments(view.path, self.segments),

@@ -3,7 +3,7 @@
 //!
 //! 1. hygiene: sizes, Host, the request target → 414/431/400
 //! 2. normalization of the path, once → 400
-//! 3. the listener's policies (HTTPS redirect) → 308
+//! 3. server-wide and listener policies (deny lists, HTTPS redirect) → 403/308
 //! 4. the route: listener, host, normalized path, method → 404/405
 //! 5. the route's request policies
 //! 6. authentication, 7. authorization → 401/403
@@ -34,10 +34,11 @@ impl Gateway {
             ctx.path = path::normalize(checked.target.path, &ctx.snap.path_rules)?;
         }
         let listener = self.listeners.name_for(session.server_addr());
-        ctx.listener_policies = ctx.snap.listener_policies.get(listener).cloned();
-        if let Some(policies) = &ctx.listener_policies {
-            policies.on_request(&ctx.view(req))?;
-        }
+        let snap = &ctx.snap;
+        let policies = snap.listener_policies.get(listener);
+        let policies = policies.unwrap_or(&snap.server_policies).clone();
+        policies.on_request(&ctx.view(req))?;
+        ctx.listener_policies = Some(policies);
         if asterisk {
             // `OPTIONS *` asks about the server, not a resource: nothing to route.
             return Err(Reply::new(StatusCode::NO_CONTENT, ""));

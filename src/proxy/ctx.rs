@@ -90,11 +90,8 @@ impl RequestCtx {
             let proxies = &self.snap.trusted_proxies;
             self.peer_ip = peer.ip();
             self.peer_trusted = proxies.contains(self.peer_ip);
-            let xff = req
-                .headers
-                .get(X_FORWARDED_FOR)
-                .and_then(|v| v.to_str().ok());
-            self.client_ip = proxies.client_ip(self.peer_ip, xff);
+            let xff = req.headers.get_all(X_FORWARDED_FOR).into_iter();
+            self.client_ip = proxies.client_ip(self.peer_ip, xff.map(|v| v.as_bytes()));
         }
     }
 

@@ -94,7 +94,10 @@ async fn write(
     body: Bytes,
     ctx: &RequestCtx,
 ) -> pingora::Result<()> {
-    resp.insert_header(header::CONTENT_LENGTH, body.len())?;
+    // RFC 9110 §8.6: no Content-Length on a 204 (or 1xx).
+    if has_body(resp.status) || resp.status == StatusCode::NOT_MODIFIED {
+        resp.insert_header(header::CONTENT_LENGTH, body.len())?;
+    }
     response_phase(&mut resp, session.req_header(), ctx)?;
     let head_only = session.req_header().method == Method::HEAD || body.is_empty();
     session

@@ -1,6 +1,7 @@
 //! Turns a validated [`RawConfig`] into a [`Snapshot`]: TLS certificates, upstream
-//! pools, authenticators, rate-limit policies (reused from the registries when
-//! unchanged), the policy chains, and the router with its compiled routes.
+//! pools (around targets reused from their registry when unchanged), authenticators,
+//! rate-limit policies (around buckets reused likewise), the policy chains, and the
+//! router with its compiled routes.
 //!
 //! What only compiling can find (a key file that does not parse, a certificate that
 //! expired, a header a policy cannot use) is reported like a validation error: every
@@ -39,10 +40,7 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
                 tls.insert(name.clone(), Arc::new(loaded));
             }
         }
-        let chain = policies.listener_chain(listener);
-        if !chain.is_empty() {
-            listener_policies.insert(name.clone(), Arc::new(chain));
-        }
+        listener_policies.insert(name.clone(), Arc::new(policies.listener_chain(listener)));
     }
     let mut problems = found.errors;
     let mut pools = HashMap::new();
@@ -125,6 +123,7 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
         },
         trusted_proxies: TrustedProxies::new(s.trusted_proxies.clone()),
         listener_policies,
+        server_policies: Arc::new(policies.server_chain()),
         pools,
         auth,
         rate_limits,

@@ -20,8 +20,10 @@ pub struct Snapshot {
     pub request_limits: RequestLimits,
     pub path_rules: PathRules,
     pub trusted_proxies: TrustedProxies,
-    /// The policies of each listener, by name (listeners without any are absent).
+    /// The policies of each listener, by name.
     pub listener_policies: HashMap<String, Arc<Chain>>,
+    /// The server-wide policies, for a listener the config no longer names.
+    pub server_policies: Arc<Chain>,
     /// Every pool of the config, by upstream name (routes hold their own `Arc`).
     pub pools: HashMap<String, Arc<Pool>>,
     /// Authenticators, their remote key sets and the identity headers they set.
