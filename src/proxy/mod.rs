@@ -111,7 +111,15 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let Some(route) = ctx.route.clone().filter(|r| r.policies.has_body_policies()) else {
+        // Pingora calls this for bodiless requests too: no Arc is cloned unless needed.
+        if !ctx
+            .route
+            .as_deref()
+            .is_some_and(|r| r.policies.has_body_policies())
+        {
+            return Ok(());
+        }
+        let Some(route) = ctx.route.clone() else {
             return Ok(());
         };
         ctx.body_received += body.as_ref().map_or(0, |b| b.len() as u64);
