@@ -235,9 +235,9 @@ fn cert_consumers(
                 (Some(san), None, None) => CertMatch::San(san.clone()),
                 (None, Some(cn), None) => CertMatch::SubjectCn(cn.clone()),
                 (None, None, Some(fp)) => {
-                    CertMatch::Sha256(crate::tls::parse_fingerprint(fp).ok_or_else(|| {
-                        format!("consumer {:?}: sha256 is not 64 hex digits", c.id)
-                    })?)
+                    CertMatch::Sha256(crate::config::units::parse_fingerprint(fp).ok_or_else(
+                        || format!("consumer {:?}: sha256 is not 64 hex digits", c.id),
+                    )?)
                 }
                 _ => {
                     return Err(format!(

@@ -5,6 +5,7 @@
 //! `location` turns byte spans and TOML paths into `line:column`. Nothing here knows
 //! about Pingora or the running process: a loaded [`raw::RawConfig`] is plain data.
 
+pub mod limit_key;
 pub mod load;
 pub mod location;
 pub mod raw;

@@ -582,6 +582,19 @@ pub enum JwtAlgorithm {
     EdDSA,
 }
 
+impl JwtAlgorithm {
+    /// The type of key that verifies it: one public key serves one type.
+    pub fn key_type(self) -> &'static str {
+        use JwtAlgorithm::*;
+        match self {
+            HS256 | HS384 | HS512 => "hmac",
+            RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => "rsa",
+            ES256 | ES384 => "ec",
+            EdDSA => "okp",
+        }
+    }
+}
+
 /// Where a credential is read from: `"bearer"` (the `Authorization: Bearer` header),
 /// `{ header = "x-api-key" }`, `{ cookie = "session" }` or `{ query = "api_key" }`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

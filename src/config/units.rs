@@ -1,6 +1,7 @@
-//! Human units in the config file: durations ("30s", "250ms") and byte sizes ("8KiB").
+//! Human units in the config file: durations ("30s", "250ms"), byte sizes ("8KiB")
+//! and certificate fingerprints.
 //!
-//! Used as `#[serde(with = ...)]` helpers so the raw config holds `Duration` and `u64`
+//! Mostly `#[serde(with = ...)]` helpers so the raw config holds `Duration` and `u64`
 //! directly and a bad value is a deserialization error with its place in the file.
 
 use serde::{de::Error, Deserialize, Deserializer};
@@ -57,4 +58,13 @@ pub mod one_or_many {
             OneOrMany::Many(v) => v,
         })
     }
+}
+
+/// A SHA-256 fingerprint written as 64 hex digits, with or without `:` separators.
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let digits: String = text.chars().filter(|c| *c != ':').collect();
+    hex::decode(digits.to_ascii_lowercase())
+        .ok()?
+        .try_into()
+        .ok()
 }

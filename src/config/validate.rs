@@ -401,7 +401,7 @@ fn limit(raw: &RawConfig, l: &LimitSection, path: &TomlPath, out: &mut Problems)
         ));
     }
     for (i, k) in l.key.iter().enumerate() {
-        if let Err(e) = crate::ratelimit::KeyPart::parse(k) {
+        if let Err(e) = super::limit_key::KeyPart::parse(k) {
             out.push((path.key("key").index(i), e));
         }
     }
@@ -444,7 +444,7 @@ fn mtls(m: &MtlsSection, path: &TomlPath, out: &mut Problems) {
             ));
         }
         if let Some(fp) = &c.sha256 {
-            if crate::tls::parse_fingerprint(fp).is_none() {
+            if super::units::parse_fingerprint(fp).is_none() {
                 out.push((
                     at.key("sha256"),
                     "must be 64 hex digits (`:` separators allowed)".into(),
@@ -492,14 +492,16 @@ fn jwt(j: &JwtSection, path: &TomlPath, out: &mut Problems) {
             "HS* algorithms need secret_env (a public key never verifies HMAC tokens)".into(),
         ));
     }
-    if j.public_key_file.is_some() {
-        let family = |a: &JwtAlgorithm| crate::auth::compile::algorithm(*a).family();
-        if j.algorithms
-            .windows(2)
-            .any(|w| family(&w[0]) != family(&w[1]))
-        {
-            out.push((path.key("algorithms"), "one public key has one type: list algorithms of one family (RS*/PS*, ES*, or EdDSA)".into()));
-        }
+    let mixed_types = j
+        .algorithms
+        .windows(2)
+        .any(|w| w[0].key_type() != w[1].key_type());
+    if j.public_key_file.is_some() && mixed_types {
+        out.push((
+            path.key("algorithms"),
+            "one public key has one type: list algorithms of one family (RS*/PS*, ES*, or EdDSA)"
+                .into(),
+        ));
     }
     if let Some(url) = &j.jwks_url {
         if !(url.starts_with("https://") || url.starts_with("http://"))

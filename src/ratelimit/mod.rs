@@ -14,7 +14,7 @@ mod policy;
 mod redis;
 mod sweeper;
 
-pub use policy::{BucketIdentity, Buckets, KeyInput, KeyPart, Policy};
+pub use policy::{BucketIdentity, Buckets, KeyInput, Policy};
 pub use redis::RedisStore;
 pub use sweeper::sweeper;
 

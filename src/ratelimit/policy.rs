@@ -8,7 +8,6 @@
 //! or `[redis]` keeps every bucket, changing the identity starts fresh ones, and two
 //! tollgate versions sharing one Redis during a rolling upgrade share buckets.
 
-use http::HeaderName;
 use pingora::http::RequestHeader;
 use sha2::{Digest, Sha256};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
@@ -22,48 +21,9 @@ use super::local::LocalStore;
 use super::redis::RedisStore;
 use crate::auth::Principal;
 use crate::base::registry::Reusable;
+use crate::config::limit_key::KeyPart;
 use crate::config::raw::{LimitSection, OnStoreError};
 use crate::observability::Metrics;
-
-/// One part of a bucket key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyPart {
-    ClientIp,
-    Consumer,
-    Route,
-    Header(HeaderName),
-    Claim(String),
-}
-
-impl KeyPart {
-    /// `client_ip`, `consumer`, `route`, `header:NAME` or `claim:NAME`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text.split_once(':') {
-            None => match text {
-                "client_ip" => Ok(KeyPart::ClientIp),
-                "consumer" => Ok(KeyPart::Consumer),
-                "route" => Ok(KeyPart::Route),
-                _ => Err(format!("unknown key {text:?}: expected client_ip, consumer, route, header:NAME or claim:NAME")),
-            },
-            Some(("header", name)) => HeaderName::from_bytes(name.as_bytes())
-                .map(KeyPart::Header)
-                .map_err(|_| format!("invalid header name {name:?}")),
-            Some(("claim", name)) if !name.is_empty() => Ok(KeyPart::Claim(name.to_owned())),
-            Some(_) => Err(format!("unknown key {text:?}: expected header:NAME or claim:NAME")),
-        }
-    }
-
-    /// The config spelling (header names in lower case).
-    fn kind(&self) -> String {
-        match self {
-            KeyPart::ClientIp => "client_ip".into(),
-            KeyPart::Consumer => "consumer".into(),
-            KeyPart::Route => "route".into(),
-            KeyPart::Header(name) => format!("header:{name}"),
-            KeyPart::Claim(name) => format!("claim:{name}"),
-        }
-    }
-}
 
 /// What a request offers for its key.
 pub struct KeyInput<'a> {

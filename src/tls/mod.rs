@@ -20,15 +20,6 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use std::path::Path;
 
-/// A SHA-256 fingerprint written as 64 hex digits, with or without `:` separators.
-pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
-    let digits: String = text.chars().filter(|c| *c != ':').collect();
-    hex::decode(digits.to_ascii_lowercase())
-        .ok()?
-        .try_into()
-        .ok()
-}
-
 /// Every certificate in a PEM file, in file order (at least one).
 fn read_certs(path: &Path) -> Result<Vec<X509>, String> {
     let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
