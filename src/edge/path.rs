@@ -299,6 +299,62 @@ fn decode_once(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Every combination of the settings.
+#[cfg(any(test, fuzzing))]
+pub fn all_rules() -> Vec<PathRules> {
+    let mut out = Vec::new();
+    for escaped_slashes in [
+        EscapedSlashes::Reject,
+        EscapedSlashes::Decode,
+        EscapedSlashes::Keep,
+    ] {
+        for merge_slashes in [true, false] {
+            for double_encoding in [DoubleEncoding::Reject, DoubleEncoding::Keep] {
+                out.push(PathRules {
+                    escaped_slashes,
+                    merge_slashes,
+                    double_encoding,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Panics where normalizing `/` + `data` breaks a property the rest of tollgate relies
+/// on, under any settings: what is accepted normalizes to itself, is visible ASCII,
+/// and with the defaults holds no `//`, dot segment, `%2F`, `%5C` or `\`. For the fuzz
+/// target (`fuzz/`) and the unit tests, which replay its corpus.
+#[cfg(any(test, fuzzing))]
+pub fn check_properties(data: &[u8]) {
+    let mut raw = Vec::with_capacity(data.len() + 1);
+    raw.push(b'/');
+    raw.extend_from_slice(data);
+    for rules in all_rules() {
+        let Ok(out) = normalize(&raw, &rules) else {
+            continue;
+        };
+        let again = normalize(out.as_bytes(), &rules);
+        assert_eq!(
+            again.as_deref(),
+            Ok(out.as_str()),
+            "{raw:?} under {rules:?}"
+        );
+        assert!(out.bytes().all(|b| b.is_ascii_graphic()), "{out:?}");
+        if rules == PathRules::default() {
+            for bad in ["//", "%2F", "%5C", "\\"] {
+                assert!(!out.contains(bad), "{raw:?} -> {out:?}");
+            }
+            for segment in out.split('/') {
+                let name = without_params(segment);
+                assert!(name != "." && name != "..", "{raw:?} -> {out:?}");
+            }
+        }
+        has_prefix(&out, "/admin");
+        strip_segments(&out, 2);
+    }
+}
+
 #[cfg(test)]
 #[path = "path_tests.rs"]
 mod tests;
