@@ -1,4 +1,5 @@
-//! Proxy headers: X-Forwarded-For/-Proto/-Host and X-Request-Id.
+//! Proxy headers (X-Forwarded-For/-Proto/-Host, X-Request-Id) and the route response
+//! policies on every response, tollgate's own replies included.
 
 use crate::support::{client, send, Origin, Tollgate};
 
@@ -86,4 +87,62 @@ async fn request_id_is_kept_when_valid_and_generated_otherwise() {
 
 fn uuid_like(s: &str) -> bool {
     s.len() == 36 && s.chars().filter(|&c| c == '-').count() == 4
+}
+
+/// Response policies run on tollgate's own replies too, and the stages keep their
+/// order: a route's IP lists answer before its authentication.
+#[tokio::test(flavor = "multi_thread")]
+async fn own_replies_carry_the_route_response_policies() {
+    let origin = Origin::start("o").await;
+    let body = format!(
+        r#"
+[ip_lists.nobody]
+cidrs = ["192.0.2.0/24"]
+
+[upstreams.app]
+targets = [{target}]
+
+[auth.keys]
+kind = "api_key"
+consumers = [{{ id = "a", key_sha256 = "{digest}" }}]
+
+[[routes]]
+name = "guarded"
+path_prefix = "/guarded"
+upstream = "app"
+auth = ["keys"]
+deny_from = ["nobody"]
+response_headers = {{ set = {{ "x-frame-options" = "DENY" }}, remove = ["x-upstream-secret"] }}
+"#,
+        target = origin.target(),
+        digest = tollgate::auth::hash_key("some-key"),
+    );
+    let tg = Tollgate::start_with_server(&body, "trusted_proxies = [\"127.0.0.0/8\"]").await;
+    let c = client();
+    let unauthenticated = send(c.get(tg.url("/guarded"))).await;
+    assert_eq!(unauthenticated.status, 401);
+    assert_eq!(unauthenticated.header("x-frame-options"), "DENY");
+    let denied = send(
+        c.get(tg.url("/guarded"))
+            .header("x-forwarded-for", "192.0.2.1"),
+    )
+    .await;
+    assert_eq!(denied.status, 403, "IP lists answer before authentication");
+    assert_eq!(denied.header("x-frame-options"), "DENY");
+    let proxied = send(c.get(tg.url("/guarded")).header("x-api-key", "some-key")).await;
+    assert_eq!(proxied.status, 200);
+    assert_eq!(proxied.header("x-frame-options"), "DENY");
+    assert_eq!(
+        proxied.header("x-upstream-secret"),
+        "",
+        "removed from the upstream's response"
+    );
+    let unrouted = send(c.get(tg.url("/elsewhere"))).await;
+    assert_eq!(unrouted.status, 404);
+    assert_eq!(
+        unrouted.header("x-frame-options"),
+        "",
+        "no route, no route policies"
+    );
+    assert_eq!(origin.count(), 1);
 }
