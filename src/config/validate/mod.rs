@@ -1,0 +1,193 @@
+//! Semantic checks serde cannot make: references between sections, duplicates, value
+//! ranges and header syntax. Returns every problem with its TOML path; never panics.
+//! One file per kind of section; the checks shared by several (header names, host
+//! patterns) are here.
+
+mod auth;
+mod limits;
+mod listeners;
+mod routes;
+mod upstreams;
+
+use http::HeaderName;
+use std::collections::{BTreeSet, HashMap};
+
+use super::location::{Problems, TomlPath};
+use super::raw::RawConfig;
+
+/// Headers a route may not set or remove: framing and connection management belong
+/// to the proxy.
+const RESERVED_HEADERS: [&str; 6] = [
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Entries that failed to deserialize (their error is already reported): references
+/// to them are not reported a second time.
+#[derive(Debug, Default)]
+pub struct Unparsed {
+    pub listeners: BTreeSet<String>,
+    pub upstreams: BTreeSet<String>,
+    pub auth: BTreeSet<String>,
+    pub limits: BTreeSet<String>,
+}
+
+/// Every semantic problem in `raw`, each with the path of the value at fault.
+pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
+    let mut out = Problems::new();
+    let root = TomlPath::root();
+    server(raw, &root.key("server"), &mut out);
+    listeners::listeners(raw, unparsed, &mut out);
+    for (name, up) in &raw.upstreams {
+        upstreams::upstream(up, &root.key("upstreams").key(name), &mut out);
+    }
+    for (name, a) in &raw.auth {
+        auth::auth(a, &root.key("auth").key(name), &mut out);
+    }
+    for (name, l) in &raw.limits {
+        limits::limit(raw, l, &root.key("limits").key(name), &mut out);
+    }
+    if let Some(r) = &raw.redis {
+        limits::redis(r, &root.key("redis"), &mut out);
+    }
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in raw.routes.iter().enumerate() {
+        let path = root.key("routes").index(i);
+        if let Some(first) = names.insert(r.name.as_str(), i) {
+            out.push((
+                path.key("name"),
+                format!("route name {:?} is already used by routes[{first}]", r.name),
+            ));
+        }
+        routes::route(raw, unparsed, r, &path, &mut out);
+    }
+    routes::shadowed_routes(&raw.routes, &mut out);
+    out
+}
+
+fn server(raw: &RawConfig, path: &TomlPath, out: &mut Problems) {
+    let s = &raw.server;
+    if s.workers == Some(0) {
+        out.push((path.key("workers"), "must be at least 1".into()));
+    }
+    if s.max_uri_bytes == 0 {
+        out.push((path.key("max_uri_bytes"), "must be greater than 0".into()));
+    }
+    if s.max_header_bytes == 0 {
+        out.push((
+            path.key("max_header_bytes"),
+            "must be greater than 0".into(),
+        ));
+    }
+}
+
+pub(super) fn header_name(name: &str, path: &TomlPath, out: &mut Problems) {
+    if HeaderName::from_bytes(name.as_bytes()).is_err() {
+        out.push((path.clone(), format!("invalid header name {name:?}")));
+    } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        out.push((
+            path.clone(),
+            format!("header {name:?} is managed by the proxy"),
+        ));
+    }
+}
+
+/// `api.example.com` or `*.example.com`: DNS labels (or an IP literal), no port.
+pub(super) fn host_pattern(h: &str) -> Result<(), &'static str> {
+    let name = h.strip_prefix("*.").unwrap_or(h);
+    if name.is_empty() {
+        return Err("empty name");
+    }
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    if name.contains('*') {
+        return Err("a wildcard is only allowed as a leading \"*.\"");
+    }
+    if name.contains(':') {
+        return Err("hosts are matched without a port");
+    }
+    let ok = name
+        .split('.')
+        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err("expected DNS labels such as api.example.com")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    fn errors(text: &str) -> Vec<String> {
+        match load_str(text, "t.toml") {
+            Ok(_) => Vec::new(),
+            Err(e) => e
+                .errors
+                .iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect(),
+        }
+    }
+
+    const BASE: &str = "[listeners.a]\naddr = \"127.0.0.1:1\"\n";
+
+    #[test]
+    fn valid_minimal_config_has_no_errors() {
+        let text = format!("{BASE}[[routes]]\nname = \"h\"\nrespond = {{ status = 200 }}\n");
+        assert_eq!(errors(&text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reports_all_semantic_errors_at_once() {
+        let text = format!(
+            "{BASE}[listeners.b]\naddr = \"127.0.0.1:1\"\n\
+             [upstreams.u]\ntargets = []\n\
+             [upstreams.w]\ntargets = [{{ addr = \"127.0.0.1:2\", weight = 3 }}]\n\
+             [[routes]]\nname = \"r\"\nupstream = \"nope\"\n\
+             [[routes]]\nname = \"r\"\nhosts = [\"a:80\"]\nmethods = [\"get\"]\nrespond = {{ status = 200 }}\nstrip_prefix = true\n"
+        );
+        let errs = errors(&text);
+        for expected in [
+            "listeners.b.addr: address 127.0.0.1:1 is already used",
+            "upstreams.u.targets: needs at least one target",
+            "upstreams.w.targets[0].weight: weights only apply",
+            "routes[0].upstream: no upstream named \"nope\"",
+            "routes[1].name: route name \"r\" is already used",
+            "routes[1].hosts[0]: invalid host",
+            "routes[1].methods[0]: invalid method",
+            "routes[1].strip_prefix: only applies",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(expected)),
+                "missing {expected:?} in {errs:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn shadowed_route_is_an_error_but_distinct_methods_are_not() {
+        let dup = format!("{BASE}[[routes]]\nname = \"a\"\npath_prefix = \"/x\"\nrespond = {{ status = 200 }}\n[[routes]]\nname = \"b\"\npath_prefix = \"/x/\"\nrespond = {{ status = 200 }}\n");
+        assert!(errors(&dup)
+            .iter()
+            .any(|e| e.contains("overlaps route \"a\"")));
+        let split = format!("{BASE}[[routes]]\nname = \"a\"\nmethods = [\"GET\"]\nrespond = {{ status = 200 }}\n[[routes]]\nname = \"b\"\nmethods = [\"POST\"]\nrespond = {{ status = 200 }}\n");
+        assert_eq!(errors(&split), Vec::<String>::new());
+    }
+
+    #[test]
+    fn consistent_hash_needs_a_key() {
+        let text = format!(
+            "{BASE}[upstreams.u]\ntargets = [\"127.0.0.1:2\"]\nbalance = \"consistent_hash\"\n"
+        );
+        assert!(errors(&text)
+            .iter()
+            .any(|e| e.starts_with("upstreams.u.hash_key")));
+    }
+}
