@@ -17,9 +17,8 @@ fn check_refuses(dir: &std::path::Path, text: &str) -> (String, String) {
 #[test]
 fn broken_file_lists_every_error_with_line_and_column() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("broken.toml");
-    std::fs::write(
-        &path,
+    let (file, stderr) = check_refuses(
+        dir.path(),
         r#"[server]
 workers = 0
 
@@ -44,12 +43,7 @@ read_timeout = "forever"
 name = "orders"
 upstream = "ordres"
 "#,
-    )
-    .expect("write");
-    let out = cli(&["check", "-c"], Some(&path));
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let file = path.display();
+    );
     for expected in [
         format!("{file}:2:11: server.workers: must be at least 1"),
         format!("{file}:9:1: listeners.b.colour: unknown field `colour`"),
@@ -102,9 +96,8 @@ fn every_shipped_config_is_valid() {
 #[test]
 fn tls_settings_are_checked_with_their_place() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("tls.toml");
-    std::fs::write(
-        &path,
+    let (_, stderr) = check_refuses(
+        dir.path(),
         r#"[listeners.a]
 addr = "127.0.0.1:7000"
 h2c = true
@@ -122,11 +115,7 @@ tls = { client_cert = "c.pem" }
 kind = "mtls"
 consumers = [{ id = "x", san = "x.test", subject_cn = "x" }, { id = "y", sha256 = "12" }]
 "#,
-    )
-    .expect("write");
-    let out = cli(&["check", "-c"], Some(&path));
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    );
     for (place, message) in [
         (
             "listeners.a.h2c",

@@ -13,7 +13,8 @@
 //!   with `"keep"`, a double-encoded NUL or control, and a double-encoded slash unless
 //!   escaped slashes are kept, are refused too;
 //! - a `.` or `..` segment is refused, however it is spelled: encoded, double-encoded
-//!   (`%252e`), with `;params` (`..;x`), or behind a kept escaped slash (`..%2F`);
+//!   (`%252e`), with `;params` (`..;x`), behind a kept escaped slash (`..%2F`), or
+//!   padded with dots and spaces (`...`, `..%20`, which Windows servers trim to `..`);
 //! - with `merge_slashes`, a segment made of `;params` only (`/;x/admin`) is refused:
 //!   servers that drop path parameters turn it into an empty segment;
 //! - for matching, a segment's `;params` are ignored (`/admin;x=1/y` is under
@@ -270,14 +271,19 @@ fn check_decoded(segment: &str, rules: &PathRules) -> Result<(), PathError> {
     if rules.escaped_slashes != EscapedSlashes::Keep && decoded.contains(slash) {
         return Err(PathError::EscapedSlash);
     }
-    let dot = decoded.split(slash).any(|piece| {
-        let name = without_params(piece);
-        name == "." || name == ".."
-    });
+    let dot = decoded
+        .split(slash)
+        .any(|piece| is_dot_name(without_params(piece)));
     match dot {
         true => Err(PathError::DotSegment),
         false => Ok(()),
     }
+}
+
+/// `.` and `..`, and names made of dots and spaces only (`...`, `.. `): servers that
+/// trim trailing dots and spaces from a segment (Windows) read those as `.` or `..`.
+fn is_dot_name(name: &str) -> bool {
+    name.contains('.') && name.chars().all(|c| c == '.' || c == ' ')
 }
 
 fn decode_once(s: &str) -> String {

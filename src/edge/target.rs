@@ -96,6 +96,14 @@ pub fn parse(req: &RequestHeader) -> Result<Target<'_>, TargetError> {
     }
 }
 
+impl Target<'_> {
+    /// Where the query starts in `raw` (the target it was parsed from): a query always
+    /// runs to the target's end, so this offset finds it again without a new parse.
+    pub fn query_start(&self, raw: &[u8]) -> Option<usize> {
+        self.query.map(|q| raw.len() - q.len())
+    }
+}
+
 fn split_query(path_and_query: &[u8]) -> (&[u8], Option<&[u8]>) {
     match path_and_query.iter().position(|&b| b == b'?') {
         Some(i) => (&path_and_query[..i], Some(&path_and_query[i + 1..])),
@@ -103,26 +111,23 @@ fn split_query(path_and_query: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
-/// The query of `req` as the client sent it (for requests [`parse`] accepts).
-pub fn query(req: &RequestHeader) -> Option<&[u8]> {
-    parse(req).ok().and_then(|t| t.query)
-}
-
-/// Points `upstream` at the normalized `path` with `original`'s query, in
+/// Points `upstream` at the normalized `path` with the client's `query`, in
 /// origin-form, and drops the URL-override headers. A request that named its host
-/// only in its target (absolute-form, HTTP/2's `:authority`) gets it as `Host`.
+/// only in its target (HTTP/1.0 absolute-form, HTTP/2's `:authority`) gets it as
+/// `Host`.
 pub fn forward(
     upstream: &mut RequestHeader,
     original: &RequestHeader,
     path: &str,
+    query: Option<&[u8]>,
 ) -> pingora::Result<()> {
     for name in URL_OVERRIDE_HEADERS {
         upstream.remove_header(name);
     }
-    let target = parse(original).ok();
-    set_target(upstream, path, target.and_then(|t| t.query))?;
+    set_target(upstream, path, query)?;
     if !upstream.headers.contains_key(http::header::HOST) {
-        let authority = target
+        let authority = parse(original)
+            .ok()
             .and_then(|t| t.authority)
             .or_else(|| original.uri.authority().map(|a| a.as_str().as_bytes()));
         if let Some(authority) = authority {
@@ -212,7 +217,8 @@ mod tests {
         let mut up = original.clone();
         up.insert_header("x-original-url", "/admin").expect("h");
         up.insert_header("X-Rewrite-URL", "/admin").expect("h");
-        forward(&mut up, &original, "/a/b").expect("forward");
+        let query = parse(&original).expect("target").query;
+        forward(&mut up, &original, "/a/b", query).expect("forward");
         assert_eq!(up.raw_path(), b"/a/b?q=%41+1");
         assert!(!up.headers.contains_key("x-original-url"));
         assert!(!up.headers.contains_key("x-rewrite-url"));

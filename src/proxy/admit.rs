@@ -29,6 +29,7 @@ impl Gateway {
         ctx.identify(session);
         let checked = hygiene::check(req, &ctx.snap.request_limits)?;
         ctx.host = checked.host;
+        ctx.query_start = checked.target.query_start(req.raw_path());
         let asterisk = checked.target.form == Form::Asterisk;
         if !asterisk {
             ctx.path = path::normalize(checked.target.path, &ctx.snap.path_rules)?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::auth::Principal;
-use crate::edge::{forwarded::X_FORWARDED_FOR, request_id, target};
+use crate::edge::{forwarded::X_FORWARDED_FOR, request_id};
 use crate::observability::AccessRecord;
 use crate::policy::{Chain, Reply, RequestView};
 use crate::ratelimit::RateLimitHeaders;
@@ -34,6 +34,8 @@ pub struct RequestCtx {
     pub host: String,
     /// The normalized path (see `edge::path`); empty until it is computed.
     pub path: String,
+    /// Where the query starts in the raw target, found once by hygiene.
+    pub query_start: Option<usize>,
     /// The policies of the listener the request came in on.
     pub listener_policies: Option<Arc<Chain>>,
     pub route: Option<Arc<Route>>,
@@ -68,6 +70,7 @@ impl RequestCtx {
             tls: None,
             host: String::new(),
             path: String::new(),
+            query_start: None,
             listener_policies: None,
             route: None,
             principal: None,
@@ -100,7 +103,7 @@ impl RequestCtx {
         RequestView {
             req,
             path: &self.path,
-            query: target::query(req),
+            query: self.query_start.and_then(|i| req.raw_path().get(i..)),
             host: &self.host,
             client_ip: self.client_ip,
             secure: self.tls.is_some(),

@@ -10,9 +10,9 @@
 //! - `upstream_peer`: a healthy target of the route's pool not tried yet (503 when
 //!   none is healthy; re-entered on a retry).
 //! - `fail_to_connect`: marks connect failures retryable while `retries` allow.
-//! - `upstream_request_filter`: forwarded headers, request id, client certificate,
-//!   the normalized target, identity headers and credential stripping, then the
-//!   route's upstream policies.
+//! - `upstream_request_filter`: the normalized target, forwarded headers, request id,
+//!   client certificate, identity headers and credential stripping, then the route's
+//!   upstream policies.
 //! - `response_filter`: the response phase (`respond::response_phase`), as on
 //!   tollgate's own replies.
 //! - `fail_to_proxy`: a body policy's reply, or problem+json 502/503/504.
@@ -191,6 +191,10 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let req = session.req_header();
+        let view = ctx.view(req);
+        // The target first: it gives a request that named its host only in its
+        // target a `Host`, which `X-Forwarded-Host` repeats.
+        target::forward(upstream, req, view.path, view.query)?;
         let forwarded = Forwarded {
             peer: ctx.peer_ip,
             peer_trusted: ctx.peer_trusted,
@@ -199,13 +203,12 @@ impl ProxyHttp for Gateway {
         forwarded.apply(upstream)?;
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
         forward_client_cert(ctx.client_cert(), upstream)?;
-        target::forward(upstream, req, &ctx.path)?;
         if let Some(route) = ctx.route.as_deref() {
             let identity = &ctx.snap.auth.identity_headers;
             route
                 .auth
                 .prepare_upstream(identity, ctx.principal.as_deref(), upstream)?;
-            route.policies.on_upstream(&ctx.view(req), upstream)?;
+            route.policies.on_upstream(&view, upstream)?;
         }
         Ok(())
     }
