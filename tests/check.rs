@@ -239,3 +239,48 @@ respond = { status = 200 }
     }
     assert!(stderr.contains("6 errors"), "{stderr}");
 }
+
+#[test]
+fn edge_protection_mistakes_are_reported_at_their_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("bad.json"), r#"{"type": 12}"#).expect("write");
+    let (file, stderr) = check_refuses(
+        dir.path(),
+        r#"[listeners.a]
+addr = "127.0.0.1:7000"
+
+[[routes]]
+name = "r"
+path_prefix = "/r"
+respond = { status = 200 }
+cors = { origins = ["*", "~(open"], credentials = true }
+deprecation = { since = "June 2026", after_sunset = "block" }
+validate = { body_schema = "bad.json" }
+
+[[routes]]
+name = "s"
+path_prefix = "/s"
+respond = { status = 200 }
+security_headers = false
+hsts = { max_age = "1d" }
+max_body = "0"
+validate = { body_schema = "missing.json" }
+"#,
+    );
+    for expected in [
+        format!("{file}:8:21: routes[0].cors.origins[0]: \"*\" cannot be used with credentials"),
+        format!("{file}:8:26: routes[0].cors.origins[1]: invalid regex"),
+        format!("{file}:9:25: routes[0].deprecation.since: \"June 2026\" is not an RFC 3339 time"),
+        format!("{file}:9:53: routes[0].deprecation.after_sunset: \"block\" needs a `sunset`"),
+        format!("{file}:10:28: routes[0].validate.body_schema: "),
+        "not a valid JSON Schema".to_owned(),
+        format!("{file}:17:8: routes[1].hsts: is one of the security headers"),
+        format!("{file}:19:28: routes[1].validate.body_schema: "),
+        "missing.json".to_owned(),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}

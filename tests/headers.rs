@@ -140,9 +140,53 @@ response_headers = {{ set = {{ "x-frame-options" = "DENY" }}, remove = ["x-upstr
     let unrouted = send(c.get(tg.url("/elsewhere"))).await;
     assert_eq!(unrouted.status, 404);
     assert_eq!(
-        unrouted.header("x-frame-options"),
+        unrouted.header("x-upstream-secret"),
         "",
         "no route, no route policies"
     );
+    assert_eq!(
+        unrouted.header("x-frame-options"),
+        "DENY",
+        "the default security headers"
+    );
     assert_eq!(origin.count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn security_headers_are_on_by_default_and_keep_the_upstreams_values() {
+    let origin = Origin::start("o").await;
+    let body = format!(
+        "{}\n[[routes]]\nname = \"bare\"\npath_prefix = \"/bare\"\nupstream = \"app\"\nsecurity_headers = false\n",
+        config(&origin)
+    );
+    let tg = Tollgate::start(&body).await;
+    let c = client();
+    let defaults = [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+    ];
+    let proxied = send(c.get(tg.url("/x"))).await;
+    for (name, value) in defaults {
+        assert_eq!(proxied.header(name), value, "{name}");
+    }
+    assert_eq!(
+        proxied.header("cache-control"),
+        "",
+        "the upstream's caching is its own"
+    );
+    let kept = send(c.get(tg.url("/with-headers"))).await;
+    assert_eq!(
+        kept.header("x-frame-options"),
+        "SAMEORIGIN",
+        "the upstream's value is kept"
+    );
+    let own = send(c.get(tg.url("/a%00b"))).await;
+    assert_eq!(own.status, 400, "refused before routing");
+    assert_eq!(own.header("cache-control"), "no-store");
+    assert_eq!(own.header("x-frame-options"), "DENY");
+    let bare = send(c.get(tg.url("/bare"))).await;
+    for (name, _) in defaults {
+        assert_eq!(bare.header(name), "", "security_headers = false: no {name}");
+    }
 }

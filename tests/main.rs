@@ -5,7 +5,10 @@ mod support;
 
 mod auth;
 mod balancing;
+mod body_limits;
 mod check;
+mod cors;
+mod deprecation;
 mod failures;
 mod headers;
 mod health;
@@ -17,3 +20,4 @@ mod ratelimit_redis;
 mod reload;
 mod routing;
 mod tls;
+mod validation;

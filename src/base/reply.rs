@@ -16,6 +16,8 @@ pub struct Reply {
     pub close: bool,
     /// A security-log line for this refusal.
     pub event: Option<PolicyEvent>,
+    /// Extension members of the problem document (RFC 9457 §3.2), e.g. `errors`.
+    pub members: Vec<(&'static str, serde_json::Value)>,
 }
 
 /// A refusal worth a security-log line: `event` names it, `fields` add what the
@@ -35,7 +37,14 @@ impl Reply {
             headers: Vec::new(),
             close: false,
             event: None,
+            members: Vec::new(),
         }
+    }
+
+    /// Adds an extension member to the problem document.
+    pub fn with_member(mut self, name: &'static str, value: serde_json::Value) -> Self {
+        self.members.push((name, value));
+        self
     }
 
     /// Adds a header. The values given here are built by tollgate from validated

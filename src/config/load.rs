@@ -201,6 +201,11 @@ fn resolve_paths(raw: &mut RawConfig, base: &Path) {
     for file in raw.ip_lists.values_mut().filter_map(|l| l.file.as_mut()) {
         fix(file);
     }
+    for route in &mut raw.routes {
+        if let Some(schema) = route.validate.as_mut().and_then(|v| v.body_schema.as_mut()) {
+            fix(schema);
+        }
+    }
     for section in raw.auth.values_mut() {
         if let AuthSection::Jwt(j) = section {
             for p in [&mut j.public_key_file, &mut j.jwks_file]

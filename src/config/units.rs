@@ -41,6 +41,15 @@ pub mod size {
     }
 }
 
+/// An optional size (`Option<u64>` fields with `#[serde(default)]`).
+pub mod opt_size {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        size::deserialize(d).map(Some)
+    }
+}
+
 /// `"a"` or `["a", "b"]`, read as a list.
 pub mod one_or_many {
     use super::*;

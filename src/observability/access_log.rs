@@ -20,6 +20,9 @@ pub struct AccessRecord<'a> {
     pub path: &'a str,
     pub status: u16,
     pub route: Option<&'a str>,
+    /// The route is deprecated (present only then).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
     /// The authenticated principal's id, when the route authenticates.
     pub consumer: Option<&'a str>,
     /// The TLS version, on TLS listeners.

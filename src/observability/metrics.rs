@@ -16,6 +16,8 @@ pub struct Metrics {
     tls_handshake_failures: IntCounterVec,
     tls_certificate_expiry: IntGaugeVec,
     ip_denied: IntCounterVec,
+    body_too_large: IntCounterVec,
+    deprecated_requests: IntCounterVec,
 }
 
 impl Metrics {
@@ -85,6 +87,22 @@ impl Metrics {
             ),
             &["route", "list"],
         )?;
+        let body_too_large = IntCounterVec::new(
+            Opts::new(
+                "body_too_large_total",
+                "Requests refused (413) because their body was over max_body",
+            ),
+            &["route"],
+        )?;
+        let deprecated_requests = IntCounterVec::new(
+            Opts::new(
+                "deprecated_requests_total",
+                "Requests to deprecated routes, by consumer (empty: unauthenticated)",
+            ),
+            &["route", "consumer"],
+        )?;
+        registry.register(Box::new(body_too_large.clone()))?;
+        registry.register(Box::new(deprecated_requests.clone()))?;
         registry.register(Box::new(ip_denied.clone()))?;
         registry.register(Box::new(tls_certificate_expiry.clone()))?;
         registry.register(Box::new(tls_handshakes.clone()))?;
@@ -107,6 +125,8 @@ impl Metrics {
             tls_handshake_failures,
             tls_certificate_expiry,
             ip_denied,
+            body_too_large,
+            deprecated_requests,
         })
     }
 
@@ -134,6 +154,16 @@ impl Metrics {
 
     pub fn ip_denied(&self, route: &str, list: &str) {
         self.ip_denied.with_label_values(&[route, list]).inc();
+    }
+
+    pub fn body_too_large(&self, route: &str) {
+        self.body_too_large.with_label_values(&[route]).inc();
+    }
+
+    pub fn deprecated_request(&self, route: &str, consumer: &str) {
+        self.deprecated_requests
+            .with_label_values(&[route, consumer])
+            .inc();
     }
 
     pub fn auth_decision(&self, authenticator: &str, outcome: &str, reason: &str) {

@@ -10,15 +10,20 @@
 use std::sync::Arc;
 
 use super::ip_list::{self, IpLists};
-use super::{header_rules, hsts, https_redirect, strip_prefix, Chain, ChainBuilder};
+use super::{
+    body_limit, cors, deprecation, header_rules, https_redirect, request_validation,
+    security_headers, strip_prefix, Chain, ChainBuilder,
+};
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{ListenerSection, RawConfig, RouteSection, ServerSection};
 use crate::observability::Metrics;
 
-/// What the chains of one config share: its lists, and the server-wide policies.
+/// What the chains of one config share: its lists, server-wide defaults, and the
+/// server-wide policies.
 pub struct Builder<'a> {
     ip_lists: IpLists,
     metrics: &'a Arc<Metrics>,
+    max_body: u64,
     server: Chain,
 }
 
@@ -28,6 +33,7 @@ impl<'a> Builder<'a> {
         let mut builder = Self {
             ip_lists: ip_list::load_all(&raw.ip_lists, problems),
             metrics,
+            max_body: raw.server.max_body,
             server: Chain::default(),
         };
         builder.server = builder.build_server_chain(&raw.server, problems);
@@ -51,8 +57,9 @@ impl<'a> Builder<'a> {
             upstream_keepalive_pool: _,
             access_log: _,
             security_log: _,
-            // Policies.
+            // Policies; `max_body` is the routes' default (`route_chain`).
             deny_from,
+            max_body: _,
         } = server;
         let at = TomlPath::root().key("server");
         let mut chain = ChainBuilder::default();
@@ -71,6 +78,13 @@ impl<'a> Builder<'a> {
     pub fn server_chain(&self) -> Chain {
         let mut chain = ChainBuilder::default();
         chain.include(&self.server);
+        chain.finish()
+    }
+
+    /// The response policies of replies to requests no route took (404, 400, ...).
+    pub fn unrouted_chain(&self) -> Chain {
+        let mut chain = ChainBuilder::default();
+        security_headers::unrouted(&mut chain);
         chain.finish()
     }
 
@@ -123,12 +137,31 @@ impl<'a> Builder<'a> {
             request_headers,
             response_headers,
             hsts,
+            security_headers,
+            max_body,
+            cors,
+            deprecation,
+            validate,
         } = route;
         let mut chain = ChainBuilder::default();
         let lists = self.lists_at(at, name);
+        let max_body = max_body.unwrap_or(self.max_body);
         ip_list::install(deny_from, allow_from, &lists, problems, &mut chain);
+        cors::install(cors.as_ref(), at, problems, &mut chain);
+        body_limit::install(max_body, name, self.metrics, &mut chain);
+        deprecation::install(
+            deprecation.as_ref(),
+            name,
+            self.metrics,
+            at,
+            problems,
+            &mut chain,
+        );
+        let validate = validate.as_ref();
+        request_validation::install(validate, max_body, at, problems, &mut chain);
         strip_prefix::install(*strip_prefix, path_prefix, &mut chain);
-        hsts::install(hsts.as_ref(), &mut chain);
+        let hsts = hsts.as_ref();
+        security_headers::install(*security_headers, hsts, at, problems, &mut chain);
         header_rules::install(request_headers, response_headers, at, problems, &mut chain);
         chain.finish()
     }

@@ -15,6 +15,18 @@ pub struct Chain {
     body: Vec<Arc<dyn BodyPolicy>>,
     upstream: Vec<Arc<dyn UpstreamPolicy>>,
     response: Vec<Arc<dyn ResponsePolicy>>,
+    marks: Marks,
+}
+
+/// What a chain's policies ask of the stages around them.
+#[derive(Default, Clone, Copy)]
+struct Marks {
+    /// A CORS policy answers preflights, whatever methods the route takes.
+    answers_preflights: bool,
+    /// The route is deprecated: its access-log lines say so.
+    deprecated: bool,
+    /// A body policy needs the whole body before any of it goes upstream.
+    holds_body: bool,
 }
 
 impl Chain {
@@ -28,6 +40,18 @@ impl Chain {
 
     pub fn has_body_policies(&self) -> bool {
         !self.body.is_empty()
+    }
+
+    pub fn answers_preflights(&self) -> bool {
+        self.marks.answers_preflights
+    }
+
+    pub fn is_deprecated(&self) -> bool {
+        self.marks.deprecated
+    }
+
+    pub fn holds_body(&self) -> bool {
+        self.marks.holds_body
     }
 
     pub fn on_upstream(
@@ -71,6 +95,18 @@ impl ChainBuilder {
 
     pub fn response(&mut self, policy: Arc<dyn ResponsePolicy>) {
         self.0.response.push(policy);
+    }
+
+    pub fn answers_preflights(&mut self) {
+        self.0.marks.answers_preflights = true;
+    }
+
+    pub fn deprecated(&mut self) {
+        self.0.marks.deprecated = true;
+    }
+
+    pub fn holds_body(&mut self) {
+        self.0.marks.holds_body = true;
     }
 
     /// Adds every policy of `other`, phase by phase, after those already here.
@@ -137,14 +173,7 @@ mod tests {
         }
         let chain = b.finish();
         let req = RequestHeader::build("GET", b"/", None).expect("request");
-        let view = RequestView {
-            req: &req,
-            path: "/",
-            query: None,
-            host: "h",
-            client_ip: "192.0.2.1".parse().expect("ip"),
-            secure: false,
-        };
+        let view = RequestView::of(&req);
         let refused = chain.on_request(&view).expect_err("the second refuses");
         assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
         let chunk = BodyChunk {

@@ -59,12 +59,8 @@ mod tests {
     fn location_keeps_path_and_query_and_drops_port_443() {
         let req = RequestHeader::build("GET", b"/a?b=1", None).expect("request");
         let view = |query| RequestView {
-            req: &req,
-            path: "/a",
             query,
-            host: "h.example",
-            client_ip: "192.0.2.1".parse().expect("ip"),
-            secure: false,
+            ..RequestView::of(&req)
         };
         assert_eq!(
             location(&view(Some(b"b=1".as_slice())), 443),

@@ -11,12 +11,16 @@
 //! Adding a policy: its module here (build from its config section, runtime, unit
 //! tests), its field in the raw config section, and one install line in `build`.
 
+mod body_limit;
 pub mod build;
 mod chain;
+pub mod cors;
+mod deprecation;
 mod header_rules;
-mod hsts;
 mod https_redirect;
 pub mod ip_list;
+mod request_validation;
+mod security_headers;
 mod strip_prefix;
 
 pub use chain::{Chain, ChainBuilder};
@@ -40,6 +44,28 @@ pub struct RequestView<'a> {
     pub client_ip: IpAddr,
     /// Whether the request came over TLS.
     pub secure: bool,
+    /// The authenticated consumer, once authentication has run.
+    pub consumer: Option<&'a str>,
+    /// In the response phase: the response is tollgate's own reply, not the upstream's.
+    pub own_reply: bool,
+}
+
+#[cfg(test)]
+impl<'a> RequestView<'a> {
+    /// A view of `req` as a plain-HTTP request from 192.0.2.1 to `h.example`, its
+    /// path taken as normalized.
+    pub fn of(req: &'a RequestHeader) -> Self {
+        Self {
+            req,
+            path: req.uri.path(),
+            query: req.uri.query().map(str::as_bytes),
+            host: "h.example",
+            client_ip: std::net::Ipv4Addr::new(192, 0, 2, 1).into(),
+            secure: false,
+            consumer: None,
+            own_reply: false,
+        }
+    }
 }
 
 /// Runs in `request_filter`, before authentication.

@@ -15,11 +15,13 @@
 use http::StatusCode;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
+use std::sync::Arc;
 
 use super::{Gateway, RequestCtx};
 use crate::auth::Attempt;
 use crate::base::Reply;
 use crate::edge::{hygiene, path, target::Form};
+use crate::policy::cors;
 use crate::ratelimit::{KeyInput, RateLimitError};
 use crate::routing::{Route, RouteAction};
 
@@ -44,11 +46,7 @@ impl Gateway {
             // `OPTIONS *` asks about the server, not a resource: nothing to route.
             return Err(Reply::new(StatusCode::NO_CONTENT, ""));
         }
-        let route = ctx
-            .snap
-            .router
-            .find(listener, &ctx.host, &ctx.path, &req.method)?
-            .clone();
+        let route = self.find_route(req, listener, ctx)?;
         ctx.route = Some(route.clone());
         route.policies.on_request(&ctx.view(req))?;
         let attempt = Attempt {
@@ -61,6 +59,25 @@ impl Gateway {
             .check(req, ctx.client_cert(), &attempt, &self.security_log)
             .await?;
         self.limit(req, &route, ctx).await
+    }
+
+    /// The route for the request. A CORS preflight to a path whose routes do not take
+    /// `OPTIONS` goes to the route that answers preflights there, if one does.
+    fn find_route(
+        &self,
+        req: &RequestHeader,
+        listener: &str,
+        ctx: &RequestCtx,
+    ) -> Result<Arc<Route>, Reply> {
+        let router = &ctx.snap.router;
+        let refusal = match router.find(listener, &ctx.host, &ctx.path, &req.method) {
+            Ok(route) => return Ok(route.clone()),
+            Err(e) => e,
+        };
+        cors::preflight_method(req)
+            .and_then(|_| router.find_preflight(listener, &ctx.host, &ctx.path))
+            .cloned()
+            .ok_or_else(|| refusal.into())
     }
 
     /// Concurrency limits of the route and its upstream, then every rate limit of

@@ -1,6 +1,7 @@
 //! Per-request state carried through the phases, and what is derived from it: the
 //! view policies read and the access-log record.
 
+use bytes::BytesMut;
 use pingora::http::RequestHeader;
 use pingora::protocols::tls::SslDigest;
 use pingora::proxy::Session;
@@ -56,6 +57,8 @@ pub struct RequestCtx {
     pub body_received: u64,
     /// A body policy's answer, written by `fail_to_proxy`.
     pub body_reply: Option<Reply>,
+    /// The body so far, for a route whose policies need all of it first.
+    pub body_held: BytesMut,
 }
 
 impl RequestCtx {
@@ -81,6 +84,7 @@ impl RequestCtx {
             rate_limit: None,
             body_received: 0,
             body_reply: None,
+            body_held: BytesMut::new(),
         }
     }
 
@@ -107,6 +111,8 @@ impl RequestCtx {
             host: &self.host,
             client_ip: self.client_ip,
             secure: self.tls.is_some(),
+            consumer: self.principal.as_deref().map(|p| p.id.as_str()),
+            own_reply: false,
         }
     }
 
@@ -139,6 +145,10 @@ impl RequestCtx {
             },
             status: session.response_written().map_or(0, |r| r.status.as_u16()),
             route: self.route.as_deref().map(|r| &*r.name),
+            deprecated: self
+                .route
+                .as_deref()
+                .is_some_and(|r| r.policies.is_deprecated()),
             consumer: self.principal.as_deref().map(|p| p.id.as_str()),
             tls: self.tls.as_deref().map(|t| &*t.version),
             client_cert_subject: client_cert.map(|c| c.subject.as_str()),

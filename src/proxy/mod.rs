@@ -82,6 +82,19 @@ impl Gateway {
     }
 }
 
+/// Keeps the body's chunks in the ctx until it ends, then hands the whole of it on:
+/// nothing of it goes upstream before the body policies have seen all of it. (An
+/// empty chunk is not sent; `None` would end the upstream body.)
+fn hold_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
+    if let Some(chunk) = body.take() {
+        ctx.body_held.extend_from_slice(&chunk);
+    }
+    *body = Some(match end_of_stream {
+        true => std::mem::take(&mut ctx.body_held).freeze(),
+        false => Bytes::new(),
+    });
+}
+
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
@@ -123,6 +136,9 @@ impl ProxyHttp for Gateway {
             return Ok(());
         };
         ctx.body_received += body.as_ref().map_or(0, |b| b.len() as u64);
+        if route.policies.holds_body() {
+            hold_body(body, end_of_stream, ctx);
+        }
         let chunk = BodyChunk {
             data: body.as_ref(),
             received: ctx.body_received,
@@ -219,7 +235,7 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        respond::response_phase(resp, session.req_header(), ctx)
+        respond::response_phase(resp, session.req_header(), ctx, false)
     }
 
     async fn fail_to_proxy(
@@ -228,9 +244,12 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let reply = ctx.body_reply.take().or_else(|| {
-            respond::error_status(e).map(|(status, detail)| Reply::new(status, detail))
-        });
+        // The request's body may be half read: the connection cannot carry another.
+        let reply = ctx
+            .body_reply
+            .take()
+            .or_else(|| respond::error_status(e).map(|(status, detail)| Reply::new(status, detail)))
+            .map(Reply::closing);
         let code = match reply {
             Some(reply) => {
                 let status = reply.status.as_u16();
@@ -248,8 +267,10 @@ impl ProxyHttp for Gateway {
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
-        // Clients that disconnect or send garbage must not flood the error log.
+        // Clients that disconnect or send garbage, or whose body a policy refused
+        // (a 4xx), must not flood the error log.
         e.esource() == &ErrorSource::Downstream
+            || matches!(e.etype(), ErrorType::HTTPStatus(code) if *code < 500)
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {

@@ -13,37 +13,46 @@ use pingora::{ErrorSource, ErrorType};
 use super::RequestCtx;
 use crate::base::Reply;
 use crate::edge::request_id;
+use crate::policy::RequestView;
 use crate::routing::StaticResponse;
 
 /// Writes `reply`: its status and headers, a problem document as body (none for a
 /// status that has no body), and closes the connection when the reply says so.
-pub async fn reply(session: &mut Session, reply: Reply, ctx: &RequestCtx) -> pingora::Result<()> {
+pub async fn reply(
+    session: &mut Session,
+    mut reply: Reply,
+    ctx: &RequestCtx,
+) -> pingora::Result<()> {
     if reply.close {
         session.set_keepalive(None);
     }
     let mut resp = ResponseHeader::build(reply.status, Some(reply.headers.len() + 4))?;
-    for (name, value) in reply.headers {
+    for (name, value) in std::mem::take(&mut reply.headers) {
         resp.insert_header(name, value)?;
     }
     let body = match has_body(reply.status) {
         true => {
             resp.insert_header(header::CONTENT_TYPE, "application/problem+json")?;
-            problem(reply.status, &reply.detail, &ctx.request_id)
+            problem(&reply, &ctx.request_id)
         }
         false => Bytes::new(),
     };
     write(session, resp, body, ctx).await
 }
 
-/// An RFC 9457 problem document.
-fn problem(status: StatusCode, detail: &str, request_id: &str) -> Bytes {
-    let body = serde_json::json!({
+/// An RFC 9457 problem document, with the reply's extension members.
+fn problem(reply: &Reply, request_id: &str) -> Bytes {
+    let status = reply.status;
+    let mut body = serde_json::json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Error"),
         "status": status.as_u16(),
-        "detail": detail,
+        "detail": reply.detail,
         "request_id": request_id,
     });
+    for (name, value) in &reply.members {
+        body[*name] = value.clone();
+    }
     Bytes::from(body.to_string())
 }
 
@@ -64,13 +73,15 @@ pub async fn static_answer(
     write(session, resp, answer.body.clone(), ctx).await
 }
 
-/// What every response of a request carries, whoever wrote it: the request id, the
-/// RateLimit headers of a limited route, then the response policies of the listener
-/// and of the route.
+/// What every response of a request carries, whoever wrote it (`own_reply`: tollgate):
+/// the request id, the RateLimit headers of a limited route, then the response
+/// policies of the listener and of the route (or, for a request no route took, the
+/// snapshot's defaults for such replies).
 pub fn response_phase(
     resp: &mut ResponseHeader,
     req: &RequestHeader,
     ctx: &RequestCtx,
+    own_reply: bool,
 ) -> pingora::Result<()> {
     if !ctx.request_id.is_empty() {
         resp.insert_header(request_id::HEADER, &ctx.request_id)?;
@@ -78,14 +89,17 @@ pub fn response_phase(
     if let Some(headers) = &ctx.rate_limit {
         headers.apply(resp)?;
     }
-    let view = ctx.view(req);
+    let view = RequestView {
+        own_reply,
+        ..ctx.view(req)
+    };
     if let Some(policies) = &ctx.listener_policies {
         policies.on_response(&view, resp)?;
     }
-    if let Some(route) = &ctx.route {
-        route.policies.on_response(&view, resp)?;
+    match &ctx.route {
+        Some(route) => route.policies.on_response(&view, resp),
+        None => ctx.snap.unrouted_policies.on_response(&view, resp),
     }
-    Ok(())
 }
 
 async fn write(
@@ -98,7 +112,7 @@ async fn write(
     if has_body(resp.status) || resp.status == StatusCode::NOT_MODIFIED {
         resp.insert_header(header::CONTENT_LENGTH, body.len())?;
     }
-    response_phase(&mut resp, session.req_header(), ctx)?;
+    response_phase(&mut resp, session.req_header(), ctx, true)?;
     let head_only = session.req_header().method == Method::HEAD || body.is_empty();
     session
         .write_response_header(Box::new(resp), head_only)

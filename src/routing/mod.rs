@@ -103,19 +103,7 @@ impl Router {
         path: &str,
         method: &Method,
     ) -> Result<&Arc<Route>, RouteError> {
-        let table = self.listeners.get(listener).ok_or(RouteError::NotFound)?;
-        let wildcards = table
-            .wildcards
-            .iter()
-            .filter(|(suffix, _)| host.len() > suffix.len() && host.ends_with(suffix.as_str()))
-            .map(|(_, l)| l);
-        let groups = table
-            .exact
-            .get(host)
-            .into_iter()
-            .chain(wildcards)
-            .chain(std::iter::once(&table.any_host));
-        for group in groups {
+        for group in self.host_groups(listener, host) {
             let mut allowed: Vec<&str> = Vec::new();
             for route in group.iter().filter(|r| r.matches_path(path)) {
                 if route.allows(method) {
@@ -132,6 +120,40 @@ impl Router {
             }
         }
         Err(RouteError::NotFound)
+    }
+
+    /// The route that answers a CORS preflight for `path`: in the first host group
+    /// with a route for the path, the longest-prefix one that answers preflights,
+    /// whatever methods it takes (the preflight's policy judges the method).
+    pub fn find_preflight(&self, listener: &str, host: &str, path: &str) -> Option<&Arc<Route>> {
+        let group = self
+            .host_groups(listener, host)
+            .find(|group| group.iter().any(|r| r.matches_path(path)))?;
+        group
+            .iter()
+            .find(|r| r.matches_path(path) && r.policies.answers_preflights())
+    }
+
+    /// The route lists `host` can use on `listener`, most specific host first.
+    fn host_groups<'a, 'h>(
+        &'a self,
+        listener: &str,
+        host: &'h str,
+    ) -> impl Iterator<Item = &'a Vec<Arc<Route>>> + use<'a, 'h> {
+        let table = self.listeners.get(listener);
+        let wildcards = table.into_iter().flat_map(move |t| {
+            t.wildcards
+                .iter()
+                .filter(move |(suffix, _)| {
+                    host.len() > suffix.len() && host.ends_with(suffix.as_str())
+                })
+                .map(|(_, l)| l)
+        });
+        table
+            .and_then(|t| t.exact.get(host))
+            .into_iter()
+            .chain(wildcards)
+            .chain(table.map(|t| &t.any_host))
     }
 }
 

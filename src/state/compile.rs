@@ -124,6 +124,7 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
         trusted_proxies: TrustedProxies::new(s.trusted_proxies.clone()),
         listener_policies,
         server_policies: Arc::new(policies.server_chain()),
+        unrouted_policies: policies.unrouted_chain(),
         pools,
         auth,
         rate_limits,

@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub listener_policies: HashMap<String, Arc<Chain>>,
     /// The server-wide policies, for a listener the config no longer names.
     pub server_policies: Arc<Chain>,
+    /// Response policies of replies to requests no route took.
+    pub unrouted_policies: Chain,
     /// Every pool of the config, by upstream name (routes hold their own `Arc`).
     pub pools: HashMap<String, Arc<Pool>>,
     /// Authenticators, their remote key sets and the identity headers they set.

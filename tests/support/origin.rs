@@ -2,11 +2,14 @@
 //! request it sees, and can be stopped (connections refused) and restarted on the
 //! same port.
 //!
-//! Paths: `/healthz` → 200; `/slow?ms=N` → 200 after N ms; anything else → 200 with
-//! the origin's name as body. Every response carries `x-origin: NAME`.
+//! Paths: `/healthz` → 200; `/slow?ms=N` → 200 after N ms; `.../with-headers` → 200
+//! with headers an upstream may set on its own (`Vary`, `Access-Control-Allow-Origin`,
+//! `X-Frame-Options`); anything else → 200 with the origin's name as body. Every
+//! response carries `x-origin: NAME`. A request is recorded once its whole body has
+//! arrived (one whose body is cut off is not).
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -24,6 +27,7 @@ use tokio::task::JoinSet;
 pub struct Seen {
     pub path_and_query: String,
     pub headers: http::HeaderMap,
+    pub body: Bytes,
 }
 
 pub struct Origin {
@@ -128,25 +132,41 @@ async fn handle(
     seen: Arc<Mutex<Vec<Seen>>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("/".into(), |p| p.to_string());
+    let headers = req.headers().clone();
+    let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
+        return Ok(Response::builder()
+            .status(400)
+            .body(Full::new(Bytes::new()))
+            .expect("response"));
+    };
     if path != "/healthz" {
         seen.lock().expect("seen").push(Seen {
-            path_and_query: req
-                .uri()
-                .path_and_query()
-                .map_or("/".into(), |p| p.to_string()),
-            headers: req.headers().clone(),
+            path_and_query: path_and_query.clone(),
+            headers,
+            body,
         });
     }
     if path == "/slow" {
-        let ms = req
-            .uri()
-            .query()
-            .and_then(|q| q.strip_prefix("ms="))
+        let ms = path_and_query
+            .split_once("?ms=")
+            .map(|(_, ms)| ms)
             .and_then(|v| v.parse().ok())
             .unwrap_or(1000);
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    Ok(Response::builder()
+    let mut response = Response::builder();
+    if path.ends_with("/with-headers") {
+        response = response
+            .header("vary", "Accept-Encoding")
+            .header("access-control-allow-origin", "*")
+            .header("access-control-allow-credentials", "true")
+            .header("x-frame-options", "SAMEORIGIN");
+    }
+    Ok(response
         .header("x-origin", &name)
         .header("x-upstream-secret", "origin-only")
         .body(Full::new(Bytes::from(name)))

@@ -1,7 +1,9 @@
-//! `[[routes]]` and the tables inside a route (`respond`, header rules, `hsts`).
+//! `[[routes]]` and the tables inside a route (`respond`, header rules, `hsts`,
+//! `cors`, `deprecation`, `validate`).
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::defaults;
@@ -55,9 +57,26 @@ pub struct RouteSection {
     /// Requests in flight on this route at most; more get 503.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
-    /// `Strict-Transport-Security` on responses sent over TLS.
+    /// `Strict-Transport-Security` on responses sent over TLS (part of the
+    /// security headers).
     #[serde(default)]
     pub hsts: Option<HstsSection>,
+    /// `X-Content-Type-Options`, `Referrer-Policy`, `X-Frame-Options` and (on
+    /// tollgate's own error replies) `Cache-Control: no-store`.
+    #[serde(default = "defaults::yes")]
+    pub security_headers: bool,
+    /// Request bodies larger than this are refused (413); `None`: `[server] max_body`.
+    #[serde(default, with = "units::opt_size")]
+    pub max_body: Option<u64>,
+    /// Cross-origin requests from browsers.
+    #[serde(default)]
+    pub cors: Option<CorsSection>,
+    /// `Deprecation`, `Sunset` and `Link` headers; 410 after the sunset if asked.
+    #[serde(default)]
+    pub deprecation: Option<DeprecationSection>,
+    /// The request body's content type and JSON Schema.
+    #[serde(default)]
+    pub validate: Option<ValidateSection>,
     /// `[ip_lists]` names: only their addresses may use the route.
     #[serde(default)]
     pub allow_from: Vec<String>,
@@ -97,4 +116,68 @@ pub struct HeaderRulesSection {
     pub set: BTreeMap<String, String>,
     #[serde(default)]
     pub remove: Vec<String>,
+}
+
+/// `cors = { origins = [...], methods = [...], headers = [...], expose = [...],
+/// credentials = true, max_age = "10m" }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSection {
+    /// Exact origins (`"https://app.example.com"`), `"~regex"` (anchored) or `"*"`.
+    pub origins: Vec<String>,
+    /// Methods a preflight may ask for.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Request headers a preflight may ask for (`"*"`: any, without credentials).
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Response headers a page may read (`Access-Control-Expose-Headers`).
+    #[serde(default)]
+    pub expose: Vec<String>,
+    /// `Access-Control-Allow-Credentials: true` (cookies, `Authorization`).
+    #[serde(default)]
+    pub credentials: bool,
+    /// How long a browser may cache a preflight answer.
+    #[serde(default, with = "units::opt_duration")]
+    pub max_age: Option<Duration>,
+}
+
+/// `deprecation = { since = "2026-06-01T00:00:00Z", sunset = "...", link = "...",
+/// after_sunset = "warn" }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeprecationSection {
+    /// RFC 3339 time the route was deprecated.
+    pub since: String,
+    /// RFC 3339 time the route stops (or is planned to stop) being served.
+    #[serde(default)]
+    pub sunset: Option<String>,
+    /// Where the migration is explained (`Link: <...>; rel="deprecation"`).
+    #[serde(default)]
+    pub link: Option<String>,
+    #[serde(default)]
+    pub after_sunset: AfterSunset,
+}
+
+/// What a deprecated route does once its sunset has passed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterSunset {
+    /// Keep serving, with the headers.
+    #[default]
+    Warn,
+    /// Answer 410 Gone.
+    Block,
+}
+
+/// `validate = { body_schema = "schemas/order.json", content_types = ["application/json"] }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateSection {
+    /// A JSON Schema (draft 2020-12 or draft-07) the body must satisfy.
+    #[serde(default)]
+    pub body_schema: Option<PathBuf>,
+    /// Media types a request body may have (415 otherwise); empty: any.
+    #[serde(default)]
+    pub content_types: Vec<String>,
 }

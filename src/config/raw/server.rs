@@ -42,6 +42,10 @@ pub struct ServerSection {
     pub security_log: LogTarget,
     /// `[ip_lists]` names: requests from their addresses are refused before routing.
     pub deny_from: Vec<String>,
+    /// Request bodies larger than this are refused (413) unless a route says
+    /// otherwise; 0: no limit.
+    #[serde(with = "units::size")]
+    pub max_body: u64,
 }
 
 impl Default for ServerSection {
@@ -62,6 +66,7 @@ impl Default for ServerSection {
             access_log: LogTarget::Stdout,
             security_log: LogTarget::Stderr,
             deny_from: Vec::new(),
+            max_body: 10 * 1024 * 1024,
         }
     }
 }

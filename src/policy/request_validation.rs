@@ -1,0 +1,246 @@
+//! `validate` of a route: the request body's media type (`content_types`, 415
+//! otherwise) and a JSON Schema it must satisfy (`body_schema`, draft 2020-12 or
+//! draft-07, compiled at load with the `jsonschema` crate; remote `$ref`s are not
+//! fetched).
+//!
+//! The body is held back from the upstream until it is complete (bounded by the
+//! route's `max_body`, which validation requires), then checked: malformed JSON gets
+//! 400, a body that fails the schema 400 with an `errors` member (at most
+//! `MAX_ERRORS` entries of `instance_path`, `schema_path`, `message`); a valid body is
+//! sent upstream as it arrived, byte for byte. A request without a body is not
+//! checked. A schema file that is missing or does not compile is a config problem.
+
+use http::{header, StatusCode};
+use jsonschema::Validator;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{BodyChunk, BodyPolicy, ChainBuilder, Reply, RequestPolicy, RequestView};
+use crate::config::location::{Problems, TomlPath};
+use crate::config::raw::ValidateSection;
+
+/// Schema errors listed in a 400 at most.
+const MAX_ERRORS: usize = 10;
+/// Characters of one error message at most (messages quote the offending value).
+const MAX_MESSAGE: usize = 200;
+
+struct RequestValidation {
+    /// Lower-case media types; empty: any.
+    content_types: Vec<String>,
+    schema: Option<Validator>,
+}
+
+/// Installs the checks; `max_body` is the route's effective limit (0: none).
+pub fn install(
+    section: Option<&ValidateSection>,
+    max_body: u64,
+    at: &TomlPath,
+    problems: &mut Problems,
+    chain: &mut ChainBuilder,
+) {
+    let Some(section) = section else { return };
+    let at = at.key("validate");
+    let schema = section.body_schema.as_deref().and_then(|path| {
+        load_schema(path)
+            .map_err(|why| problems.push((at.key("body_schema"), why)))
+            .ok()
+    });
+    if schema.is_some() && max_body == 0 {
+        problems.push((
+            at.key("body_schema"),
+            "validation holds the body in memory: the route needs a max_body".into(),
+        ));
+    }
+    let policy = Arc::new(RequestValidation {
+        content_types: section
+            .content_types
+            .iter()
+            .map(|t| t.trim().to_ascii_lowercase())
+            .collect(),
+        schema,
+    });
+    if policy.schema.is_some() {
+        chain.holds_body();
+    }
+    chain.request(policy.clone());
+    chain.body(policy);
+}
+
+fn load_schema(path: &Path) -> Result<Validator, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let schema: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+    jsonschema::validator_for(&schema)
+        .map_err(|e| format!("{}: not a valid JSON Schema: {e}", path.display()))
+}
+
+impl RequestValidation {
+    fn check_content_type(&self, view: &RequestView<'_>) -> Result<(), Reply> {
+        if self.content_types.is_empty() {
+            return Ok(());
+        }
+        let media_type = view
+            .req
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        match media_type {
+            Some(t) if self.content_types.contains(&t) => Ok(()),
+            _ => Err(Reply::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "the request body must be one of: {}",
+                    self.content_types.join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn check_body(&self, body: &[u8]) -> Result<(), Reply> {
+        let Some(schema) = &self.schema else {
+            return Ok(());
+        };
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            Reply::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
+        let errors: Vec<Value> = schema
+            .iter_errors(&value)
+            .take(MAX_ERRORS)
+            .map(|e| {
+                let message: String = e.to_string().chars().take(MAX_MESSAGE).collect();
+                json!({
+                    "instance_path": e.instance_path().to_string(),
+                    "schema_path": e.schema_path().to_string(),
+                    "message": message,
+                })
+            })
+            .collect();
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(Reply::new(
+                StatusCode::BAD_REQUEST,
+                "the body does not match the route's schema",
+            )
+            .with_member("errors", Value::Array(errors))),
+        }
+    }
+}
+
+/// Whether the request head announces a body (HTTP/2 bodies without a length are
+/// checked when they end).
+fn declares_body(view: &RequestView<'_>) -> bool {
+    let headers = &view.req.headers;
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+impl RequestPolicy for RequestValidation {
+    fn on_request(&self, view: &RequestView<'_>) -> Result<(), Reply> {
+        match declares_body(view) {
+            true => self.check_content_type(view),
+            false => Ok(()),
+        }
+    }
+}
+
+impl BodyPolicy for RequestValidation {
+    fn on_body(&self, view: &RequestView<'_>, chunk: &BodyChunk<'_>) -> Result<(), Reply> {
+        if !chunk.end_of_stream || chunk.received == 0 {
+            return Ok(());
+        }
+        self.check_content_type(view)?;
+        self.check_body(chunk.data.map_or(&[][..], |d| &d[..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pingora::http::RequestHeader;
+
+    fn validation(schema: Value) -> RequestValidation {
+        RequestValidation {
+            content_types: vec!["application/json".into()],
+            schema: Some(jsonschema::validator_for(&schema).expect("schema")),
+        }
+    }
+
+    #[test]
+    fn schema_errors_are_listed_with_their_paths() {
+        let v = validation(json!({
+            "type": "object",
+            "required": ["sku", "qty"],
+            "properties": {"qty": {"type": "integer", "minimum": 1}}
+        }));
+        assert!(v.check_body(br#"{"sku":"a","qty":2}"#).is_ok());
+        let bad = v.check_body(br#"{"qty":0}"#).expect_err("invalid");
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        let errors = &bad.members[0].1;
+        let paths: Vec<(&str, &str)> = errors
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|e| {
+                (
+                    e["instance_path"].as_str().unwrap_or("?"),
+                    e["schema_path"].as_str().unwrap_or("?"),
+                )
+            })
+            .collect();
+        assert!(paths.contains(&("", "/required")), "{paths:?}");
+        assert!(
+            paths.contains(&("/qty", "/properties/qty/minimum")),
+            "{paths:?}"
+        );
+        let malformed = v.check_body(b"{\"qty\":").expect_err("malformed");
+        assert!(malformed.members.is_empty());
+    }
+
+    #[test]
+    fn at_most_ten_errors_are_listed() {
+        let v = validation(json!({"type": "array", "items": {"type": "integer"}}));
+        let body = serde_json::to_vec(&vec!["x"; 50]).expect("json");
+        let bad = v.check_body(&body).expect_err("invalid");
+        assert_eq!(bad.members[0].1.as_array().map(Vec::len), Some(MAX_ERRORS));
+    }
+
+    #[test]
+    fn content_types_are_compared_without_parameters() {
+        let v = validation(json!({}));
+        let mut req = RequestHeader::build("POST", b"/", None).expect("request");
+        req.insert_header("content-length", "2").expect("h");
+        req.insert_header("content-type", "Application/JSON; charset=utf-8")
+            .expect("h");
+        assert!(v.on_request(&RequestView::of(&req)).is_ok());
+        req.insert_header("content-type", "text/plain").expect("h");
+        let refused = v.on_request(&RequestView::of(&req)).expect_err("415");
+        assert_eq!(refused.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        req.insert_header("content-length", "0").expect("h");
+        assert!(
+            v.on_request(&RequestView::of(&req)).is_ok(),
+            "no body, nothing to check"
+        );
+    }
+
+    #[test]
+    fn a_schema_that_does_not_compile_is_a_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.json");
+        std::fs::write(&path, r#"{"type": 12}"#).expect("write");
+        assert!(load_schema(&path).is_err());
+        assert!(load_schema(&dir.path().join("missing.json")).is_err());
+    }
+}

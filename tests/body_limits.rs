@@ -1,0 +1,122 @@
+//! `max_body`: a declared length over the limit is refused before anything goes
+//! upstream; a chunked or HTTP/2 body that grows past it is cut off, so the upstream
+//! never sees a complete request, and the client gets 413.
+
+use futures::stream;
+
+use crate::support::{assert_problem, client, free_port, get, raw_request, send, Origin, Tollgate};
+
+fn config(origin: &Origin, admin: u16, extra_listener: &str) -> String {
+    format!(
+        r#"[admin]
+listen = "127.0.0.1:{admin}"
+{extra_listener}
+[upstreams.app]
+targets = [{}]
+
+[[routes]]
+name = "small"
+path_prefix = "/small"
+upstream = "app"
+max_body = "1KiB"
+
+[[routes]]
+name = "unlimited"
+path_prefix = "/unlimited"
+upstream = "app"
+max_body = "0"
+
+[[routes]]
+name = "default"
+path_prefix = "/"
+upstream = "app"
+"#,
+        origin.target()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declared_length_over_the_limit_never_reaches_the_upstream() {
+    let origin = Origin::start("o").await;
+    let admin = free_port();
+    let tg = Tollgate::start_with_server(&config(&origin, admin, ""), "max_body = \"4KiB\"").await;
+    let c = client();
+    let post = |path: &str, n: usize| send(c.post(tg.url(path)).body(vec![b'x'; n]));
+    assert_problem(&post("/small", 1025).await, 413);
+    assert_problem(&post("/other", 4097).await, 413);
+    assert_eq!(origin.count(), 0, "refused before the upstream");
+    assert_eq!(post("/small", 1024).await.status, 200);
+    assert_eq!(post("/other", 4096).await.status, 200);
+    assert_eq!(post("/unlimited", 100_000).await.status, 200);
+    let sizes: Vec<usize> = origin.seen().iter().map(|s| s.body.len()).collect();
+    assert_eq!(sizes, [1024, 4096, 100_000]);
+    let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await.body;
+    for line in [
+        "tollgate_body_too_large_total{route=\"small\"} 1",
+        "tollgate_body_too_large_total{route=\"default\"} 1",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
+    }
+}
+
+fn chunked(path: &str, chunks: &[usize]) -> Vec<u8> {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for n in chunks {
+        req.extend(format!("{n:x}\r\n").bytes());
+        req.extend(std::iter::repeat_n(b'y', *n));
+        req.extend(b"\r\n");
+    }
+    req.extend(b"0\r\n\r\n");
+    req
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunked_body_growing_past_the_limit_is_cut_off() {
+    let origin = Origin::start("o").await;
+    let tg = Tollgate::start(&config(&origin, free_port(), "")).await;
+    let port = tg.port;
+    let cut =
+        tokio::task::spawn_blocking(move || raw_request(port, &chunked("/small", &[600, 600])))
+            .await
+            .expect("raw");
+    assert!(cut.starts_with("HTTP/1.1 413"), "{cut}");
+    assert!(cut.contains("application/problem+json"), "{cut}");
+    let fits =
+        tokio::task::spawn_blocking(move || raw_request(port, &chunked("/small", &[500, 500])))
+            .await
+            .expect("raw");
+    assert!(fits.starts_with("HTTP/1.1 200"), "{fits}");
+    let sizes: Vec<usize> = origin.seen().iter().map(|s| s.body.len()).collect();
+    assert_eq!(
+        sizes,
+        [1000],
+        "only the body within the limit completed upstream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_body_without_a_length_is_cut_off_too() {
+    let origin = Origin::start("o").await;
+    let h2_port = free_port();
+    let listener = format!("[listeners.h2c]\naddr = \"127.0.0.1:{h2_port}\"\nh2c = true\n");
+    let _tg = Tollgate::start(&config(&origin, free_port(), &listener)).await;
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .expect("h2c client");
+    let streamed = |chunks: usize| {
+        let parts = (0..chunks).map(|_| Ok::<_, std::io::Error>(vec![b'z'; 400]));
+        reqwest::Body::wrap_stream(stream::iter(parts))
+    };
+    let url = format!("http://127.0.0.1:{h2_port}/small");
+    let over = send(h2.post(&url).body(streamed(3))).await;
+    assert_problem(&over, 413);
+    let within = send(h2.post(&url).body(streamed(2))).await;
+    assert_eq!(within.status, 200, "{}", within.body);
+    let sizes: Vec<usize> = origin.seen().iter().map(|s| s.body.len()).collect();
+    assert_eq!(sizes, [800]);
+}
