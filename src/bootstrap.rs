@@ -21,6 +21,7 @@ use std::sync::Arc;
 use crate::admin;
 use crate::auth::jwks::jwks_refresher;
 use crate::config::{load_file, raw::ServerSection, LoadedConfig};
+use crate::jail::keeper;
 use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
 use crate::proxy::{Gateway, ListenerMap};
 use crate::ratelimit::sweeper;
@@ -68,11 +69,12 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
     );
     server.bootstrap();
 
+    let security_log = SecurityLog::new(security_lines, retained.metrics.clone());
     let gateway = Gateway::new(
         shared.clone(),
         Arc::new(ListenerMap::new(&raw.listeners)),
         AccessLog::new(access_lines),
-        SecurityLog::new(security_lines, retained.metrics.clone()),
+        security_log.clone(),
         retained.metrics.clone(),
     );
     // Pingora sets h2c per service, so listeners are grouped by it.
@@ -111,7 +113,12 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
         server.add_service(service);
     }
     if let Some(admin) = &raw.admin {
-        server.add_service(admin::service(admin.listen, retained.metrics.clone()));
+        server.add_service(admin::service(
+            admin.listen,
+            retained.metrics.clone(),
+            retained.jails.clone(),
+            security_log.clone(),
+        ));
     }
     server.add_service(background_service(
         "health checks",
@@ -124,6 +131,14 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
     server.add_service(background_service(
         "rate-limit sweeps",
         sweeper(retained.buckets.clone(), retained.metrics.clone()),
+    ));
+    server.add_service(background_service(
+        "jails",
+        keeper(
+            retained.jails.clone(),
+            retained.metrics.clone(),
+            security_log,
+        ),
     ));
     for writer in [access_writer, security_writer].into_iter().flatten() {
         server.add_service(background_service(writer.name(), writer));

@@ -13,6 +13,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod edge;
+pub mod jail;
 pub mod observability;
 pub mod policy;
 pub mod proxy;

@@ -284,3 +284,49 @@ validate = { body_schema = "missing.json" }
         );
     }
 }
+
+#[test]
+fn jail_mistakes_are_reported_at_their_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (file, stderr) = check_refuses(
+        dir.path(),
+        r#"[server]
+jails = ["nope"]
+
+[listeners.a]
+addr = "127.0.0.1:7000"
+
+[jails.j]
+key = "client_ip"
+statuses = [401, 999]
+max_strikes = 0
+window = "1m"
+ban = "1m"
+store = "redis"
+
+[jails.k]
+key = "ip"
+max_strikes = 1
+window = "1m"
+ban = "1m"
+
+[[routes]]
+name = "r"
+respond = { status = 200 }
+jails = ["j", "jj"]
+"#,
+    );
+    for expected in [
+        format!("{file}:2:10: server.jails[0]: no jail named \"nope\""),
+        format!("{file}:9:18: jails.j.statuses[1]: 999 is not an HTTP status"),
+        format!("{file}:10:15: jails.j.max_strikes: must be at least 1"),
+        format!("{file}:13:9: jails.j.store: store = \"redis\" needs a [redis] section"),
+        format!("{file}:16:7: jails.k.key: unknown variant `ip`"),
+        format!("{file}:24:15: routes[0].jails[1]: no jail named \"jj\""),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}

@@ -27,16 +27,22 @@ auth = ["keys"]
 cors = {{ origins = ["{APP}", "~https://[a-z0-9-]+\\.example\\.com"], methods = ["GET", "POST"], headers = ["x-api-key", "content-type"], expose = ["x-request-id"], credentials = true, max_age = "10m" }}
 
 [[routes]]
-name = "open"
-path_prefix = "/open"
+name = "internal"
+path_prefix = "/v1/orders/internal"
+methods = ["GET"]
 upstream = "app"
-cors = {{ origins = ["*"], methods = ["GET"] }}
 
 [[routes]]
 name = "plain"
 path_prefix = "/plain"
 methods = ["GET"]
 upstream = "app"
+
+[[routes]]
+name = "open"
+path_prefix = "/"
+upstream = "app"
+cors = {{ origins = ["https://listed.example", "*"], methods = ["GET"] }}
 "#,
         target = origin.target(),
         digest = tollgate::auth::hash_key(KEY),
@@ -107,21 +113,33 @@ async fn preflights_are_answered_before_authentication_or_refused_bare() {
     }
     assert_eq!(origin.count(), 0, "preflights never reach the upstream");
 
-    // An OPTIONS that is not a preflight is an ordinary request: the route takes GET, POST.
+    // A preflight for a route without cors is not answered by another route's policy
+    // (here the catch-all's), which would approve requests the route never opted into.
+    for path in ["/plain", "/v1/orders/internal/x"] {
+        let other = send(
+            c.request(reqwest::Method::OPTIONS, tg.url(path))
+                .header("origin", APP)
+                .header("access-control-request-method", "GET"),
+        )
+        .await;
+        assert_problem(&other, 403);
+        assert!(
+            cors_headers(&other).is_empty(),
+            "{path}: {:?}",
+            cors_headers(&other)
+        );
+    }
+    assert_eq!(origin.count(), 0);
+
+    // An OPTIONS that is not a preflight is an ordinary request: /v1/orders takes only
+    // GET and POST, so it goes to the catch-all, and on to the upstream.
     let plain = send(
         c.request(reqwest::Method::OPTIONS, tg.url("/v1/orders"))
             .header("origin", APP),
     )
     .await;
-    assert_problem(&plain, 405);
-    // A route without cors does not answer preflights.
-    let other = send(
-        c.request(reqwest::Method::OPTIONS, tg.url("/plain"))
-            .header("origin", APP)
-            .header("access-control-request-method", "GET"),
-    )
-    .await;
-    assert_problem(&other, 405);
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    assert_eq!(origin.count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -174,15 +192,13 @@ async fn actual_requests_get_the_policy_headers_on_every_response() {
     );
     assert_eq!(vary(&stranger), ["Accept-Encoding", "Origin"]);
 
-    let open = send(
-        c.get(tg.url("/open"))
-            .header("origin", "https://anyone.example"),
-    )
-    .await;
-    assert_eq!(open.header("access-control-allow-origin"), "*");
-    assert!(open.header("access-control-allow-credentials").is_empty());
-    assert!(
-        vary(&open).is_empty(),
-        "the same answer for every origin: no Vary"
-    );
+    for who in ["https://anyone.example", "https://listed.example"] {
+        let open = send(c.get(tg.url("/open")).header("origin", who)).await;
+        assert_eq!(open.header("access-control-allow-origin"), "*", "{who}");
+        assert!(open.header("access-control-allow-credentials").is_empty());
+        assert!(
+            vary(&open).is_empty(),
+            "the same answer for every origin: no Vary"
+        );
+    }
 }

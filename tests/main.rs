@@ -14,6 +14,7 @@ mod headers;
 mod health;
 mod hygiene;
 mod ip_lists;
+mod jails;
 mod normalization;
 mod ratelimit;
 mod ratelimit_redis;

@@ -204,6 +204,8 @@ pub enum AuthError {
     Forbidden {
         detail: String,
         challenge: Option<String>,
+        /// Who was refused: authenticated, but not allowed here.
+        principal: Arc<Principal>,
     },
 }
 
@@ -346,7 +348,11 @@ impl RouteAuth {
                 )),
                 _ => None,
             };
-            return Err(AuthError::Forbidden { detail, challenge });
+            return Err(AuthError::Forbidden {
+                detail,
+                challenge,
+                principal,
+            });
         }
         let accepted = event(
             attempt,

@@ -226,8 +226,8 @@ struct Sections<'a, 'i> {
     unparsed: Unparsed,
 }
 
-const SECTIONS: &str =
-    "`server`, `admin`, `listeners`, `upstreams`, `auth`, `limits`, `redis`, `ip_lists`, `routes`";
+const SECTIONS: &str = "`server`, `admin`, `listeners`, `upstreams`, `auth`, `limits`, \
+     `redis`, `ip_lists`, `jails`, `routes`";
 
 impl<'i> Sections<'_, 'i> {
     fn read(&mut self) -> RawConfig {
@@ -245,6 +245,7 @@ impl<'i> Sections<'_, 'i> {
                 "limits" => raw.limits = self.named(value, &path, Some(|u| &mut u.limits)),
                 "redis" => raw.redis = self.item(value, &path),
                 "ip_lists" => raw.ip_lists = self.named(value, &path, None),
+                "jails" => raw.jails = self.named(value, &path, Some(|u| &mut u.jails)),
                 "listeners" => raw.listeners = self.named(value, &path, Some(|u| &mut u.listeners)),
                 "upstreams" => raw.upstreams = self.named(value, &path, Some(|u| &mut u.upstreams)),
                 "routes" => raw.routes = self.list(value, &path),

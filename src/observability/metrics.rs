@@ -18,6 +18,9 @@ pub struct Metrics {
     ip_denied: IntCounterVec,
     body_too_large: IntCounterVec,
     deprecated_requests: IntCounterVec,
+    jail_bans: IntCounterVec,
+    jail_active_bans: IntGaugeVec,
+    jail_store_errors: IntCounterVec,
 }
 
 impl Metrics {
@@ -101,6 +104,24 @@ impl Metrics {
             ),
             &["route", "consumer"],
         )?;
+        let jail_bans = IntCounterVec::new(
+            Opts::new("jail_bans_total", "Keys banned by a jail"),
+            &["jail"],
+        )?;
+        let jail_active_bans = IntGaugeVec::new(
+            Opts::new("jail_active_bans", "Bans in force per jail"),
+            &["jail"],
+        )?;
+        let jail_store_errors = IntCounterVec::new(
+            Opts::new(
+                "jail_store_errors_total",
+                "Calls to a jail's shared (Redis) store that failed or timed out",
+            ),
+            &["jail"],
+        )?;
+        registry.register(Box::new(jail_bans.clone()))?;
+        registry.register(Box::new(jail_active_bans.clone()))?;
+        registry.register(Box::new(jail_store_errors.clone()))?;
         registry.register(Box::new(body_too_large.clone()))?;
         registry.register(Box::new(deprecated_requests.clone()))?;
         registry.register(Box::new(ip_denied.clone()))?;
@@ -127,6 +148,9 @@ impl Metrics {
             ip_denied,
             body_too_large,
             deprecated_requests,
+            jail_bans,
+            jail_active_bans,
+            jail_store_errors,
         })
     }
 
@@ -164,6 +188,20 @@ impl Metrics {
         self.deprecated_requests
             .with_label_values(&[route, consumer])
             .inc();
+    }
+
+    pub fn jail_ban(&self, jail: &str) {
+        self.jail_bans.with_label_values(&[jail]).inc();
+    }
+
+    pub fn jail_active_bans(&self, jail: &str, bans: usize) {
+        self.jail_active_bans
+            .with_label_values(&[jail])
+            .set(i64::try_from(bans).unwrap_or(i64::MAX));
+    }
+
+    pub fn jail_store_error(&self, jail: &str) {
+        self.jail_store_errors.with_label_values(&[jail]).inc();
     }
 
     pub fn auth_decision(&self, authenticator: &str, outcome: &str, reason: &str) {

@@ -1,8 +1,8 @@
 //! The security log: one JSON line per authentication or authorization decision that
 //! rejects (and per accept where an authenticator asks for it), also counted in
 //! metrics by authenticator, outcome and reason, and one per policy refusal worth it
-//! (an address on a deny list, ...). Never holds a token or key: only the reason, the
-//! principal's id and the key id.
+//! (an address on a deny list, ...), and one per ban and unban of a jail. Never holds a
+//! token or key: only the reason, the principal's id and the key id.
 
 use serde::Serialize;
 use std::net::IpAddr;
@@ -73,6 +73,32 @@ impl SecurityLog {
     /// Writes a policy's refusal: `event` (`"ip_denied"`, ...), the request's facts
     /// and the policy's `fields`. Counting is the policy's own business.
     pub fn policy(&self, event: &str, facts: &EventFacts<'_>, fields: &[(&'static str, String)]) {
+        let request = [
+            ("request_id", facts.request_id.to_owned()),
+            ("client_ip", facts.client_ip.to_string()),
+        ];
+        let route = facts.route.map(|r| ("route", r.to_owned()));
+        self.write(
+            event,
+            request.iter().chain(&route).chain(fields),
+            facts.route.is_none(),
+        );
+    }
+
+    /// Writes an event that no request caused (a ban that ended, one lifted by an
+    /// operator): `event` and its `fields`.
+    pub fn notice(&self, event: &str, fields: &[(&'static str, String)]) {
+        self.write(event, fields.iter(), false);
+    }
+
+    /// One line: the time, `event`, the fields in order (`route: null` when asked,
+    /// for policy events before routing).
+    fn write<'a>(
+        &self,
+        event: &str,
+        fields: impl Iterator<Item = &'a (&'static str, String)>,
+        null_route: bool,
+    ) {
         if !self.lines.is_on() {
             return;
         }
@@ -84,9 +110,9 @@ impl SecurityLog {
                 .into(),
         );
         line.insert("event".into(), event.into());
-        line.insert("request_id".into(), facts.request_id.into());
-        line.insert("client_ip".into(), facts.client_ip.to_string().into());
-        line.insert("route".into(), facts.route.into());
+        if null_route {
+            line.insert("route".into(), serde_json::Value::Null);
+        }
         for (key, value) in fields {
             line.insert((*key).into(), value.as_str().into());
         }

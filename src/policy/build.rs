@@ -60,6 +60,8 @@ impl<'a> Builder<'a> {
             // Policies; `max_body` is the routes' default (`route_chain`).
             deny_from,
             max_body: _,
+            // A typed stage: `state` compiles the jails.
+            jails: _,
         } = server;
         let at = TomlPath::root().key("server");
         let mut chain = ChainBuilder::default();
@@ -130,6 +132,7 @@ impl<'a> Builder<'a> {
             keep_credentials: _,
             limits: _,
             max_in_flight: _,
+            jails: _,
             // Policies.
             allow_from,
             deny_from,

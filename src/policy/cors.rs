@@ -83,7 +83,12 @@ fn build(s: &CorsSection, at: &TomlPath, problems: &mut Problems) -> Option<Cors
             ("*", _) => origins.push(OriginRule::Any),
             (_, Some(pattern)) => match Regex::new(&format!("^(?:{pattern})$")) {
                 Ok(re) => origins.push(OriginRule::Pattern(re)),
-                Err(e) => problems.push((place, format!("invalid regex: {e}"))),
+                Err(e) => {
+                    // The parser's message draws the pattern over lines: keep its last.
+                    let e = e.to_string();
+                    let why = e.lines().last().unwrap_or("");
+                    problems.push((place, format!("invalid regex: {why}")));
+                }
             },
             (exact, None) => origins.push(OriginRule::Exact(exact.to_owned())),
         }
@@ -94,6 +99,10 @@ fn build(s: &CorsSection, at: &TomlPath, problems: &mut Problems) -> Option<Cors
     let mut methods = Vec::new();
     for (i, m) in s.methods.iter().enumerate() {
         match Method::from_bytes(m.as_bytes()) {
+            _ if m == "*" => problems.push((
+                at.key("methods").index(i),
+                "list the methods (\"*\" is not supported)".into(),
+            )),
             Ok(method) if m.to_ascii_uppercase() == *m => methods.push(method),
             _ => problems.push((
                 at.key("methods").index(i),
@@ -102,11 +111,13 @@ fn build(s: &CorsSection, at: &TomlPath, problems: &mut Problems) -> Option<Cors
         }
     }
     let any_header = s.headers.iter().any(|h| h == "*");
-    if any_header && s.credentials {
-        problems.push((
-            at.key("headers"),
-            "\"*\" cannot be used with credentials = true; list the headers".into(),
-        ));
+    for (key, names) in [("headers", &s.headers), ("expose", &s.expose)] {
+        if s.credentials && names.iter().any(|h| h == "*") {
+            problems.push((
+                at.key(key),
+                "\"*\" cannot be used with credentials = true (browsers take it literally); list the headers".into(),
+            ));
+        }
     }
     for (key, names) in [("headers", &s.headers), ("expose", &s.expose)] {
         for (i, name) in names.iter().enumerate() {
@@ -138,11 +149,16 @@ fn build(s: &CorsSection, at: &TomlPath, problems: &mut Problems) -> Option<Cors
 
 impl Cors {
     /// How `req`'s origin is answered; `None` when it has none or it is not allowed.
+    /// With `"*"` among the origins, every origin gets `*` (the same answer for all,
+    /// so caches need no `Vary: Origin`).
     fn allowed<'a>(&self, req: &'a RequestHeader) -> Option<Allowed<'a>> {
         let mut values = req.headers.get_all(header::ORIGIN).iter();
         let origin = values.next()?.to_str().ok()?;
         if values.next().is_some() {
             return None;
+        }
+        if !self.varies() {
+            return Some(Allowed::Everyone);
         }
         self.origins.iter().find_map(|rule| match rule {
             OriginRule::Any => Some(Allowed::Everyone),

@@ -143,7 +143,13 @@ impl ResponsePolicy for Deprecation {
         self.metrics
             .deprecated_request(&self.route, view.consumer.unwrap_or(""));
         for (name, value) in &self.headers {
-            resp.insert_header(name.clone(), value.clone())?;
+            match *name == header::LINK {
+                // The upstream's own links (pagination, ...) stay.
+                true => resp
+                    .append_header(name.clone(), value.clone())
+                    .map(|_| ())?,
+                false => resp.insert_header(name.clone(), value.clone())?,
+            }
         }
         Ok(())
     }

@@ -59,6 +59,8 @@ pub struct RequestCtx {
     pub body_reply: Option<Reply>,
     /// The body so far, for a route whose policies need all of it first.
     pub body_held: BytesMut,
+    /// A jail refused the request (it is no strike then).
+    pub jailed: bool,
 }
 
 impl RequestCtx {
@@ -85,6 +87,7 @@ impl RequestCtx {
             body_received: 0,
             body_reply: None,
             body_held: BytesMut::new(),
+            jailed: false,
         }
     }
 

@@ -16,10 +16,11 @@
 //! - `response_filter`: the response phase (`respond::response_phase`), as on
 //!   tollgate's own replies.
 //! - `fail_to_proxy`: a body policy's reply, or problem+json 502/503/504.
-//! - `logging`: one access-log line.
+//! - `logging`: jail strikes from the final status, then one access-log line.
 
 mod admit;
 mod ctx;
+mod jails;
 mod listeners;
 mod respond;
 
@@ -275,6 +276,9 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.in_flight = None;
+        if !ctx.jailed {
+            self.count_strikes(session, ctx).await;
+        }
         if self.access_log.is_on() {
             self.access_log.record(&ctx.access_record(session));
         }

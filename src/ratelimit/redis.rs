@@ -152,6 +152,31 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Runs `script` with `keys` and `args`, bounded by the store's timeout (for the
+    /// other users of `[redis]`: jails).
+    pub async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<T, String> {
+        let mut conn = self.connection().await?;
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(*key);
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let call = invocation.invoke_async(&mut conn);
+        tokio::time::timeout(self.definition.timeout, call)
+            .await
+            .map_err(|_| format!("no answer within {:?}", self.definition.timeout))?
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The quota's interval and tolerance in microseconds (Lua numbers are doubles:
 /// microseconds since the epoch fit, nanoseconds would lose precision).
 fn micros(quota: &Quota) -> (u64, u64) {

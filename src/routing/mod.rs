@@ -122,16 +122,24 @@ impl Router {
         Err(RouteError::NotFound)
     }
 
-    /// The route that answers a CORS preflight for `path`: in the first host group
-    /// with a route for the path, the longest-prefix one that answers preflights,
-    /// whatever methods it takes (the preflight's policy judges the method).
+    /// The route that answers a CORS preflight for `path` whatever method it asks
+    /// about (its policy judges the method): among the routes with the longest
+    /// prefix matching `path` in the first host group that has one, the first that
+    /// answers preflights.
     pub fn find_preflight(&self, listener: &str, host: &str, path: &str) -> Option<&Arc<Route>> {
-        let group = self
+        let mut matching = self
             .host_groups(listener, host)
-            .find(|group| group.iter().any(|r| r.matches_path(path)))?;
-        group
-            .iter()
-            .find(|r| r.matches_path(path) && r.policies.answers_preflights())
+            .map(|group| group.iter().filter(|r| r.matches_path(path)))
+            .find_map(|mut routes| routes.next().map(|first| (first, routes)))
+            .map(|(first, rest)| std::iter::once(first).chain(rest))?;
+        let mut longest = matching.next()?;
+        let prefix_len = longest.prefix_len();
+        loop {
+            if longest.policies.answers_preflights() {
+                return Some(longest);
+            }
+            longest = matching.next().filter(|r| r.prefix_len() == prefix_len)?;
+        }
     }
 
     /// The route lists `host` can use on `listener`, most specific host first.

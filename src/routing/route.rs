@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::auth::RouteAuth;
 use crate::edge::path::has_prefix;
+use crate::jail::Jail;
 use crate::policy::Chain;
 use crate::ratelimit::RouteLimits;
 use crate::upstream::Pool;
@@ -25,6 +26,8 @@ pub struct Route {
     pub policies: Chain,
     pub auth: RouteAuth,
     pub limits: RouteLimits,
+    /// Jails counting strikes from this route's requests (besides the server's).
+    pub jails: Vec<Arc<Jail>>,
 }
 
 pub enum RouteAction {
@@ -50,6 +53,7 @@ impl Route {
             policies: Chain::default(),
             auth: RouteAuth::default(),
             limits: RouteLimits::default(),
+            jails: Vec::new(),
         }
     }
 

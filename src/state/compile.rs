@@ -1,7 +1,7 @@
 //! Turns a validated [`RawConfig`] into a [`Snapshot`]: TLS certificates, upstream
 //! pools (around targets reused from their registry when unchanged), authenticators,
-//! rate-limit policies (around buckets reused likewise), the policy chains, and the
-//! router with its compiled routes.
+//! rate-limit policies (around buckets reused likewise), jails (likewise), the policy
+//! chains, and the router with its compiled routes.
 //!
 //! What only compiling can find (a key file that does not parse, a certificate that
 //! expired, a header a policy cannot use) is reported like a validation error: every
@@ -20,6 +20,7 @@ use crate::config::raw::{LimitStore, RawConfig, RouteSection};
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::edge::path::{self, PathRules};
+use crate::jail::{Jail, JailIdentity, Jails};
 use crate::policy::build::Builder;
 use crate::policy::Chain;
 use crate::ratelimit::{BucketIdentity, Buckets, InFlightLimit, Policy, RedisStore, RouteLimits};
@@ -93,12 +94,13 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
             Err(e) => problems.push((root.key("limits").key(name).key("key"), e)),
         }
     }
+    let jails = compile_jails(raw, retained, redis.get("redis"), &mut problems);
     let all_listeners: Vec<String> = raw.listeners.keys().cloned().collect();
     let mut router = Router::default();
     for (i, r) in raw.routes.iter().enumerate() {
         let at = root.key("routes").index(i);
         let chain = policies.route_chain(r, &at, &mut problems);
-        let parts = (&pools, &auth, &rate_limits);
+        let parts = (&pools, &auth, &rate_limits, &jails);
         let Some(route) = compile_route(r, &at, chain, parts, &mut problems) else {
             continue;
         };
@@ -125,6 +127,7 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
         listener_policies,
         server_policies: Arc::new(policies.server_chain()),
         unrouted_policies: policies.unrouted_chain(),
+        jails,
         pools,
         auth,
         rate_limits,
@@ -134,19 +137,53 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
     })
 }
 
-/// What routes are made of: pools, authenticators, rate-limit policies.
+/// What routes are made of: pools, authenticators, rate-limit policies, jails.
 type RouteParts<'a> = (
     &'a HashMap<String, Arc<Pool>>,
     &'a CompiledAuth,
     &'a HashMap<String, Arc<Policy>>,
+    &'a Jails,
 );
+
+/// The jails, around state reused from the registry while a jail is unchanged.
+fn compile_jails(
+    raw: &RawConfig,
+    retained: &Retained,
+    redis: Option<&Arc<RedisStore>>,
+    problems: &mut Problems,
+) -> Jails {
+    let mut jails = Jails::default();
+    for (name, section) in &raw.jails {
+        let shared = redis.filter(|_| section.store == LimitStore::Redis);
+        let identity = JailIdentity::of(name, section, shared);
+        let built = retained.jails.get_or_build(name, &identity, || {
+            Ok(Jail::new(identity.clone(), shared.cloned()))
+        });
+        match built {
+            Ok(jail) => {
+                jails.by_name.insert(name.clone(), jail);
+            }
+            Err(e) => problems.push((TomlPath::root().key("jails").key(name), e)),
+        }
+    }
+    jails.everywhere = pick(&jails, &raw.server.jails);
+    jails
+}
+
+/// The jails named in `names` (validation has refused unknown names).
+fn pick(jails: &Jails, names: &[String]) -> Vec<Arc<Jail>> {
+    names
+        .iter()
+        .filter_map(|n| jails.by_name.get(n).cloned())
+        .collect()
+}
 
 /// The route of `r` with its policy `chain`, or `None` with its problems recorded.
 fn compile_route(
     r: &RouteSection,
     at: &TomlPath,
     chain: Chain,
-    (pools, auth, rate_limits): RouteParts<'_>,
+    (pools, auth, rate_limits, jails): RouteParts<'_>,
     problems: &mut Problems,
 ) -> Option<Route> {
     let before = problems.len();
@@ -199,6 +236,7 @@ fn compile_route(
         keep_credentials: r.keep_credentials,
     };
     route.limits = RouteLimits::new(policies, r.max_in_flight.map(InFlightLimit::new));
+    route.jails = pick(jails, &r.jails);
     Some(route)
 }
 

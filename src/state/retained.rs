@@ -1,11 +1,12 @@
 //! What outlives snapshots: the registries of reusable state (upstream pools, remote
-//! key sets, rate-limit buckets), the TLS listeners' certificate slots and the metrics. Owned by the process, shared with the reloader, the
+//! key sets, rate-limit buckets, jails), the TLS listeners' certificate slots and the metrics. Owned by the process, shared with the reloader, the
 //! background services and the proxy.
 
 use std::sync::Arc;
 
 use super::Snapshot;
 use crate::auth::jwks::JwksRegistry;
+use crate::jail::JailsRegistry;
 use crate::observability::Metrics;
 use crate::ratelimit::{BucketsRegistry, RedisRegistry};
 use crate::tls::TlsSlots;
@@ -16,6 +17,7 @@ pub struct Retained {
     pub jwks: Arc<JwksRegistry>,
     pub buckets: Arc<BucketsRegistry>,
     pub redis: Arc<RedisRegistry>,
+    pub jails: Arc<JailsRegistry>,
     pub tls: TlsSlots,
     pub metrics: Arc<Metrics>,
 }
@@ -27,6 +29,7 @@ impl Retained {
             jwks: Arc::default(),
             buckets: Arc::default(),
             redis: Arc::default(),
+            jails: Arc::default(),
             tls: TlsSlots::default(),
             metrics,
         }
@@ -50,6 +53,7 @@ impl Retained {
                 .collect(),
         );
         self.redis.commit(snapshot.redis.clone());
+        self.jails.commit(snapshot.jails.by_name.clone());
         self.tls.commit(&snapshot.tls);
         self.metrics
             .tls_certificates(snapshot.tls.iter().flat_map(|(listener, tls)| {

@@ -9,6 +9,7 @@ use crate::auth::compile::CompiledAuth;
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::edge::path::PathRules;
+use crate::jail::Jails;
 use crate::policy::Chain;
 use crate::ratelimit::{Policy, RedisStore};
 use crate::routing::Router;
@@ -24,6 +25,8 @@ pub struct Snapshot {
     pub listener_policies: HashMap<String, Arc<Chain>>,
     /// The server-wide policies, for a listener the config no longer names.
     pub server_policies: Arc<Chain>,
+    /// Automatic bans, by name.
+    pub jails: Jails,
     /// Response policies of replies to requests no route took.
     pub unrouted_policies: Chain,
     /// Every pool of the config, by upstream name (routes hold their own `Arc`).

@@ -86,3 +86,6 @@ pub(super) fn hsts_max_age() -> Duration {
 pub(super) fn api_key_source() -> super::CredentialSource {
     super::CredentialSource::Header("x-api-key".to_owned())
 }
+pub(super) fn jail_statuses() -> Vec<u16> {
+    vec![401, 403]
+}

@@ -7,6 +7,7 @@
 
 mod auth;
 mod defaults;
+mod jails;
 mod limits;
 mod listener;
 mod route;
@@ -14,6 +15,7 @@ mod server;
 mod upstream;
 
 pub use auth::*;
+pub use jails::*;
 pub use limits::*;
 pub use listener::*;
 pub use route::*;
@@ -34,5 +36,6 @@ pub struct RawConfig {
     pub limits: BTreeMap<String, LimitSection>,
     pub redis: Option<RedisSection>,
     pub ip_lists: BTreeMap<String, IpListSection>,
+    pub jails: BTreeMap<String, JailSection>,
     pub routes: Vec<RouteSection>,
 }

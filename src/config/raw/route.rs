@@ -77,6 +77,9 @@ pub struct RouteSection {
     /// The request body's content type and JSON Schema.
     #[serde(default)]
     pub validate: Option<ValidateSection>,
+    /// `[jails]` names that count strikes from this route's requests.
+    #[serde(default)]
+    pub jails: Vec<String>,
     /// `[ip_lists]` names: only their addresses may use the route.
     #[serde(default)]
     pub allow_from: Vec<String>,

@@ -1,5 +1,5 @@
 //! `[server]` (process settings, request limits, path normalization, server-wide
-//! policies), `[admin]`, and `[ip_lists.NAME]`.
+//! policies and jails), `[admin]`, and `[ip_lists.NAME]`.
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -46,6 +46,8 @@ pub struct ServerSection {
     /// otherwise; 0: no limit.
     #[serde(with = "units::size")]
     pub max_body: u64,
+    /// `[jails]` names that count strikes on every route.
+    pub jails: Vec<String>,
 }
 
 impl Default for ServerSection {
@@ -67,6 +69,7 @@ impl Default for ServerSection {
             security_log: LogTarget::Stderr,
             deny_from: Vec::new(),
             max_body: 10 * 1024 * 1024,
+            jails: Vec::new(),
         }
     }
 }

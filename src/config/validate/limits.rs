@@ -1,21 +1,13 @@
-//! Rate limits and `[redis]`: stores, key parts, quotas.
+//! Rate limits, jails and `[redis]`: stores, key parts, quotas, references.
 
-use super::{Problems, TomlPath};
+use super::{Problems, TomlPath, Unparsed};
 use crate::config::limit_key::KeyPart;
-use crate::config::raw::{LimitSection, LimitStore, OnStoreError, RawConfig, RedisSection};
+use crate::config::raw::{
+    JailSection, LimitSection, LimitStore, OnStoreError, RawConfig, RedisSection,
+};
 
 pub(super) fn limit(raw: &RawConfig, l: &LimitSection, path: &TomlPath, out: &mut Problems) {
-    match l.store {
-        LimitStore::Redis if raw.redis.is_none() => out.push((
-            path.key("store"),
-            "store = \"redis\" needs a [redis] section with its url".into(),
-        )),
-        LimitStore::Local if l.on_store_error != OnStoreError::default() => out.push((
-            path.key("on_store_error"),
-            "only applies with store = \"redis\"".into(),
-        )),
-        LimitStore::Redis | LimitStore::Local => {}
-    }
+    store(raw, l.store, l.on_store_error, path, out);
     if l.key.is_empty() {
         out.push((
             path.key("key"),
@@ -52,5 +44,68 @@ pub(super) fn redis(r: &RedisSection, path: &TomlPath, out: &mut Problems) {
     }
     if r.timeout.is_zero() {
         out.push((path.key("timeout"), "must be greater than 0".into()));
+    }
+}
+
+/// A store that exists, and `on_store_error` only where it means something.
+fn store(
+    raw: &RawConfig,
+    store: LimitStore,
+    on_error: OnStoreError,
+    path: &TomlPath,
+    out: &mut Problems,
+) {
+    match store {
+        LimitStore::Redis if raw.redis.is_none() => out.push((
+            path.key("store"),
+            "store = \"redis\" needs a [redis] section with its url".into(),
+        )),
+        LimitStore::Local if on_error != OnStoreError::default() => out.push((
+            path.key("on_store_error"),
+            "only applies with store = \"redis\"".into(),
+        )),
+        LimitStore::Redis | LimitStore::Local => {}
+    }
+}
+
+/// `[jails.NAME]`: a store, a quota of strikes, a ban, statuses that are statuses.
+pub(super) fn jail(raw: &RawConfig, j: &JailSection, path: &TomlPath, out: &mut Problems) {
+    store(raw, j.store, j.on_store_error, path, out);
+    if j.max_strikes == 0 {
+        out.push((path.key("max_strikes"), "must be at least 1".into()));
+    }
+    for (key, d) in [("window", j.window), ("ban", j.ban)] {
+        if d.as_millis() == 0 {
+            out.push((path.key(key), "must be at least 1ms".into()));
+        }
+    }
+    if j.statuses.is_empty() {
+        out.push((path.key("statuses"), "name at least one status".into()));
+    }
+    for (i, s) in j.statuses.iter().enumerate() {
+        if !(100..=599).contains(s) {
+            out.push((
+                path.key("statuses").index(i),
+                format!("{s} is not an HTTP status"),
+            ));
+        }
+    }
+    if j.max_keys == 0 {
+        out.push((path.key("max_keys"), "must be at least 1".into()));
+    }
+}
+
+/// References to `[jails]` (from `[server] jails` or a route's `jails`).
+pub(super) fn jail_names(
+    raw: &RawConfig,
+    unparsed: &Unparsed,
+    names: &[String],
+    path: &TomlPath,
+    out: &mut Problems,
+) {
+    for (i, name) in names.iter().enumerate() {
+        if !raw.jails.contains_key(name) && !unparsed.jails.contains(name) {
+            out.push((path.index(i), format!("no jail named {name:?}")));
+        }
     }
 }

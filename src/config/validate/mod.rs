@@ -34,6 +34,7 @@ pub struct Unparsed {
     pub upstreams: BTreeSet<String>,
     pub auth: BTreeSet<String>,
     pub limits: BTreeSet<String>,
+    pub jails: BTreeSet<String>,
 }
 
 /// Every semantic problem in `raw`, each with the path of the value at fault.
@@ -54,6 +55,16 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
     if let Some(r) = &raw.redis {
         limits::redis(r, &root.key("redis"), &mut out);
     }
+    for (name, j) in &raw.jails {
+        limits::jail(raw, j, &root.key("jails").key(name), &mut out);
+    }
+    limits::jail_names(
+        raw,
+        unparsed,
+        &raw.server.jails,
+        &root.key("server").key("jails"),
+        &mut out,
+    );
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, r) in raw.routes.iter().enumerate() {
         let path = root.key("routes").index(i);

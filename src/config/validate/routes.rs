@@ -110,6 +110,7 @@ pub(super) fn route(
             ));
         }
     }
+    super::limits::jail_names(raw, unparsed, &r.jails, &path.key("jails"), out);
     if r.max_in_flight == Some(0) {
         out.push((path.key("max_in_flight"), "must be at least 1".into()));
     }

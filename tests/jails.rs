@@ -1,0 +1,289 @@
+//! Automatic bans: strikes from final statuses ban a client IP (before routing, on
+//! every route) or a consumer (after authentication); bans end, can be lifted on the
+//! admin listener, survive a reload that leaves the jail alone, and are shared by two
+//! instances through a real Redis. A trusted proxy is never banned.
+
+use std::time::Duration;
+
+use crate::support::redis::RedisServer;
+use crate::support::{assert_problem, client, eventually, free_port, get, send, Origin, Tollgate};
+
+const KEY: &str = "jail-test-key";
+
+fn config(origin: &Origin, admin: u16, jail: &str, extra: &str) -> String {
+    format!(
+        r#"[admin]
+listen = "127.0.0.1:{admin}"
+{extra}
+[upstreams.app]
+targets = [{target}]
+
+[auth.keys]
+kind = "api_key"
+consumers = [{{ id = "acme", key_sha256 = "{digest}", scopes = ["read"] }}]
+
+[jails.auth-abuse]
+{jail}
+
+[jails.scope-abuse]
+key = "consumer"
+statuses = [403]
+max_strikes = 2
+window = "1m"
+ban = "1h"
+
+[[routes]]
+name = "login"
+path_prefix = "/login"
+upstream = "app"
+auth = ["keys"]
+jails = ["auth-abuse"]
+
+[[routes]]
+name = "admin"
+path_prefix = "/admin"
+upstream = "app"
+auth = ["keys"]
+require_scopes = ["admin"]
+jails = ["scope-abuse"]
+
+[[routes]]
+name = "public"
+path_prefix = "/"
+upstream = "app"
+"#,
+        target = origin.target(),
+        digest = tollgate::auth::hash_key(KEY),
+    )
+}
+
+const LOCAL: &str =
+    "key = \"client_ip\"\nstatuses = [401]\nmax_strikes = 3\nwindow = \"1m\"\nban = \"1h\"";
+
+async fn as_client(
+    tg: &Tollgate,
+    ip: &str,
+    path: &str,
+    key: Option<&str>,
+) -> crate::support::Reply {
+    let mut req = client().get(tg.url(path)).header("x-forwarded-for", ip);
+    if let Some(key) = key {
+        req = req.header("x-api-key", key);
+    }
+    send(req).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_failures_ban_a_client_everywhere_until_lifted() {
+    let origin = Origin::start("o").await;
+    let admin = free_port();
+    let tg = Tollgate::start_with_server(
+        &config(&origin, admin, LOCAL, ""),
+        "trusted_proxies = [\"127.0.0.0/8\"]",
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            as_client(&tg, "192.0.2.7", "/login", Some("wrong"))
+                .await
+                .status,
+            401
+        );
+    }
+    for (path, key) in [("/login", Some(KEY)), ("/anything", None)] {
+        let banned = as_client(&tg, "192.0.2.7", path, key).await;
+        assert_problem(&banned, 403);
+        assert!(banned
+            .header("retry-after")
+            .parse::<u64>()
+            .is_ok_and(|s| s > 3500));
+    }
+    assert_eq!(
+        as_client(&tg, "192.0.2.8", "/login", Some(KEY))
+            .await
+            .status,
+        200,
+        "others are free"
+    );
+    // The trusted proxy itself (no X-Forwarded-For) is never the key.
+    for _ in 0..5 {
+        assert_eq!(send(client().get(tg.url("/login"))).await.status, 401);
+    }
+    assert_eq!(send(client().get(tg.url("/x"))).await.status, 200);
+
+    let admin_url = |path: &str| format!("http://127.0.0.1:{admin}{path}");
+    let listed = get(&admin_url("/jails")).await.json();
+    let bans = listed["auth-abuse"].as_array().expect("bans");
+    assert_eq!(bans.len(), 1, "{listed}");
+    assert_eq!(bans[0]["key"], "192.0.2.7");
+    let gauge = eventually(Duration::from_secs(5), || async {
+        get(&admin_url("/metrics"))
+            .await
+            .body
+            .contains("tollgate_jail_active_bans{jail=\"auth-abuse\"} 1")
+    })
+    .await;
+    assert!(gauge, "{}", get(&admin_url("/metrics")).await.body);
+    assert!(get(&admin_url("/metrics"))
+        .await
+        .body
+        .contains("tollgate_jail_bans_total{jail=\"auth-abuse\"} 1"));
+
+    let lifted = send(client().delete(admin_url("/jails/auth-abuse/192.0.2.7"))).await;
+    assert_eq!(lifted.status, 200, "{}", lifted.body);
+    let again = send(client().delete(admin_url("/jails/auth-abuse/192.0.2.7"))).await;
+    assert_eq!(again.status, 404);
+    assert_eq!(
+        as_client(&tg, "192.0.2.7", "/login", Some(KEY))
+            .await
+            .status,
+        200
+    );
+
+    let events: Vec<serde_json::Value> = tg
+        .security_log(2)
+        .await
+        .into_iter()
+        .filter(|l| l["event"].as_str().is_some_and(|e| e.starts_with("jail_")))
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        (&events[0]["event"], &events[0]["key"], &events[0]["jail"]),
+        (
+            &"jail_ban".into(),
+            &"192.0.2.7".into(),
+            &"auth-abuse".into()
+        )
+    );
+    assert_eq!(
+        (&events[1]["event"], &events[1]["reason"]),
+        (&"jail_unban".into(), &"admin".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consumers_are_banned_after_authentication_and_bans_end() {
+    let origin = Origin::start("o").await;
+    let jail =
+        "key = \"client_ip\"\nstatuses = [401]\nmax_strikes = 2\nwindow = \"1m\"\nban = \"1500ms\"";
+    let tg = Tollgate::start_with_server(
+        &config(&origin, free_port(), jail, ""),
+        "trusted_proxies = [\"127.0.0.0/8\"]",
+    )
+    .await;
+    for ip in ["192.0.2.1", "192.0.2.2"] {
+        assert_eq!(
+            as_client(&tg, ip, "/admin", Some(KEY)).await.status,
+            403,
+            "missing scope"
+        );
+    }
+    let banned = as_client(&tg, "192.0.2.3", "/login", Some(KEY)).await;
+    assert_problem(&banned, 403);
+    assert!(banned.body.contains("scope-abuse"), "{}", banned.body);
+    assert_eq!(
+        as_client(&tg, "192.0.2.3", "/x", None).await.status,
+        200,
+        "anonymous requests are not the consumer"
+    );
+
+    for _ in 0..2 {
+        as_client(&tg, "192.0.2.9", "/login", Some("wrong")).await;
+    }
+    assert_problem(&as_client(&tg, "192.0.2.9", "/x", None).await, 403);
+    let ended = eventually(Duration::from_secs(5), || async {
+        as_client(&tg, "192.0.2.9", "/x", None).await.status == 200
+    })
+    .await;
+    assert!(ended, "the 1.5 s ban never ended");
+    let unbanned = eventually(Duration::from_secs(5), || async {
+        tg.security_log_text().contains("\"reason\":\"expired\"")
+    })
+    .await;
+    assert!(unbanned, "{}", tg.security_log_text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bans_survive_a_reload_that_leaves_the_jail_alone() {
+    let origin = Origin::start("o").await;
+    let admin = free_port();
+    let server = "trusted_proxies = [\"127.0.0.0/8\"]";
+    let tg = Tollgate::start_with_server(&config(&origin, admin, LOCAL, ""), server).await;
+    for _ in 0..3 {
+        as_client(&tg, "192.0.2.7", "/login", Some("wrong")).await;
+    }
+    assert_problem(&as_client(&tg, "192.0.2.7", "/x", None).await, 403);
+    let other_change = format!(
+        "{}\n[upstreams.spare]\ntargets = [{}]\n",
+        config(&origin, admin, LOCAL, ""),
+        origin.target()
+    );
+    assert!(tg.reload(&other_change).await, "{}", tg.log());
+    assert_problem(&as_client(&tg, "192.0.2.7", "/x", None).await, 403);
+    let changed_jail = config(
+        &origin,
+        admin,
+        &LOCAL.replace("max_strikes = 3", "max_strikes = 4"),
+        "",
+    );
+    assert!(tg.reload(&changed_jail).await, "{}", tg.log());
+    assert_eq!(
+        as_client(&tg, "192.0.2.7", "/x", None).await.status,
+        200,
+        "a changed jail starts empty"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_share_strikes_and_bans_through_redis() {
+    let redis = RedisServer::start().await;
+    let origin = Origin::start("o").await;
+    let jail = format!("{LOCAL}\nstore = \"redis\"");
+    let redis_section = format!("[redis]\nurl = \"{}\"\n", redis.url());
+    let server = "trusted_proxies = [\"127.0.0.0/8\"]";
+    let admin_a = free_port();
+    let a =
+        Tollgate::start_with_server(&config(&origin, admin_a, &jail, &redis_section), server).await;
+    let b =
+        Tollgate::start_with_server(&config(&origin, free_port(), &jail, &redis_section), server)
+            .await;
+    assert_eq!(
+        as_client(&a, "198.51.100.4", "/login", Some("wrong"))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        as_client(&b, "198.51.100.4", "/login", Some("wrong"))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        as_client(&a, "198.51.100.4", "/login", Some("wrong"))
+            .await
+            .status,
+        401
+    );
+    assert_problem(&as_client(&a, "198.51.100.4", "/x", None).await, 403);
+    let shared = eventually(Duration::from_secs(5), || async {
+        as_client(&b, "198.51.100.4", "/x", None).await.status == 403
+    })
+    .await;
+    assert!(shared, "instance b never learned of the ban:\n{}", b.log());
+    assert_eq!(
+        redis.keys("tollgate:jail:auth-abuse:*"),
+        ["tollgate:jail:auth-abuse:bans"]
+    );
+
+    let lifted = send(client().delete(format!(
+        "http://127.0.0.1:{admin_a}/jails/auth-abuse/198.51.100.4"
+    )))
+    .await;
+    assert_eq!(lifted.status, 200, "{}", lifted.body);
+    let free = eventually(Duration::from_secs(5), || async {
+        as_client(&b, "198.51.100.4", "/x", None).await.status == 200
+    })
+    .await;
+    assert!(free, "the lift never reached instance b");
+}
