@@ -89,3 +89,6 @@ pub(super) fn api_key_source() -> super::CredentialSource {
 pub(super) fn jail_statuses() -> Vec<u16> {
     vec![401, 403]
 }
+pub(super) fn jail_max_keys() -> usize {
+    100_000
+}

@@ -26,7 +26,7 @@ pub struct JailSection {
     #[serde(default)]
     pub on_store_error: OnStoreError,
     /// Keys with strikes tracked at most, and bans at most (memory bound).
-    #[serde(default = "defaults::max_keys")]
+    #[serde(default = "defaults::jail_max_keys")]
     pub max_keys: usize,
 }
 
