@@ -36,6 +36,12 @@
 # buckets really are in Redis (`redis-cli --scan --pattern 'tollgate:rl:*'`) and, at the
 # end, that Redis ran one script call per request.
 #
+# And on the edge protections (same tollgate): a route with CORS (an exact and a regex
+# origin; wrk sends an allowed Origin), the security headers and a deprecation, against
+# the plain route (which has `security_headers = false`, like Pingora's plain proxy adds
+# no headers); and a route validating a 1 KiB JSON body against a JSON Schema, against
+# the same route without `validate`, both loaded with the same POST (wrk -s post.lua).
+#
 # Steps: install missing tools (apt-get), `cargo build --release`, make the certificate, start
 # the origin, Redis, tollgate and the reference nginx proxy from a `mktemp -d` work dir, warm
 # each proxy up, then load them one after the other (never together), read each proxy's RSS,
@@ -199,6 +205,7 @@ token_cache = 0
 name = "bench"
 path_prefix = "/"
 upstream = "origin"
+security_headers = false
 
 [[routes]]
 name = "bench-jwt"
@@ -243,6 +250,56 @@ path_prefix = "/limited-redis"
 upstream = "origin"
 limits = ["never-redis"]
 TOML
+# Edge protections: CORS + security headers + deprecation; and JSON Schema validation of a
+# 1 KiB body, beside the same route without it.
+python3 - "$WORK" <<'PY'
+import json, sys
+work = sys.argv[1]
+schema = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["customer", "items"],
+    "properties": {
+        "customer": {"type": "string", "minLength": 1},
+        "items": {"type": "array", "maxItems": 100, "items": {
+            "type": "object", "required": ["sku", "qty"],
+            "properties": {"sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"},
+                           "qty": {"type": "integer", "minimum": 1},
+                           "note": {"type": "string", "maxLength": 200}}}}},
+}
+body = {"customer": "bench", "items": []}
+while len(json.dumps(body)) < 1000:
+    body["items"].append({"sku": f"ABC-{len(body['items'])}", "qty": 1, "note": "x" * 40})
+text = json.dumps(body)
+json.dump(schema, open(f"{work}/order.schema.json", "w"))
+open(f"{work}/post.lua", "w").write(
+    'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+    f"wrk.body = {json.dumps(text)}\n")
+print(len(text), file=open(f"{work}/body.len", "w"))
+PY
+BODY_BYTES=$(<"$WORK/body.len")
+cat >>"$WORK/tollgate.toml" <<TOML
+
+[[routes]]
+name = "protected"
+path_prefix = "/protected"
+upstream = "origin"
+cors = { origins = ["https://app.example.com", "~https://[a-z0-9-]+\\\\.example\\\\.net"], methods = ["GET", "POST"], headers = ["authorization", "content-type"], expose = ["x-request-id"], credentials = true, max_age = "10m" }
+deprecation = { since = "2026-06-01T00:00:00Z", sunset = "2099-01-01T00:00:00Z", link = "https://developer.example.com/migrate" }
+
+[[routes]]
+name = "validated"
+path_prefix = "/validated"
+upstream = "origin"
+max_body = "64KiB"
+validate = { body_schema = "$WORK/order.schema.json", content_types = ["application/json"] }
+
+[[routes]]
+name = "unvalidated"
+path_prefix = "/unvalidated"
+upstream = "origin"
+max_body = "64KiB"
+TOML
 "$BIN" check -c "$WORK/tollgate.toml" >&2 || die "tollgate check failed for $WORK/tollgate.toml"
 "$BIN" run -c "$WORK/tollgate.toml" >"$WORK/tollgate.log" 2>&1 &
 TG_PID=$!
@@ -254,6 +311,20 @@ done
 for path in limited-local limited-redis; do
     wait_ready "tollgate /$path" "$TG_PID" "http://127.0.0.1:$PORT_TG/$path" "$WORK/tollgate.log"
 done
+wait_ready "tollgate /protected" "$TG_PID" "http://127.0.0.1:$PORT_TG/protected" "$WORK/tollgate.log" -H "Origin: https://app.example.com"
+for path in validated unvalidated; do
+    wait_ready "tollgate /$path" "$TG_PID" "http://127.0.0.1:$PORT_TG/$path" "$WORK/tollgate.log" \
+        -X POST -H "Content-Type: application/json" --data-binary '{"customer":"c","items":[]}'
+done
+# The protections answer as they should before they are measured: CORS and deprecation
+# headers on the protected route, and a body the schema refuses is refused.
+headers=$(curl -fsS -o /dev/null -D - -H "Origin: https://app.example.com" "http://127.0.0.1:$PORT_TG/protected")
+for h in access-control-allow-origin deprecation x-frame-options; do
+    grep -qi "^$h:" <<<"$headers" || die "/protected answered without $h"
+done
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Content-Type: application/json" \
+    --data-binary '{"customer":"","items":[]}' "http://127.0.0.1:$PORT_TG/validated")
+[[ $code == 400 ]] || die "/validated answered $code to a body its schema refuses"
 wait_ready "tollgate https" "$TG_PID" "https://127.0.0.1:$PORT_TG_TLS/" "$WORK/tollgate.log" "${CACERT[@]}"
 
 # --- 5a. reference: Pingora's plain proxy ----------------------------------------------------
@@ -326,7 +397,7 @@ run_wrk() { # run_wrk DURATION URL OUTFILE [WRK ARGS...]
         || { cat "$out" >&2; die "wrk failed or exceeded ${bound}s against $url"; }
 }
 
-declare -A RPS P50 P99 RSS NOTES WRK_ARGS=()
+declare -A RPS P50 P99 RSS NOTES WRK_ARGS=() WRK_SCRIPT=()
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 bench() { # bench NAME ROUND URL PIDS...: one measured run, figures appended to the lists
@@ -334,6 +405,7 @@ bench() { # bench NAME ROUND URL PIDS...: one measured run, figures appended to 
     local out="$WORK/wrk-$name-$round.txt" line p50 p99 rps hs0 hs1 tls=${TLS_SIDE[$name]:-}
     local -a extra=()
     [[ -n ${WRK_ARGS[$name]:-} ]] && extra=(-H "${WRK_ARGS[$name]}")
+    [[ -n ${WRK_SCRIPT[$name]:-} ]] && extra+=(-s "${WRK_SCRIPT[$name]}")
     if ((round == 1)); then
         log "$name: warm-up $WARMUP"
         run_wrk "$WARMUP" "$url" "$WORK/wrk-$name-warmup.txt" "${extra[@]}"
@@ -415,11 +487,14 @@ tls_hellos() {
 
 WRK_ARGS[tollgate+jwt]=$AUTH_HEADER
 WRK_ARGS[tollgate+jwt-nocache]=$AUTH_HEADER
+WRK_ARGS[tollgate+protected]="Origin: https://app.example.com"
+WRK_SCRIPT[tollgate+validated]="$WORK/post.lua"
+WRK_SCRIPT[tollgate+unvalidated]="$WORK/post.lua"
 WRK_ARGS[tollgate+https-new]="Connection: close"
 WRK_ARGS[nginx+https-new]="Connection: close"
 TLS_SIDE=([tollgate+https]=tollgate [tollgate+https-new]=tollgate [nginx+https]=nginx [nginx+https-new]=nginx)
-SCENARIOS=(tollgate tollgate+jwt tollgate+jwt-nocache tollgate+limit-local tollgate+limit-redis pingora nginx
-    tollgate+https nginx+https tollgate+https-new nginx+https-new)
+SCENARIOS=(tollgate tollgate+jwt tollgate+jwt-nocache tollgate+limit-local tollgate+limit-redis
+    tollgate+protected tollgate+validated tollgate+unvalidated pingora nginx tollgate+https nginx+https tollgate+https-new nginx+https-new)
 for ((round = 1; round <= ROUNDS; round++)); do
     bench tollgate "$round" "http://127.0.0.1:$PORT_TG/" "$TG_PID"
     bench tollgate+jwt "$round" "http://127.0.0.1:$PORT_TG/jwt" "$TG_PID"
@@ -427,6 +502,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
     bench tollgate+limit-local "$round" "http://127.0.0.1:$PORT_TG/limited-local" "$TG_PID"
     bench tollgate+limit-redis "$round" "http://127.0.0.1:$PORT_TG/limited-redis" "$TG_PID"
     redis_keys_after_run
+    bench tollgate+protected "$round" "http://127.0.0.1:$PORT_TG/protected" "$TG_PID"
+    bench tollgate+validated "$round" "http://127.0.0.1:$PORT_TG/validated" "$TG_PID"
+    bench tollgate+unvalidated "$round" "http://127.0.0.1:$PORT_TG/unvalidated" "$TG_PID"
     bench pingora "$round" "http://127.0.0.1:$PORT_PLAIN/" "$PLAIN_PID"
     # nginx: master plus its worker(s)
     bench nginx "$round" "http://127.0.0.1:$PORT_NGX/" "$NGX_PID" $(children_of "$NGX_PID")
@@ -466,12 +544,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else pri
 
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP), median of $ROUNDS interleaved rounds; 1 worker per proxy; origin: nginx"
+echo "tollgate+validated and +unvalidated: POST of a $BODY_BYTES-byte JSON body"
 printf '%-42s %12s %12s %12s %10s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MiB"
 for n in "${SCENARIOS[@]}"; do
     printf '%-42s %12.0f %12.3f %12.3f %10.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${RSS[$n]}"
 done
 for pair in tollgate/nginx tollgate/pingora tollgate+jwt/tollgate tollgate+jwt-nocache/tollgate \
     tollgate+limit-local/tollgate tollgate+limit-redis/tollgate \
+    tollgate+protected/tollgate tollgate+validated/tollgate+unvalidated \
     tollgate+https/nginx+https tollgate+https-new/nginx+https-new tollgate+https/tollgate nginx+https/nginx; do
     a=${pair%/*} b=${pair#*/}
     printf '%-42s %12s %12s %12s\n' "ratio $pair" \

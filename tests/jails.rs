@@ -287,3 +287,46 @@ async fn two_instances_share_strikes_and_bans_through_redis() {
     .await;
     assert!(free, "the lift never reached instance b");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_outage_is_met_as_on_store_error_says() {
+    let mut redis = RedisServer::start().await;
+    let origin = Origin::start("o").await;
+    let redis_section = format!("[redis]\nurl = \"{}\"\ntimeout = \"100ms\"\n", redis.url());
+    let server = "trusted_proxies = [\"127.0.0.0/8\"]";
+    let start = |on_error: &'static str| {
+        let jail = format!("{LOCAL}\nstore = \"redis\"\non_store_error = \"{on_error}\"");
+        let body = config(&origin, free_port(), &jail, &redis_section);
+        async move { Tollgate::start_with_server(&body, server).await }
+    };
+    let (closed, open) = (start("deny").await, start("allow").await);
+    assert_eq!(
+        as_client(&closed, "192.0.2.5", "/x", None).await.status,
+        200
+    );
+    redis.kill();
+    let refused = eventually(Duration::from_secs(5), || async {
+        as_client(&closed, "192.0.2.5", "/x", None).await.status == 503
+    })
+    .await;
+    assert!(
+        refused,
+        "fail-closed: 503 while Redis is gone\n{}",
+        closed.log()
+    );
+    assert_problem(&as_client(&closed, "192.0.2.5", "/x", None).await, 503);
+    for _ in 0..3 {
+        assert_eq!(
+            as_client(&open, "192.0.2.6", "/login", Some("wrong"))
+                .await
+                .status,
+            401
+        );
+    }
+    assert_problem(&as_client(&open, "192.0.2.6", "/x", None).await, 403);
+    assert_eq!(
+        as_client(&open, "192.0.2.7", "/x", None).await.status,
+        200,
+        "fail-open: strikes counted locally meanwhile"
+    );
+}
