@@ -120,3 +120,68 @@ async fn an_http2_body_without_a_length_is_cut_off_too() {
     let sizes: Vec<usize> = origin.seen().iter().map(|s| s.body.len()).collect();
     assert_eq!(sizes, [800]);
 }
+
+/// A raw origin that answers an upgrade with 101 and then echoes every byte back.
+async fn upgrade_echo_origin() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+                if stream.write_all(answer).await.is_err() {
+                    return;
+                }
+                let (mut r, mut w) = stream.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgraded_connection_is_no_body_to_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let origin = upgrade_echo_origin().await;
+    let tg = Tollgate::start(&format!(
+        "[upstreams.ws]\ntargets = [\"{origin}\"]\n\n[[routes]]\nname = \"ws\"\npath_prefix = \"/\"\nupstream = \"ws\"\nmax_body = \"1KiB\"\n"
+    ))
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", tg.port))
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        .await
+        .expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.expect("response head");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let sent = vec![b'w'; 16 * 1024];
+    let echoed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        stream.write_all(&sent).await.expect("write frames");
+        let mut back = vec![0u8; sent.len()];
+        stream.read_exact(&mut back).await.map(|_| back)
+    })
+    .await
+    .expect("echo within 10 s")
+    .expect("16 KiB through a route with max_body = 1KiB");
+    assert_eq!(echoed, sent);
+}

@@ -204,7 +204,7 @@ async fn consumers_are_banned_after_authentication_and_bans_end() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn bans_survive_a_reload_that_leaves_the_jail_alone() {
+async fn bans_survive_a_reload_that_keeps_the_jails_identity() {
     let origin = Origin::start("o").await;
     let admin = free_port();
     let server = "trusted_proxies = [\"127.0.0.0/8\"]";
@@ -220,17 +220,22 @@ async fn bans_survive_a_reload_that_leaves_the_jail_alone() {
     );
     assert!(tg.reload(&other_change).await, "{}", tg.log());
     assert_problem(&as_client(&tg, "192.0.2.7", "/x", None).await, 403);
-    let changed_jail = config(
-        &origin,
-        admin,
-        &LOCAL.replace("max_strikes = 3", "max_strikes = 4"),
-        "",
+    let new_rules = LOCAL.replace("max_strikes = 3", "max_strikes = 4");
+    let changed_rules = config(&origin, admin, &new_rules, "");
+    assert!(tg.reload(&changed_rules).await, "{}", tg.log());
+    assert_problem(&as_client(&tg, "192.0.2.7", "/x", None).await, 403);
+    // Another kind of key is another jail: it starts empty (and so does the way back).
+    let consumer = new_rules.replace("client_ip", "consumer");
+    assert!(
+        tg.reload(&config(&origin, admin, &consumer, "")).await,
+        "{}",
+        tg.log()
     );
-    assert!(tg.reload(&changed_jail).await, "{}", tg.log());
+    assert!(tg.reload(&changed_rules).await, "{}", tg.log());
     assert_eq!(
         as_client(&tg, "192.0.2.7", "/x", None).await.status,
         200,
-        "a changed jail starts empty"
+        "a jail with another identity starts empty"
     );
 }
 

@@ -29,7 +29,7 @@ validate = {{ body_schema = "order.json", content_types = ["application/json"] }
 "#,
         origin.target()
     );
-    Tollgate::start_full(&body, "", &[], |dir| {
+    Tollgate::start_full(&body, "validation_memory = \"4KiB\"", &[], |dir| {
         std::fs::write(dir.join("order.json"), SCHEMA).expect("schema");
     })
     .await
@@ -49,6 +49,13 @@ async fn invalid_bodies_are_refused_and_valid_ones_arrive_unchanged() {
     };
     assert_problem(&post("text/plain", r#"{"sku":"ABC-1","qty":1}"#).await, 415);
     assert_problem(&post("application/json", r#"{"sku":"ABC-1","#).await, 400);
+    let twice = post("application/json", r#"{"sku":"ABC-1","qty":1,"qty":-5}"#).await;
+    assert_problem(&twice, 400);
+    assert!(twice.body.contains("duplicate key"), "{}", twice.body);
+    let big = format!(r#"{{"sku":"ABC-1","qty":1,"pad":"{}"}}"#, "x".repeat(5000));
+    let over_budget = post("application/json", &big).await;
+    assert_problem(&over_budget, 503);
+    assert_eq!(over_budget.header("retry-after"), "1");
     let invalid = post("application/json", r#"{"sku":"abc","qty":0}"#).await;
     assert_problem(&invalid, 400);
     let errors = invalid.json()["errors"].clone();

@@ -46,6 +46,7 @@ pub async fn lift(registry: &JailsRegistry, security_log: &SecurityLog, rest: &s
     let Some((name, key)) = rest.split_once('/') else {
         return answer(StatusCode::NOT_FOUND, "use DELETE /jails/NAME/KEY".into());
     };
+    let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
     let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
     let Some(jail) = registry.items().into_iter().find(|j| j.name() == name) else {
         return answer(StatusCode::NOT_FOUND, format!("no jail named {name:?}"));
@@ -53,7 +54,7 @@ pub async fn lift(registry: &JailsRegistry, security_log: &SecurityLog, rest: &s
     match jail.lift(&key).await {
         Ok(true) => {
             let fields = [
-                ("jail", name.to_owned()),
+                ("jail", name.to_string()),
                 ("key", key.to_string()),
                 ("reason", "admin".to_owned()),
             ];

@@ -7,7 +7,7 @@ use futures::FutureExt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::{now_millis, Jail, JailsRegistry};
+use super::{now_millis, JailState, JailsRegistry};
 use crate::base::registry::PerItemTasks;
 use crate::observability::{Metrics, SecurityLog};
 
@@ -17,7 +17,7 @@ pub fn keeper(
     registry: Arc<JailsRegistry>,
     metrics: Arc<Metrics>,
     security_log: SecurityLog,
-) -> PerItemTasks<Jail> {
+) -> PerItemTasks<JailState> {
     PerItemTasks::new(
         registry,
         |_| true,
@@ -26,7 +26,7 @@ pub fn keeper(
 }
 
 fn keep(
-    jail: Weak<Jail>,
+    jail: Weak<JailState>,
     registry: Arc<JailsRegistry>,
     metrics: Arc<Metrics>,
     security_log: SecurityLog,
@@ -50,7 +50,7 @@ fn keep(
                 ];
                 security_log.notice("jail_unban", &fields);
             }
-            metrics.jail_active_bans(jail.name(), jail.bans(now).len());
+            metrics.jail_active_bans(jail.name(), jail.ban_count(now));
         }
     }
     .boxed()

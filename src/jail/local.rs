@@ -1,20 +1,38 @@
-//! A jail's in-process state: strikes per key (counted in a window that starts at the
-//! key's first strike) and active bans, both in milliseconds of the caller's clock.
+//! A jail's in-process state: strikes per key and active bans, in milliseconds of the
+//! caller's clock.
 //!
-//! Memory is bounded by `max_keys` for each map. A strike table that is full is swept
-//! of expired windows; if it is still full, every strike count is dropped (bans are
-//! kept: a flood of distinct keys can make the jail forget strikes, never lift a ban
-//! or grow memory). A full ban table that sweeping cannot make room in leaves the new
-//! ban out, counted as untracked. Checking a key costs nothing while no ban is active.
+//! Strikes are counted in a sliding window, estimated from two fixed windows (the
+//! count of the current one plus the previous one's, weighted by how much of it the
+//! sliding window still covers), so a burst across a window boundary counts whole.
+//!
+//! Memory is bounded by `max_keys` for each map. A full strike table is swept of keys
+//! with no strike in the last two windows; if it is still over 7/8 full, every strike
+//! count is dropped (bans are kept): a flood of distinct keys can make the jail forget
+//! strikes, never lift a ban or grow memory, and costs O(1) per strike amortized. A
+//! full ban table makes room by dropping the ban that ends soonest.
+//!
+//! A shared jail mirrors Redis's bans here (`replace_shared`); bans made here while
+//! Redis could not answer are local and stay until they end.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 
 #[derive(Debug, Clone, Copy)]
 struct Strikes {
-    window_start: u64,
+    /// Index of the current fixed window (`now / window`).
+    window: u64,
     count: u32,
+    previous: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ban {
+    until: u64,
+    /// Mirrored from Redis (else made here).
+    shared: bool,
+    /// When it was recorded here.
+    since: u64,
 }
 
 /// What a strike led to.
@@ -28,7 +46,7 @@ pub enum Strike {
 }
 
 /// How strikes turn into bans.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rules {
     pub max_strikes: u32,
     pub window: u64,
@@ -36,70 +54,103 @@ pub struct Rules {
     pub max_keys: usize,
 }
 
+impl Rules {
+    /// The sliding-window estimate of strikes at `now`, given the two fixed windows'
+    /// counts.
+    pub fn estimate(&self, previous: u32, count: u32, now: u64) -> f64 {
+        let window = self.window.max(1);
+        let covered = 1.0 - (now % window) as f64 / window as f64;
+        f64::from(previous) * covered + f64::from(count)
+    }
+}
+
 #[derive(Default)]
 pub struct LocalJail {
     strikes: Mutex<HashMap<String, Strikes>>,
-    bans: RwLock<HashMap<String, u64>>,
+    bans: RwLock<HashMap<String, Ban>>,
     any_ban: AtomicBool,
-    untracked: AtomicU64,
 }
 
 impl LocalJail {
+    /// Whether any ban is recorded (an atomic read: the common case costs nothing).
+    pub fn has_bans(&self) -> bool {
+        self.any_ban.load(Relaxed)
+    }
+
     /// When `key`'s ban ends, if it is banned at `now`.
     pub fn banned_until(&self, key: &str, now: u64) -> Option<u64> {
-        if !self.any_ban.load(Relaxed) {
+        if !self.has_bans() {
             return None;
         }
         let bans = self.bans.read().unwrap_or_else(|p| p.into_inner());
-        bans.get(key).copied().filter(|until| *until > now)
+        bans.get(key).map(|b| b.until).filter(|until| *until > now)
     }
 
     /// Counts a strike against `key`; at `max_strikes` within the window, bans it.
     pub fn strike(&self, key: &str, rules: &Rules, now: u64) -> Strike {
+        let window = now / rules.window.max(1);
         let mut strikes = self.lock_strikes();
         if !strikes.contains_key(key) && strikes.len() >= rules.max_keys {
-            strikes.retain(|_, s| now.saturating_sub(s.window_start) < rules.window);
-            if strikes.len() >= rules.max_keys {
+            strikes.retain(|_, s| s.window + 1 >= window);
+            if strikes.len() >= rules.max_keys - rules.max_keys / 8 {
                 strikes.clear();
                 strikes.shrink_to(rules.max_keys.min(1024));
             }
         }
         let entry = strikes.entry(key.to_owned()).or_insert(Strikes {
-            window_start: now,
+            window,
             count: 0,
+            previous: 0,
         });
-        if now.saturating_sub(entry.window_start) >= rules.window {
+        if entry.window != window {
+            let previous = if entry.window + 1 == window {
+                entry.count
+            } else {
+                0
+            };
             *entry = Strikes {
-                window_start: now,
+                window,
                 count: 0,
+                previous,
             };
         }
-        entry.count += 1;
-        if entry.count < rules.max_strikes {
+        entry.count = entry.count.saturating_add(1);
+        if rules.estimate(entry.previous, entry.count, now) < f64::from(rules.max_strikes) {
             return Strike::Counted;
         }
         strikes.remove(key);
         drop(strikes);
         let until = now.saturating_add(rules.ban);
-        match self.ban(key, until, rules.max_keys, now) {
-            true => Strike::Banned { until },
-            false => Strike::Counted,
-        }
+        self.ban(key, until, false, rules.max_keys, now);
+        Strike::Banned { until }
     }
 
-    /// Bans `key` until `until`; false when the ban table is full of active bans.
-    pub fn ban(&self, key: &str, until: u64, max_keys: usize, now: u64) -> bool {
+    /// Bans `key` until `until` (`shared`: as Redis says). A full table drops the ban
+    /// that ends soonest.
+    pub fn ban(&self, key: &str, until: u64, shared: bool, max_keys: usize, now: u64) {
         let mut bans = self.write_bans();
         if !bans.contains_key(key) && bans.len() >= max_keys {
-            bans.retain(|_, u| *u > now);
+            bans.retain(|_, b| b.until > now);
             if bans.len() >= max_keys {
-                self.untracked.fetch_add(1, Relaxed);
-                return false;
+                let soonest = bans
+                    .iter()
+                    .min_by_key(|(_, b)| b.until)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = soonest {
+                    bans.remove(&k);
+                }
             }
         }
-        bans.insert(key.to_owned(), until);
+        let since = now;
+        bans.insert(
+            key.to_owned(),
+            Ban {
+                until,
+                shared,
+                since,
+            },
+        );
         self.any_ban.store(true, Relaxed);
-        true
     }
 
     /// Lifts `key`'s ban; whether there was one.
@@ -112,48 +163,59 @@ impl LocalJail {
 
     /// Removes the bans over at `now` and returns their keys.
     pub fn expire(&self, now: u64) -> Vec<String> {
+        self.remove_where(|_, b| b.until <= now)
+    }
+
+    /// Makes the shared bans those of `current` (key → end), as Redis listed them at
+    /// `fetched`: a shared ban Redis no longer lists has ended (its key is returned),
+    /// unless it was recorded here after the list was read. Local bans stay.
+    pub fn replace_shared(&self, current: HashMap<String, u64>, fetched: u64) -> Vec<String> {
+        let ended =
+            self.remove_where(|key, b| b.shared && b.since < fetched && !current.contains_key(key));
         let mut bans = self.write_bans();
-        let over: Vec<String> = bans
-            .iter()
-            .filter(|(_, until)| **until <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in &over {
-            bans.remove(key);
+        for (key, until) in current {
+            let entry = bans.entry(key).or_insert(Ban {
+                until,
+                shared: true,
+                since: fetched,
+            });
+            entry.until = entry.until.max(until);
+            entry.shared = true;
         }
         self.any_ban.store(!bans.is_empty(), Relaxed);
-        over
+        ended
     }
 
-    /// Replaces every ban with `bans` (a shared store's list); returns the keys whose
-    /// ban ended here because the list no longer has them.
-    pub fn replace(&self, new: HashMap<String, u64>) -> Vec<String> {
-        let mut bans = self.write_bans();
-        let gone = bans
-            .keys()
-            .filter(|k| !new.contains_key(*k))
-            .cloned()
-            .collect();
-        *bans = new;
-        self.any_ban.store(!bans.is_empty(), Relaxed);
-        gone
-    }
-
-    /// The active bans: key and end.
+    /// The active bans: key and end, soonest first.
     pub fn bans(&self, now: u64) -> Vec<(String, u64)> {
         let bans = self.bans.read().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<_> = bans
             .iter()
-            .filter(|(_, u)| **u > now)
-            .map(|(k, u)| (k.clone(), *u))
+            .filter(|(_, b)| b.until > now)
+            .map(|(k, b)| (k.clone(), b.until))
             .collect();
-        out.sort();
+        out.sort_by_key(|(k, until)| (*until, k.clone()));
         out
     }
 
-    #[cfg(test)]
-    pub fn untracked(&self) -> u64 {
-        self.untracked.load(Relaxed)
+    /// How many bans are in force at `now`.
+    pub fn count(&self, now: u64) -> usize {
+        let bans = self.bans.read().unwrap_or_else(|p| p.into_inner());
+        bans.values().filter(|b| b.until > now).count()
+    }
+
+    fn remove_where(&self, gone: impl Fn(&str, &Ban) -> bool) -> Vec<String> {
+        let mut bans = self.write_bans();
+        let keys: Vec<String> = bans
+            .iter()
+            .filter(|(k, b)| gone(k, b))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &keys {
+            bans.remove(key);
+        }
+        self.any_ban.store(!bans.is_empty(), Relaxed);
+        keys
     }
 
     fn lock_strikes(&self) -> MutexGuard<'_, HashMap<String, Strikes>> {
@@ -161,7 +223,7 @@ impl LocalJail {
         self.strikes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write_bans(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, u64>> {
+    fn write_bans(&self) -> RwLockWriteGuard<'_, HashMap<String, Ban>> {
         self.bans.write().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -174,7 +236,7 @@ mod tests {
         max_strikes: 3,
         window: 60_000,
         ban: 900_000,
-        max_keys: 4,
+        max_keys: 8,
     };
 
     #[test]
@@ -191,20 +253,25 @@ mod tests {
         assert_eq!(jail.banned_until("b", 2_000), None, "other keys are free");
         assert_eq!(jail.banned_until("a", 959_000), None);
         assert_eq!(jail.expire(959_000), ["a"]);
-        assert!(jail.bans(0).is_empty());
+        assert!(jail.bans(0).is_empty() && !jail.has_bans());
     }
 
     #[test]
-    fn strikes_outside_the_window_start_over() {
+    fn a_burst_across_a_window_boundary_counts_whole() {
         let jail = LocalJail::default();
-        jail.strike("a", &RULES, 0);
-        jail.strike("a", &RULES, 1);
-        assert_eq!(jail.strike("a", &RULES, 60_000), Strike::Counted);
-        assert_eq!(jail.strike("a", &RULES, 60_001), Strike::Counted);
+        // 2 strikes at the end of one window and 2 at the start of the next: fixed
+        // windows would see 2 and 2; the previous window still weighs 59/60 at 61 s.
+        jail.strike("a", &RULES, 59_000);
+        jail.strike("a", &RULES, 59_500);
+        assert_eq!(jail.strike("a", &RULES, 61_000), Strike::Counted);
         assert!(matches!(
-            jail.strike("a", &RULES, 60_002),
+            jail.strike("a", &RULES, 61_500),
             Strike::Banned { .. }
         ));
+        // Strikes a whole window apart do not add up.
+        jail.strike("b", &RULES, 0);
+        jail.strike("b", &RULES, 1);
+        assert_eq!(jail.strike("b", &RULES, 130_000), Strike::Counted);
     }
 
     #[test]
@@ -219,12 +286,31 @@ mod tests {
         }
         assert!(jail.lock_strikes().len() <= RULES.max_keys);
         assert!(jail.banned_until("banned", 10).is_some());
-        for i in 0..10 {
-            jail.ban(&format!("b{i}"), 100, RULES.max_keys, 10);
+        for i in 0..20 {
+            jail.ban(&format!("b{i}"), 1_000_000 + i, false, RULES.max_keys, 10);
         }
-        assert_eq!(jail.bans(10).len(), RULES.max_keys);
-        assert!(jail.untracked() >= 6);
-        assert!(jail.lift("banned"));
-        assert!(!jail.lift("banned"));
+        let bans = jail.bans(10);
+        assert_eq!(bans.len(), RULES.max_keys);
+        assert_eq!(
+            bans.last().map(|b| b.0.as_str()),
+            Some("b19"),
+            "the newest ban is kept"
+        );
+        assert!(jail.lift("b19"));
+        assert!(!jail.lift("b19"));
+    }
+
+    #[test]
+    fn the_shared_list_replaces_shared_bans_only() {
+        let jail = LocalJail::default();
+        jail.ban("local", 5_000, false, 8, 0);
+        jail.ban("old", 5_000, true, 8, 0);
+        jail.ban("fresh", 5_000, true, 8, 200);
+        let listed = HashMap::from([("new".to_owned(), 4_000)]);
+        let ended = jail.replace_shared(listed, 100);
+        assert_eq!(ended, ["old"], "recorded after the list was read: kept");
+        let keys: Vec<String> = jail.bans(0).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["new", "fresh", "local"]);
+        assert_eq!(jail.count(4_500), 2);
     }
 }

@@ -5,8 +5,9 @@
 //! jails before routing, consumer jails after authentication) until the ban ends.
 //! Trusted proxies are never a key.
 //!
-//! State lives in a [`Jail`] kept across reloads while the jail's section (and, for a
-//! shared jail, `[redis]`) is unchanged. A local jail keeps strikes and bans in this
+//! State lives in a [`JailState`] kept across reloads while the jail's name, key kind
+//! and store (for a shared jail, `[redis]`) are unchanged; a snapshot's [`Jail`] pairs
+//! it with the current rules. A local jail keeps strikes and bans in this
 //! process (`local`); a shared one keeps them in Redis (`shared`), mirrored here once a
 //! second by the keeper (`keeper`), so checking a ban never waits on I/O. While Redis
 //! cannot answer, `on_store_error = "allow"` counts strikes locally meanwhile and
@@ -24,7 +25,7 @@ pub use keeper::keeper;
 
 use http::{header, StatusCode};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -36,43 +37,45 @@ use crate::ratelimit::RedisStore;
 use local::{LocalJail, Rules, Strike};
 use shared::SharedJail;
 
-/// The jails of the running config, by name.
-pub type JailsRegistry = Registry<Jail>;
+/// The state of the running config's jails, by name.
+pub type JailsRegistry = Registry<JailState>;
 
 /// What a jail's state means: equal identities keep strikes and bans across reloads.
+/// Its rules (`statuses`, `max_strikes`, `window`, `ban`, `max_keys`,
+/// `on_store_error`) are not part of it: changing them keeps the bans.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JailIdentity {
     pub name: String,
-    pub section: JailSection,
+    pub key: JailKey,
     /// `[redis]`, for a shared jail.
     pub redis: Option<RedisSection>,
 }
 
-impl JailIdentity {
-    pub fn of(name: &str, section: &JailSection, redis: Option<&Arc<RedisStore>>) -> Self {
-        Self {
-            name: name.to_owned(),
-            section: section.clone(),
-            redis: redis.map(|r| r.definition().clone()),
-        }
-    }
-}
-
-pub struct Jail {
+/// A jail's strikes and bans, kept across reloads while its identity is unchanged.
+pub struct JailState {
     identity: JailIdentity,
-    rules: Rules,
     local: LocalJail,
     shared: Option<SharedJail>,
     /// Whether the shared store answered the last call.
     store_ok: AtomicBool,
+    /// Bans read from the shared store at most (the current config's `max_keys`).
+    max_keys: AtomicUsize,
 }
 
-impl Reusable for Jail {
+impl Reusable for JailState {
     type Definition = JailIdentity;
 
     fn definition(&self) -> &JailIdentity {
         &self.identity
     }
+}
+
+/// A jail of one snapshot: its state and the rules that fill it.
+pub struct Jail {
+    pub state: Arc<JailState>,
+    rules: Rules,
+    statuses: Vec<u16>,
+    fail_closed: bool,
 }
 
 /// Why a jail refuses a request.
@@ -97,24 +100,16 @@ impl From<JailError> for Reply {
     }
 }
 
-impl Jail {
-    /// A jail with no strikes and no bans; `redis` for a shared one.
+impl JailState {
+    /// A state with no strikes and no bans; `redis` for a shared jail.
     pub fn new(identity: JailIdentity, redis: Option<Arc<RedisStore>>) -> Self {
-        let s = &identity.section;
-        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let rules = Rules {
-            max_strikes: s.max_strikes,
-            window: millis(s.window),
-            ban: millis(s.ban),
-            max_keys: s.max_keys,
-        };
         let shared = redis.map(|store| SharedJail::new(&identity.name, store));
         Self {
             identity,
-            rules,
             local: LocalJail::default(),
             shared,
             store_ok: AtomicBool::new(true),
+            max_keys: AtomicUsize::new(1),
         }
     }
 
@@ -122,56 +117,9 @@ impl Jail {
         &self.identity.name
     }
 
-    pub fn key(&self) -> JailKey {
-        self.identity.section.key
-    }
-
-    /// Whether a request that ended with `status` is a strike.
-    pub fn counts(&self, status: u16) -> bool {
-        self.identity.section.statuses.contains(&status)
-    }
-
-    /// Refuses `key` while it is banned (or while a fail-closed shared store is down).
-    pub fn check(&self, key: &str, now: u64) -> Result<(), JailError> {
-        let fail_closed = self.identity.section.on_store_error == OnStoreError::Deny;
-        if self.shared.is_some() && fail_closed && !self.store_ok.load(Relaxed) {
-            return Err(JailError::StoreUnavailable {
-                jail: self.name().to_owned(),
-            });
-        }
-        match self.local.banned_until(key, now) {
-            Some(until) => Err(JailError::Banned {
-                jail: self.name().to_owned(),
-                retry_after: (until - now).div_ceil(1000),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a strike against `key`; the ban's length in ms when it banned the key.
-    pub async fn strike(&self, key: &str, now: u64, metrics: &Metrics) -> Option<u64> {
-        if let Some(shared) = &self.shared {
-            match shared.strike(key, &self.rules).await {
-                Ok(banned) => {
-                    self.store_ok.store(true, Relaxed);
-                    let left = banned?;
-                    return self
-                        .local
-                        .ban(key, now + left, self.rules.max_keys, now)
-                        .then_some(left);
-                }
-                Err(e) => {
-                    self.store_failed(&e, metrics);
-                    if self.identity.section.on_store_error == OnStoreError::Deny {
-                        return None;
-                    }
-                }
-            }
-        }
-        match self.local.strike(key, &self.rules, now) {
-            Strike::Banned { until } => Some(until - now),
-            Strike::Counted => None,
-        }
+    /// Sets the cap on bans read from the shared store (the committed config's).
+    pub fn set_max_keys(&self, max_keys: usize) {
+        self.max_keys.store(max_keys, Relaxed);
     }
 
     /// Brings the bans up to date at `now` (a shared jail reads Redis's list); returns
@@ -179,11 +127,14 @@ impl Jail {
     pub async fn refresh(&self, now: u64, metrics: &Metrics) -> Vec<String> {
         let mut ended = Vec::new();
         if let Some(shared) = &self.shared {
-            match shared.bans(self.rules.max_keys).await {
+            match shared.bans(self.max_keys.load(Relaxed)).await {
                 Ok(bans) => {
                     self.store_ok.store(true, Relaxed);
-                    let bans = bans.into_iter().map(|(k, left)| (k, now + left)).collect();
-                    ended = self.local.replace(bans);
+                    let bans = bans
+                        .into_iter()
+                        .map(|(k, left)| (k, now.saturating_add(left)))
+                        .collect();
+                    ended = self.local.replace_shared(bans, now);
                 }
                 Err(e) => self.store_failed(&e, metrics),
             }
@@ -201,9 +152,14 @@ impl Jail {
         Ok(self.local.lift(key) || shared)
     }
 
-    /// The active bans at `now`: key and end (ms since the epoch).
+    /// The active bans at `now`: key and end (ms since the epoch), soonest first.
     pub fn bans(&self, now: u64) -> Vec<(String, u64)> {
         self.local.bans(now)
+    }
+
+    /// How many bans are in force at `now`.
+    pub fn ban_count(&self, now: u64) -> usize {
+        self.local.count(now)
     }
 
     fn store_failed(&self, e: &str, metrics: &Metrics) {
@@ -211,6 +167,93 @@ impl Jail {
             log::warn!("jail {:?}: redis unavailable: {e}", self.name());
         }
         metrics.jail_store_error(self.name());
+    }
+}
+
+impl Jail {
+    pub fn new(state: Arc<JailState>, section: &JailSection) -> Self {
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            state,
+            rules: Rules {
+                max_strikes: section.max_strikes,
+                window: millis(section.window),
+                ban: millis(section.ban),
+                max_keys: section.max_keys,
+            },
+            statuses: section.statuses.clone(),
+            fail_closed: section.on_store_error == OnStoreError::Deny,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.state.name()
+    }
+
+    pub fn key(&self) -> JailKey {
+        self.state.identity.key
+    }
+
+    pub fn max_keys(&self) -> usize {
+        self.rules.max_keys
+    }
+
+    /// Whether a request that ended with `status` is a strike.
+    pub fn counts(&self, status: u16) -> bool {
+        self.statuses.contains(&status)
+    }
+
+    /// Whether checking a key can refuse it at all (any ban, or a fail-closed shared
+    /// store that is down): when not, the key need not even be computed.
+    fn may_refuse(&self) -> bool {
+        self.state.local.has_bans() || self.store_unavailable()
+    }
+
+    fn store_unavailable(&self) -> bool {
+        let state = &self.state;
+        self.fail_closed && state.shared.is_some() && !state.store_ok.load(Relaxed)
+    }
+
+    /// Refuses `key` while it is banned (or while a fail-closed shared store is down).
+    pub fn check(&self, key: &str, now: u64) -> Result<(), JailError> {
+        if self.store_unavailable() {
+            return Err(JailError::StoreUnavailable {
+                jail: self.name().to_owned(),
+            });
+        }
+        match self.state.local.banned_until(key, now) {
+            Some(until) => Err(JailError::Banned {
+                jail: self.name().to_owned(),
+                retry_after: (until - now).div_ceil(1000),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a strike against `key`; the ban's length in ms when it banned the key.
+    pub async fn strike(&self, key: &str, now: u64, metrics: &Metrics) -> Option<u64> {
+        let state = &self.state;
+        if let Some(shared) = &state.shared {
+            match shared.strike(key, &self.rules).await {
+                Ok(banned) => {
+                    state.store_ok.store(true, Relaxed);
+                    let ban = banned?;
+                    let until = now.saturating_add(ban);
+                    state.local.ban(key, until, true, self.rules.max_keys, now);
+                    return Some(ban);
+                }
+                Err(e) => {
+                    state.store_failed(&e, metrics);
+                    if self.fail_closed {
+                        return None;
+                    }
+                }
+            }
+        }
+        match state.local.strike(key, &self.rules, now) {
+            Strike::Banned { until } => Some(until - now),
+            Strike::Counted => None,
+        }
     }
 }
 
@@ -223,12 +266,26 @@ pub struct Jails {
 }
 
 impl Jails {
-    /// Refuses a request whose `kind` of key is `key` while any jail bans it.
-    pub fn check(&self, kind: JailKey, key: &str, now: u64) -> Result<(), JailError> {
-        self.by_name
+    /// Refuses a request while a jail of `kind` bans its key (`key` is computed only
+    /// when some jail of that kind could refuse; `None`: the request has no such key).
+    pub fn check(
+        &self,
+        kind: JailKey,
+        key: impl FnOnce() -> Option<String>,
+        now: u64,
+    ) -> Result<(), JailError> {
+        let mut jails = self
+            .by_name
             .values()
-            .filter(|j| j.key() == kind)
-            .try_for_each(|j| j.check(key, now))
+            .filter(|j| j.key() == kind && j.may_refuse())
+            .peekable();
+        if jails.peek().is_none() {
+            return Ok(());
+        }
+        let Some(key) = key() else {
+            return Ok(());
+        };
+        jails.try_for_each(|j| j.check(&key, now))
     }
 }
 

@@ -1,36 +1,48 @@
 //! A jail's state in Redis, shared by every tollgate using the same `[redis]`:
-//! strikes in `tollgate:jail:NAME:strikes:KEY` (a counter that expires with its
-//! window) and bans in the sorted set `tollgate:jail:NAME:bans` (member: the key,
-//! score: the ban's end in Redis's clock, milliseconds). Each call is one script,
-//! atomic in Redis. Bans are read back by every instance about once a second
-//! (`bans`), as times left so that the instances' clocks do not matter.
+//! strikes in `tollgate:jail:NAME:strikes:KEY:WINDOW` (a counter per fixed window,
+//! `WINDOW` being Redis's time in ms divided by the window, expiring after two
+//! windows; the sliding estimate is the same as the local one), and bans in the
+//! sorted set `tollgate:jail:NAME:bans` (member: the key, score: the ban's end in
+//! Redis's clock, ms; at most `max_keys`, the soonest-ending dropped first). Each call
+//! is one script, atomic in Redis (a single Redis, not a cluster: the strike script
+//! names its window keys itself). Bans are read back by every instance about once a
+//! second (`bans`), as times left, so that the instances' clocks do not matter.
 
 use redis::Script;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::local::Rules;
 use crate::ratelimit::RedisStore;
 
-/// Counts a strike; returns {banned, ms until the ban ends}.
+/// Counts a strike; returns {banned, ms the ban lasts}.
 const STRIKE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if n < tonumber(ARGV[3]) then return {0, 0} end
-redis.call('DEL', KEYS[1])
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
+local window = tonumber(ARGV[2])
+local index = math.floor(now / window)
+local current = KEYS[1] .. ':' .. index
+local previous = KEYS[1] .. ':' .. (index - 1)
+local n = redis.call('INCR', current)
+if n == 1 then redis.call('PEXPIRE', current, window * 2) end
+local before = tonumber(redis.call('GET', previous) or '0')
+if before * (1 - (now % window) / window) + n < tonumber(ARGV[3]) then return {0, 0} end
+redis.call('DEL', current, previous)
+local ban = tonumber(ARGV[4])
+redis.call('ZADD', KEYS[2], 'GT', now + ban, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return {1, tonumber(ARGV[4])}
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1) end
+if redis.call('PTTL', KEYS[2]) < ban then redis.call('PEXPIRE', KEYS[2], ban) end
+return {1, ban}
 ";
 
-/// The active bans: a flat list of key, ms left.
+/// The active bans, latest-ending first (at most ARGV[1]): a flat list of key, ms left.
 const BANS: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local found = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local found = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
 local out = {}
 for i = 1, #found, 2 do
   out[#out + 1] = found[i]
@@ -42,7 +54,7 @@ return out
 const LIFT: &str = "return redis.call('ZREM', KEYS[1], ARGV[1])";
 
 pub struct SharedJail {
-    store: std::sync::Arc<RedisStore>,
+    store: Arc<RedisStore>,
     prefix: String,
     strike: Script,
     bans: Script,
@@ -50,7 +62,7 @@ pub struct SharedJail {
 }
 
 impl SharedJail {
-    pub fn new(name: &str, store: std::sync::Arc<RedisStore>) -> Self {
+    pub fn new(name: &str, store: Arc<RedisStore>) -> Self {
         Self {
             store,
             prefix: format!("tollgate:jail:{name}"),
@@ -69,9 +81,10 @@ impl SharedJail {
         let strikes = format!("{}:strikes:{key}", self.prefix);
         let args = [
             key.to_owned(),
-            rules.window.to_string(),
+            rules.window.max(1).to_string(),
             rules.max_strikes.to_string(),
             rules.ban.to_string(),
+            rules.max_keys.to_string(),
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (banned, left): (u8, u64) = self

@@ -62,6 +62,8 @@ impl<'a> Builder<'a> {
             max_body: _,
             // A typed stage: `state` compiles the jails.
             jails: _,
+            // The proxy's bound on held bodies (`state`).
+            validation_memory: _,
         } = server;
         let at = TomlPath::root().key("server");
         let mut chain = ChainBuilder::default();

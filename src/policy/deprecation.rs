@@ -140,6 +140,10 @@ impl ResponsePolicy for Deprecation {
         view: &RequestView<'_>,
         resp: &mut ResponseHeader,
     ) -> pingora::Result<()> {
+        if resp.status.is_informational() {
+            // A 100 Continue comes before the request's one final response.
+            return Ok(());
+        }
         self.metrics
             .deprecated_request(&self.route, view.consumer.unwrap_or(""));
         for (name, value) in &self.headers {

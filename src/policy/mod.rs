@@ -21,6 +21,7 @@ mod https_redirect;
 pub mod ip_list;
 mod request_validation;
 mod security_headers;
+mod strict_json;
 mod strip_prefix;
 
 pub use chain::{Chain, ChainBuilder};

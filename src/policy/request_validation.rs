@@ -4,8 +4,8 @@
 //! fetched).
 //!
 //! The body is held back from the upstream until it is complete (bounded by the
-//! route's `max_body`, which validation requires), then checked: malformed JSON gets
-//! 400, a body that fails the schema 400 with an `errors` member (at most
+//! route's `max_body`, which validation requires), then checked: malformed JSON (or an
+//! object with a key twice, see `strict_json`) gets 400, a body that fails the schema 400 with an `errors` member (at most
 //! `MAX_ERRORS` entries of `instance_path`, `schema_path`, `message`); a valid body is
 //! sent upstream as it arrived, byte for byte. A request without a body is not
 //! checked. A schema file that is missing or does not compile is a config problem.
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{BodyChunk, BodyPolicy, ChainBuilder, Reply, RequestPolicy, RequestView};
+use super::{strict_json, BodyChunk, BodyPolicy, ChainBuilder, Reply, RequestPolicy, RequestView};
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::ValidateSection;
 
@@ -108,7 +108,7 @@ impl RequestValidation {
         let Some(schema) = &self.schema else {
             return Ok(());
         };
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let value = strict_json::parse(body).map_err(|e| {
             Reply::new(
                 StatusCode::BAD_REQUEST,
                 format!("the body is not valid JSON: {e}"),

@@ -1,7 +1,6 @@
 //! Per-request state carried through the phases, and what is derived from it: the
 //! view policies read and the access-log record.
 
-use bytes::BytesMut;
 use pingora::http::RequestHeader;
 use pingora::protocols::tls::SslDigest;
 use pingora::proxy::Session;
@@ -9,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use super::hold::HeldBody;
 use crate::auth::Principal;
 use crate::edge::{forwarded::X_FORWARDED_FOR, request_id};
 use crate::observability::AccessRecord;
@@ -58,7 +58,7 @@ pub struct RequestCtx {
     /// A body policy's answer, written by `fail_to_proxy`.
     pub body_reply: Option<Reply>,
     /// The body so far, for a route whose policies need all of it first.
-    pub body_held: BytesMut,
+    pub held: HeldBody,
     /// A jail refused the request (it is no strike then).
     pub jailed: bool,
 }
@@ -86,7 +86,7 @@ impl RequestCtx {
             rate_limit: None,
             body_received: 0,
             body_reply: None,
-            body_held: BytesMut::new(),
+            held: HeldBody::default(),
             jailed: false,
         }
     }

@@ -1,9 +1,15 @@
 //! The proxy's side of the jails: refusing banned keys (client IPs before routing,
 //! consumers after authentication) and counting strikes from a request's final
-//! status when it is logged. A trusted proxy is never a key, and a request a jail
-//! refused is no strike.
+//! status when it is logged. A request a jail refused is no strike.
+//!
+//! A request's key: for a client-IP jail, the client's IPv4 address, or the /64 an
+//! IPv6 client's address is in (one host is usually given a whole /64, so banning a
+//! single address would be no ban); none for a trusted proxy or an unknown address.
+//! For a consumer jail, `AUTHENTICATOR:ID` (an API-key consumer and a JWT `sub` with
+//! the same id are not the same consumer); none without a principal.
 
 use pingora::proxy::Session;
+use std::net::IpAddr;
 
 use super::{Gateway, RequestCtx};
 use crate::base::Reply;
@@ -12,16 +18,12 @@ use crate::jail::now_millis;
 use crate::observability::EventFacts;
 
 impl Gateway {
-    /// Refuses the request while a jail bans its key of `kind` (when it has one).
+    /// Refuses the request while a jail bans its key of `kind`.
     pub(super) fn check_bans(&self, ctx: &mut RequestCtx, kind: JailKey) -> Result<(), Reply> {
-        let jails = &ctx.snap.jails;
-        if jails.by_name.is_empty() {
-            return Ok(());
-        }
-        let Some(key) = jail_key(ctx, kind) else {
-            return Ok(());
-        };
-        let refused = jails.check(kind, &key, now_millis());
+        let refused = ctx
+            .snap
+            .jails
+            .check(kind, || jail_key(ctx, kind), now_millis());
         ctx.jailed = refused.is_err();
         refused.map_err(Reply::from)
     }
@@ -57,14 +59,42 @@ impl Gateway {
     }
 }
 
-/// The request's key of `kind`: its client IP unless that is a trusted proxy, or its
-/// authenticated consumer.
+/// The request's key of `kind` (see the module docs).
 fn jail_key(ctx: &RequestCtx, kind: JailKey) -> Option<String> {
     match kind {
         JailKey::ClientIp => {
-            let trusted = ctx.snap.trusted_proxies.contains(ctx.client_ip);
-            (!trusted).then(|| ctx.client_ip.to_string())
+            let ip = ctx.client_ip;
+            let unknown = ip.is_unspecified() || ctx.snap.trusted_proxies.contains(ip);
+            (!unknown).then(|| ip_key(ip))
         }
-        JailKey::Consumer => ctx.principal.as_deref().map(|p| p.id.clone()),
+        JailKey::Consumer => {
+            let p = ctx.principal.as_deref()?;
+            Some(format!("{}:{}", p.authenticator, p.id))
+        }
+    }
+}
+
+/// An IPv4 address as it is; an IPv6 address as its /64.
+fn ip_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{net}/64")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let key = |s: &str| ip_key(s.parse().expect("ip"));
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff::9"), key("2001:db8:1:2::1"));
     }
 }

@@ -6,7 +6,10 @@
 //!   policies, routing, route policies, authentication and authorization, limits),
 //!   then a static `respond` answer. A stage that refuses writes its reply and returns
 //!   `Ok(true)`; `Err` is for real failures only.
-//! - `request_body_filter`: the route's body policies, per chunk.
+//! - `request_body_filter`: the route's body policies, per chunk, the body held back
+//!   first (`hold`) when they need all of it; nothing for an upgraded connection.
+//!   Holding is the one thing a body policy needs from the proxy: the design keeps
+//!   `proxy/` free of policy knowledge, and a policy only marks its chain as holding.
 //! - `upstream_peer`: a healthy target of the route's pool not tried yet (503 when
 //!   none is healthy; re-entered on a retry).
 //! - `fail_to_connect`: marks connect failures retryable while `retries` allow.
@@ -20,11 +23,13 @@
 
 mod admit;
 mod ctx;
+mod hold;
 mod jails;
 mod listeners;
 mod respond;
 
 pub use ctx::RequestCtx;
+use hold::HeldBytes;
 pub use listeners::ListenerMap;
 
 use async_trait::async_trait;
@@ -50,6 +55,7 @@ pub struct Gateway {
     access_log: AccessLog,
     security_log: SecurityLog,
     metrics: Arc<Metrics>,
+    held: HeldBytes,
 }
 
 impl Gateway {
@@ -66,6 +72,7 @@ impl Gateway {
             access_log,
             security_log,
             metrics,
+            held: HeldBytes::default(),
         }
     }
 
@@ -81,19 +88,6 @@ impl Gateway {
         }
         respond::reply(session, reply, ctx).await
     }
-}
-
-/// Keeps the body's chunks in the ctx until it ends, then hands the whole of it on:
-/// nothing of it goes upstream before the body policies have seen all of it. (An
-/// empty chunk is not sent; `None` would end the upstream body.)
-fn hold_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
-    if let Some(chunk) = body.take() {
-        ctx.body_held.extend_from_slice(&chunk);
-    }
-    *body = Some(match end_of_stream {
-        true => std::mem::take(&mut ctx.body_held).freeze(),
-        false => Bytes::new(),
-    });
 }
 
 #[async_trait]
@@ -126,10 +120,12 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         // Pingora calls this for bodiless requests too: no Arc is cloned unless needed.
-        if !ctx
-            .route
-            .as_deref()
-            .is_some_and(|r| r.policies.has_body_policies())
+        // Nor for an upgraded connection (WebSocket): its bytes are no request body.
+        if session.was_upgraded()
+            || !ctx
+                .route
+                .as_deref()
+                .is_some_and(|r| r.policies.has_body_policies())
         {
             return Ok(());
         }
@@ -137,18 +133,22 @@ impl ProxyHttp for Gateway {
             return Ok(());
         };
         ctx.body_received += body.as_ref().map_or(0, |b| b.len() as u64);
-        if route.policies.holds_body() {
-            hold_body(body, end_of_stream, ctx);
-        }
+        let budget = ctx.snap.validation_memory;
+        let held = match route.policies.holds_body() {
+            true => ctx.held.hold(body, end_of_stream, &self.held, budget),
+            false => Ok(()),
+        };
         let chunk = BodyChunk {
             data: body.as_ref(),
             received: ctx.body_received,
             end_of_stream,
         };
-        if let Err(reply) = route
-            .policies
-            .on_body(&ctx.view(session.req_header()), &chunk)
-        {
+        let checked = held.and_then(|()| {
+            route
+                .policies
+                .on_body(&ctx.view(session.req_header()), &chunk)
+        });
+        if let Err(reply) = checked {
             let status = reply.status.as_u16();
             ctx.body_reply = Some(reply);
             return Error::e_explain(ErrorType::HTTPStatus(status), "refused by a body policy");
@@ -245,7 +245,9 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        // The request's body may be half read: the connection cannot carry another.
+        // Pingora does not reuse the connection (`can_reuse_downstream: false`; the
+        // request's body may be half read): the reply says so, or the client would
+        // send its next request into a closed connection.
         let reply = ctx
             .body_reply
             .take()

@@ -114,16 +114,10 @@ impl RedisStore {
 
     /// Takes `cost` tokens from the bucket at `key`.
     pub async fn take(&self, key: &str, quota: &Quota, cost: u64) -> Result<Take, String> {
-        let mut conn = self.connection().await?;
         let (interval, tolerance) = micros(quota);
-        let mut invocation = self.take.key(key);
-        invocation.arg(interval).arg(tolerance).arg(cost);
-        let call = invocation.invoke_async(&mut conn);
-        let (admitted, retry_after, remaining, full_in): (u8, u64, u64, u64) =
-            tokio::time::timeout(self.definition.timeout, call)
-                .await
-                .map_err(|_| format!("no answer within {:?}", self.definition.timeout))?
-                .map_err(|e| e.to_string())?;
+        let (admitted, retry_after, remaining, full_in): (u8, u64, u64, u64) = self
+            .run(&self.take, &[key], &[interval, tolerance, cost])
+            .await?;
         Ok(match admitted {
             // The TAT lives in Redis; nothing local to store.
             1 => Take::Admit {
@@ -139,27 +133,19 @@ impl RedisStore {
 
     /// Gives back `cost` tokens taken from the bucket at `key`.
     pub async fn refund(&self, key: &str, quota: &Quota, cost: u64) -> Result<(), String> {
-        let mut conn = self.connection().await?;
         let (interval, _) = micros(quota);
-        let mut invocation = self.refund.key(key);
-        invocation.arg(interval.saturating_mul(cost));
-        let call = invocation.invoke_async::<u8>(&mut conn);
-        tokio::time::timeout(self.definition.timeout, call)
+        self.run::<u8, u64>(&self.refund, &[key], &[interval.saturating_mul(cost)])
             .await
-            .map_err(|_| "refund timed out".to_owned())?
             .map(|_| ())
-            .map_err(|e| e.to_string())
     }
-}
 
-impl RedisStore {
-    /// Runs `script` with `keys` and `args`, bounded by the store's timeout (for the
-    /// other users of `[redis]`: jails).
-    pub async fn run<T: redis::FromRedisValue>(
+    /// Runs `script` with `keys` and `args`, bounded by the store's timeout (buckets
+    /// here; jails use it too).
+    pub async fn run<T: redis::FromRedisValue, A: redis::ToRedisArgs>(
         &self,
         script: &Script,
         keys: &[&str],
-        args: &[&str],
+        args: &[A],
     ) -> Result<T, String> {
         let mut conn = self.connection().await?;
         let mut invocation = script.prepare_invoke();
@@ -167,7 +153,7 @@ impl RedisStore {
             invocation.key(*key);
         }
         for arg in args {
-            invocation.arg(*arg);
+            invocation.arg(arg);
         }
         let call = invocation.invoke_async(&mut conn);
         tokio::time::timeout(self.definition.timeout, call)

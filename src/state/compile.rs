@@ -15,12 +15,13 @@ use std::sync::Arc;
 use super::{Retained, Snapshot};
 use crate::auth::compile::{compile_auth, CompiledAuth};
 use crate::auth::RouteAuth;
+use crate::base::registry::Reusable;
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{LimitStore, RawConfig, RouteSection};
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::edge::path::{self, PathRules};
-use crate::jail::{Jail, JailIdentity, Jails};
+use crate::jail::{Jail, JailIdentity, JailState, Jails};
 use crate::policy::build::Builder;
 use crate::policy::Chain;
 use crate::ratelimit::{BucketIdentity, Buckets, InFlightLimit, Policy, RedisStore, RouteLimits};
@@ -127,6 +128,7 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
         listener_policies,
         server_policies: Arc::new(policies.server_chain()),
         unrouted_policies: policies.unrouted_chain(),
+        validation_memory: s.validation_memory,
         jails,
         pools,
         auth,
@@ -155,13 +157,19 @@ fn compile_jails(
     let mut jails = Jails::default();
     for (name, section) in &raw.jails {
         let shared = redis.filter(|_| section.store == LimitStore::Redis);
-        let identity = JailIdentity::of(name, section, shared);
+        let identity = JailIdentity {
+            name: name.clone(),
+            key: section.key,
+            redis: shared.map(|r| r.definition().clone()),
+        };
         let built = retained.jails.get_or_build(name, &identity, || {
-            Ok(Jail::new(identity.clone(), shared.cloned()))
+            Ok(JailState::new(identity.clone(), shared.cloned()))
         });
         match built {
-            Ok(jail) => {
-                jails.by_name.insert(name.clone(), jail);
+            Ok(state) => {
+                jails
+                    .by_name
+                    .insert(name.clone(), Arc::new(Jail::new(state, section)));
             }
             Err(e) => problems.push((TomlPath::root().key("jails").key(name), e)),
         }

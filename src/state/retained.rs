@@ -53,7 +53,17 @@ impl Retained {
                 .collect(),
         );
         self.redis.commit(snapshot.redis.clone());
-        self.jails.commit(snapshot.jails.by_name.clone());
+        self.jails.commit(
+            snapshot
+                .jails
+                .by_name
+                .iter()
+                .map(|(name, jail)| {
+                    jail.state.set_max_keys(jail.max_keys());
+                    (name.clone(), jail.state.clone())
+                })
+                .collect(),
+        );
         self.tls.commit(&snapshot.tls);
         self.metrics
             .tls_certificates(snapshot.tls.iter().flat_map(|(listener, tls)| {

@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub listener_policies: HashMap<String, Arc<Chain>>,
     /// The server-wide policies, for a listener the config no longer names.
     pub server_policies: Arc<Chain>,
+    /// Bytes of request bodies held for validation, all requests together, at most.
+    pub validation_memory: u64,
     /// Automatic bans, by name.
     pub jails: Jails,
     /// Response policies of replies to requests no route took.

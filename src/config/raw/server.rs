@@ -48,6 +48,9 @@ pub struct ServerSection {
     pub max_body: u64,
     /// `[jails]` names that count strikes on every route.
     pub jails: Vec<String>,
+    /// Request bodies held in memory for validation, all requests together, at most.
+    #[serde(with = "units::size")]
+    pub validation_memory: u64,
 }
 
 impl Default for ServerSection {
@@ -70,6 +73,7 @@ impl Default for ServerSection {
             deny_from: Vec::new(),
             max_body: 10 * 1024 * 1024,
             jails: Vec::new(),
+            validation_memory: 256 * 1024 * 1024,
         }
     }
 }

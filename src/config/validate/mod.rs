@@ -85,6 +85,12 @@ fn server(raw: &RawConfig, path: &TomlPath, out: &mut Problems) {
     if s.workers == Some(0) {
         out.push((path.key("workers"), "must be at least 1".into()));
     }
+    if s.validation_memory == 0 {
+        out.push((
+            path.key("validation_memory"),
+            "must be greater than 0".into(),
+        ));
+    }
     if s.max_uri_bytes == 0 {
         out.push((path.key("max_uri_bytes"), "must be greater than 0".into()));
     }
