@@ -39,7 +39,9 @@
 # And on the edge protections (same tollgate): a route with CORS (an exact and a regex
 # origin; wrk sends an allowed Origin), the security headers and a deprecation, against
 # the plain route (which has `security_headers = false`, like Pingora's plain proxy adds
-# no headers); and a route validating a 1 KiB JSON body against a JSON Schema, against
+# no headers), and against a route that sets the very same response headers statically
+# (`response_headers`: what the headers' bytes cost, apart from the policies' work);
+# and a route validating a 1 KiB JSON body against a JSON Schema, against
 # the same route without `validate`, both loaded with the same POST (wrk -s post.lua).
 #
 # Steps: install missing tools (apt-get), `cargo build --release`, make the certificate, start
@@ -288,6 +290,13 @@ cors = { origins = ["https://app.example.com", "~https://[a-z0-9-]+\\\\.example\
 deprecation = { since = "2026-06-01T00:00:00Z", sunset = "2099-01-01T00:00:00Z", link = "https://developer.example.com/migrate" }
 
 [[routes]]
+name = "static-headers"
+path_prefix = "/static-headers"
+upstream = "origin"
+security_headers = false
+response_headers = { set = { "access-control-allow-origin" = "https://app.example.com", "access-control-allow-credentials" = "true", "access-control-expose-headers" = "x-request-id", "vary" = "Origin", "deprecation" = "@1780272000", "sunset" = "Thu, 01 Jan 2099 00:00:00 GMT", "link" = "<https://developer.example.com/migrate>; rel=\\"deprecation\\"", "x-content-type-options" = "nosniff", "referrer-policy" = "no-referrer", "x-frame-options" = "DENY" } }
+
+[[routes]]
 name = "validated"
 path_prefix = "/validated"
 upstream = "origin"
@@ -322,6 +331,10 @@ headers=$(curl -fsS -o /dev/null -D - -H "Origin: https://app.example.com" "http
 for h in access-control-allow-origin deprecation x-frame-options; do
     grep -qi "^$h:" <<<"$headers" || die "/protected answered without $h"
 done
+# ... and the static control sends the same header bytes.
+static=$(curl -fsS -o /dev/null -D - "http://127.0.0.1:$PORT_TG/static-headers")
+[[ $(wc -c <<<"$static") -eq $(wc -c <<<"$headers") ]] \
+    || die "/static-headers and /protected answer with headers of different sizes"
 code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Content-Type: application/json" \
     --data-binary '{"customer":"","items":[]}' "http://127.0.0.1:$PORT_TG/validated")
 [[ $code == 400 ]] || die "/validated answered $code to a body its schema refuses"
@@ -488,13 +501,15 @@ tls_hellos() {
 WRK_ARGS[tollgate+jwt]=$AUTH_HEADER
 WRK_ARGS[tollgate+jwt-nocache]=$AUTH_HEADER
 WRK_ARGS[tollgate+protected]="Origin: https://app.example.com"
+WRK_ARGS[tollgate+static-headers]="Origin: https://app.example.com"
 WRK_SCRIPT[tollgate+validated]="$WORK/post.lua"
 WRK_SCRIPT[tollgate+unvalidated]="$WORK/post.lua"
 WRK_ARGS[tollgate+https-new]="Connection: close"
 WRK_ARGS[nginx+https-new]="Connection: close"
 TLS_SIDE=([tollgate+https]=tollgate [tollgate+https-new]=tollgate [nginx+https]=nginx [nginx+https-new]=nginx)
 SCENARIOS=(tollgate tollgate+jwt tollgate+jwt-nocache tollgate+limit-local tollgate+limit-redis
-    tollgate+protected tollgate+validated tollgate+unvalidated pingora nginx tollgate+https nginx+https tollgate+https-new nginx+https-new)
+    tollgate+protected tollgate+static-headers tollgate+validated tollgate+unvalidated pingora nginx
+    tollgate+https nginx+https tollgate+https-new nginx+https-new)
 for ((round = 1; round <= ROUNDS; round++)); do
     bench tollgate "$round" "http://127.0.0.1:$PORT_TG/" "$TG_PID"
     bench tollgate+jwt "$round" "http://127.0.0.1:$PORT_TG/jwt" "$TG_PID"
@@ -503,6 +518,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     bench tollgate+limit-redis "$round" "http://127.0.0.1:$PORT_TG/limited-redis" "$TG_PID"
     redis_keys_after_run
     bench tollgate+protected "$round" "http://127.0.0.1:$PORT_TG/protected" "$TG_PID"
+    bench tollgate+static-headers "$round" "http://127.0.0.1:$PORT_TG/static-headers" "$TG_PID"
     bench tollgate+validated "$round" "http://127.0.0.1:$PORT_TG/validated" "$TG_PID"
     bench tollgate+unvalidated "$round" "http://127.0.0.1:$PORT_TG/unvalidated" "$TG_PID"
     bench pingora "$round" "http://127.0.0.1:$PORT_PLAIN/" "$PLAIN_PID"
@@ -551,7 +567,8 @@ for n in "${SCENARIOS[@]}"; do
 done
 for pair in tollgate/nginx tollgate/pingora tollgate+jwt/tollgate tollgate+jwt-nocache/tollgate \
     tollgate+limit-local/tollgate tollgate+limit-redis/tollgate \
-    tollgate+protected/tollgate tollgate+validated/tollgate+unvalidated \
+    tollgate+protected/tollgate tollgate+static-headers/tollgate tollgate+protected/tollgate+static-headers \
+    tollgate+validated/tollgate+unvalidated \
     tollgate+https/nginx+https tollgate+https-new/nginx+https-new tollgate+https/tollgate nginx+https/nginx; do
     a=${pair%/*} b=${pair#*/}
     printf '%-42s %12s %12s %12s\n' "ratio $pair" \

@@ -190,6 +190,12 @@ impl Metrics {
             .inc();
     }
 
+    /// The counter of a deprecated route's requests without a consumer, for the
+    /// route's policy to keep (no label lookup per request).
+    pub fn deprecated_anonymous(&self, route: &str) -> prometheus::IntCounter {
+        self.deprecated_requests.with_label_values(&[route, ""])
+    }
+
     pub fn jail_ban(&self, jail: &str) {
         self.jail_bans.with_label_values(&[jail]).inc();
     }

@@ -23,6 +23,7 @@ const SUNSET: HeaderName = HeaderName::from_static("sunset");
 struct Deprecation {
     route: Arc<str>,
     metrics: Arc<Metrics>,
+    anonymous: prometheus::IntCounter,
     /// The headers every response gets.
     headers: Vec<(HeaderName, HeaderValue)>,
     /// When requests start getting 410 (`after_sunset = "block"`).
@@ -44,6 +45,7 @@ pub fn install(
     let policy = Arc::new(Deprecation {
         route: route.into(),
         metrics: metrics.clone(),
+        anonymous: metrics.deprecated_anonymous(route),
         headers,
         blocked_from,
     });
@@ -144,8 +146,10 @@ impl ResponsePolicy for Deprecation {
             // A 100 Continue comes before the request's one final response.
             return Ok(());
         }
-        self.metrics
-            .deprecated_request(&self.route, view.consumer.unwrap_or(""));
+        match view.consumer {
+            Some(consumer) => self.metrics.deprecated_request(&self.route, consumer),
+            None => self.anonymous.inc(),
+        }
         for (name, value) in &self.headers {
             match *name == header::LINK {
                 // The upstream's own links (pagination, ...) stay.
@@ -189,9 +193,11 @@ mod tests {
                 "link: <https://developer.example.com/migrate>; rel=\"deprecation\"",
             ]
         );
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
         let policy = Deprecation {
             route: "r".into(),
-            metrics: Arc::new(Metrics::new().expect("metrics")),
+            anonymous: metrics.deprecated_anonymous("r"),
+            metrics,
             headers,
             blocked_from,
         };
