@@ -119,9 +119,12 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        // Pingora calls this for bodiless requests too: no Arc is cloned unless needed.
-        // Nor for an upgraded connection (WebSocket): its bytes are no request body.
-        if session.was_upgraded()
+        // Pingora calls this once for a request without a body too (nothing to check:
+        // no Arc is cloned), and for an upgraded connection (WebSocket), whose bytes are
+        // no request body.
+        let no_body = body.is_none() && ctx.body_received == 0;
+        if no_body
+            || session.was_upgraded()
             || !ctx
                 .route
                 .as_deref()
