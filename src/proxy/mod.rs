@@ -47,6 +47,9 @@ use crate::routing::RouteAction;
 use crate::state::SharedSnapshot;
 use crate::tls::forward_client_cert;
 
+/// The error that ends proxying when the body policies answered (`ctx.body_reply`).
+const BODY_REFUSED: ErrorType = ErrorType::Custom("request body refused");
+
 /// The gateway's request handling, shared by every listener service.
 #[derive(Clone)]
 pub struct Gateway {
@@ -154,7 +157,7 @@ impl ProxyHttp for Gateway {
         if let Err(reply) = checked {
             let status = reply.status.as_u16();
             ctx.body_reply = Some(reply);
-            return Error::e_explain(ErrorType::HTTPStatus(status), "refused by a body policy");
+            return Error::e_explain(BODY_REFUSED, format!("answered {status}"));
         }
         Ok(())
     }
@@ -273,10 +276,9 @@ impl ProxyHttp for Gateway {
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
-        // Clients that disconnect or send garbage, or whose body a policy refused
-        // (a 4xx), must not flood the error log.
-        e.esource() == &ErrorSource::Downstream
-            || matches!(e.etype(), ErrorType::HTTPStatus(code) if *code < 500)
+        // Clients that disconnect or send garbage, or whose body was refused (too
+        // large, invalid, over the validation memory), must not flood the error log.
+        e.esource() == &ErrorSource::Downstream || e.etype() == &BODY_REFUSED
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
