@@ -25,7 +25,8 @@ use crate::jail::keeper;
 use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
 use crate::proxy::{Gateway, ListenerMap};
 use crate::ratelimit::sweeper;
-use crate::state::{compile::compile, reload::Reloader, Retained};
+use crate::state::reload::{ReloadOnHangup, Reloader};
+use crate::state::{compile::compile, Retained};
 use crate::tls::{acceptor_settings, Handshakes};
 use crate::upstream::health_checks;
 
@@ -112,13 +113,20 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
         }
         server.add_service(service);
     }
+    let reloader = Arc::new(Reloader::new(
+        config_path.clone(),
+        raw.clone(),
+        shared,
+        retained.clone(),
+    ));
     if let Some(admin) = &raw.admin {
-        server.add_service(admin::service(
-            admin.listen,
-            retained.metrics.clone(),
-            retained.jails.clone(),
-            security_log.clone(),
-        ));
+        let parts = admin::AdminParts {
+            metrics: retained.metrics.clone(),
+            jails: retained.jails.clone(),
+            security_log: security_log.clone(),
+            reloader: reloader.clone(),
+        };
+        server.add_service(admin::service(admin, parts));
     }
     server.add_service(background_service(
         "health checks",
@@ -145,7 +153,7 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
     }
     server.add_service(background_service(
         "config reload",
-        Reloader::new(config_path.clone(), raw.clone(), shared, retained),
+        ReloadOnHangup(reloader),
     ));
     if !flags.daemon {
         // Pingora writes the pid file only when daemonizing; `tollgate reload` needs it.

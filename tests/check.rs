@@ -330,3 +330,26 @@ jails = ["j", "jj"]
         );
     }
 }
+
+#[test]
+fn an_exposed_admin_listener_needs_a_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (file, stderr) = check_refuses(
+        dir.path(),
+        "[admin]\nlisten = \"0.0.0.0:9900\"\n\n[listeners.a]\naddr = \"127.0.0.1:7000\"\n",
+    );
+    assert!(
+        stderr.contains(&format!("{file}:2:10: admin.listen: an admin listener on an address other than loopback needs token_sha256")),
+        "{stderr}"
+    );
+    let (file, stderr) = check_refuses(
+        dir.path(),
+        "[admin]\nlisten = \"0.0.0.0:9900\"\ntoken_sha256 = \"abc\"\n\n[listeners.a]\naddr = \"127.0.0.1:7000\"\n",
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{file}:3:16: admin.token_sha256: expected 64 hex digits"
+        )),
+        "{stderr}"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin;
 mod auth;
 mod balancing;
 mod body_limits;

@@ -1,46 +1,126 @@
 //! The admin listener (`[admin] listen`): `GET /metrics` (Prometheus text format),
-//! `GET /healthz`, and the jails' bans (`GET /jails`, `DELETE /jails/NAME/KEY`, see
-//! `jails`). It is not authenticated: bind it to loopback or a management network.
-//! Runs as its own one-thread Pingora service, apart from proxy traffic.
+//! `GET /healthz`, `POST /reload` (the same reload as SIGHUP), and the jails' bans
+//! (`GET /jails`, `DELETE /jails/NAME/KEY`, see `jails`). With `token_sha256`, every
+//! request needs `Authorization: Bearer <token>`, its digest compared in constant
+//! time (401 otherwise); without one, bind it to loopback (validation insists). Runs as
+//! its own one-thread Pingora service, apart from proxy traffic.
 
 mod jails;
 
 use async_trait::async_trait;
-use http::{Response, StatusCode};
+use http::{header, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
+use pingora::http::RequestHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::services::listening::Service;
-use std::net::SocketAddr;
+use serde_json::json;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
+use crate::config::raw::AdminSection;
+use crate::config::units::parse_fingerprint;
 use crate::jail::JailsRegistry;
 use crate::observability::{Metrics, SecurityLog};
+use crate::state::reload::Reloader;
 
 pub struct Admin {
+    token_sha256: Option<[u8; 32]>,
     metrics: Arc<Metrics>,
     jails: Arc<JailsRegistry>,
     security_log: SecurityLog,
+    reloader: Arc<Reloader>,
+}
+
+/// What the admin service works with.
+pub struct AdminParts {
+    pub metrics: Arc<Metrics>,
+    pub jails: Arc<JailsRegistry>,
+    pub security_log: SecurityLog,
+    pub reloader: Arc<Reloader>,
 }
 
 /// An answer: status, content type, body.
 type Answer = (StatusCode, &'static str, Vec<u8>);
 
-/// The admin service listening on `addr`.
-pub fn service(
-    addr: SocketAddr,
-    metrics: Arc<Metrics>,
-    jails: Arc<JailsRegistry>,
-    security_log: SecurityLog,
-) -> Service<Admin> {
+/// The admin service of `section`.
+pub fn service(section: &AdminSection, parts: AdminParts) -> Service<Admin> {
     let admin = Admin {
-        metrics,
-        jails,
-        security_log,
+        token_sha256: section.token_sha256.as_deref().and_then(parse_fingerprint),
+        metrics: parts.metrics,
+        jails: parts.jails,
+        security_log: parts.security_log,
+        reloader: parts.reloader,
     };
     let mut service = Service::new("admin".to_owned(), admin);
-    service.add_tcp(&addr.to_string());
+    service.add_tcp(&section.listen.to_string());
     service.threads = Some(1);
     service
+}
+
+/// A JSON answer in the RFC 9457 shape.
+fn problem(status: StatusCode, detail: &str) -> Answer {
+    let body = json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    (
+        status,
+        "application/problem+json",
+        body.to_string().into_bytes(),
+    )
+}
+
+impl Admin {
+    /// Whether `req` carries the token (always, without one configured).
+    fn authorized(&self, req: &RequestHeader) -> bool {
+        let Some(digest) = &self.token_sha256 else {
+            return true;
+        };
+        let presented = req
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+        presented.is_some_and(|token| Sha256::digest(token).ct_eq(digest).into())
+    }
+
+    fn reload(&self) -> Answer {
+        match self.reloader.reload() {
+            Ok(reloaded) => {
+                let body = json!({
+                    "status": "reloaded",
+                    "needs_restart": reloaded.needs_restart,
+                });
+                (
+                    StatusCode::OK,
+                    "application/json",
+                    body.to_string().into_bytes(),
+                )
+            }
+            Err(e) => {
+                let status = StatusCode::UNPROCESSABLE_ENTITY;
+                let errors: Vec<_> = e
+                    .errors
+                    .iter()
+                    .map(|e| json!({"line": e.line, "column": e.column, "path": e.path, "message": e.message}))
+                    .collect();
+                let body = json!({
+                    "type": "about:blank",
+                    "title": "Unprocessable Entity",
+                    "status": status.as_u16(),
+                    "detail": format!("{}: {} error(s); nothing changed", e.source, errors.len()),
+                    "errors": errors,
+                });
+                (
+                    status,
+                    "application/problem+json",
+                    body.to_string().into_bytes(),
+                )
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -48,24 +128,34 @@ impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let path = req.uri.path();
-        let (status, content_type, body) = match (req.method.as_str(), path) {
-            ("GET", "/metrics") => (
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                self.metrics.render().into_bytes(),
-            ),
-            ("GET", "/healthz") => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
-            ("GET", "/jails") => jails::list(&self.jails),
-            ("DELETE", _) if path.starts_with("/jails/") => {
-                jails::lift(&self.jails, &self.security_log, &path["/jails/".len()..]).await
+        let (status, content_type, body) = if !self.authorized(req) {
+            problem(
+                StatusCode::UNAUTHORIZED,
+                "this admin listener needs a bearer token",
+            )
+        } else {
+            match (req.method.as_str(), path) {
+                ("GET", "/metrics") => (
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    self.metrics.render().into_bytes(),
+                ),
+                ("GET", "/healthz") => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+                ("POST", "/reload") => self.reload(),
+                ("GET", "/jails") => jails::list(&self.jails),
+                ("DELETE", _) if path.starts_with("/jails/") => {
+                    jails::lift(&self.jails, &self.security_log, &path["/jails/".len()..]).await
+                }
+                _ => problem(StatusCode::NOT_FOUND, "no such admin endpoint"),
             }
-            _ => (StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
         };
-        Response::builder()
+        let mut response = Response::builder()
             .status(status)
-            .header(http::header::CONTENT_TYPE, content_type)
-            .header(http::header::CONTENT_LENGTH, body.len())
-            .body(body)
-            .unwrap_or_default()
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::CONTENT_LENGTH, body.len());
+        if status == StatusCode::UNAUTHORIZED {
+            response = response.header(header::WWW_AUTHENTICATE, "Bearer realm=\"tollgate-admin\"");
+        }
+        response.body(body).unwrap_or_default()
     }
 }

@@ -21,6 +21,8 @@ pub struct Metrics {
     jail_bans: IntCounterVec,
     jail_active_bans: IntGaugeVec,
     jail_store_errors: IntCounterVec,
+    config_reloads: IntCounterVec,
+    config_last_reload_success: prometheus::IntGauge,
 }
 
 impl Metrics {
@@ -119,6 +121,16 @@ impl Metrics {
             ),
             &["jail"],
         )?;
+        let config_reloads = IntCounterVec::new(
+            Opts::new("config_reloads_total", "Config reloads by result"),
+            &["result"],
+        )?;
+        let config_last_reload_success = prometheus::IntGauge::with_opts(Opts::new(
+            "config_last_reload_success_timestamp_seconds",
+            "When the config was last loaded successfully (Unix time; the start counts)",
+        ))?;
+        registry.register(Box::new(config_reloads.clone()))?;
+        registry.register(Box::new(config_last_reload_success.clone()))?;
         registry.register(Box::new(jail_bans.clone()))?;
         registry.register(Box::new(jail_active_bans.clone()))?;
         registry.register(Box::new(jail_store_errors.clone()))?;
@@ -151,6 +163,8 @@ impl Metrics {
             jail_bans,
             jail_active_bans,
             jail_store_errors,
+            config_reloads,
+            config_last_reload_success,
         })
     }
 
@@ -194,6 +208,24 @@ impl Metrics {
     /// route's policy to keep (no label lookup per request).
     pub fn deprecated_anonymous(&self, route: &str) -> prometheus::IntCounter {
         self.deprecated_requests.with_label_values(&[route, ""])
+    }
+
+    /// A reload's outcome.
+    pub fn config_reload(&self, success: bool) {
+        let result = if success { "success" } else { "failure" };
+        self.config_reloads.with_label_values(&[result]).inc();
+        if success {
+            self.config_loaded();
+        }
+    }
+
+    /// The config in use was loaded now (at start, or by a reload).
+    pub fn config_loaded(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.config_last_reload_success
+            .set(i64::try_from(now).unwrap_or(i64::MAX));
     }
 
     pub fn jail_ban(&self, jail: &str) {

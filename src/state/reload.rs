@@ -1,22 +1,25 @@
-//! Hot reload: on SIGHUP, read the file again, validate, compile, then one atomic
-//! swap. An invalid file changes nothing and is logged with all its errors. Settings
-//! the running process cannot change in place (listeners, workers, ...) are named in
-//! a warning as needing a restart or upgrade; everything else applies at once.
+//! Hot reload: on SIGHUP (`ReloadOnHangup`) or the admin listener's `POST /reload`,
+//! read the file again, validate, compile, then one atomic swap. An invalid file
+//! changes nothing and is logged with all its errors. Settings the running process
+//! cannot change in place (listeners, workers, ...) are named in a warning as needing
+//! a restart or upgrade; everything else applies at once. Every outcome is counted in
+//! `tollgate_config_reloads_total{result}`, and the last success's time (the start
+//! counts as one) in `tollgate_config_last_reload_success_timestamp_seconds`.
 //!
-//! Reloads run one at a time on this service's task, so compile and commit never race.
+//! Reloads run one at a time (a lock around each), so compile and commit never race.
 
 use async_trait::async_trait;
 use log::{error, info, warn};
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::compile::compile;
 use super::{Retained, SharedSnapshot};
-use crate::config::load_file;
 use crate::config::raw::{ListenerSection, RawConfig};
+use crate::config::{load_file, ConfigErrors};
 
 pub struct Reloader {
     path: PathBuf,
@@ -24,6 +27,8 @@ pub struct Reloader {
     boot: RawConfig,
     shared: SharedSnapshot,
     retained: Arc<Retained>,
+    /// Held for a whole reload: one at a time.
+    running: Mutex<()>,
 }
 
 /// What a successful reload applied and what it could not.
@@ -39,32 +44,23 @@ impl Reloader {
         shared: SharedSnapshot,
         retained: Arc<Retained>,
     ) -> Self {
+        retained.metrics.config_loaded();
         Self {
             path,
             boot,
             shared,
             retained,
+            running: Mutex::new(()),
         }
     }
 
-    /// Parse, validate, compile, swap. On error nothing has changed.
-    pub fn reload(&self) -> Result<Reloaded, String> {
-        let loaded = load_file(&self.path).map_err(|e| e.to_string())?;
-        let snapshot = Arc::new(
-            compile(&loaded.raw, &self.retained).map_err(|p| loaded.errors(p).to_string())?,
-        );
-        for warning in &snapshot.warnings {
-            warn!("{warning}");
-        }
-        self.shared.store(snapshot.clone());
-        self.retained.commit(&snapshot);
-        Ok(Reloaded {
-            needs_restart: needs_restart(&self.boot, &loaded.raw),
-        })
-    }
-
-    fn reload_and_log(&self) {
-        match self.reload() {
+    /// Parse, validate, compile, swap, and log the outcome. On error nothing has
+    /// changed.
+    pub fn reload(&self) -> Result<Reloaded, ConfigErrors> {
+        let _one_at_a_time = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let outcome = self.apply();
+        self.retained.metrics.config_reload(outcome.is_ok());
+        match &outcome {
             Ok(r) if r.needs_restart.is_empty() => {
                 info!("config reloaded from {}", self.path.display())
             }
@@ -75,11 +71,29 @@ impl Reloader {
             ),
             Err(e) => error!("config reload rejected, still serving the previous config:\n{e}"),
         }
+        outcome
+    }
+
+    fn apply(&self) -> Result<Reloaded, ConfigErrors> {
+        let loaded = load_file(&self.path)?;
+        let snapshot =
+            Arc::new(compile(&loaded.raw, &self.retained).map_err(|p| loaded.errors(p))?);
+        for warning in &snapshot.warnings {
+            warn!("{warning}");
+        }
+        self.shared.store(snapshot.clone());
+        self.retained.commit(&snapshot);
+        Ok(Reloaded {
+            needs_restart: needs_restart(&self.boot, &loaded.raw),
+        })
     }
 }
 
+/// The background service reloading on SIGHUP.
+pub struct ReloadOnHangup(pub Arc<Reloader>);
+
 #[async_trait]
-impl BackgroundService for Reloader {
+impl BackgroundService for ReloadOnHangup {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let mut hangups = match signal(SignalKind::hangup()) {
             Ok(s) => s,
@@ -90,7 +104,10 @@ impl BackgroundService for Reloader {
         };
         loop {
             tokio::select! {
-                Some(()) = hangups.recv() => self.reload_and_log(),
+                Some(()) = hangups.recv() => {
+                    // Logged and counted by `reload`.
+                    let _ = self.0.reload();
+                }
                 _ = shutdown.changed() => return,
             }
         }

@@ -109,12 +109,15 @@ pub enum LogTarget {
     File(PathBuf),
 }
 
-/// `[admin]`: the operator's HTTP endpoint (`/metrics`, `/healthz`). Keep it on loopback
-/// or a management network: it is not authenticated.
+/// `[admin]`: the operator's HTTP endpoint (`/metrics`, `/healthz`, `/reload`, ...).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSection {
     pub listen: SocketAddr,
+    /// SHA-256 (hex) of the bearer token every admin request must carry; required on
+    /// an address other than loopback.
+    #[serde(default)]
+    pub token_sha256: Option<String>,
 }
 
 /// `[ip_lists.NAME]`: client addresses and networks, inline and/or in a file (one

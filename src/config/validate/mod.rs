@@ -13,7 +13,8 @@ use http::HeaderName;
 use std::collections::{BTreeSet, HashMap};
 
 use super::location::{Problems, TomlPath};
-use super::raw::RawConfig;
+use super::raw::{AdminSection, RawConfig};
+use super::units::parse_fingerprint;
 
 /// Headers a route may not set or remove: framing and connection management belong
 /// to the proxy.
@@ -54,6 +55,9 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
     }
     if let Some(r) = &raw.redis {
         limits::redis(r, &root.key("redis"), &mut out);
+    }
+    if let Some(a) = &raw.admin {
+        admin(a, &root.key("admin"), &mut out);
     }
     for (name, j) in &raw.jails {
         limits::jail(raw, j, &root.key("jails").key(name), &mut out);
@@ -99,6 +103,22 @@ fn server(raw: &RawConfig, path: &TomlPath, out: &mut Problems) {
             path.key("max_header_bytes"),
             "must be greater than 0".into(),
         ));
+    }
+}
+
+/// `[admin]`: a token digest that is one, and a token wherever anyone else can connect.
+fn admin(a: &AdminSection, path: &TomlPath, out: &mut Problems) {
+    match &a.token_sha256 {
+        Some(digest) if parse_fingerprint(digest).is_none() => out.push((
+            path.key("token_sha256"),
+            "expected 64 hex digits (printf %s \"$TOKEN\" | tollgate hash-key)".into(),
+        )),
+        Some(_) => {}
+        None if !a.listen.ip().is_loopback() => out.push((
+            path.key("listen"),
+            "an admin listener on an address other than loopback needs token_sha256".into(),
+        )),
+        None => {}
     }
 }
 

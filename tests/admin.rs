@@ -1,0 +1,93 @@
+//! The admin listener: its bearer token (digest compared in constant time), `POST
+//! /reload` (200 with what needs a restart, or 422 with every error and nothing
+//! changed), the reload metrics, and `check` refusing an exposed admin listener
+//! without a token.
+
+use crate::support::{client, free_port, get, send, Tollgate};
+
+const TOKEN: &str = "admin-test-token";
+const HEALTH: &str = "[[routes]]\nname = \"health\"\npath_prefix = \"/healthz\"\nrespond = { status = 200, body = \"v1\" }\n";
+
+fn admin(port: u16, token: bool) -> String {
+    let digest = tollgate::auth::hash_key(TOKEN);
+    match token {
+        true => format!("[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken_sha256 = \"{digest}\"\n"),
+        false => format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_guards_every_admin_endpoint() {
+    let port = free_port();
+    let _tg = Tollgate::start(&format!("{}{HEALTH}", admin(port, true))).await;
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let c = client();
+    for (method, path) in [("GET", "/metrics"), ("GET", "/jails"), ("POST", "/reload")] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let bare = send(c.request(method.clone(), url(path))).await;
+        assert_eq!(bare.status, 401, "{path}");
+        assert!(
+            bare.header("www-authenticate").starts_with("Bearer"),
+            "{path}"
+        );
+        let wrong = send(c.request(method, url(path)).bearer_auth("admin-test-tokeN")).await;
+        assert_eq!(wrong.status, 401, "{path}");
+    }
+    let ok = send(c.get(url("/metrics")).bearer_auth(TOKEN)).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok
+        .body
+        .contains("tollgate_config_last_reload_success_timestamp_seconds"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn post_reload_applies_a_good_file_and_lists_every_error_of_a_bad_one() {
+    let port = free_port();
+    let head = admin(port, false);
+    let tg = Tollgate::start(&format!("{head}{HEALTH}")).await;
+    let reload = || send(client().post(format!("http://127.0.0.1:{port}/reload")));
+    let v2 = format!("{head}{HEALTH}[[routes]]\nname = \"new\"\npath_prefix = \"/new\"\nrespond = {{ status = 200, body = \"new\" }}\n");
+    tg.write_config(&v2);
+    let applied = reload().await;
+    assert_eq!(applied.status, 200, "{}", applied.body);
+    assert_eq!(applied.json()["status"], "reloaded");
+    assert_eq!(get(&tg.url("/new")).await.body, "new");
+
+    let broken = format!("{head}[[routes]]\nname = \"new\"\nupstream = \"nowhere\"\n\n[[routes]]\nname = \"x\"\npath_prefix = \"nope\"\nrespond = {{ status = 200 }}\n");
+    tg.write_config(&broken);
+    let refused = reload().await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.header("content-type"), "application/problem+json");
+    let body = refused.json();
+    let places: Vec<String> = body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{} {}",
+                e["line"],
+                e["column"],
+                e["path"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert!(
+        places.iter().any(|p| p.ends_with("routes[0].upstream")),
+        "{places:?}"
+    );
+    assert!(
+        places.iter().any(|p| p.ends_with("routes[1].path_prefix")),
+        "{places:?}"
+    );
+    assert_eq!(get(&tg.url("/new")).await.body, "new", "nothing changed");
+    assert_eq!(get(&tg.url("/healthz")).await.body, "v1");
+
+    let metrics = get(&format!("http://127.0.0.1:{port}/metrics")).await.body;
+    for line in [
+        "tollgate_config_reloads_total{result=\"success\"} 1",
+        "tollgate_config_reloads_total{result=\"failure\"} 1",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
+    }
+}
