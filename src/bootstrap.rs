@@ -122,6 +122,7 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
     if let Some(admin) = &raw.admin {
         let parts = admin::AdminParts {
             metrics: retained.metrics.clone(),
+            targets: retained.targets.clone(),
             jails: retained.jails.clone(),
             security_log: security_log.clone(),
             reloader: reloader.clone(),

@@ -91,3 +91,45 @@ async fn post_reload_applies_a_good_file_and_lists_every_error_of_a_bad_one() {
         assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstreams_show_each_targets_health_and_last_check() {
+    let live = crate::support::Origin::start("live").await;
+    let dead = format!("127.0.0.1:{}", free_port());
+    let port = free_port();
+    let body = format!(
+        "{}[upstreams.pool]\ntargets = [{}, \"{dead}\"]\nhealth = {{ kind = \"http\", path = \"/healthz\", interval = \"100ms\", unhealthy_threshold = 1 }}\n\n[[routes]]\nname = \"r\"\nupstream = \"pool\"\n",
+        admin(port, false),
+        live.target()
+    );
+    let _tg = Tollgate::start(&body).await;
+    let url = format!("http://127.0.0.1:{port}/upstreams");
+    let settled = crate::support::eventually(std::time::Duration::from_secs(10), || async {
+        let pool = &get(&url).await.json()["pool"];
+        pool["targets"]
+            .as_array()
+            .is_some_and(|t| t.iter().all(|t| t["last_check"].is_object()))
+    })
+    .await;
+    let pool = get(&url).await.json()["pool"].clone();
+    assert!(settled, "{pool}");
+    assert_eq!(pool["balance"], "round_robin");
+    let by_addr = |addr: &str| {
+        pool["targets"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["addr"] == addr).cloned())
+            .unwrap_or_else(|| panic!("{addr} missing in {pool}"))
+    };
+    let up = by_addr(&live.addr.to_string());
+    assert_eq!(
+        (&up["healthy"], &up["last_check"]["ok"]),
+        (&true.into(), &true.into())
+    );
+    let down = by_addr(&dead);
+    assert_eq!(
+        (&down["healthy"], &down["last_check"]["ok"]),
+        (&false.into(), &false.into())
+    );
+    assert!(down["last_check"]["error"].is_string(), "{down}");
+    assert_eq!(up["in_flight"], 0);
+}

@@ -1,5 +1,6 @@
 //! The admin listener (`[admin] listen`): `GET /metrics` (Prometheus text format),
-//! `GET /healthz`, `POST /reload` (the same reload as SIGHUP), and the jails' bans
+//! `GET /healthz`, `POST /reload` (the same reload as SIGHUP), `GET /upstreams` (each
+//! upstream's targets: health, requests in flight, the last check), and the jails' bans
 //! (`GET /jails`, `DELETE /jails/NAME/KEY`, see `jails`). With `token_sha256`, every
 //! request needs `Authorization: Bearer <token>`, its digest compared in constant
 //! time (401 otherwise); without one, bind it to loopback (validation insists). Runs as
@@ -23,10 +24,12 @@ use crate::config::units::parse_fingerprint;
 use crate::jail::JailsRegistry;
 use crate::observability::{Metrics, SecurityLog};
 use crate::state::reload::Reloader;
+use crate::upstream::TargetsRegistry;
 
 pub struct Admin {
     token_sha256: Option<[u8; 32]>,
     metrics: Arc<Metrics>,
+    targets: Arc<TargetsRegistry>,
     jails: Arc<JailsRegistry>,
     security_log: SecurityLog,
     reloader: Arc<Reloader>,
@@ -35,6 +38,7 @@ pub struct Admin {
 /// What the admin service works with.
 pub struct AdminParts {
     pub metrics: Arc<Metrics>,
+    pub targets: Arc<TargetsRegistry>,
     pub jails: Arc<JailsRegistry>,
     pub security_log: SecurityLog,
     pub reloader: Arc<Reloader>,
@@ -48,6 +52,7 @@ pub fn service(section: &AdminSection, parts: AdminParts) -> Service<Admin> {
     let admin = Admin {
         token_sha256: section.token_sha256.as_deref().and_then(parse_fingerprint),
         metrics: parts.metrics,
+        targets: parts.targets,
         jails: parts.jails,
         security_log: parts.security_log,
         reloader: parts.reloader,
@@ -84,6 +89,16 @@ impl Admin {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
         presented.is_some_and(|token| Sha256::digest(token).ct_eq(digest).into())
+    }
+
+    /// Every current upstream's targets: health, requests in flight, last check.
+    fn upstreams(&self) -> Answer {
+        let mut out = serde_json::Map::new();
+        for targets in self.targets.items() {
+            out.insert(targets.name().to_owned(), targets.status());
+        }
+        let body = serde_json::Value::Object(out).to_string();
+        (StatusCode::OK, "application/json", body.into_bytes())
     }
 
     fn reload(&self) -> Answer {
@@ -142,6 +157,7 @@ impl ServeHttp for Admin {
                 ),
                 ("GET", "/healthz") => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
                 ("POST", "/reload") => self.reload(),
+                ("GET", "/upstreams") => self.upstreams(),
                 ("GET", "/jails") => jails::list(&self.jails),
                 ("DELETE", _) if path.starts_with("/jails/") => {
                     jails::lift(&self.jails, &self.security_log, &path["/jails/".len()..]).await

@@ -7,6 +7,7 @@
 //! Selection never blocks: health state is written by background checks only.
 //! A pool with no healthy target left answers 503, one whose targets all failed 502.
 
+mod checks;
 mod health;
 mod in_flight;
 mod least_conn;

@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::checks::{LastChecks, Recorded};
 use super::health::health_check;
 use super::in_flight::InFlight;
 use super::least_conn::LeastConn;
@@ -56,6 +57,7 @@ impl TargetsDefinition {
 pub struct Targets {
     definition: TargetsDefinition,
     balancer: Box<dyn Balancer>,
+    last_checks: LastChecks,
     /// Requests in flight to this upstream (its `max_in_flight` counts here).
     pub in_flight: Arc<Inflight>,
 }
@@ -84,8 +86,12 @@ impl Targets {
             })
             .collect();
         let mut backends = Backends::new(Static::new(backends));
+        let last_checks = LastChecks::default();
         if let Some(h) = &definition.health {
-            backends.set_health_check(health_check(h, definition.tls.as_ref())?);
+            backends.set_health_check(Box::new(Recorded {
+                inner: health_check(h, definition.tls.as_ref())?,
+                last: last_checks.clone(),
+            }));
         }
         let balancer = match definition.balance {
             // Weights are refused by validation for round_robin, so both are one algorithm.
@@ -97,7 +103,40 @@ impl Targets {
         Ok(Self {
             definition: definition.clone(),
             balancer,
+            last_checks,
             in_flight: Arc::new(Inflight::new()),
+        })
+    }
+
+    /// Every target with its weight, health, requests in flight and last check, as
+    /// JSON for the admin listener.
+    pub fn status(&self) -> serde_json::Value {
+        let backends = self.backends();
+        let targets: Vec<serde_json::Value> = backends
+            .get_backend()
+            .iter()
+            .map(|b| {
+                let addr = b.addr.as_inet().copied();
+                let last = addr.and_then(|a| self.last_checks.get(&a)).map(|c| {
+                    serde_json::json!({
+                        "at": humantime::format_rfc3339_seconds(c.at).to_string(),
+                        "ok": c.error.is_none(),
+                        "error": c.error,
+                    })
+                });
+                serde_json::json!({
+                    "addr": b.addr.to_string(),
+                    "weight": b.weight,
+                    "healthy": backends.ready(b),
+                    "in_flight": b.ext.get::<InFlight>().map_or(0, InFlight::current),
+                    "last_check": last,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "balance": self.definition.balance,
+            "health_checks": self.definition.health.is_some(),
+            "targets": targets,
         })
     }
 
