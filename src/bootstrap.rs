@@ -44,7 +44,7 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
         .with_context(|| format!("cannot open config {}", config_path.display()))?;
     let loaded = load_file(&config_path)?;
     let retained = Arc::new(Retained::new(metrics));
-    let snapshot = Arc::new(compile(&loaded.raw, &retained).map_err(|p| loaded.errors(p))?);
+    let snapshot = Arc::new(compile(&loaded, &retained).map_err(|p| loaded.errors(p))?);
     let LoadedConfig { raw, .. } = loaded;
     for warning in &snapshot.warnings {
         log::warn!("{warning}");
@@ -116,11 +116,12 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
     let reloader = Arc::new(Reloader::new(
         config_path.clone(),
         raw.clone(),
-        shared,
+        shared.clone(),
         retained.clone(),
     ));
     if let Some(admin) = &raw.admin {
         let parts = admin::AdminParts {
+            shared: shared.clone(),
             metrics: retained.metrics.clone(),
             targets: retained.targets.clone(),
             jails: retained.jails.clone(),

@@ -107,7 +107,7 @@ fn check_fully(path: &Path, metrics: Arc<Metrics>) -> Option<RawConfig> {
             return None;
         }
     };
-    let snapshot = match compile(&loaded.raw, &Retained::new(metrics)) {
+    let snapshot = match compile(&loaded, &Retained::new(metrics)) {
         Ok(snapshot) => snapshot,
         Err(problems) => {
             eprint!("{}", loaded.errors(problems));

@@ -133,3 +133,58 @@ async fn upstreams_show_each_targets_health_and_last_check() {
     assert!(down["last_check"]["error"].is_string(), "{down}");
     assert_eq!(up["in_flight"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_shows_the_running_file_without_its_secrets() {
+    let port = free_port();
+    let body = format!(
+        "{}[redis]\nurl = \"redis://app:hunter2@127.0.0.1:1/0\"\n\n[auth.keys]\nkind = \"api_key\"\nconsumers = [{{ id = \"acme\", key_sha256 = \"{}\" }}]\n\n{HEALTH}",
+        admin(port, true),
+        tollgate::auth::hash_key("consumer-key")
+    );
+    let tg = Tollgate::start(&body).await;
+    let fetch = || {
+        send(
+            client()
+                .get(format!("http://127.0.0.1:{port}/config"))
+                .bearer_auth(TOKEN),
+        )
+    };
+    let shown = fetch().await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    for secret in [
+        "hunter2",
+        &tollgate::auth::hash_key("consumer-key"),
+        &tollgate::auth::hash_key(TOKEN),
+    ] {
+        assert!(
+            !shown.body.contains(secret),
+            "{secret} shown in {}",
+            shown.body
+        );
+    }
+    let json = shown.json();
+    assert_eq!(
+        json["config"]["redis"]["url"],
+        "redis://app:<redacted>@127.0.0.1:1/0"
+    );
+    assert_eq!(json["config"]["auth"]["keys"]["consumers"][0]["id"], "acme");
+    let text = std::fs::read(tg.config_path()).expect("config");
+    use sha2::Digest;
+    assert_eq!(json["sha256"], hex::encode(sha2::Sha256::digest(&text)));
+    assert!(json["loaded_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+
+    tg.write_config(&format!("{body}\n# changed\n"));
+    let reloaded = send(
+        client()
+            .post(format!("http://127.0.0.1:{port}/reload"))
+            .bearer_auth(TOKEN),
+    )
+    .await;
+    assert_eq!(reloaded.status, 200, "{}", reloaded.body);
+    assert_ne!(
+        fetch().await.json()["sha256"],
+        json["sha256"],
+        "the reloaded file's digest"
+    );
+}

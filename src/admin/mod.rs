@@ -1,5 +1,6 @@
 //! The admin listener (`[admin] listen`): `GET /metrics` (Prometheus text format),
-//! `GET /healthz`, `POST /reload` (the same reload as SIGHUP), `GET /upstreams` (each
+//! `GET /healthz`, `GET /config` (the running file, redacted: `config::source`),
+//! `POST /reload` (the same reload as SIGHUP), `GET /upstreams` (each
 //! upstream's targets: health, requests in flight, the last check), and the jails' bans
 //! (`GET /jails`, `DELETE /jails/NAME/KEY`, see `jails`). With `token_sha256`, every
 //! request needs `Authorization: Bearer <token>`, its digest compared in constant
@@ -24,10 +25,12 @@ use crate::config::units::parse_fingerprint;
 use crate::jail::JailsRegistry;
 use crate::observability::{Metrics, SecurityLog};
 use crate::state::reload::Reloader;
+use crate::state::SharedSnapshot;
 use crate::upstream::TargetsRegistry;
 
 pub struct Admin {
     token_sha256: Option<[u8; 32]>,
+    shared: SharedSnapshot,
     metrics: Arc<Metrics>,
     targets: Arc<TargetsRegistry>,
     jails: Arc<JailsRegistry>,
@@ -37,6 +40,7 @@ pub struct Admin {
 
 /// What the admin service works with.
 pub struct AdminParts {
+    pub shared: SharedSnapshot,
     pub metrics: Arc<Metrics>,
     pub targets: Arc<TargetsRegistry>,
     pub jails: Arc<JailsRegistry>,
@@ -51,6 +55,7 @@ type Answer = (StatusCode, &'static str, Vec<u8>);
 pub fn service(section: &AdminSection, parts: AdminParts) -> Service<Admin> {
     let admin = Admin {
         token_sha256: section.token_sha256.as_deref().and_then(parse_fingerprint),
+        shared: parts.shared,
         metrics: parts.metrics,
         targets: parts.targets,
         jails: parts.jails,
@@ -89,6 +94,21 @@ impl Admin {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
         presented.is_some_and(|token| Sha256::digest(token).ct_eq(digest).into())
+    }
+
+    /// The running config (secrets redacted), its SHA-256 and when it was loaded.
+    fn config(&self) -> Answer {
+        let source = self.shared.load().source.clone();
+        let body = json!({
+            "sha256": source.sha256,
+            "loaded_at": humantime::format_rfc3339_seconds(source.loaded_at).to_string(),
+            "config": source.json,
+        });
+        (
+            StatusCode::OK,
+            "application/json",
+            body.to_string().into_bytes(),
+        )
     }
 
     /// Every current upstream's targets: health, requests in flight, last check.
@@ -158,6 +178,7 @@ impl ServeHttp for Admin {
                 ("GET", "/healthz") => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
                 ("POST", "/reload") => self.reload(),
                 ("GET", "/upstreams") => self.upstreams(),
+                ("GET", "/config") => self.config(),
                 ("GET", "/jails") => jails::list(&self.jails),
                 ("DELETE", _) if path.starts_with("/jails/") => {
                     jails::lift(&self.jails, &self.security_log, &path["/jails/".len()..]).await

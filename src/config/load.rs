@@ -26,6 +26,11 @@ pub struct LoadedConfig {
 }
 
 impl LoadedConfig {
+    /// The file's text, as read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// `problems` found after validation (compiling: key files, certificates, policy
     /// settings), placed in the file like validation errors.
     pub fn errors(&self, problems: Problems) -> ConfigErrors {

@@ -18,6 +18,8 @@ use crate::auth::RouteAuth;
 use crate::base::registry::Reusable;
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{LimitStore, RawConfig, RouteSection};
+use crate::config::source::ConfigSource;
+use crate::config::LoadedConfig;
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::edge::path::{self, PathRules};
@@ -29,7 +31,8 @@ use crate::routing::{Route, RouteAction, Router, StaticResponse};
 use crate::tls::{Findings, ListenerTls};
 use crate::upstream::{Pool, Targets, TargetsDefinition};
 
-pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problems> {
+pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, Problems> {
+    let raw = &loaded.raw;
     let root = TomlPath::root();
     let mut found = Findings::default();
     let policies = Builder::new(raw, &retained.metrics, &mut found.errors);
@@ -129,6 +132,7 @@ pub fn compile(raw: &RawConfig, retained: &Retained) -> Result<Snapshot, Problem
         server_policies: Arc::new(policies.server_chain()),
         unrouted_policies: policies.unrouted_chain(),
         validation_memory: s.validation_memory,
+        source: Arc::new(ConfigSource::of(loaded)),
         jails,
         pools,
         auth,

@@ -76,8 +76,7 @@ impl Reloader {
 
     fn apply(&self) -> Result<Reloaded, ConfigErrors> {
         let loaded = load_file(&self.path)?;
-        let snapshot =
-            Arc::new(compile(&loaded.raw, &self.retained).map_err(|p| loaded.errors(p))?);
+        let snapshot = Arc::new(compile(&loaded, &self.retained).map_err(|p| loaded.errors(p))?);
         for warning in &snapshot.warnings {
             warn!("{warning}");
         }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::auth::compile::CompiledAuth;
+use crate::config::source::ConfigSource;
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::edge::path::PathRules;
@@ -25,6 +26,8 @@ pub struct Snapshot {
     pub listener_policies: HashMap<String, Arc<Chain>>,
     /// The server-wide policies, for a listener the config no longer names.
     pub server_policies: Arc<Chain>,
+    /// The file this snapshot was compiled from, as `GET /config` shows it.
+    pub source: Arc<ConfigSource>,
     /// Bytes of request bodies held for validation, all requests together, at most.
     pub validation_memory: u64,
     /// Automatic bans, by name.
