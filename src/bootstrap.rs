@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use crate::admin;
 use crate::auth::jwks::jwks_refresher;
+use crate::base::lifecycle::{Lifecycle, LifecycleWatch};
 use crate::config::{load_file, raw::ServerSection, LoadedConfig};
 use crate::jail::keeper;
 use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
@@ -119,8 +120,17 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
         shared.clone(),
         retained.clone(),
     ));
+    let lifecycle = Arc::new(Lifecycle::default());
+    server.add_service(background_service(
+        "lifecycle",
+        LifecycleWatch {
+            lifecycle: lifecycle.clone(),
+            listeners: raw.listeners.values().map(|l| l.addr).collect(),
+        },
+    ));
     if let Some(admin) = &raw.admin {
         let parts = admin::AdminParts {
+            lifecycle,
             shared: shared.clone(),
             metrics: retained.metrics.clone(),
             targets: retained.targets.clone(),

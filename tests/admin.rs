@@ -188,3 +188,27 @@ async fn config_shows_the_running_file_without_its_secrets() {
         "the reloaded file's digest"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_answers_once_every_listener_accepts() {
+    let port = free_port();
+    let second = free_port();
+    let body = format!(
+        "{}[listeners.second]\naddr = \"127.0.0.1:{second}\"\n\n{HEALTH}",
+        admin(port, false)
+    );
+    let _tg = Tollgate::start(&body).await;
+    let ready = crate::support::eventually(std::time::Duration::from_secs(5), || async {
+        get(&format!("http://127.0.0.1:{port}/readyz")).await.status == 200
+    })
+    .await;
+    assert!(ready, "never ready");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", second)).is_ok(),
+        "ready means listening"
+    );
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{port}/healthz")).await.body,
+        "ok\n"
+    );
+}

@@ -1,5 +1,6 @@
 //! The admin listener (`[admin] listen`): `GET /metrics` (Prometheus text format),
-//! `GET /healthz`, `GET /config` (the running file, redacted: `config::source`),
+//! `GET /healthz` (alive), `GET /readyz` (200 while serving; 503 while starting and
+//! once a drain began: `base::lifecycle`), `GET /config` (the running file, redacted: `config::source`),
 //! `POST /reload` (the same reload as SIGHUP), `GET /upstreams` (each
 //! upstream's targets: health, requests in flight, the last check), and the jails' bans
 //! (`GET /jails`, `DELETE /jails/NAME/KEY`, see `jails`). With `token_sha256`, every
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
+use crate::base::lifecycle::Lifecycle;
 use crate::config::raw::AdminSection;
 use crate::config::units::parse_fingerprint;
 use crate::jail::JailsRegistry;
@@ -30,6 +32,7 @@ use crate::upstream::TargetsRegistry;
 
 pub struct Admin {
     token_sha256: Option<[u8; 32]>,
+    lifecycle: Arc<Lifecycle>,
     shared: SharedSnapshot,
     metrics: Arc<Metrics>,
     targets: Arc<TargetsRegistry>,
@@ -40,6 +43,7 @@ pub struct Admin {
 
 /// What the admin service works with.
 pub struct AdminParts {
+    pub lifecycle: Arc<Lifecycle>,
     pub shared: SharedSnapshot,
     pub metrics: Arc<Metrics>,
     pub targets: Arc<TargetsRegistry>,
@@ -55,6 +59,7 @@ type Answer = (StatusCode, &'static str, Vec<u8>);
 pub fn service(section: &AdminSection, parts: AdminParts) -> Service<Admin> {
     let admin = Admin {
         token_sha256: section.token_sha256.as_deref().and_then(parse_fingerprint),
+        lifecycle: parts.lifecycle,
         shared: parts.shared,
         metrics: parts.metrics,
         targets: parts.targets,
@@ -176,6 +181,14 @@ impl ServeHttp for Admin {
                     self.metrics.render().into_bytes(),
                 ),
                 ("GET", "/healthz") => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+                ("GET", "/readyz") => match self.lifecycle.is_ready() {
+                    true => (StatusCode::OK, "text/plain", b"ready\n".to_vec()),
+                    false => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        b"not ready\n".to_vec(),
+                    ),
+                },
                 ("POST", "/reload") => self.reload(),
                 ("GET", "/upstreams") => self.upstreams(),
                 ("GET", "/config") => self.config(),

@@ -1,8 +1,10 @@
 //! Building blocks that know nothing of the config file or of Pingora's phases, used
 //! by the modules above them: the [`Reply`] every stage that refuses a request
-//! converts its error into, and the registry that keeps state (pools, key sets,
-//! buckets) across reloads while its definition is unchanged.
+//! converts its error into, the registry that keeps state (pools, key sets,
+//! buckets) across reloads while its definition is unchanged, and the process's
+//! lifecycle (starting, serving, draining).
 
+pub mod lifecycle;
 pub mod registry;
 mod reply;
 

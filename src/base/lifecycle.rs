@@ -1,0 +1,117 @@
+//! Whether this process should be sent traffic: not ready while starting (until every
+//! listener accepts connections), ready while serving, and not ready again from the
+//! moment it is told to stop or hand its sockets over (SIGTERM, SIGQUIT), so that a
+//! load balancer polling `GET /readyz` stops sending before the process goes.
+//! [`LifecycleWatch`] is the background service that moves it along: it connects to
+//! every listener until each accepts, and listens for those signals (beside Pingora,
+//! which acts on them).
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+
+const PROBE_EVERY: Duration = Duration::from_millis(50);
+
+const STARTING: u8 = 0;
+const SERVING: u8 = 1;
+const DRAINING: u8 = 2;
+
+#[derive(Default)]
+pub struct Lifecycle(AtomicU8);
+
+impl Lifecycle {
+    /// Every listener accepts connections (unless a drain began meanwhile).
+    pub fn serving(&self) {
+        let _ = self.0.compare_exchange(STARTING, SERVING, Relaxed, Relaxed);
+    }
+
+    /// The process was told to stop or to hand its sockets over.
+    pub fn draining(&self) {
+        self.0.store(DRAINING, Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Relaxed) == SERVING
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Relaxed) == DRAINING
+    }
+}
+
+/// Moves a [`Lifecycle`] along: serving once `listeners` accept, draining on a signal.
+pub struct LifecycleWatch {
+    pub lifecycle: Arc<Lifecycle>,
+    pub listeners: Vec<SocketAddr>,
+}
+
+impl LifecycleWatch {
+    /// Whether every listener accepts a connection now.
+    async fn all_accept(&self) -> bool {
+        for addr in &self.listeners {
+            let mut target = *addr;
+            if target.ip().is_unspecified() {
+                target.set_ip(match target {
+                    SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            if tokio::net::TcpStream::connect(target).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[async_trait]
+impl BackgroundService for LifecycleWatch {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let (Ok(mut term), Ok(mut quit)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::quit()))
+        else {
+            log::error!("cannot watch SIGTERM and SIGQUIT: /readyz will not report a drain");
+            return;
+        };
+        while !self.lifecycle.is_ready() && !self.lifecycle.is_draining() {
+            if self.all_accept().await {
+                self.lifecycle.serving();
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(PROBE_EVERY) => {}
+                _ = term.recv() => self.lifecycle.draining(),
+                _ = quit.recv() => self.lifecycle.draining(),
+                _ = shutdown.changed() => return,
+            }
+        }
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = quit.recv() => {}
+            _ = shutdown.changed() => {}
+        }
+        self.lifecycle.draining();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_between_serving_and_draining() {
+        let life = Lifecycle::default();
+        assert!(!life.is_ready(), "starting");
+        life.serving();
+        assert!(life.is_ready());
+        life.draining();
+        assert!(!life.is_ready() && life.is_draining());
+        life.serving();
+        assert!(!life.is_ready(), "a drain is final");
+    }
+}
