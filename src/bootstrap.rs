@@ -72,8 +72,10 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
     server.bootstrap();
 
     let security_log = SecurityLog::new(security_lines, retained.metrics.clone());
+    let lifecycle = Arc::new(Lifecycle::default());
     let gateway = Gateway::new(
         shared.clone(),
+        lifecycle.clone(),
         Arc::new(ListenerMap::new(&raw.listeners)),
         AccessLog::new(access_lines),
         security_log.clone(),
@@ -120,7 +122,6 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
         shared.clone(),
         retained.clone(),
     ));
-    let lifecycle = Arc::new(Lifecycle::default());
     server.add_service(background_service(
         "lifecycle",
         LifecycleWatch {

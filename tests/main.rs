@@ -22,4 +22,5 @@ mod ratelimit_redis;
 mod reload;
 mod routing;
 mod tls;
+mod upgrade;
 mod validation;

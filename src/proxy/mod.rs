@@ -17,7 +17,7 @@
 //!   client certificate, identity headers and credential stripping, then the route's
 //!   upstream policies.
 //! - `response_filter`: the response phase (`respond::response_phase`), as on
-//!   tollgate's own replies.
+//!   tollgate's own replies; `Connection: close` once the process drains.
 //! - `fail_to_proxy`: a body policy's reply, or problem+json 502/503/504.
 //! - `logging`: jail strikes from the final status, then one access-log line.
 
@@ -40,6 +40,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 
+use crate::base::lifecycle::Lifecycle;
 use crate::edge::{forwarded::Forwarded, request_id, target};
 use crate::observability::{AccessLog, EventFacts, Metrics, SecurityLog};
 use crate::policy::{BodyChunk, Reply};
@@ -54,6 +55,7 @@ const BODY_REFUSED: ErrorType = ErrorType::Custom("request body refused");
 #[derive(Clone)]
 pub struct Gateway {
     shared: SharedSnapshot,
+    lifecycle: Arc<Lifecycle>,
     listeners: Arc<ListenerMap>,
     access_log: AccessLog,
     security_log: SecurityLog,
@@ -64,6 +66,7 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(
         shared: SharedSnapshot,
+        lifecycle: Arc<Lifecycle>,
         listeners: Arc<ListenerMap>,
         access_log: AccessLog,
         security_log: SecurityLog,
@@ -71,6 +74,7 @@ impl Gateway {
     ) -> Self {
         Self {
             shared,
+            lifecycle,
             listeners,
             access_log,
             security_log,
@@ -79,8 +83,19 @@ impl Gateway {
         }
     }
 
+    /// Once the process drains (it is stopping, or handing its sockets to a new one),
+    /// every HTTP/1.1 response says `Connection: close`, so each client's connection
+    /// ends after the response it is waiting for and its next request goes to a new
+    /// connection (and a new process) instead of into a connection about to close.
+    fn close_if_draining(&self, session: &mut Session) {
+        if self.lifecycle.is_draining() {
+            session.set_keepalive(None);
+        }
+    }
+
     /// Answers with `reply` instead of proxying, logging its security event if any.
     async fn answer(&self, session: &mut Session, reply: Reply, ctx: &RequestCtx) -> Result<()> {
+        self.close_if_draining(session);
         if let Some(event) = &reply.event {
             let facts = EventFacts {
                 request_id: &ctx.request_id,
@@ -108,6 +123,7 @@ impl ProxyHttp for Gateway {
         }
         match ctx.route.as_deref().map(|r| &r.action) {
             Some(RouteAction::Respond(answer)) => {
+                self.close_if_draining(session);
                 respond::static_answer(session, answer, ctx).await?;
                 Ok(true)
             }
@@ -242,6 +258,7 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        self.close_if_draining(session);
         respond::response_phase(resp, session.req_header(), ctx, false)
     }
 

@@ -168,6 +168,46 @@ impl Tollgate {
     }
 }
 
+impl Tollgate {
+    /// A binary upgrade in place: starts a new process with `run -u` on the same
+    /// config, tells the running one to hand its sockets over (SIGQUIT), and waits
+    /// until the old one has exited. Returns the old process's exit status.
+    pub async fn upgrade(&mut self) -> std::process::ExitStatus {
+        use nix::sys::signal::{kill, Signal};
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.path("tollgate.log"))
+            .expect("log file");
+        let new = Command::new(BIN)
+            .args(["run", "-u", "-c"])
+            .arg(self.config_path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn the new tollgate");
+        let mut old = std::mem::replace(&mut self.child, new);
+        // The old process retries the hand-over for a few seconds until the new one
+        // listens on the upgrade socket.
+        let pid = nix::unistd::Pid::from_raw(old.id() as i32);
+        kill(pid, Signal::SIGQUIT).expect("sigquit");
+        let mut status = None;
+        let exited = eventually(Duration::from_secs(20), || {
+            status = old.try_wait().ok().flatten();
+            let done = status.is_some();
+            async move { done }
+        })
+        .await;
+        assert!(exited, "the old process did not exit:\n{}", self.log());
+        status.expect("exit status")
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Tollgate {
     fn drop(&mut self) {
         let _ = self.child.kill();
