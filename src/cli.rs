@@ -1,4 +1,4 @@
-//! The command line: `run`, `check` and `reload`. Each subcommand returns an exit
+//! The command line: `run`, `check`, `reload`, `upgrade` and `hash-key`. Each subcommand returns an exit
 //! code; `main` only parses and exits.
 
 use clap::{Parser, Subcommand};
@@ -13,6 +13,7 @@ use crate::config::load_file;
 use crate::config::raw::RawConfig;
 use crate::observability::Metrics;
 use crate::state::{compile::compile, Retained};
+use crate::upgrade::read_pid;
 
 const DEFAULT_CONFIG: &str = "/etc/tollgate/tollgate.toml";
 
@@ -50,6 +51,18 @@ pub enum Command {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Upgrade the running tollgate to a new binary without dropping a connection:
+    /// check FILE, start `BINARY run -u -c FILE`, hand the sockets over, wait for it.
+    Upgrade {
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The new binary (default: this one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        /// How long the new process may take to start and take the sockets over.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Print the SHA-256 digest of an API key read from standard input, for a
     /// consumer's `key_sha256` (the key itself never goes into the config).
     HashKey {
@@ -75,6 +88,11 @@ impl Cli {
             },
             Command::Check { config } => check(&config, metrics),
             Command::Reload { config } => reload(&config, metrics),
+            Command::Upgrade {
+                config,
+                binary,
+                timeout,
+            } => upgrade(&config, binary, timeout, metrics),
             Command::HashKey { generate } => hash_key(generate),
         }
     }
@@ -127,18 +145,10 @@ fn reload(path: &Path, metrics: Arc<Metrics>) -> i32 {
         eprintln!("not reloading: fix the errors above first");
         return 1;
     };
-    let pid_file = &raw.server.pid_file;
-    let pid = match std::fs::read_to_string(pid_file).map(|s| s.trim().parse::<i32>()) {
-        Ok(Ok(pid)) => pid,
-        Ok(Err(_)) => {
-            eprintln!("tollgate: {} does not hold a pid", pid_file.display());
-            return 1;
-        }
+    let pid = match read_pid(&raw.server.pid_file) {
+        Ok(pid) => pid,
         Err(e) => {
-            eprintln!(
-                "tollgate: cannot read pid file {}: {e} (is tollgate running?)",
-                pid_file.display()
-            );
+            eprintln!("tollgate: {e}");
             return 1;
         }
     };
@@ -149,6 +159,36 @@ fn reload(path: &Path, metrics: Arc<Metrics>) -> i32 {
         }
         Err(e) => {
             eprintln!("tollgate: cannot signal pid {pid}: {e}");
+            1
+        }
+    }
+}
+
+fn upgrade(
+    path: &Path,
+    binary: Option<PathBuf>,
+    timeout: std::time::Duration,
+    metrics: Arc<Metrics>,
+) -> i32 {
+    let Some(raw) = check_fully(path, metrics) else {
+        eprintln!("not upgrading: fix the errors above first");
+        return 1;
+    };
+    let binary = match binary.map_or_else(std::env::current_exe, Ok) {
+        Ok(binary) => binary,
+        Err(e) => {
+            eprintln!("tollgate: cannot find this binary: {e}");
+            return 1;
+        }
+    };
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    match crate::upgrade::upgrade(&path, &raw, &binary, timeout) {
+        Ok(pid) => {
+            println!("upgraded: pid {pid} serves now; the old process drains and exits");
+            0
+        }
+        Err(e) => {
+            eprintln!("tollgate: upgrade failed: {e}");
             1
         }
     }

@@ -21,4 +21,5 @@ pub mod ratelimit;
 pub mod routing;
 pub mod state;
 pub mod tls;
+pub mod upgrade;
 pub mod upstream;

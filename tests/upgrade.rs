@@ -96,3 +96,96 @@ async fn upgrades_under_keep_alive_load_lose_no_request() {
         .expect("pid");
     assert_eq!(pid, tg.pid(), "the pid file names the serving process");
 }
+
+/// Runs `tollgate upgrade` on `tg`'s config with `extra` arguments; its output goes
+/// to files (the new process inherits them, so pipes would never close).
+fn upgrade_command(tg: &Tollgate, extra: &[&str]) -> (Option<i32>, String) {
+    let out = tg.path("upgrade.out");
+    let file = || std::fs::File::create(&out).expect("output file");
+    let mut child = std::process::Command::new(crate::support::tollgate::BIN)
+        .args(["upgrade", "-c"])
+        .arg(tg.config_path())
+        .args(extra)
+        .stdout(file())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&out)
+                .expect("output"),
+        )
+        .spawn()
+        .expect("run tollgate upgrade");
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status.code();
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (status, std::fs::read_to_string(&out).unwrap_or_default())
+}
+
+/// Stops the process `pid` when dropped (one the test did not start itself).
+struct Stops(i32);
+
+impl Drop for Stops {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+fn pid_in(tg: &Tollgate) -> u32 {
+    std::fs::read_to_string(tg.path("tollgate.pid"))
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_upgrade_command_hands_over_or_leaves_the_old_process_untouched() {
+    let origin = Origin::start("o").await;
+    let body = format!(
+        "[upstreams.app]\ntargets = [{}]\n\n[[routes]]\nname = \"app\"\nupstream = \"app\"\n",
+        origin.target()
+    );
+    let tg = Tollgate::start(&body).await;
+    let old = tg.pid();
+    assert_eq!(crate::support::get(&tg.url("/x")).await.status, 200);
+
+    // A binary that fails: the old process is never signalled.
+    let (code, out) =
+        tokio::task::block_in_place(|| upgrade_command(&tg, &["--binary", "/bin/false"]));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("exited"), "{out}");
+    // A file that does not check: nothing is started.
+    tg.write_config("[[routes]]\nname = \"x\"\nupstream = \"nowhere\"\n");
+    let (code, out) = tokio::task::block_in_place(|| upgrade_command(&tg, &[]));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not upgrading"), "{out}");
+    assert_eq!(pid_in(&tg), old, "the old process still serves");
+    assert_eq!(crate::support::get(&tg.url("/x")).await.status, 200);
+
+    tg.write_config(&body);
+    let (code, out) = tokio::task::block_in_place(|| upgrade_command(&tg, &["--timeout", "20s"]));
+    let new = pid_in(&tg);
+    let _stop_new = Stops(new as i32);
+    assert_eq!(code, Some(0), "{out}\n{}", tg.log());
+    assert_ne!(new, old);
+    assert!(out.contains(&format!("pid {new} serves now")), "{out}");
+    assert_eq!(crate::support::get(&tg.url("/x")).await.status, 200);
+    let old_gone = crate::support::eventually(Duration::from_secs(15), || async {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(old as i32), None).is_err()
+            || std::fs::read_to_string(format!("/proc/{old}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    })
+    .await;
+    assert!(old_gone, "the old process still runs");
+}

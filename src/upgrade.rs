@@ -1,0 +1,93 @@
+//! `tollgate upgrade -c FILE`: a binary upgrade in one command. It checks FILE (as
+//! `check` does), starts the new binary with `run -u` on it, and once that process is
+//! waiting for the sockets, tells the serving one (from the pid file) to hand them
+//! over (SIGQUIT). It returns once the pid file names the new process, which writes it
+//! after it received the sockets and compiled its config.
+//!
+//! When the new process cannot start (a config it refuses, a binary that fails, no
+//! hand-over within the timeout), it says why and fails; while the new process has
+//! not started waiting for the sockets, the serving one is never signalled and keeps
+//! serving untouched.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::config::raw::RawConfig;
+
+const POLL: Duration = Duration::from_millis(50);
+
+/// The pid in `pid_file`.
+pub fn read_pid(pid_file: &Path) -> Result<i32, String> {
+    let text = std::fs::read_to_string(pid_file).map_err(|e| {
+        format!(
+            "cannot read pid file {}: {e} (is tollgate running?)",
+            pid_file.display()
+        )
+    })?;
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{} does not hold a pid", pid_file.display()))
+}
+
+/// Upgrades the process serving `raw` (loaded from `config`) to `binary`.
+pub fn upgrade(
+    config: &Path,
+    raw: &RawConfig,
+    binary: &Path,
+    timeout: Duration,
+) -> Result<u32, String> {
+    let pid_file = &raw.server.pid_file;
+    let socket = &raw.server.upgrade_socket;
+    let old = read_pid(pid_file)?;
+    kill(Pid::from_raw(old), None).map_err(|e| format!("pid {old} is not running: {e}"))?;
+    // The new process makes the socket: a stale one must not look like it.
+    let _ = std::fs::remove_file(socket);
+    let mut new = Command::new(binary)
+        .args(["run", "-u", "-c"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let deadline = Instant::now() + timeout;
+    wait_for(&mut new, deadline, "wait for the sockets", || {
+        socket.exists()
+    })?;
+    kill(Pid::from_raw(old), Signal::SIGQUIT)
+        .map_err(|e| format!("cannot signal the serving process {old}: {e}"))?;
+    let new_pid = new.id();
+    wait_for(&mut new, deadline, "take the sockets over", || {
+        read_pid(pid_file).is_ok_and(|p| u32::try_from(p) == Ok(new_pid))
+    })?;
+    Ok(new_pid)
+}
+
+/// Waits until `ready`, failing if `child` exits first or `deadline` passes.
+fn wait_for(
+    child: &mut Child,
+    deadline: Instant,
+    what: &str,
+    ready: impl Fn() -> bool,
+) -> Result<(), String> {
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "the new process exited ({status}) before it could {what}"
+            ));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            return Err(format!(
+                "the new process did not {what} in time; stopped it"
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
