@@ -29,6 +29,7 @@ use crate::ratelimit::sweeper;
 use crate::state::reload::{ReloadOnHangup, Reloader};
 use crate::state::{compile::compile, Retained};
 use crate::tls::{acceptor_settings, Handshakes};
+use crate::upgrade::UpgradeOnSignal;
 use crate::upstream::health_checks;
 
 /// `tollgate run` flags that map onto Pingora's own options.
@@ -167,6 +168,13 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
     server.add_service(background_service(
         "config reload",
         ReloadOnHangup(reloader),
+    ));
+    server.add_service(background_service(
+        "upgrade on SIGUSR2",
+        UpgradeOnSignal {
+            config: config_path.clone(),
+            boot: raw.clone(),
+        },
     ));
     if !flags.daemon {
         // Pingora writes the pid file only when daemonizing; `tollgate reload` needs it.

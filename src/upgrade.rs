@@ -8,17 +8,29 @@
 //! hand-over within the timeout), it says why and fails; while the new process has
 //! not started waiting for the sockets, the serving one is never signalled and keeps
 //! serving untouched.
+//!
+//! [`UpgradeOnSignal`] runs the same upgrade from inside the serving process on
+//! SIGUSR2, so the new process starts in the same cgroup: under systemd
+//! (`Type=notify`, `NotifyAccess=all`), `systemctl kill -s USR2 --kill-whom=main
+//! tollgate` upgrades, and the new process, once ready, tells systemd it is the main
+//! process (`MAINPID=`, see `base::sd_notify`).
 
+use async_trait::async_trait;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::raw::RawConfig;
 
 const POLL: Duration = Duration::from_millis(50);
+/// How long an upgrade triggered by SIGUSR2 may take.
+const UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The pid in `pid_file`.
 pub fn read_pid(pid_file: &Path) -> Result<i32, String> {
@@ -89,5 +101,41 @@ fn wait_for(
             ));
         }
         std::thread::sleep(POLL);
+    }
+}
+
+/// The background service upgrading this process in place on SIGUSR2.
+pub struct UpgradeOnSignal {
+    pub config: PathBuf,
+    pub boot: RawConfig,
+}
+
+#[async_trait]
+impl BackgroundService for UpgradeOnSignal {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut usr2 = match signal(SignalKind::user_defined2()) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("cannot listen for SIGUSR2, in-place upgrades are unavailable: {e}");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                Some(()) = usr2.recv() => {}
+                _ = shutdown.changed() => return,
+            }
+            let (config, boot) = (self.config.clone(), self.boot.clone());
+            let upgraded = tokio::task::spawn_blocking(move || {
+                let binary = std::env::current_exe().map_err(|e| e.to_string())?;
+                upgrade(&config, &boot, &binary, UPGRADE_TIMEOUT)
+            })
+            .await;
+            match upgraded {
+                Ok(Ok(pid)) => log::info!("upgraded on SIGUSR2: pid {pid} serves now"),
+                Ok(Err(e)) => log::error!("upgrade on SIGUSR2 failed, still serving: {e}"),
+                Err(e) => log::error!("upgrade on SIGUSR2 failed: {e}"),
+            }
+        }
     }
 }

@@ -189,3 +189,50 @@ async fn the_upgrade_command_hands_over_or_leaves_the_old_process_untouched() {
     .await;
     assert!(old_gone, "the old process still runs");
 }
+
+/// The next datagram on `socket` (systemd's side of the notify protocol), within 15 s.
+fn next_notification(socket: &std::os::unix::net::UnixDatagram) -> String {
+    socket
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let mut buf = [0u8; 512];
+    let n = socket.recv(&mut buf).expect("a notification within 15 s");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn systemd_is_told_the_main_pid_and_follows_an_upgrade_on_sigusr2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+    let origin = Origin::start("o").await;
+    let body = format!(
+        "[upstreams.app]\ntargets = [{}]\n\n[[routes]]\nname = \"app\"\nupstream = \"app\"\n",
+        origin.target()
+    );
+    let env = [("NOTIFY_SOCKET", path.to_str().expect("path"))];
+    let tg = Tollgate::start_full(&body, "", &env, |_| ()).await;
+    let old = tg.pid();
+    let first = tokio::task::block_in_place(|| next_notification(&socket));
+    assert_eq!(first, format!("READY=1\nMAINPID={old}"));
+
+    let pid = nix::unistd::Pid::from_raw(old as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR2).expect("sigusr2");
+    let second = tokio::task::block_in_place(|| next_notification(&socket));
+    let new: u32 = second
+        .strip_prefix("READY=1\nMAINPID=")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{second:?}\n{}", tg.log()));
+    let _stop_new = Stops(new as i32);
+    assert_ne!(new, old);
+    let named =
+        crate::support::eventually(Duration::from_secs(10), || async { pid_in(&tg) == new }).await;
+    assert!(named, "the pid file does not name {new}:\n{}", tg.log());
+    assert_eq!(crate::support::get(&tg.url("/x")).await.status, 200);
+    let logged = crate::support::eventually(Duration::from_secs(10), || async {
+        tg.log()
+            .contains(&format!("upgraded on SIGUSR2: pid {new} serves now"))
+    })
+    .await;
+    assert!(logged, "{}", tg.log());
+}

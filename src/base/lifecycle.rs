@@ -81,6 +81,8 @@ impl BackgroundService for LifecycleWatch {
         while !self.lifecycle.is_ready() && !self.lifecycle.is_draining() {
             if self.all_accept().await {
                 self.lifecycle.serving();
+                // After an upgrade, this process is the unit's main process now.
+                super::sd_notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
                 break;
             }
             tokio::select! {

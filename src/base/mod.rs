@@ -7,5 +7,6 @@
 pub mod lifecycle;
 pub mod registry;
 mod reply;
+pub mod sd_notify;
 
 pub use reply::{PolicyEvent, Reply};
