@@ -8,6 +8,7 @@ mod auth;
 mod balancing;
 mod body_limits;
 mod check;
+mod connections;
 mod cors;
 mod deprecation;
 mod failures;

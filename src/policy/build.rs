@@ -62,8 +62,9 @@ impl<'a> Builder<'a> {
             max_body: _,
             // A typed stage: `state` compiles the jails.
             jails: _,
-            // The proxy's bound on held bodies (`state`).
+            // The proxy's bound on held bodies and client idle timeout (`state`).
             validation_memory: _,
+            keepalive_timeout: _,
         } = server;
         let at = TomlPath::root().key("server");
         let mut chain = ChainBuilder::default();

@@ -2,7 +2,7 @@
 //! phase order. Each phase's contract:
 //!
 //! - `new_ctx`: load the current snapshot once; the request keeps it to the end.
-//! - `request_filter`: the stages of `admit` (hygiene, normalization, listener
+//! - `request_filter`: the client's idle timeout (`keepalive_timeout`), the stages of `admit` (hygiene, normalization, listener
 //!   policies, routing, route policies, authentication and authorization, limits),
 //!   then a static `respond` answer. A stage that refuses writes its reply and returns
 //!   `Ok(true)`; `Err` is for real failures only.
@@ -117,6 +117,9 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        // Pingora keeps an idle HTTP/1.1 connection open forever unless told otherwise
+        // (a `Connection: close` request stays closing).
+        session.set_keepalive(Some(ctx.snap.keepalive_timeout_secs));
         if let Err(reply) = self.admit(session, ctx).await {
             self.answer(session, reply, ctx).await?;
             return Ok(true);

@@ -132,6 +132,7 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
         server_policies: Arc::new(policies.server_chain()),
         unrouted_policies: policies.unrouted_chain(),
         validation_memory: s.validation_memory,
+        keepalive_timeout_secs: s.keepalive_timeout.as_secs().max(1),
         source: Arc::new(ConfigSource::of(loaded)),
         jails,
         pools,

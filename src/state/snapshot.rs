@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub server_policies: Arc<Chain>,
     /// The file this snapshot was compiled from, as `GET /config` shows it.
     pub source: Arc<ConfigSource>,
+    /// Seconds an idle client connection waits for its next request.
+    pub keepalive_timeout_secs: u64,
     /// Bytes of request bodies held for validation, all requests together, at most.
     pub validation_memory: u64,
     /// Automatic bans, by name.

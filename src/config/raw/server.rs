@@ -51,6 +51,9 @@ pub struct ServerSection {
     /// Request bodies held in memory for validation, all requests together, at most.
     #[serde(with = "units::size")]
     pub validation_memory: u64,
+    /// How long an idle client connection is kept open for its next request.
+    #[serde(with = "units::duration")]
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for ServerSection {
@@ -74,6 +77,7 @@ impl Default for ServerSection {
             max_body: 10 * 1024 * 1024,
             jails: Vec::new(),
             validation_memory: 256 * 1024 * 1024,
+            keepalive_timeout: Duration::from_secs(60),
         }
     }
 }

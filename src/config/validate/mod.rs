@@ -89,6 +89,12 @@ fn server(raw: &RawConfig, path: &TomlPath, out: &mut Problems) {
     if s.workers == Some(0) {
         out.push((path.key("workers"), "must be at least 1".into()));
     }
+    if s.keepalive_timeout.as_secs() == 0 {
+        out.push((
+            path.key("keepalive_timeout"),
+            "must be at least 1s (it counts in whole seconds)".into(),
+        ));
+    }
     if s.validation_memory == 0 {
         out.push((
             path.key("validation_memory"),
