@@ -121,7 +121,8 @@ async fn an_http2_body_without_a_length_is_cut_off_too() {
     assert_eq!(sizes, [800]);
 }
 
-/// A raw origin that answers an upgrade with 101 and then echoes every byte back.
+/// A raw origin that answers an upgrade with 101, sends `hello`, then echoes every
+/// byte back.
 async fn upgrade_echo_origin() -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -139,7 +140,7 @@ async fn upgrade_echo_origin() -> std::net::SocketAddr {
                     }
                     head.push(byte[0]);
                 }
-                let answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+                let answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello";
                 if stream.write_all(answer).await.is_err() {
                     return;
                 }
@@ -153,13 +154,50 @@ async fn upgrade_echo_origin() -> std::net::SocketAddr {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upgraded_connection_is_no_body_to_limit() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let origin = upgrade_echo_origin().await;
     let tg = Tollgate::start(&format!(
         "[upstreams.ws]\ntargets = [\"{origin}\"]\n\n[[routes]]\nname = \"ws\"\npath_prefix = \"/\"\nupstream = \"ws\"\nmax_body = \"1KiB\"\n"
     ))
     .await;
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", tg.port))
+    // Pingora 0.9 sometimes closes an upgraded connection early (seen about once in 20
+    // runs on a loaded machine, with or without tollgate's policies; see the README's
+    // known limits). That is not what this test is about, and a body limit applied to
+    // the upgraded bytes would cut every attempt: one attempt in three must carry all
+    // 16 KiB through a route with max_body = 1KiB.
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        match echo_16k(tg.port).await {
+            Ok(()) => return,
+            Err(e) => failures.push(e),
+        }
+    }
+    panic!("no attempt carried 16 KiB: {failures:?}\n{}", tg.log());
+}
+
+/// Sends 16 KiB over a connection upgraded through tollgate and reads them back.
+async fn echo_16k(port: u16) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = upgraded(port).await.ok_or("closed right after the 101")?;
+    let sent = vec![b'w'; 16 * 1024];
+    let echoed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        stream.write_all(&sent).await?;
+        let mut back = vec![0u8; sent.len()];
+        stream.read_exact(&mut back).await.map(|_| back)
+    })
+    .await
+    .map_err(|_| "no echo within 10 s".to_owned())?
+    .map_err(|e| format!("echo: {e}"))?;
+    match echoed == sent {
+        true => Ok(()),
+        false => Err("the echo differs from what was sent".into()),
+    }
+}
+
+/// A connection upgraded through tollgate on `port` once the server's first message
+/// came through; `None` when tollgate closed it before that.
+async fn upgraded(port: u16) -> Option<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
     stream
@@ -174,14 +212,8 @@ async fn an_upgraded_connection_is_no_body_to_limit() {
     }
     let head = String::from_utf8_lossy(&head);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    let sent = vec![b'w'; 16 * 1024];
-    let echoed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        stream.write_all(&sent).await.expect("write frames");
-        let mut back = vec![0u8; sent.len()];
-        stream.read_exact(&mut back).await.map(|_| back)
-    })
-    .await
-    .expect("echo within 10 s")
-    .expect("16 KiB through a route with max_body = 1KiB");
-    assert_eq!(echoed, sent);
+    let mut hello = [0u8; 5];
+    stream.read_exact(&mut hello).await.ok()?;
+    assert_eq!(&hello, b"hello");
+    Some(stream)
 }
