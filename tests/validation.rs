@@ -52,6 +52,19 @@ async fn invalid_bodies_are_refused_and_valid_ones_arrive_unchanged() {
     let twice = post("application/json", r#"{"sku":"ABC-1","qty":1,"qty":-5}"#).await;
     assert_problem(&twice, 400);
     assert!(twice.body.contains("duplicate key"), "{}", twice.body);
+    let two_types = send(
+        c.post(tg.url("/v1/orders"))
+            .header("content-type", "application/json")
+            .header("content-type", "text/xml")
+            .body(r#"{"sku":"ABC-1","qty":1}"#),
+    )
+    .await;
+    assert_problem(&two_types, 400);
+    assert!(
+        two_types.body.contains("Content-Type"),
+        "{}",
+        two_types.body
+    );
     let big = format!(r#"{{"sku":"ABC-1","qty":1,"pad":"{}"}}"#, "x".repeat(5000));
     let over_budget = post("application/json", &big).await;
     assert_problem(&over_budget, 503);

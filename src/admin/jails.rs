@@ -1,15 +1,15 @@
 //! The jails on the admin listener: `GET /jails` lists every active ban
 //! (`{"JAIL": [{"key": "...", "ends_at": "RFC 3339", "seconds_left": N}]}`), and
 //! `DELETE /jails/NAME/KEY` (the key percent-encoded, as an IPv6 address or a
-//! consumer id may need) lifts one: 200 when a ban was lifted (a `jail_unban`
-//! security-log event), 404 when there was none, 502 when a shared jail's Redis
-//! cannot be reached.
+//! consumer id may need) lifts one: 200 `{"jail", "key", "lifted": true}` when a ban
+//! was lifted (a `jail_unban` security-log event); problem+json 404 when there was
+//! none, 502 when a shared jail's Redis cannot be reached.
 
 use http::StatusCode;
 use serde_json::json;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::Answer;
+use super::{ok_json, problem, Answer};
 use crate::jail::{now_millis, JailsRegistry};
 use crate::observability::SecurityLog;
 
@@ -31,25 +31,17 @@ pub fn list(registry: &JailsRegistry) -> Answer {
             .collect();
         out.insert(jail.name().to_owned(), bans.into());
     }
-    (
-        StatusCode::OK,
-        "application/json",
-        json!(out).to_string().into_bytes(),
-    )
+    ok_json(json!(out))
 }
 
 pub async fn lift(registry: &JailsRegistry, security_log: &SecurityLog, rest: &str) -> Answer {
-    let answer = |status: StatusCode, message: String| {
-        let body = json!({ "status": status.as_u16(), "detail": message });
-        (status, "application/json", body.to_string().into_bytes())
-    };
     let Some((name, key)) = rest.split_once('/') else {
-        return answer(StatusCode::NOT_FOUND, "use DELETE /jails/NAME/KEY".into());
+        return problem(StatusCode::NOT_FOUND, "use DELETE /jails/NAME/KEY");
     };
     let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
     let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
     let Some(jail) = registry.items().into_iter().find(|j| j.name() == name) else {
-        return answer(StatusCode::NOT_FOUND, format!("no jail named {name:?}"));
+        return problem(StatusCode::NOT_FOUND, &format!("no jail named {name:?}"));
     };
     match jail.lift(&key).await {
         Ok(true) => {
@@ -59,18 +51,15 @@ pub async fn lift(registry: &JailsRegistry, security_log: &SecurityLog, rest: &s
                 ("reason", "admin".to_owned()),
             ];
             security_log.notice("jail_unban", &fields);
-            answer(
-                StatusCode::OK,
-                format!("lifted the ban of {key:?} in {name:?}"),
-            )
+            ok_json(json!({ "jail": name, "key": key, "lifted": true }))
         }
-        Ok(false) => answer(
+        Ok(false) => problem(
             StatusCode::NOT_FOUND,
-            format!("{key:?} is not banned in {name:?}"),
+            &format!("{key:?} is not banned in {name:?}"),
         ),
-        Err(e) => answer(
+        Err(e) => problem(
             StatusCode::BAD_GATEWAY,
-            format!("the jail's store failed: {e}"),
+            &format!("the jail's store failed: {e}"),
         ),
     }
 }

@@ -73,17 +73,33 @@ pub fn service(section: &AdminSection, parts: AdminParts) -> Service<Admin> {
     service
 }
 
-/// A JSON answer in the RFC 9457 shape.
-fn problem(status: StatusCode, detail: &str) -> Answer {
-    let body = json!({
+/// A problem document (RFC 9457) with extension `members` (an object, or null).
+fn problem_with(status: StatusCode, detail: &str, members: serde_json::Value) -> Answer {
+    let mut body = json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Error"),
         "status": status.as_u16(),
         "detail": detail,
     });
+    if let (Some(body), serde_json::Value::Object(members)) = (body.as_object_mut(), members) {
+        body.extend(members);
+    }
     (
         status,
         "application/problem+json",
+        body.to_string().into_bytes(),
+    )
+}
+
+fn problem(status: StatusCode, detail: &str) -> Answer {
+    problem_with(status, detail, serde_json::Value::Null)
+}
+
+/// A JSON document with status 200.
+fn ok_json(body: serde_json::Value) -> Answer {
+    (
+        StatusCode::OK,
+        "application/json",
         body.to_string().into_bytes(),
     )
 }
@@ -104,16 +120,11 @@ impl Admin {
     /// The running config (secrets redacted), its SHA-256 and when it was loaded.
     fn config(&self) -> Answer {
         let source = self.shared.load().source.clone();
-        let body = json!({
+        ok_json(json!({
             "sha256": source.sha256,
             "loaded_at": humantime::format_rfc3339_seconds(source.loaded_at).to_string(),
             "config": source.json,
-        });
-        (
-            StatusCode::OK,
-            "application/json",
-            body.to_string().into_bytes(),
-        )
+        }))
     }
 
     /// Every current upstream's targets: health, requests in flight, last check.
@@ -122,42 +133,24 @@ impl Admin {
         for targets in self.targets.items() {
             out.insert(targets.name().to_owned(), targets.status());
         }
-        let body = serde_json::Value::Object(out).to_string();
-        (StatusCode::OK, "application/json", body.into_bytes())
+        ok_json(serde_json::Value::Object(out))
     }
 
     fn reload(&self) -> Answer {
         match self.reloader.reload() {
-            Ok(reloaded) => {
-                let body = json!({
-                    "status": "reloaded",
-                    "needs_restart": reloaded.needs_restart,
-                });
-                (
-                    StatusCode::OK,
-                    "application/json",
-                    body.to_string().into_bytes(),
-                )
-            }
+            Ok(reloaded) => ok_json(json!({
+                "status": "reloaded",
+                "needs_restart": reloaded.needs_restart,
+            })),
             Err(e) => {
-                let status = StatusCode::UNPROCESSABLE_ENTITY;
                 let errors: Vec<_> = e
                     .errors
                     .iter()
                     .map(|e| json!({"line": e.line, "column": e.column, "path": e.path, "message": e.message}))
                     .collect();
-                let body = json!({
-                    "type": "about:blank",
-                    "title": "Unprocessable Entity",
-                    "status": status.as_u16(),
-                    "detail": format!("{}: {} error(s); nothing changed", e.source, errors.len()),
-                    "errors": errors,
-                });
-                (
-                    status,
-                    "application/problem+json",
-                    body.to_string().into_bytes(),
-                )
+                let detail = format!("{}: {} error(s); nothing changed", e.source, errors.len());
+                let status = StatusCode::UNPROCESSABLE_ENTITY;
+                problem_with(status, &detail, json!({ "errors": errors }))
             }
         }
     }

@@ -3,11 +3,13 @@
 //!
 //! URI over `max_uri_bytes` → 414, header block over `max_header_bytes` → 431; a
 //! missing, repeated or malformed `Host` (a port that is not a number included), two
-//! `Authorization` headers, or a request target that is not a path, an http(s) URL
+//! `Authorization` or two `Content-Type` headers (which one counts is each reader's
+//! guess: the gateway may check one credential or media type and the upstream act on
+//! the other), or a request target that is not a path, an http(s) URL
 //! or `*` on OPTIONS (see `target`) → 400. Pure checks, no I/O; the host they return
 //! is what routing matches.
 
-use http::header::{AUTHORIZATION, HOST};
+use http::header::{HeaderName, AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{StatusCode, Version};
 use pingora::http::RequestHeader;
 
@@ -33,8 +35,8 @@ pub enum HygieneError {
     DuplicateHost,
     #[error("the Host header is not a valid host[:port]")]
     InvalidHost,
-    #[error("the request has more than one Authorization header")]
-    DuplicateAuthorization,
+    #[error("the request has more than one {0} header")]
+    Repeated(&'static str),
     #[error(transparent)]
     Target(#[from] TargetError),
 }
@@ -59,6 +61,12 @@ pub struct Checked<'a> {
     pub target: Target<'a>,
 }
 
+/// Headers a request may carry once at most (besides `Host`), as errors name them.
+const SINGLE_HEADERS: [(HeaderName, &str); 2] = [
+    (AUTHORIZATION, "Authorization"),
+    (CONTENT_TYPE, "Content-Type"),
+];
+
 /// Checks `req` against `limits` and the rules above.
 pub fn check<'a>(
     req: &'a RequestHeader,
@@ -79,8 +87,10 @@ pub fn check<'a>(
             limit: limits.max_header_bytes,
         });
     }
-    if req.headers.get_all(AUTHORIZATION).iter().nth(1).is_some() {
-        return Err(HygieneError::DuplicateAuthorization);
+    for (name, shown) in SINGLE_HEADERS {
+        if req.headers.get_all(name).iter().nth(1).is_some() {
+            return Err(HygieneError::Repeated(shown));
+        }
     }
     let target = target::parse(req)?;
     let host = request_host(req, target.authority)?;
@@ -182,7 +192,13 @@ mod tests {
         assert!(host(&two).is_ok());
         two.append_header("authorization", "Bearer b")
             .expect("header");
-        assert_eq!(host(&two), Err(HygieneError::DuplicateAuthorization));
+        assert_eq!(host(&two), Err(HygieneError::Repeated("Authorization")));
+        let mut types = req("/", Some("a"));
+        types
+            .append_header("content-type", "application/json")
+            .expect("h");
+        types.append_header("content-type", "c/d").expect("h");
+        assert_eq!(host(&types), Err(HygieneError::Repeated("Content-Type")));
         assert_eq!(
             host(&req("http://Abs.example/x", None)),
             Err(HygieneError::MissingHost),

@@ -20,6 +20,10 @@ use crate::observability::EventFacts;
 impl Gateway {
     /// Refuses the request while a jail bans its key of `kind`.
     pub(super) fn check_bans(&self, ctx: &mut RequestCtx, kind: JailKey) -> Result<(), Reply> {
+        if ctx.snap.jails.by_name.is_empty() {
+            // Most configs have no jail: not even the clock is read.
+            return Ok(());
+        }
         let refused = ctx
             .snap
             .jails
