@@ -10,10 +10,11 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use pingora::apps::HttpServerOptions;
 use pingora::prelude::Opt;
-use pingora::proxy::http_proxy_service_with_name;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::admin;
 use crate::auth::jwks::jwks_refresher;
 use crate::base::lifecycle::{Lifecycle, LifecycleWatch};
 use crate::config::{load_file, raw::ServerSection, LoadedConfig};
+use crate::connection::ConnectionGuard;
 use crate::jail::keeper;
 use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
 use crate::proxy::{Gateway, ListenerMap};
@@ -89,13 +91,21 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
             continue;
         }
         let name = if h2c { "tollgate h2c" } else { "tollgate" };
-        let mut service =
-            http_proxy_service_with_name(&server.configuration, gateway.clone(), name);
-        if let Some(app) = service.app_logic_mut() {
-            let mut options = HttpServerOptions::default();
-            options.h2c = h2c;
-            app.server_options = Some(options);
-        }
+        let mut proxy = http_proxy(&server.configuration, gateway.clone());
+        let mut options = HttpServerOptions::default();
+        options.h2c = h2c;
+        // An HTTP/2 connection without a request in flight is idle.
+        options.h2_idle_timeout = Some(raw.server.keepalive_timeout);
+        proxy.server_options = Some(options);
+        let current = shared.clone();
+        let guard = ConnectionGuard::new(
+            proxy,
+            Box::new(move || current.load().client_limits.clone()),
+            lifecycle.drain_watch(),
+            h2c,
+            &retained.metrics,
+        );
+        let mut service = Service::new(name.to_owned(), guard);
         for (name, listener) in listeners {
             let addr = listener.addr.to_string();
             let Some(section) = &listener.tls else {

@@ -12,6 +12,7 @@ pub mod base;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod connection;
 pub mod edge;
 pub mod jail;
 pub mod observability;

@@ -353,3 +353,31 @@ fn an_exposed_admin_listener_needs_a_token() {
         "{stderr}"
     );
 }
+
+#[test]
+fn slow_client_limit_mistakes_are_reported_at_their_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = "[listeners.a]\naddr = \"127.0.0.1:7000\"\n";
+    let (file, stderr) = check_refuses(
+        dir.path(),
+        &format!("[server]\nheader_timeout = \"0s\"\nmax_connections_per_ip = 0\n\n{listener}"),
+    );
+    for expected in [
+        format!("{file}:2:18: server.header_timeout: must be greater than 0"),
+        format!("{file}:3:26: server.max_connections_per_ip: must be at least 1"),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    let (file, stderr) = check_refuses(
+        dir.path(),
+        &format!("[server]\nbody_min_rate = \"1KiB\"\n\n{listener}"),
+    );
+    let expected = format!("{file}:2:17: server.body_min_rate: invalid rate \"1KiB\"");
+    assert!(
+        stderr.contains(&expected),
+        "missing {expected:?} in:\n{stderr}"
+    );
+}

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 use crate::base::lifecycle::Lifecycle;
+use crate::base::problem_document;
 use crate::config::raw::AdminSection;
 use crate::config::units::parse_fingerprint;
 use crate::jail::JailsRegistry;
@@ -75,12 +76,7 @@ pub fn service(section: &AdminSection, parts: AdminParts) -> Service<Admin> {
 
 /// A problem document (RFC 9457) with extension `members` (an object, or null).
 fn problem_with(status: StatusCode, detail: &str, members: serde_json::Value) -> Answer {
-    let mut body = json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
+    let mut body = problem_document(status, detail);
     if let (Some(body), serde_json::Value::Object(members)) = (body.as_object_mut(), members) {
         body.extend(members);
     }

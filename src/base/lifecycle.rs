@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 
 const PROBE_EVERY: Duration = Duration::from_millis(50);
 
@@ -21,26 +22,47 @@ const STARTING: u8 = 0;
 const SERVING: u8 = 1;
 const DRAINING: u8 = 2;
 
-#[derive(Default)]
-pub struct Lifecycle(AtomicU8);
+pub struct Lifecycle {
+    state: AtomicU8,
+    /// Turns true when the drain begins.
+    drain: watch::Sender<bool>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            state: AtomicU8::new(STARTING),
+            drain: watch::channel(false).0,
+        }
+    }
+}
 
 impl Lifecycle {
     /// Every listener accepts connections (unless a drain began meanwhile).
     pub fn serving(&self) {
-        let _ = self.0.compare_exchange(STARTING, SERVING, Relaxed, Relaxed);
+        let _ = self
+            .state
+            .compare_exchange(STARTING, SERVING, Relaxed, Relaxed);
     }
 
     /// The process was told to stop or to hand its sockets over.
     pub fn draining(&self) {
-        self.0.store(DRAINING, Relaxed);
+        self.state.store(DRAINING, Relaxed);
+        self.drain.send_replace(true);
     }
 
     pub fn is_ready(&self) -> bool {
-        self.0.load(Relaxed) == SERVING
+        self.state.load(Relaxed) == SERVING
     }
 
     pub fn is_draining(&self) -> bool {
-        self.0.load(Relaxed) == DRAINING
+        self.state.load(Relaxed) == DRAINING
+    }
+
+    /// A watch that changes to `true` when the drain begins (Pingora's own shutdown
+    /// watch changes only when the listeners close, 5 s later on an upgrade).
+    pub fn drain_watch(&self) -> watch::Receiver<bool> {
+        self.drain.subscribe()
     }
 }
 

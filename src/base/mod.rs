@@ -9,4 +9,4 @@ pub mod registry;
 mod reply;
 pub mod sd_notify;
 
-pub use reply::{PolicyEvent, Reply};
+pub use reply::{problem_document, PolicyEvent, Reply};

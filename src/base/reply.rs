@@ -68,3 +68,14 @@ impl Reply {
         self
     }
 }
+
+/// The members every RFC 9457 problem document of tollgate has: `type`, `title`,
+/// `status` and `detail`. Callers add the request id and extension members.
+pub fn problem_document(status: StatusCode, detail: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    })
+}

@@ -50,6 +50,41 @@ pub mod opt_size {
     }
 }
 
+/// A rate in bytes per second: `"1KiB/s"`, or `0` / `"0"` for none.
+pub mod rate {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Rate {
+        Number(u64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = match Rate::deserialize(d)? {
+            Rate::Number(0) => return Ok(0),
+            Rate::Number(n) => {
+                return Err(D::Error::custom(format!(
+                    "invalid rate {n}: write it with its unit, e.g. \"{n}B/s\" or \"1KiB/s\""
+                )))
+            }
+            Rate::Text(text) => text,
+        };
+        if text.trim() == "0" {
+            return Ok(0);
+        }
+        let size = text
+            .strip_suffix("/s")
+            .and_then(|size| size.trim().parse::<bytesize::ByteSize>().ok());
+        size.map(|s| s.as_u64()).ok_or_else(|| {
+            D::Error::custom(format!(
+                "invalid rate {text:?} (write e.g. \"1KiB/s\", or \"0\" for none)"
+            ))
+        })
+    }
+}
+
 /// `"a"` or `["a", "b"]`, read as a list.
 pub mod one_or_many {
     use super::*;

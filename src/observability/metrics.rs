@@ -23,6 +23,8 @@ pub struct Metrics {
     jail_store_errors: IntCounterVec,
     config_reloads: IntCounterVec,
     config_last_reload_success: prometheus::IntGauge,
+    client_timeouts: IntCounterVec,
+    connections_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -129,6 +131,22 @@ impl Metrics {
             "config_last_reload_success_timestamp_seconds",
             "When the config was last loaded successfully (Unix time; the start counts)",
         ))?;
+        let client_timeouts = IntCounterVec::new(
+            Opts::new(
+                "client_timeouts_total",
+                "Client connections cut off (408) because the request head (header_timeout) or body (body_min_rate) came too slowly",
+            ),
+            &["phase"],
+        )?;
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "connections_refused_total",
+                "Client connections closed at accept, by reason",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(client_timeouts.clone()))?;
+        registry.register(Box::new(connections_refused.clone()))?;
         registry.register(Box::new(config_reloads.clone()))?;
         registry.register(Box::new(config_last_reload_success.clone()))?;
         registry.register(Box::new(jail_bans.clone()))?;
@@ -165,7 +183,19 @@ impl Metrics {
             jail_store_errors,
             config_reloads,
             config_last_reload_success,
+            client_timeouts,
+            connections_refused,
         })
+    }
+
+    /// The counter of client connections cut off in `phase` ("header" or "body").
+    pub fn client_timeouts(&self, phase: &str) -> prometheus::IntCounter {
+        self.client_timeouts.with_label_values(&[phase])
+    }
+
+    /// The counter of connections refused at accept for `reason`.
+    pub fn connections_refused(&self, reason: &str) -> prometheus::IntCounter {
+        self.connections_refused.with_label_values(&[reason])
     }
 
     /// Replaces the certificate expiry gauges with `certs` (listener, file, expiry).

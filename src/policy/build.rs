@@ -65,6 +65,10 @@ impl<'a> Builder<'a> {
             // The proxy's bound on held bodies and client idle timeout (`state`).
             validation_memory: _,
             keepalive_timeout: _,
+            // Client connection limits (`connection`).
+            header_timeout: _,
+            body_min_rate: _,
+            max_connections_per_ip: _,
         } = server;
         let at = TomlPath::root().key("server");
         let mut chain = ChainBuilder::default();

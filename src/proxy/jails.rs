@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use super::{Gateway, RequestCtx};
 use crate::base::Reply;
 use crate::config::raw::JailKey;
+use crate::edge::forwarded::client_network;
 use crate::jail::now_millis;
 use crate::observability::EventFacts;
 
@@ -80,13 +81,9 @@ fn jail_key(ctx: &RequestCtx, kind: JailKey) -> Option<String> {
 
 /// An IPv4 address as it is; an IPv6 address as its /64.
 fn ip_key(ip: IpAddr) -> String {
-    match ip {
+    match client_network(ip) {
         IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-            format!("{net}/64")
-        }
+        IpAddr::V6(net) => format!("{net}/64"),
     }
 }
 

@@ -41,6 +41,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 
 use crate::base::lifecycle::Lifecycle;
+use crate::connection;
 use crate::edge::{forwarded::Forwarded, request_id, target};
 use crate::observability::{AccessLog, EventFacts, Metrics, SecurityLog};
 use crate::policy::{BodyChunk, Reply};
@@ -120,6 +121,7 @@ impl ProxyHttp for Gateway {
         // Pingora keeps an idle HTTP/1.1 connection open forever unless told otherwise
         // (a `Connection: close` request stays closing).
         session.set_keepalive(Some(ctx.snap.keepalive_timeout_secs));
+        connection::head_complete(session);
         if let Err(reply) = self.admit(session, ctx).await {
             self.answer(session, reply, ctx).await?;
             return Ok(true);
@@ -141,6 +143,9 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if end_of_stream {
+            connection::body_complete(session);
+        }
         // Pingora calls this once for a request without a body too (nothing to check:
         // no Arc is cloned), and for an upgraded connection (WebSocket), whose bytes are
         // no request body.
@@ -303,6 +308,7 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.in_flight = None;
+        connection::request_complete(session);
         if !ctx.jailed {
             self.count_strikes(session, ctx).await;
         }

@@ -11,7 +11,8 @@ use pingora::proxy::Session;
 use pingora::{ErrorSource, ErrorType};
 
 use super::RequestCtx;
-use crate::base::Reply;
+use crate::base::{problem_document, Reply};
+use crate::connection;
 use crate::edge::request_id;
 use crate::policy::RequestView;
 use crate::routing::StaticResponse;
@@ -42,14 +43,8 @@ pub async fn reply(
 
 /// An RFC 9457 problem document, with the reply's extension members.
 fn problem(reply: &Reply, request_id: &str) -> Bytes {
-    let status = reply.status;
-    let mut body = serde_json::json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": reply.detail,
-        "request_id": request_id,
-    });
+    let mut body = problem_document(reply.status, &reply.detail);
+    body["request_id"] = request_id.into();
     for (name, value) in &reply.members {
         body[*name] = value.clone();
     }
@@ -127,6 +122,12 @@ async fn write(
 /// the client is gone and nothing can be written.
 pub fn error_status(e: &pingora::Error) -> Option<(StatusCode, &'static str)> {
     use ErrorType::*;
+    if connection::slow_body(e) {
+        return Some((
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body arrived slower than body_min_rate",
+        ));
+    }
     if let HTTPStatus(code) = e.etype() {
         let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY);
         let detail = match status {

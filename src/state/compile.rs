@@ -20,6 +20,7 @@ use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{LimitStore, RawConfig, RouteSection};
 use crate::config::source::ConfigSource;
 use crate::config::LoadedConfig;
+use crate::connection::ClientLimits;
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::edge::path::{self, PathRules};
@@ -116,6 +117,7 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
         return Err(problems);
     }
     let s = &raw.server;
+    let trusted_proxies = TrustedProxies::new(s.trusted_proxies.clone());
     Ok(Snapshot {
         router,
         request_limits: RequestLimits {
@@ -127,10 +129,16 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
             merge_slashes: s.merge_slashes,
             double_encoding: s.double_encoding,
         },
-        trusted_proxies: TrustedProxies::new(s.trusted_proxies.clone()),
+        trusted_proxies: trusted_proxies.clone(),
         listener_policies,
         server_policies: Arc::new(policies.server_chain()),
         unrouted_policies: policies.unrouted_chain(),
+        client_limits: Arc::new(ClientLimits {
+            header_timeout: s.header_timeout,
+            body_min_rate: s.body_min_rate,
+            max_connections_per_ip: s.max_connections_per_ip,
+            exempt: trusted_proxies,
+        }),
         validation_memory: s.validation_memory,
         keepalive_timeout_secs: s.keepalive_timeout.as_secs().max(1),
         source: Arc::new(ConfigSource::of(loaded)),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::auth::compile::CompiledAuth;
 use crate::config::source::ConfigSource;
+use crate::connection::ClientLimits;
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::edge::path::PathRules;
@@ -30,6 +31,8 @@ pub struct Snapshot {
     pub source: Arc<ConfigSource>,
     /// Seconds an idle client connection waits for its next request.
     pub keepalive_timeout_secs: u64,
+    /// The slow-client and per-IP limits of client connections.
+    pub client_limits: Arc<ClientLimits>,
     /// Bytes of request bodies held for validation, all requests together, at most.
     pub validation_memory: u64,
     /// Automatic bans, by name.

@@ -202,6 +202,12 @@ impl Tollgate {
         status.expect("exit status")
     }
 
+    /// Sends `signal` to the running process.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal");
+    }
+
     /// The running process's id.
     pub fn pid(&self) -> u32 {
         self.child.id()

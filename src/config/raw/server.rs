@@ -54,6 +54,17 @@ pub struct ServerSection {
     /// How long an idle client connection is kept open for its next request.
     #[serde(with = "units::duration")]
     pub keepalive_timeout: Duration,
+    /// A request head (HTTP/1.1) must arrive within this, counted from its first
+    /// byte (from accept for a connection's first request); else 408 and close.
+    #[serde(with = "units::duration")]
+    pub header_timeout: Duration,
+    /// A request body arriving slower than this (bytes per second, judged over 5 s
+    /// windows of waiting after 5 s of grace) is cut off with 408; 0: not judged.
+    #[serde(with = "units::rate")]
+    pub body_min_rate: u64,
+    /// Open connections per client address (IPv6: per /64) at most; more are
+    /// closed at accept. Trusted proxies are not limited.
+    pub max_connections_per_ip: Option<u32>,
 }
 
 impl Default for ServerSection {
@@ -78,6 +89,9 @@ impl Default for ServerSection {
             jails: Vec::new(),
             validation_memory: 256 * 1024 * 1024,
             keepalive_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(10),
+            body_min_rate: 1024,
+            max_connections_per_ip: None,
         }
     }
 }

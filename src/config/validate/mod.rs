@@ -95,6 +95,15 @@ fn server(raw: &RawConfig, path: &TomlPath, out: &mut Problems) {
             "must be at least 1s (it counts in whole seconds)".into(),
         ));
     }
+    if s.header_timeout.is_zero() {
+        out.push((path.key("header_timeout"), "must be greater than 0".into()));
+    }
+    if s.max_connections_per_ip == Some(0) {
+        out.push((
+            path.key("max_connections_per_ip"),
+            "must be at least 1 (leave it out for no limit)".into(),
+        ));
+    }
     if s.validation_memory == 0 {
         out.push((
             path.key("validation_memory"),

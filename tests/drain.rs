@@ -1,0 +1,78 @@
+//! The drain of open connections when the process stops (SIGTERM) or hands its
+//! sockets over (SIGQUIT): a request already on its way is still answered, with
+//! `Connection: close`, and HTTP/2 connections get GOAWAY at once.
+
+use nix::sys::signal::Signal;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{eventually, free_port, Tollgate};
+
+const ROUTE: &str = "[[routes]]\nname = \"ok\"\nrespond = { status = 200, body = \"ok\" }\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_on_its_way_when_the_process_stops_is_answered() {
+    let tg = Tollgate::start(ROUTE).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", tg.port))
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\n")
+        .await
+        .expect("first part");
+    // Nothing outside the process shows that it read these bytes: give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tg.signal(Signal::SIGTERM);
+    let closed = eventually(Duration::from_secs(5), || async {
+        TcpStream::connect(("127.0.0.1", tg.port)).await.is_err()
+    })
+    .await;
+    assert!(closed, "the listener never closed:\n{}", tg.log());
+    // Pingora drops connections waiting for a request once its listeners closed;
+    // this one had begun its request, so it is answered.
+    stream
+        .write_all(b"Host: a\r\n\r\n")
+        .await
+        .expect("the rest");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "no end of the answer: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{answer:?}\n{}",
+        tg.log()
+    );
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_connections_get_goaway_as_the_drain_begins() {
+    let h2_port = free_port();
+    let tg = Tollgate::start(&format!(
+        "[listeners.h2c]\naddr = \"127.0.0.1:{h2_port}\"\nh2c = true\n\n{ROUTE}"
+    ))
+    .await;
+    let tcp = TcpStream::connect(("127.0.0.1", h2_port))
+        .await
+        .expect("connect");
+    let (mut client, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!("http://127.0.0.1:{h2_port}/"))
+        .body(())
+        .expect("request");
+    let (response, _) = client.send_request(request, true).expect("send");
+    assert_eq!(response.await.expect("response").status(), 200);
+    // SIGQUIT with no new process to take the sockets: Pingora keeps its listeners
+    // (and its own shutdown signal) for 5 s more; the drain begins at once.
+    tg.signal(Signal::SIGQUIT);
+    let closed = tokio::time::timeout(Duration::from_secs(3), connection).await;
+    assert!(
+        matches!(closed, Ok(Ok(Ok(())))),
+        "the HTTP/2 connection was not closed gracefully within 3 s: {closed:?}"
+    );
+}
