@@ -6,6 +6,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::hash_key as digest;
 use crate::bootstrap::{self, RunFlags};
@@ -63,6 +64,12 @@ pub enum Command {
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Stop the running tollgate gracefully (SIGTERM to the pid in the config's pid
+    /// file) and wait until it has exited.
+    Stop {
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// Print the SHA-256 digest of an API key read from standard input, for a
     /// consumer's `key_sha256` (the key itself never goes into the config).
     HashKey {
@@ -93,6 +100,7 @@ impl Cli {
                 binary,
                 timeout,
             } => upgrade(&config, binary, timeout, metrics),
+            Command::Stop { config } => stop(&config),
             Command::HashKey { generate } => hash_key(generate),
         }
     }
@@ -189,6 +197,31 @@ fn upgrade(
         }
         Err(e) => {
             eprintln!("tollgate: upgrade failed: {e}");
+            1
+        }
+    }
+}
+
+/// SIGTERM to the pid in the file's pid file, then waits for the process to exit
+/// (its grace period and shutdown timeout, and 5 s more). The file must load: it
+/// names the pid file.
+fn stop(path: &Path) -> i32 {
+    let raw = match load_file(path) {
+        Ok(loaded) => loaded.raw,
+        Err(errors) => {
+            eprint!("{errors}");
+            return 1;
+        }
+    };
+    // Pingora sleeps the grace period, then gives its runtimes shutdown_timeout.
+    let timeout = raw.server.grace_period + raw.server.shutdown_timeout + Duration::from_secs(5);
+    match crate::upgrade::stop(&raw, timeout) {
+        Ok(pid) => {
+            println!("stopped: pid {pid} has exited");
+            0
+        }
+        Err(e) => {
+            eprintln!("tollgate: stop failed: {e}");
             1
         }
     }

@@ -78,6 +78,35 @@ pub fn upgrade(
     Ok(new_pid)
 }
 
+/// Stops the process serving `raw` gracefully (SIGTERM) and waits until it has
+/// exited, at most `timeout`. Returns its pid.
+pub fn stop(raw: &RawConfig, timeout: Duration) -> Result<i32, String> {
+    let pid = read_pid(&raw.server.pid_file)?;
+    if !running(pid) {
+        return Err(format!("pid {pid} is not running"));
+    }
+    kill(Pid::from_raw(pid), Signal::SIGTERM)
+        .map_err(|e| format!("cannot signal pid {pid}: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    while running(pid) {
+        if Instant::now() >= deadline {
+            return Err(format!("pid {pid} did not exit within {timeout:?}"));
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(pid)
+}
+
+/// Whether `pid` runs: it exists and is not a zombie (exited, not reaped by its
+/// parent yet).
+fn running(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.starts_with(" Z"))
+        })
+}
+
 /// Waits until `ready`, failing if `child` exits first or `deadline` passes.
 fn wait_for(
     child: &mut Child,

@@ -236,3 +236,40 @@ async fn systemd_is_told_the_main_pid_and_follows_an_upgrade_on_sigusr2() {
     .await;
     assert!(logged, "{}", tg.log());
 }
+
+/// Whether `pid` has exited (gone, or a zombie its parent has not reaped yet).
+fn exited(pid: u32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err()
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stop_command_returns_once_the_process_has_exited() {
+    let tg = Tollgate::start("[[routes]]\nname = \"ok\"\nrespond = { status = 200 }\n").await;
+    let pid = tg.pid();
+    let out = tokio::task::block_in_place(|| {
+        crate::support::tollgate::cli(&["stop", "-c"], Some(&tg.config_path()))
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("pid {pid} has exited")),
+        "{stdout}"
+    );
+    assert!(
+        exited(pid),
+        "the command returned before the process exited"
+    );
+    assert!(tg.log().contains("SIGTERM received"), "{}", tg.log());
+
+    // Nothing left to stop: a clear error.
+    let out = tokio::task::block_in_place(|| {
+        crate::support::tollgate::cli(&["stop", "-c"], Some(&tg.config_path()))
+    });
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stop failed"));
+}
