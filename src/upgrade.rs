@@ -78,12 +78,20 @@ pub fn upgrade(
     Ok(new_pid)
 }
 
-/// Stops the process serving `raw` gracefully (SIGTERM) and waits until it has
-/// exited, at most `timeout`. Returns its pid.
+/// Stops the process serving `raw` gracefully and waits until it has exited, at most
+/// `timeout` after SIGTERM. With a `drain_delay`, the process drains first (SIGUSR1)
+/// and keeps accepting for that long. Returns its pid.
 pub fn stop(raw: &RawConfig, timeout: Duration) -> Result<i32, String> {
     let pid = read_pid(&raw.server.pid_file)?;
     if !running(pid) {
         return Err(format!("pid {pid} is not running"));
+    }
+    let drain_delay = raw.server.drain_delay;
+    if !drain_delay.is_zero() {
+        kill(Pid::from_raw(pid), Signal::SIGUSR1)
+            .map_err(|e| format!("cannot signal pid {pid}: {e}"))?;
+        println!("draining pid {pid} for {drain_delay:?}");
+        std::thread::sleep(drain_delay);
     }
     kill(Pid::from_raw(pid), Signal::SIGTERM)
         .map_err(|e| format!("cannot signal pid {pid}: {e}"))?;

@@ -7,8 +7,9 @@
 #   upgrade  `systemctl kill -s USR2 --kill-whom=main tollgate` leaves the unit active
 #            under a new main PID (MAINPID= from the new process), the old one gone,
 #            and requests served all along;
-#   stop     `systemctl stop tollgate` after the upgrade stops the new main process
-#            with SIGTERM (result success), not SIGKILL.
+#   stop     `systemctl stop tollgate` after the upgrade drains first (drain_delay:
+#            /readyz 503 while still serving), then stops the new main process with
+#            SIGTERM (result success), not SIGKILL.
 #
 # How: systemd runs as PID 1 of fresh PID and mount namespaces (`unshare`), booting only
 # tollgate.service. In that mount namespace /etc is an overlay (the host's /etc is not
@@ -62,6 +63,7 @@ pid_file = "/run/tollgate/tollgate.pid"
 upgrade_socket = "/run/tollgate/upgrade.sock"
 grace_period = "2s"
 shutdown_timeout = "2s"
+drain_delay = "2s"
 access_log = "off"
 
 [admin]
@@ -157,11 +159,16 @@ wait "$LOAD"
 [[ $(cat "$WORK/failed") == 0 ]] || die "$(cat "$WORK/failed") requests failed during the upgrade"
 step "upgrade: active, main PID $PID_A -> $PID_B, the old process gone, no request failed"
 
-systemctl_ stop tollgate
+systemctl_ stop tollgate &
+STOP=$!
+until_true 5 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$ADMIN/readyz)\" = 503 ]" \
+    || die "/readyz did not turn 503 as the stop began"
+[[ $(answer) == two ]] || die "not serving during drain_delay"
+wait "$STOP" || die "systemctl stop failed"
 state=$(systemctl_ is-active tollgate || true)
 [[ $state == inactive ]] || die "after stop: $state"
 answer >/dev/null && die "still serving after stop"
 result=$(systemctl_ show -p Result --value tollgate)
 [[ $result == success ]] || die "stopped with result $result (killed rather than stopped?)"
-step "stop: inactive, result success (stopped by SIGTERM, not killed)"
+step "stop: /readyz 503 and still serving during drain_delay, then inactive, result success"
 echo "PASS: systemd/tollgate.service under systemd $($SYSTEMD --version | head -1 | cut -d' ' -f2)"

@@ -76,3 +76,46 @@ async fn http2_connections_get_goaway_as_the_drain_begins() {
         "the HTTP/2 connection was not closed gracefully within 3 s: {closed:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_with_a_drain_delay_drains_before_the_listeners_close() {
+    let admin = free_port();
+    let tg = Tollgate::start_with_server(
+        &format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n{ROUTE}"),
+        "drain_delay = \"2s\"",
+    )
+    .await;
+    let readyz = format!("http://127.0.0.1:{admin}/readyz");
+    assert_eq!(crate::support::get(&readyz).await.status, 200);
+    let config = tg.config_path();
+    let started = std::time::Instant::now();
+    let stop =
+        std::thread::spawn(move || crate::support::tollgate::cli(&["stop", "-c"], Some(&config)));
+    let draining = eventually(Duration::from_secs(2), || async {
+        crate::support::get(&readyz).await.status == 503
+    })
+    .await;
+    assert!(draining, "/readyz never said 503:\n{}", tg.log());
+    // Still accepting, and telling clients to go elsewhere next time.
+    let reply = crate::support::get(&tg.url("/")).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "too late to tell"
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("connection"), "close");
+    let out = tokio::task::block_in_place(|| stop.join()).expect("stop command");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "stopped before the delay"
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", tg.port)).await.is_err(),
+        "still listening"
+    );
+}

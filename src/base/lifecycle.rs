@@ -4,7 +4,7 @@
 //! load balancer polling `GET /readyz` stops sending before the process goes.
 //! [`LifecycleWatch`] is the background service that moves it along: it connects to
 //! every listener until each accepts, and listens for those signals (beside Pingora,
-//! which acts on them).
+//! which acts on them) and for SIGUSR1, which begins the drain alone.
 
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -13,7 +13,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 
 const PROBE_EVERY: Duration = Duration::from_millis(50);
@@ -91,14 +91,41 @@ impl LifecycleWatch {
     }
 }
 
+/// The signals that begin a drain: SIGTERM and SIGQUIT (on which Pingora also stops,
+/// or hands its sockets over), and SIGUSR1 (`tollgate stop` with a `drain_delay`: the
+/// drain alone, the listeners stay open).
+struct DrainSignals([Signal; 3]);
+
+impl DrainSignals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self([
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::quit())?,
+            signal(SignalKind::user_defined1())?,
+        ]))
+    }
+
+    async fn recv(&mut self) {
+        let [term, quit, usr1] = &mut self.0;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = quit.recv() => {}
+            _ = usr1.recv() => {}
+        }
+    }
+}
+
 #[async_trait]
 impl BackgroundService for LifecycleWatch {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let (Ok(mut term), Ok(mut quit)) =
-            (signal(SignalKind::terminate()), signal(SignalKind::quit()))
-        else {
-            log::error!("cannot watch SIGTERM and SIGQUIT: /readyz will not report a drain");
-            return;
+        let mut drain = match DrainSignals::new() {
+            Ok(signals) => signals,
+            Err(e) => {
+                log::error!(
+                    "cannot watch the drain signals ({e}): /readyz will not report a drain"
+                );
+                return;
+            }
         };
         while !self.lifecycle.is_ready() && !self.lifecycle.is_draining() {
             if self.all_accept().await {
@@ -109,14 +136,12 @@ impl BackgroundService for LifecycleWatch {
             }
             tokio::select! {
                 _ = tokio::time::sleep(PROBE_EVERY) => {}
-                _ = term.recv() => self.lifecycle.draining(),
-                _ = quit.recv() => self.lifecycle.draining(),
+                _ = drain.recv() => self.lifecycle.draining(),
                 _ = shutdown.changed() => return,
             }
         }
         tokio::select! {
-            _ = term.recv() => {}
-            _ = quit.recv() => {}
+            _ = drain.recv() => {}
             _ = shutdown.changed() => {}
         }
         self.lifecycle.draining();

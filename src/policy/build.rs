@@ -47,6 +47,7 @@ impl<'a> Builder<'a> {
             pid_file: _,
             upgrade_socket: _,
             grace_period: _,
+            drain_delay: _,
             shutdown_timeout: _,
             max_uri_bytes: _,
             max_header_bytes: _,

@@ -23,6 +23,11 @@ pub struct ServerSection {
     /// How long a stopping process waits for in-flight requests.
     #[serde(with = "units::duration")]
     pub shutdown_timeout: Duration,
+    /// How long `tollgate stop` lets the process drain (`/readyz` 503, `Connection:
+    /// close`, HTTP/2 GOAWAY) while it still accepts, before it stops it: time for a
+    /// load balancer polling `/readyz` to stop sending.
+    #[serde(with = "units::duration")]
+    pub drain_delay: Duration,
     #[serde(with = "units::size")]
     pub max_uri_bytes: u64,
     #[serde(with = "units::size")]
@@ -75,6 +80,7 @@ impl Default for ServerSection {
             upgrade_socket: PathBuf::from("/tmp/tollgate-upgrade.sock"),
             grace_period: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
+            drain_delay: Duration::ZERO,
             max_uri_bytes: 8 * 1024,
             max_header_bytes: 32 * 1024,
             trusted_proxies: Vec::new(),
