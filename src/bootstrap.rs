@@ -23,7 +23,7 @@ use crate::admin;
 use crate::auth::jwks::jwks_refresher;
 use crate::base::lifecycle::{Lifecycle, LifecycleWatch};
 use crate::config::{load_file, raw::ServerSection, LoadedConfig};
-use crate::connection::ConnectionGuard;
+use crate::connection::{ConnectionGuard, PerIp};
 use crate::jail::keeper;
 use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
 use crate::proxy::{Gateway, ListenerMap};
@@ -84,6 +84,7 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
         security_log.clone(),
         retained.metrics.clone(),
     );
+    let per_ip = Arc::new(PerIp::default());
     // Pingora sets h2c per service, so listeners are grouped by it.
     for h2c in [false, true] {
         let listeners: Vec<_> = raw.listeners.iter().filter(|(_, l)| l.h2c == h2c).collect();
@@ -103,6 +104,7 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
             Box::new(move || current.load().client_limits.clone()),
             lifecycle.drain_watch(),
             h2c,
+            per_ip.clone(),
             &retained.metrics,
         );
         let mut service = Service::new(name.to_owned(), guard);
@@ -186,6 +188,7 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
             boot: raw.clone(),
         },
     ));
+    catch_drain_signal()?;
     if !flags.daemon {
         // Pingora writes the pid file only when daemonizing; `tollgate reload` needs it.
         write_pid_file(&raw.server.pid_file)?;
@@ -216,6 +219,23 @@ fn server_conf(s: &ServerSection, daemon: bool) -> ServerConf {
         upstream_keepalive_pool_size: s.upstream_keepalive_pool,
         ..ServerConf::default()
     }
+}
+
+/// SIGUSR1 begins a drain (`tollgate stop` with a `drain_delay`), but its default
+/// action ends the process, and the lifecycle service listens for it only once
+/// Pingora runs. Listening once here installs tokio's handler for the rest of the
+/// process's life, so a SIGUSR1 sent as soon as the pid file exists is harmless.
+fn catch_drain_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("cannot start a runtime to catch SIGUSR1")?;
+    // The handler stays installed when this listener is dropped.
+    let _listener = runtime
+        .block_on(async { signal(SignalKind::user_defined1()) })
+        .context("cannot catch SIGUSR1")?;
+    Ok(())
 }
 
 fn write_pid_file(path: &Path) -> anyhow::Result<()> {

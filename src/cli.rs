@@ -6,12 +6,11 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::auth::hash_key as digest;
 use crate::bootstrap::{self, RunFlags};
 use crate::config::load_file;
-use crate::config::raw::RawConfig;
+use crate::config::raw::{RawConfig, ServerSection};
 use crate::observability::Metrics;
 use crate::state::{compile::compile, Retained};
 use crate::upgrade::read_pid;
@@ -69,6 +68,9 @@ pub enum Command {
     Stop {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Stop this process instead of the one in the pid file (systemd: $MAINPID).
+        #[arg(long)]
+        pid: Option<i32>,
     },
     /// Print the SHA-256 digest of an API key read from standard input, for a
     /// consumer's `key_sha256` (the key itself never goes into the config).
@@ -100,7 +102,7 @@ impl Cli {
                 binary,
                 timeout,
             } => upgrade(&config, binary, timeout, metrics),
-            Command::Stop { config } => stop(&config),
+            Command::Stop { config, pid } => stop(&config, pid),
             Command::HashKey { generate } => hash_key(generate),
         }
     }
@@ -202,20 +204,22 @@ fn upgrade(
     }
 }
 
-/// SIGTERM to the pid in the file's pid file, then waits for the process to exit
-/// (its grace period and shutdown timeout, and 5 s more). The file must load: it
-/// names the pid file.
-fn stop(path: &Path) -> i32 {
-    let raw = match load_file(path) {
-        Ok(loaded) => loaded.raw,
+/// Stops the process (see `upgrade::stop`). The file gives the pid file and the
+/// timings; when it does not load and `pid` is given, the stop goes on with the
+/// default timings (a file being edited must not keep systemd from stopping).
+fn stop(path: &Path, pid: Option<i32>) -> i32 {
+    let server = match load_file(path) {
+        Ok(loaded) => loaded.raw.server,
         Err(errors) => {
             eprint!("{errors}");
-            return 1;
+            if pid.is_none() {
+                return 1;
+            }
+            eprintln!("tollgate: stopping pid with the default timings");
+            ServerSection::default()
         }
     };
-    // Pingora sleeps the grace period, then gives its runtimes shutdown_timeout.
-    let timeout = raw.server.grace_period + raw.server.shutdown_timeout + Duration::from_secs(5);
-    match crate::upgrade::stop(&raw, timeout) {
+    match crate::upgrade::stop(&server, pid) {
         Ok(pid) => {
             println!("stopped: pid {pid} has exited");
             0

@@ -26,7 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config::raw::RawConfig;
+use crate::config::raw::{RawConfig, ServerSection};
 
 const POLL: Duration = Duration::from_millis(50);
 /// How long an upgrade triggered by SIGUSR2 may take.
@@ -78,15 +78,21 @@ pub fn upgrade(
     Ok(new_pid)
 }
 
-/// Stops the process serving `raw` gracefully and waits until it has exited, at most
-/// `timeout` after SIGTERM. With a `drain_delay`, the process drains first (SIGUSR1)
-/// and keeps accepting for that long. Returns its pid.
-pub fn stop(raw: &RawConfig, timeout: Duration) -> Result<i32, String> {
-    let pid = read_pid(&raw.server.pid_file)?;
+/// Stops process `pid` (default: the one in `server.pid_file`) gracefully and waits
+/// until it has exited, at most `grace_period` + `shutdown_timeout` + 5 s after
+/// SIGTERM. With a `drain_delay`, the process drains first (SIGUSR1) and keeps
+/// accepting for that long. Returns its pid.
+pub fn stop(server: &ServerSection, pid: Option<i32>) -> Result<i32, String> {
+    let pid = match pid {
+        Some(pid) => pid,
+        None => read_pid(&server.pid_file)?,
+    };
     if !running(pid) {
         return Err(format!("pid {pid} is not running"));
     }
-    let drain_delay = raw.server.drain_delay;
+    // Pingora sleeps the grace period, then gives its runtimes shutdown_timeout.
+    let timeout = server.grace_period + server.shutdown_timeout + Duration::from_secs(5);
+    let drain_delay = server.drain_delay;
     if !drain_delay.is_zero() {
         kill(Pid::from_raw(pid), Signal::SIGUSR1)
             .map_err(|e| format!("cannot signal pid {pid}: {e}"))?;
@@ -105,10 +111,14 @@ pub fn stop(raw: &RawConfig, timeout: Duration) -> Result<i32, String> {
     Ok(pid)
 }
 
-/// Whether `pid` runs: it exists and is not a zombie (exited, not reaped by its
-/// parent yet).
+/// Whether `pid` runs: it exists (signalling it may still be refused) and is not a
+/// zombie (exited, not reaped by its parent yet).
 fn running(pid: i32) -> bool {
-    kill(Pid::from_raw(pid), None).is_ok()
+    let exists = matches!(
+        kill(Pid::from_raw(pid), None),
+        Ok(()) | Err(nix::errno::Errno::EPERM)
+    );
+    exists
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
             stat.rsplit_once(')')
                 .is_some_and(|(_, rest)| rest.starts_with(" Z"))

@@ -159,6 +159,49 @@ async fn a_slow_head_gets_408_within_header_timeout_from_its_first_byte() {
         2,
         "{metrics}"
     );
+    // Counted, not logged as errors (an attacker would pick the log's size).
+    assert!(!tg.log().contains("Fail to proxy"), "{}", tg.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h2c_listeners_tell_http1_from_http2_without_waiting_for_24_bytes() {
+    let h2_port = free_port();
+    let tg = Tollgate::start_with_server(
+        &format!(
+            "[listeners.h2c]\naddr = \"127.0.0.1:{h2_port}\"\nh2c = true\n\n\
+             [[routes]]\nname = \"ok\"\nrespond = {{ status = 200, body = \"ok\" }}\n"
+        ),
+        "header_timeout = \"2s\"",
+    )
+    .await;
+    // A whole request shorter than the HTTP/2 preface (18 bytes) is answered, not
+    // left waiting for more (a 408 would mean it waited out header_timeout).
+    let mut stream = TcpStream::connect(("127.0.0.1", h2_port))
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .await
+        .expect("request");
+    let (answer, _) = read_to_close(&mut stream, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A slow head gets its 408 header_timeout after accept, not later.
+    let (answer, after) =
+        slow_head(h2_port, b"GET / HTTP/1.1\r\n", Duration::from_millis(200)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        after < Duration::from_millis(3500),
+        "closed after {after:?}"
+    );
+    // HTTP/2 with prior knowledge still works there.
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .expect("h2c client");
+    let reply = crate::support::send(h2.get(format!("http://127.0.0.1:{h2_port}/"))).await;
+    assert_eq!(reply.status, 200);
+    drop(tg);
 }
 
 /// Sends a POST head announcing `length` bytes, then `chunk` bytes every `every`;
@@ -286,6 +329,24 @@ async fn connections_over_max_connections_per_ip_are_closed_at_accept() {
     assert!(metric(&metrics, refused) >= 1, "{metrics}");
 
     drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_connections_per_ip_counts_across_plain_and_h2c_listeners() {
+    let h2_port = free_port();
+    let tg = Tollgate::start_with_server(
+        &format!(
+            "[listeners.h2c]\naddr = \"127.0.0.1:{h2_port}\"\nh2c = true\n\n\
+             [[routes]]\nname = \"ok\"\nrespond = {{ status = 200, body = \"ok\" }}\n"
+        ),
+        "max_connections_per_ip = 1",
+    )
+    .await;
+    let _held = served(tg.port).await.expect("first connection");
+    assert!(
+        served(h2_port).await.is_none(),
+        "the h2c listener had its own count"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

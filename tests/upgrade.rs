@@ -247,9 +247,22 @@ fn exited(pid: u32) -> bool {
 async fn the_stop_command_returns_once_the_process_has_exited() {
     let tg = Tollgate::start("[[routes]]\nname = \"ok\"\nrespond = { status = 200 }\n").await;
     let pid = tg.pid();
-    let out = tokio::task::block_in_place(|| {
-        crate::support::tollgate::cli(&["stop", "-c"], Some(&tg.config_path()))
-    });
+    let stop = |extra: &[&str]| {
+        let mut args = vec!["stop"];
+        args.extend_from_slice(extra);
+        args.push("-c");
+        tokio::task::block_in_place(|| {
+            crate::support::tollgate::cli(&args, Some(&tg.config_path()))
+        })
+    };
+    // A file being edited: without a pid, nothing to go by; with --pid (systemd's
+    // $MAINPID), the stop goes on.
+    tg.write_config("[[routes]]\nname = 1\n");
+    let out = stop(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!exited(pid), "stopped without knowing which process");
+    let pid_arg = pid.to_string();
+    let out = stop(&["--pid", &pid_arg]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -267,9 +280,7 @@ async fn the_stop_command_returns_once_the_process_has_exited() {
     assert!(tg.log().contains("SIGTERM received"), "{}", tg.log());
 
     // Nothing left to stop: a clear error.
-    let out = tokio::task::block_in_place(|| {
-        crate::support::tollgate::cli(&["stop", "-c"], Some(&tg.config_path()))
-    });
+    let out = stop(&["--pid", &pid_arg]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("stop failed"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"));
 }

@@ -4,10 +4,13 @@
 //!
 //! [`ConnectionGuard`] wraps a listener service's Pingora app. Per connection it
 //! takes a per-IP slot (none left: the connection is closed at once and counted), and
-//! wraps an HTTP/1.1 stream in a [`stream::GuardedStream`] whose reads carry the
-//! clocks; the proxy tells the stream where its request is with [`head_complete`],
-//! [`body_complete`] and [`request_complete`]. HTTP/2 connections are not judged
-//! here: Pingora's h2 idle timeout closes one without a request (`keepalive_timeout`).
+//! wraps the stream in a [`stream::GuardedStream`], which holds the slot. On an
+//! HTTP/1.1 connection its reads carry the clocks; the proxy tells it where its
+//! request is with [`head_complete`], [`body_complete`] and [`request_complete`].
+//! HTTP/2 connections are not judged here: Pingora's h2 idle timeout closes one
+//! without a request in flight (`keepalive_timeout`). On an h2c listener the guard
+//! reads the first bytes itself to tell the two apart (within `header_timeout`; a
+//! client that closes first is dropped), and hands them on.
 //!
 //! The drain: the app sees a shutdown watch that turns at the start of the drain
 //! (HTTP/2 connections get GOAWAY then), not 5 s later when Pingora's does; and
@@ -27,15 +30,18 @@ use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Stream, IO};
 use pingora::server::ShutdownWatch;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
 
 use crate::base::problem_document;
 use crate::edge::forwarded::TrustedProxies;
 use crate::observability::Metrics;
 use pace::{HeadsAwaited, Phase, BODY, BUSY, IDLE};
-use per_ip::{IpSlot, PerIp};
-use stream::{Clocks, GuardedStream, SlowBody};
+use per_ip::IpSlot;
+pub use per_ip::PerIp;
+use stream::{Accepted, Clocks, GuardedStream, SlowBody, Sniffed};
 
 /// The `[server]` limits on client connections, as the current snapshot has them.
 #[derive(Debug, Clone)]
@@ -93,20 +99,26 @@ pub struct ConnectionGuard<A> {
     limits: CurrentLimits,
     /// Turns at the start of the drain; the app's shutdown watch.
     drain: ShutdownWatch,
-    /// The service speaks HTTP/2 without TLS to clients that open with its preface.
+    /// The service speaks HTTP/2 without TLS to clients that open with its preface
+    /// (Pingora's `h2c` server option, which the guard cannot read from the app).
     h2c: bool,
     heads: Arc<HeadsAwaited>,
     per_ip: Arc<PerIp>,
     shared: Arc<Shared>,
     refused_per_ip: prometheus::IntCounter,
+    /// The longest `header_timeout` a connection was accepted with (ms): how long the
+    /// drain may wait for heads.
+    longest_head_ms: AtomicU64,
 }
 
 impl<A> ConnectionGuard<A> {
+    /// `per_ip` is shared by every service of the process: the limit is per process.
     pub fn new(
         app: A,
         limits: CurrentLimits,
         drain: ShutdownWatch,
         h2c: bool,
+        per_ip: Arc<PerIp>,
         metrics: &Metrics,
     ) -> Self {
         Self {
@@ -115,9 +127,10 @@ impl<A> ConnectionGuard<A> {
             drain,
             h2c,
             heads: Arc::default(),
-            per_ip: Arc::default(),
+            per_ip,
             shared: Arc::new(Shared::new(metrics)),
             refused_per_ip: metrics.connections_refused("max_connections_per_ip"),
+            longest_head_ms: AtomicU64::new(0),
         }
     }
 
@@ -134,21 +147,31 @@ impl<A> ConnectionGuard<A> {
         }
         self.per_ip.take(ip, max).map(Some).ok_or(())
     }
+}
 
-    /// Whether a plaintext connection opens with the HTTP/2 preface (on an h2c
-    /// service); `None` when it sent nothing within `wait`.
-    async fn opens_h2(&self, stream: &mut Stream, wait: Duration) -> Option<bool> {
-        const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-        if !self.h2c || stream.get_ssl_digest().is_some() {
-            return Some(false);
-        }
-        let mut buf = [0u8; PREFACE.len()];
-        match tokio::time::timeout(wait, stream.try_peek(&mut buf)).await {
-            Ok(Ok(true)) => Some(buf == PREFACE),
-            Ok(Ok(false)) => Some(false),
-            Ok(Err(_)) | Err(_) => None,
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Reads a plaintext connection's first bytes until they differ from the HTTP/2
+/// preface (HTTP/1.1: usually the first or second byte) or complete it, or `until`
+/// passes (then it is HTTP/1.1, and the head deadline has passed). `None`: the
+/// client closed first.
+async fn sniff(stream: &mut Stream, until: Instant) -> Option<Sniffed> {
+    let mut bytes = Vec::with_capacity(H2_PREFACE.len());
+    let mut buf = [0u8; H2_PREFACE.len()];
+    while bytes.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(&bytes) {
+        let want = H2_PREFACE.len() - bytes.len();
+        let until = tokio::time::Instant::from_std(until);
+        match tokio::time::timeout_at(until, stream.read(&mut buf[..want])).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return None,
+            Ok(Ok(n)) => bytes.extend_from_slice(&buf[..n]),
+            Err(_) => break,
         }
     }
+    let h2 = bytes == H2_PREFACE;
+    Some(Sniffed {
+        bytes,
+        h2: Some(h2),
+    })
 }
 
 #[async_trait]
@@ -158,35 +181,45 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ConnectionGuard<A> {
         mut stream: Stream,
         _shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let accepted_at = Instant::now();
         let limits = (self.limits)();
         let Ok(slot) = self.slot(&stream, &limits) else {
             self.refused_per_ip.inc();
             return None;
         };
-        let h2 = match stream.selected_alpn_proto() {
-            Some(pingora::protocols::ALPN::H2) => true,
-            _ => match self.opens_h2(&mut stream, limits.header_timeout).await {
-                Some(h2) => h2,
-                None => {
-                    self.shared.header_timeout();
-                    return None;
-                }
-            },
+        let head_ms = u64::try_from(limits.header_timeout.as_millis()).unwrap_or(u64::MAX);
+        self.longest_head_ms.fetch_max(head_ms, Relaxed);
+        let tls = stream.get_ssl_digest().is_some();
+        let sniffed = match self.h2c && !tls {
+            true => sniff(&mut stream, accepted_at + limits.header_timeout).await?,
+            false => Sniffed::default(),
         };
+        let h2 = sniffed.h2 == Some(true)
+            || matches!(
+                stream.selected_alpn_proto(),
+                Some(pingora::protocols::ALPN::H2)
+            );
         let phase = Phase::fresh(self.heads.clone());
         if h2 {
             phase.set(BUSY);
         }
-        let clocks = Clocks {
-            header_timeout: limits.header_timeout,
-            body_min_rate: limits.body_min_rate,
+        let accepted = Accepted {
+            inner: stream,
+            phase,
+            clocks: Clocks {
+                header_timeout: limits.header_timeout,
+                body_min_rate: limits.body_min_rate,
+            },
+            accepted_at,
+            sniffed,
+            slot,
         };
-        let guarded = GuardedStream::new(stream, phase, clocks, self.shared.clone(), slot);
+        let guarded = GuardedStream::new(accepted, self.shared.clone());
         self.app.process_new(Box::new(guarded), &self.drain).await
     }
 
     async fn cleanup(&self) {
-        let longest = (self.limits)().header_timeout;
+        let longest = Duration::from_millis(self.longest_head_ms.load(Relaxed));
         if self.heads.count() > 0 {
             log::info!(
                 "draining: waiting up to {longest:?} for {} connection(s) sending a request head",

@@ -5,7 +5,7 @@
 //!
 //! The phase is shared: the stream moves it when a request's first byte arrives, the
 //! proxy when the head is parsed, the body complete and the request logged
-//! ([`super::Signals`]). Connections whose head is awaited are counted (see
+//! ([`super::head_complete`] and the functions beside it). Connections whose head is awaited are counted (see
 //! [`HeadsAwaited`]) so a drain can wait for them. Pure logic: every clock reading
 //! is a parameter.
 

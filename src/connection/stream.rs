@@ -43,11 +43,37 @@ pub struct Clocks {
     pub body_min_rate: u64,
 }
 
+/// How long the canned 408 may take to write before the connection is closed
+/// without it (a client that does not read).
+const ANSWER_WITHIN: Duration = Duration::from_secs(1);
+
+/// What the guard read before Pingora saw the connection, on an h2c listener: the
+/// first bytes, up to the first that differs from the HTTP/2 preface (or all of it).
+#[derive(Debug, Default)]
+pub struct Sniffed {
+    pub bytes: Vec<u8>,
+    /// Whether they are the HTTP/2 preface; `None`: nothing was sniffed.
+    pub h2: Option<bool>,
+}
+
+/// An accepted connection, as the guard hands it to its stream.
+pub struct Accepted {
+    pub inner: Stream,
+    pub phase: Phase,
+    pub clocks: Clocks,
+    pub accepted_at: Instant,
+    pub sniffed: Sniffed,
+    pub slot: Option<IpSlot>,
+}
+
 pub struct GuardedStream {
     inner: Stream,
     phase: Phase,
     clocks: Clocks,
     shared: Arc<Shared>,
+    /// Sniffed bytes not read by Pingora yet, and what they were.
+    replay: Vec<u8>,
+    h2: Option<bool>,
     /// The phase the clocks below were set for.
     seen: u8,
     head_deadline: Option<Instant>,
@@ -58,25 +84,32 @@ pub struct GuardedStream {
 }
 
 enum Cut {
-    /// Writing the canned 408 (this many bytes of it written).
-    Answering(usize),
+    /// The last bytes read put the body below the rate: cut at the next read, unless
+    /// they completed the body.
+    BodyTooSlow,
+    /// Writing the canned 408: this many bytes of it written, giving up at `until`.
+    Answering { written: usize, until: Instant },
     /// Reads end: EOF after a head timeout, [`SlowBody`] after a body one.
     Closed { body: bool },
 }
 
 impl GuardedStream {
-    pub fn new(
-        inner: Stream,
-        phase: Phase,
-        clocks: Clocks,
-        shared: Arc<Shared>,
-        slot: Option<IpSlot>,
-    ) -> Self {
+    pub fn new(accepted: Accepted, shared: Arc<Shared>) -> Self {
+        let Accepted {
+            inner,
+            phase,
+            clocks,
+            accepted_at,
+            sniffed,
+            slot,
+        } = accepted;
         let mut stream = Self {
             inner,
             phase,
             clocks,
             shared,
+            replay: sniffed.bytes,
+            h2: sniffed.h2,
             seen: BUSY,
             head_deadline: None,
             body: None,
@@ -84,7 +117,7 @@ impl GuardedStream {
             cut: None,
             _slot: slot,
         };
-        stream.enter(stream.phase.get(), Instant::now());
+        stream.enter(stream.phase.get(), accepted_at);
         stream
     }
 
@@ -92,54 +125,61 @@ impl GuardedStream {
         &self.phase
     }
 
-    /// Sets the clocks for a phase the proxy (or a first byte) moved to.
-    fn enter(&mut self, phase: u8, now: Instant) {
+    /// Sets the clocks for a phase the proxy (or a first byte) moved to at `since`.
+    fn enter(&mut self, phase: u8, since: Instant) {
         self.seen = phase;
         self.head_deadline = match phase {
-            FRESH | HEAD => Some(now + self.clocks.header_timeout),
+            FRESH | HEAD => Some(since + self.clocks.header_timeout),
             _ => None,
         };
         self.body = (phase == BODY && self.clocks.body_min_rate > 0)
             .then(|| BodyPace::new(self.clocks.body_min_rate));
     }
 
-    fn on_bytes(&mut self, n: usize) -> Result<(), TooSlow> {
+    fn on_bytes(&mut self, n: usize) {
         if self.seen == IDLE && self.phase.head_started() {
             self.enter(HEAD, Instant::now());
         }
-        match &mut self.body {
-            Some(pace) => pace.received(n as u64, Instant::now()),
-            None => Ok(()),
+        if let Some(pace) = &mut self.body {
+            if pace.received(n as u64, Instant::now()).is_err() {
+                self.cut = Some(Cut::BodyTooSlow);
+            }
         }
+    }
+
+    /// Polls the timer set to `deadline`: ready once it passed.
+    fn expired(&mut self, deadline: Instant, cx: &mut Context<'_>) -> bool {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        timer.as_mut().poll(cx).is_ready()
     }
 
     /// Nothing to read: arms the timer for the phase's deadline. `Ready` when the
     /// deadline passed and the connection is cut.
     fn on_waiting(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            let now = Instant::now();
             let deadline = match (&mut self.body, self.head_deadline) {
-                (Some(pace), _) => pace.waiting(now),
+                (Some(pace), _) => pace.waiting(Instant::now()),
                 (None, Some(deadline)) => deadline,
                 (None, None) => return Poll::Pending,
             };
-            let deadline = tokio::time::Instant::from_std(deadline);
-            let timer = self
-                .timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            if timer.deadline() != deadline {
-                timer.as_mut().reset(deadline);
-            }
-            if timer.as_mut().poll(cx).is_pending() {
+            if !self.expired(deadline, cx) {
                 return Poll::Pending;
             }
-            let now = Instant::now();
-            match self.body.as_mut().map(|pace| pace.expired(now)) {
+            match self.body.as_mut().map(|pace| pace.expired(Instant::now())) {
                 Some(Ok(())) => continue,
                 Some(Err(TooSlow)) => self.cut_body(),
                 None => {
                     self.shared.header_timeout();
-                    self.cut = Some(Cut::Answering(0));
+                    self.cut = Some(Cut::Answering {
+                        written: 0,
+                        until: Instant::now() + ANSWER_WITHIN,
+                    });
                 }
             }
             return Poll::Ready(());
@@ -155,20 +195,23 @@ impl GuardedStream {
     fn poll_cut(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             match self.cut {
-                Some(Cut::Answering(written)) => {
+                Some(Cut::BodyTooSlow) => self.cut_body(),
+                Some(Cut::Answering { written, until }) => {
                     let answer = self.shared.head_timeout_answer.as_bytes();
-                    if written == answer.len() {
-                        let _ = std::task::ready!(Pin::new(&mut self.inner).poll_flush(cx));
-                        self.cut = Some(Cut::Closed { body: false });
-                        continue;
-                    }
-                    match std::task::ready!(
+                    let step = if written == answer.len() {
+                        Pin::new(&mut self.inner).poll_flush(cx).map_ok(|()| 0)
+                    } else {
                         Pin::new(&mut self.inner).poll_write(cx, &answer[written..])
-                    ) {
-                        Ok(n) if n > 0 => self.cut = Some(Cut::Answering(written + n)),
-                        // The client is gone: nothing more to tell it.
-                        _ => self.cut = Some(Cut::Closed { body: false }),
-                    }
+                    };
+                    self.cut = match step {
+                        Poll::Ready(Ok(n)) if n > 0 => Some(Cut::Answering {
+                            written: written + n,
+                            until,
+                        }),
+                        Poll::Pending if !self.expired(until, cx) => return Poll::Pending,
+                        // Flushed, failed, or the client does not read: done.
+                        _ => Some(Cut::Closed { body: false }),
+                    };
                 }
                 Some(Cut::Closed { body: true }) => {
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, SlowBody)))
@@ -176,6 +219,17 @@ impl GuardedStream {
                 Some(Cut::Closed { body: false }) | None => return Poll::Ready(Ok(())),
             }
         }
+    }
+
+    /// Serves sniffed bytes first.
+    fn poll_replay(&mut self, buf: &mut ReadBuf<'_>) -> bool {
+        if self.replay.is_empty() {
+            return false;
+        }
+        let n = self.replay.len().min(buf.remaining());
+        buf.put_slice(&self.replay[..n]);
+        self.replay.drain(..n);
+        true
     }
 }
 
@@ -186,12 +240,19 @@ impl AsyncRead for GuardedStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.cut.is_some() {
-            return this.poll_cut(cx);
-        }
         let phase = this.phase.get();
         if phase != this.seen {
             this.enter(phase, Instant::now());
+        }
+        if matches!(this.cut, Some(Cut::BodyTooSlow)) && phase != BODY {
+            // The bytes that were too slow completed the body: nothing left to cut.
+            this.cut = None;
+        }
+        if this.cut.is_some() {
+            return this.poll_cut(cx);
+        }
+        if this.poll_replay(buf) {
+            return Poll::Ready(Ok(()));
         }
         if phase == BUSY {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
@@ -200,9 +261,9 @@ impl AsyncRead for GuardedStream {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let n = buf.filled().len() - before;
-                if n > 0 && this.on_bytes(n).is_err() {
-                    // These bytes are passed on; the next read fails.
-                    this.cut_body();
+                if n > 0 {
+                    // These bytes are passed on; a cut waits for the next read.
+                    this.on_bytes(n);
                 }
                 Poll::Ready(Ok(()))
             }
@@ -315,9 +376,24 @@ impl GetSocketDigest for GuardedStream {
     }
 }
 
+/// Pingora peeks for the HTTP/2 preface itself on an h2c listener, with a read that
+/// waits for 24 bytes (so a shorter request would wait forever). The guard has
+/// sniffed the connection already: it answers with the preface or, for HTTP/1.1,
+/// zeros (anything but the preface).
 #[async_trait]
 impl Peek for GuardedStream {
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
+        match self.h2 {
+            Some(true) => {
+                let n = buf.len().min(self.replay.len());
+                buf[..n].copy_from_slice(&self.replay[..n]);
+                Ok(n == buf.len())
+            }
+            Some(false) => {
+                buf.fill(0);
+                Ok(true)
+            }
+            None => self.inner.try_peek(buf).await,
+        }
     }
 }

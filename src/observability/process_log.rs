@@ -4,6 +4,11 @@
 //! in `tollgate_tls_handshake_failures_total` and summarized instead: at most one
 //! warning per [`SUMMARY_EVERY`], with the count and the latest cause. Each failure is
 //! still logged at debug level (`RUST_LOG=tollgate::tls=debug`).
+//!
+//! Likewise, Pingora logs an error line for every client that closes its connection
+//! in the middle of a request head, and so for every connection tollgate cuts off at
+//! `header_timeout` (counted in `tollgate_client_timeouts_total`): those lines are
+//! logged at debug level (`RUST_LOG=tollgate::connection=debug`).
 
 use log::{Level, Log, Metadata, Record};
 use std::sync::{Arc, Mutex};
@@ -16,6 +21,9 @@ pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 const HANDSHAKE_TARGET: &str = "pingora_core::services::listening";
 const HANDSHAKE_PREFIX: &str = "Downstream handshake";
 const TARGET: &str = "tollgate::tls";
+/// Where Pingora logs a request it could not read.
+const PROXY_TARGET: &str = "pingora_proxy";
+const CONNECTION_TARGET: &str = "tollgate::connection";
 
 /// Installs the process log. Call once, before anything logs.
 pub fn init(metrics: Arc<Metrics>) {
@@ -77,9 +85,13 @@ impl ProcessLog {
     }
 
     fn emit(&self, level: Level, args: std::fmt::Arguments<'_>) {
+        self.emit_to(TARGET, level, args);
+    }
+
+    fn emit_to(&self, target: &str, level: Level, args: std::fmt::Arguments<'_>) {
         let record = Record::builder()
             .level(level)
-            .target(TARGET)
+            .target(target)
             .args(args)
             .build();
         if self.inner.enabled(record.metadata()) {
@@ -98,6 +110,13 @@ impl Log for ProcessLog {
             let message = record.args().to_string();
             if message.starts_with(HANDSHAKE_PREFIX) {
                 self.handshake_failed(&message);
+                return;
+            }
+        }
+        if record.target() == PROXY_TARGET && record.level() == Level::Error {
+            let message = record.args().to_string();
+            if message.contains("ConnectionClosed") && message.contains("reading request headers") {
+                self.emit_to(CONNECTION_TARGET, Level::Debug, format_args!("{message}"));
                 return;
             }
         }
