@@ -32,7 +32,7 @@ use crate::state::reload::{ReloadOnHangup, Reloader};
 use crate::state::{compile::compile, Retained};
 use crate::tls::{acceptor_settings, Handshakes};
 use crate::upgrade::UpgradeOnSignal;
-use crate::upstream::health_checks;
+use crate::upstream::{dns_refreshes, health_checks};
 
 /// `tollgate run` flags that map onto Pingora's own options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -157,6 +157,10 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
     server.add_service(background_service(
         "health checks",
         health_checks(retained.targets.clone()),
+    ));
+    server.add_service(background_service(
+        "dns refresh",
+        dns_refreshes(retained.targets.clone(), retained.metrics.clone()),
     ));
     server.add_service(background_service(
         "jwks refresh",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{free_port, get, Origin, Tollgate};
+use crate::support::{free_port, get, metric, Origin, Tollgate};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_keep_alive_connection_is_closed_after_keepalive_timeout() {
@@ -90,13 +90,6 @@ async fn slow_head(port: u16, head: &[u8], every: Duration) -> (String, Duration
         }
     }
     panic!("never closed: {all}");
-}
-
-fn metric(metrics: &str, line: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn admin_section() -> (u16, String) {

@@ -11,6 +11,7 @@ mod check;
 mod connections;
 mod cors;
 mod deprecation;
+mod dns;
 mod drain;
 mod failures;
 mod headers;

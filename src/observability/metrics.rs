@@ -25,6 +25,7 @@ pub struct Metrics {
     config_last_reload_success: prometheus::IntGauge,
     client_timeouts: IntCounterVec,
     connections_refused: IntCounterVec,
+    dns_resolutions: IntCounterVec,
 }
 
 impl Metrics {
@@ -145,6 +146,14 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let dns_resolutions = IntCounterVec::new(
+            Opts::new(
+                "dns_resolutions_total",
+                "Background resolutions of upstream target names, by outcome (ok, error)",
+            ),
+            &["upstream", "outcome"],
+        )?;
+        registry.register(Box::new(dns_resolutions.clone()))?;
         registry.register(Box::new(client_timeouts.clone()))?;
         registry.register(Box::new(connections_refused.clone()))?;
         registry.register(Box::new(config_reloads.clone()))?;
@@ -185,7 +194,14 @@ impl Metrics {
             config_last_reload_success,
             client_timeouts,
             connections_refused,
+            dns_resolutions,
         })
+    }
+
+    pub fn dns_resolution(&self, upstream: &str, outcome: &str) {
+        self.dns_resolutions
+            .with_label_values(&[upstream, outcome])
+            .inc();
     }
 
     /// The counter of client connections cut off in `phase` ("header" or "body").

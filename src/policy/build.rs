@@ -68,6 +68,8 @@ impl<'a> Builder<'a> {
             keepalive_timeout: _,
             // Client connection limits (`connection`).
             header_timeout: _,
+            // Resolving upstream names (`upstream`).
+            resolver: _,
             body_min_rate: _,
             max_connections_per_ip: _,
         } = server;

@@ -52,7 +52,7 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
     let mut pools = HashMap::new();
     for (name, section) in &raw.upstreams {
         let at = root.key("upstreams").key(name);
-        let built = TargetsDefinition::load(name, section)
+        let built = TargetsDefinition::load(name, section, &raw.server.resolver)
             .map_err(|e| (at.key("tls"), e))
             .and_then(|def| {
                 retained

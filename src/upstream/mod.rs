@@ -8,12 +8,14 @@
 //! A pool with no healthy target left answers 503, one whose targets all failed 502.
 
 mod checks;
+mod dns;
 mod health;
 mod in_flight;
 mod least_conn;
 mod pool;
 mod targets;
 
+pub use dns::dns_refreshes;
 pub use health::health_checks;
 pub use in_flight::InFlightGuard;
 pub use pool::{Pool, Selected, UpstreamError};

@@ -135,7 +135,7 @@ mod tests {
     fn targets_are_kept_while_what_they_are_made_of_is_unchanged() {
         let registry = TargetsRegistry::default();
         let get = |section: &UpstreamSection| {
-            let def = TargetsDefinition::load("u", section).expect("definition");
+            let def = TargetsDefinition::load("u", section, &[]).expect("definition");
             registry
                 .get_or_build("u", &def, || Targets::build(&def))
                 .expect("targets")
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn an_upstream_limit_counts_on_the_kept_targets() {
-        let def = TargetsDefinition::load("u", &upstream("")).expect("definition");
+        let def = TargetsDefinition::load("u", &upstream(""), &[]).expect("definition");
         let targets = Arc::new(Targets::build(&def).expect("targets"));
         let old = Pool::new(&upstream("max_in_flight = 1"), targets.clone());
         let _held = old

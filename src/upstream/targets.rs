@@ -3,29 +3,29 @@
 //! whole upstream, and the TLS settings that reach them.
 //!
 //! Kept across reloads by what they are made of ([`TargetsDefinition`]: the upstream's
-//! name, targets, balancing, health checks and TLS with its files as read), so a
+//! name, targets, balancing, health checks, TLS with its files as read, and how its
+//! DNS names are resolved; see `dns`), so a
 //! reload that changes only `retries`, timeouts or `max_in_flight` keeps health and
 //! counts. Changing the targets, the algorithm or the checks builds them anew (Pingora
 //! builds the health checker and the selection into its balancer).
 
+use futures::future::BoxFuture;
 use futures::FutureExt;
-use pingora::lb::discovery::Static;
 use pingora::lb::selection::{self, BackendIter, BackendSelection};
 use pingora::lb::{Backend, Backends, LoadBalancer};
-use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use pingora::upstreams::peer::HttpPeer;
 use pingora_limits::inflight::Inflight;
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::checks::{LastChecks, Recorded};
+use super::dns::{self, Discovery, NamedTarget, TargetSet};
 use super::health::health_check;
 use super::in_flight::InFlight;
 use super::least_conn::LeastConn;
 use crate::base::registry::Reusable;
-use crate::config::raw::{Balance, HealthSection, TargetSpec, UpstreamSection};
+use crate::config::raw::{Balance, HealthSection, TargetAddr, TargetSpec, UpstreamSection};
 use crate::tls::UpstreamTls;
 
 /// Bound on the targets a selection looks at before giving up (ketama walks a ring).
@@ -39,23 +39,75 @@ pub struct TargetsDefinition {
     balance: Balance,
     health: Option<HealthSection>,
     tls: Option<UpstreamTls>,
+    resolve_every: Duration,
+    allow_unresolved: bool,
+    /// `[server] resolver`.
+    resolver: Vec<SocketAddr>,
 }
 
 impl TargetsDefinition {
     /// Reads the TLS files of `upstream` (a changed file makes another definition).
-    pub fn load(name: &str, upstream: &UpstreamSection) -> Result<Self, String> {
+    pub fn load(
+        name: &str,
+        upstream: &UpstreamSection,
+        resolver: &[SocketAddr],
+    ) -> Result<Self, String> {
         Ok(Self {
             name: name.to_owned(),
             targets: upstream.targets.clone(),
             balance: upstream.balance,
             health: upstream.health.clone(),
             tls: upstream.tls.as_ref().map(UpstreamTls::load).transpose()?,
+            resolve_every: upstream.resolve_every,
+            allow_unresolved: upstream.allow_unresolved,
+            resolver: resolver.to_vec(),
         })
+    }
+
+    /// The target set: address targets as they are, names resolved now (an error for
+    /// a name that does not resolve, unless `allow_unresolved`).
+    fn target_set(&self) -> Result<TargetSet, String> {
+        let mut fixed = Vec::new();
+        let mut named = Vec::new();
+        for t in &self.targets {
+            match t.addr() {
+                TargetAddr::Ip(addr) => fixed.push((*addr, t.weight())),
+                TargetAddr::Name { host, port } => named.push(NamedTarget {
+                    host: host.clone(),
+                    port: *port,
+                    weight: t.weight(),
+                }),
+            }
+        }
+        let hosts: Vec<String> = named.iter().map(|n| n.host.clone()).collect();
+        let now = Instant::now();
+        let mut due = now + self.resolve_every;
+        let mut resolved = Vec::with_capacity(named.len());
+        if !hosts.is_empty() {
+            for answer in dns::lookup_blocking(&self.resolver, &hosts) {
+                match answer {
+                    Ok(answer) => {
+                        due = due.min(answer.valid_until);
+                        resolved.push(answer.addrs);
+                    }
+                    Err(e) if self.allow_unresolved => {
+                        log::warn!("upstream {}: {e}; it joins once it resolves", self.name);
+                        due = now;
+                        resolved.push(Vec::new());
+                    }
+                    Err(e) => {
+                        return Err(format!("{e} (allow_unresolved = true starts without it)"))
+                    }
+                }
+            }
+        }
+        Ok(TargetSet::new(fixed, named, resolved, due))
     }
 }
 
 pub struct Targets {
     definition: TargetsDefinition,
+    set: Arc<TargetSet>,
     balancer: Box<dyn Balancer>,
     last_checks: LastChecks,
     /// Requests in flight to this upstream (its `max_in_flight` counts here).
@@ -72,20 +124,8 @@ impl Reusable for Targets {
 
 impl Targets {
     pub fn build(definition: &TargetsDefinition) -> Result<Self, String> {
-        let backends: BTreeSet<Backend> = definition
-            .targets
-            .iter()
-            .map(|t| {
-                let mut b = Backend {
-                    addr: PeerAddr::Inet(t.addr()),
-                    weight: t.weight(),
-                    ext: Default::default(),
-                };
-                b.ext.insert(InFlight::default());
-                b
-            })
-            .collect();
-        let mut backends = Backends::new(Static::new(backends));
+        let set = Arc::new(definition.target_set()?);
+        let mut backends = Backends::new(Box::new(Discovery(set.clone())));
         let last_checks = LastChecks::default();
         if let Some(h) = &definition.health {
             backends.set_health_check(Box::new(Recorded {
@@ -102,6 +142,7 @@ impl Targets {
         }?;
         Ok(Self {
             definition: definition.clone(),
+            set,
             balancer,
             last_checks,
             in_flight: Arc::new(Inflight::new()),
@@ -144,6 +185,29 @@ impl Targets {
         &self.definition.name
     }
 
+    pub(super) fn set(&self) -> &Arc<TargetSet> {
+        &self.set
+    }
+
+    pub(super) fn resolve_every(&self) -> Duration {
+        self.definition.resolve_every
+    }
+
+    pub(super) fn resolver_servers(&self) -> &[SocketAddr] {
+        &self.definition.resolver
+    }
+
+    /// Has the balancer discover the target set again (after names resolved anew).
+    pub(super) async fn rediscover(&self) -> pingora::Result<()> {
+        self.balancer.update().await
+    }
+
+    /// The targets' addresses, for the log.
+    pub(super) fn addresses(&self) -> Vec<String> {
+        let backends = self.backends().get_backend();
+        backends.iter().map(|b| b.addr.to_string()).collect()
+    }
+
     pub(super) fn health_interval(&self) -> Option<Duration> {
         self.definition.health.as_ref().map(|h| h.interval)
     }
@@ -175,6 +239,7 @@ impl Targets {
 trait Balancer: Send + Sync {
     fn select_with(&self, key: &[u8], accept: &dyn Fn(&Backend, bool) -> bool) -> Option<Backend>;
     fn backends(&self) -> &Backends;
+    fn update(&self) -> BoxFuture<'_, pingora::Result<()>>;
 }
 
 impl<S> Balancer for LoadBalancer<S>
@@ -190,6 +255,10 @@ where
     fn backends(&self) -> &Backends {
         LoadBalancer::backends(self)
     }
+
+    fn update(&self) -> BoxFuture<'_, pingora::Result<()>> {
+        LoadBalancer::update(self).boxed()
+    }
 }
 
 fn balancer<S>(backends: Backends) -> Result<Box<dyn Balancer>, String>
@@ -199,7 +268,7 @@ where
     S::Config: Send + Sync,
 {
     let lb = LoadBalancer::<S>::from_backends(backends);
-    // Static discovery completes without awaiting anything.
+    // Discovering a target set completes without awaiting anything.
     match lb.update().now_or_never() {
         Some(Ok(())) => Ok(Box::new(lb)),
         Some(Err(e)) => Err(format!("cannot load targets: {e}")),

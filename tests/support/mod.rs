@@ -2,6 +2,7 @@
 //! TCP client for requests a well-behaved client would never send.
 
 pub mod certs;
+pub mod dns;
 pub mod jwks_server;
 pub mod origin;
 pub mod redis;
@@ -141,6 +142,15 @@ pub fn assert_problem(reply: &Reply, status: u16) {
     );
     assert_eq!(body["request_id"], reply.header("x-request-id"));
     assert!(!reply.header("x-request-id").is_empty());
+}
+
+/// The value of the Prometheus sample `line` (name and labels) in `metrics`; 0 when
+/// absent.
+pub fn metric(metrics: &str, line: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Counts of `x-origin` over `n` GETs of `url`.

@@ -40,7 +40,12 @@ pub struct Origin {
 
 impl Origin {
     pub async fn start(name: &str) -> Origin {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+        Self::start_at(name, "127.0.0.1:0").await
+    }
+
+    /// An origin listening on `addr` (`"127.0.0.2:0"`: another loopback address).
+    pub async fn start_at(name: &str, addr: &str) -> Origin {
+        let listener = TcpListener::bind(addr).await.expect("bind origin");
         let addr = listener.local_addr().expect("origin addr");
         let mut origin = Origin {
             name: name.to_owned(),

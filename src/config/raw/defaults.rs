@@ -11,6 +11,9 @@ pub(super) fn io_timeout() -> Duration {
 pub(super) fn idle_timeout() -> Duration {
     Duration::from_secs(60)
 }
+pub(super) fn resolve_every() -> Duration {
+    Duration::from_secs(30)
+}
 pub(super) fn retries() -> usize {
     1
 }

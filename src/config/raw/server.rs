@@ -56,6 +56,9 @@ pub struct ServerSection {
     /// Request bodies held in memory for validation, all requests together, at most.
     #[serde(with = "units::size")]
     pub validation_memory: u64,
+    /// DNS servers for upstream targets named by DNS name; empty: the system's
+    /// (`/etc/resolv.conf`, and `/etc/hosts` first).
+    pub resolver: Vec<SocketAddr>,
     /// How long an idle client connection is kept open for its next request.
     #[serde(with = "units::duration")]
     pub keepalive_timeout: Duration,
@@ -95,6 +98,7 @@ impl Default for ServerSection {
             jails: Vec::new(),
             validation_memory: 256 * 1024 * 1024,
             keepalive_timeout: Duration::from_secs(60),
+            resolver: Vec::new(),
             header_timeout: Duration::from_secs(10),
             body_min_rate: 1024,
             max_connections_per_ip: None,

@@ -38,6 +38,14 @@ pub struct UpstreamSection {
     /// Connect to the targets over TLS.
     #[serde(default)]
     pub tls: Option<UpstreamTlsSection>,
+    /// How often DNS names among the targets are resolved again (sooner when a
+    /// record's TTL is shorter, never more often than once a second).
+    #[serde(default = "defaults::resolve_every", with = "units::duration")]
+    pub resolve_every: Duration,
+    /// Start (and reload) even when a target's name does not resolve yet; it joins
+    /// the pool once it does.
+    #[serde(default)]
+    pub allow_unresolved: bool,
 }
 
 /// `tls = { sni = "api.internal", verify = true, ca = "ca.pem", ... }` of an upstream.
@@ -63,30 +71,93 @@ pub struct UpstreamTlsSection {
     pub http2: bool,
 }
 
-/// A target: `"127.0.0.1:9001"` or `{ addr = "127.0.0.1:9001", weight = 3 }`.
+/// A target: `"127.0.0.1:9001"`, `"orders.internal:8080"` or
+/// `{ addr = "...", weight = 3 }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(
     untagged,
-    expecting = "a target: \"ip:port\" or { addr = \"ip:port\", weight = N }"
+    expecting = "a target: \"ip:port\", \"name:port\" or { addr = \"ip:port\", weight = N }"
 )]
 pub enum TargetSpec {
-    Addr(SocketAddr),
+    Addr(TargetAddr),
     Weighted(WeightedTarget),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightedTarget {
-    pub addr: SocketAddr,
+    pub addr: TargetAddr,
     #[serde(default = "defaults::weight")]
     pub weight: usize,
 }
 
-impl TargetSpec {
-    pub fn addr(&self) -> SocketAddr {
+/// Where a target is: an address, or a DNS name and a port (every address the name
+/// resolves to is a target).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TargetAddr {
+    Ip(SocketAddr),
+    Name { host: String, port: u16 },
+}
+
+impl std::fmt::Display for TargetAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TargetSpec::Addr(addr) => *addr,
-            TargetSpec::Weighted(t) => t.addr,
+            TargetAddr::Ip(addr) => addr.fmt(f),
+            TargetAddr::Name { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+impl std::str::FromStr for TargetAddr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Ok(addr) = text.parse::<SocketAddr>() {
+            return Ok(TargetAddr::Ip(addr));
+        }
+        let invalid = || format!("{text:?} is not \"ip:port\" or \"name:port\"");
+        let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
+        let port = port.parse::<u16>().map_err(|_| invalid())?;
+        if !is_dns_name(host) {
+            return Err(invalid());
+        }
+        Ok(TargetAddr::Name {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for TargetAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Letters, digits and hyphens in labels of 1 to 63 bytes, 253 bytes at most, not
+/// all digits (that would be a malformed address).
+fn is_dns_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && !host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+impl TargetSpec {
+    pub fn addr(&self) -> &TargetAddr {
+        match self {
+            TargetSpec::Addr(addr) => addr,
+            TargetSpec::Weighted(t) => &t.addr,
         }
     }
 
@@ -149,4 +220,38 @@ pub struct HealthSection {
 pub enum HealthKind {
     Tcp,
     Http,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_addresses_or_dns_names_with_a_port() {
+        let parse = |s: &str| s.parse::<TargetAddr>();
+        assert_eq!(
+            parse("10.0.0.7:9001"),
+            Ok(TargetAddr::Ip("10.0.0.7:9001".parse().expect("addr")))
+        );
+        assert!(matches!(parse("[::1]:80"), Ok(TargetAddr::Ip(_))));
+        assert_eq!(
+            parse("Orders.Internal:8080"),
+            Ok(TargetAddr::Name {
+                host: "orders.internal".into(),
+                port: 8080
+            })
+        );
+        for bad in [
+            "orders.internal",
+            "orders:99999",
+            "10.0.0.300:80",
+            "a b:80",
+            ":80",
+            "-a.b:80",
+            "::1:80",
+            "a..b:80",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
 }

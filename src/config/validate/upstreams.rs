@@ -10,6 +10,9 @@ pub(super) fn upstream(up: &UpstreamSection, path: &TomlPath, out: &mut Problems
     if up.targets.is_empty() {
         out.push((path.key("targets"), "needs at least one target".into()));
     }
+    if up.resolve_every < std::time::Duration::from_secs(1) {
+        out.push((path.key("resolve_every"), "must be at least 1s".into()));
+    }
     if up.max_in_flight == Some(0) {
         out.push((path.key("max_in_flight"), "must be at least 1".into()));
     }
