@@ -2,7 +2,8 @@
 # Installs the system packages tollgate's build and tests need, only when missing:
 # cmake (libz-ng-sys, aws-lc-sys), pkg-config and the OpenSSL headers (pingora's
 # openssl flavour, linked against the system library; see .cargo/config.toml), a C
-# compiler, and redis-server (the tests start their own, on a free loopback port).
+# compiler, redis-server (the tests start their own, on a free loopback port), and
+# Python's grpcio (the gRPC server and client of the tests).
 set -euo pipefail
 
 missing=()
@@ -11,6 +12,7 @@ command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v cc >/dev/null || missing+=(build-essential)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v python3 >/dev/null || missing+=(python3)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
@@ -18,4 +20,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
+fi
+
+if ! python3 -c 'import grpc' 2>/dev/null; then
+  echo "installing: grpcio for $(command -v python3)"
+  if [ "$(command -v python3)" = /usr/bin/python3 ]; then
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-grpcio
+  else
+    python3 -m pip install --quiet grpcio
+  fi
+  python3 -c 'import grpc'
 fi

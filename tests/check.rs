@@ -381,3 +381,28 @@ fn slow_client_limit_mistakes_are_reported_at_their_place() {
         "missing {expected:?} in:\n{stderr}"
     );
 }
+
+#[test]
+fn upstream_protocol_and_name_mistakes_are_reported_at_their_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (file, stderr) = check_refuses(
+        dir.path(),
+        "[listeners.a]\naddr = \"127.0.0.1:7000\"\n\n[upstreams.u]\ntargets = [\"127.0.0.1:9\"]\n\
+         protocol = \"h2c\"\nresolve_every = \"0s\"\ntls = { sni = \"u.test\" }\n",
+    );
+    for expected in [
+        format!("{file}:6:12: upstreams.u.protocol: h2c is HTTP/2 without TLS"),
+        format!("{file}:7:17: upstreams.u.resolve_every: must be at least 1s"),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    let (file, stderr) = check_refuses(
+        dir.path(),
+        "[listeners.a]\naddr = \"127.0.0.1:7000\"\n\n[upstreams.u]\ntargets = [\"orders.internal\"]\n",
+    );
+    assert!(stderr.contains(&format!("{file}:5:")), "{stderr}");
+    assert!(stderr.contains("\"name:port\""), "{stderr}");
+}

@@ -167,6 +167,7 @@ async fn h2c_listeners_tell_http1_from_http2_without_waiting_for_24_bytes() {
         "header_timeout = \"2s\"",
     )
     .await;
+    crate::tls::wait_listening(&tg, h2_port).await;
     // A whole request shorter than the HTTP/2 preface (18 bytes) is answered, not
     // left waiting for more (a 408 would mean it waited out header_timeout).
     let mut stream = TcpStream::connect(("127.0.0.1", h2_port))
@@ -335,7 +336,15 @@ async fn max_connections_per_ip_counts_across_plain_and_h2c_listeners() {
         "max_connections_per_ip = 1",
     )
     .await;
-    let _held = served(tg.port).await.expect("first connection");
+    crate::tls::wait_listening(&tg, h2_port).await;
+    // The probe's slot comes back once tollgate has seen it close.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let _held = loop {
+        if let Some(stream) = served(tg.port).await {
+            break stream;
+        }
+        assert!(Instant::now() < deadline, "no first connection");
+    };
     assert!(
         served(h2_port).await.is_none(),
         "the h2c listener had its own count"

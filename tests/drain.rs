@@ -57,6 +57,7 @@ async fn http2_connections_get_goaway_as_the_drain_begins() {
         "[listeners.h2c]\naddr = \"127.0.0.1:{h2_port}\"\nh2c = true\n\n{ROUTE}"
     ))
     .await;
+    crate::tls::wait_listening(&tg, h2_port).await;
     let tcp = TcpStream::connect(("127.0.0.1", h2_port))
         .await
         .expect("connect");

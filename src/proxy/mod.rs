@@ -23,6 +23,7 @@
 
 mod admit;
 mod ctx;
+mod grpc;
 mod hold;
 mod jails;
 mod listeners;
@@ -210,7 +211,8 @@ impl ProxyHttp for Gateway {
             })?;
         ctx.tried.push(selected.addr);
         ctx.in_flight = Some(selected.guard);
-        Ok(pool.peer(selected.addr, timeout))
+        let deadline = grpc::timeout(session.req_header());
+        Ok(pool.peer(selected.addr, timeout, deadline))
     }
 
     fn fail_to_connect(

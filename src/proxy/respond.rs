@@ -1,16 +1,18 @@
 //! What tollgate writes itself: replies ([`Reply`], as RFC 9457
 //! `application/problem+json` with the request id), the static answers of `respond`
 //! routes, and the response phase every response of a request goes through, whoever
-//! wrote it. Also maps Pingora errors to statuses (timeouts 504, connection failures
+//! wrote it (to a gRPC call, a reply is a gRPC error: see `grpc`). Also maps Pingora
+//! errors to statuses (timeouts 504, connection failures
 //! 502).
 
 use bytes::Bytes;
 use http::{header, Method, StatusCode};
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::protocols::http::ServerSession;
 use pingora::proxy::Session;
 use pingora::{ErrorSource, ErrorType};
 
-use super::RequestCtx;
+use super::{grpc, RequestCtx};
 use crate::base::{problem_document, Reply};
 use crate::connection;
 use crate::edge::request_id;
@@ -27,6 +29,9 @@ pub async fn reply(
     if reply.close {
         session.set_keepalive(None);
     }
+    if grpc::is_grpc(session.req_header()) {
+        return grpc_reply(session, reply, ctx).await;
+    }
     let mut resp = ResponseHeader::build(reply.status, Some(reply.headers.len() + 4))?;
     for (name, value) in std::mem::take(&mut reply.headers) {
         resp.insert_header(name, value)?;
@@ -39,6 +44,28 @@ pub async fn reply(
         false => Bytes::new(),
     };
     write(session, resp, body, ctx).await
+}
+
+/// `reply` to a gRPC call: HTTP 200 with `grpc-status` and `grpc-message` in its only
+/// header block, which ends the stream ("Trailers-Only"; the reply's own headers, such
+/// as `Retry-After`, kept).
+async fn grpc_reply(session: &mut Session, reply: Reply, ctx: &RequestCtx) -> pingora::Result<()> {
+    let mut resp = ResponseHeader::build(StatusCode::OK, Some(reply.headers.len() + 4))?;
+    for (name, value) in reply.headers {
+        resp.insert_header(name, value)?;
+    }
+    resp.insert_header(header::CONTENT_TYPE, "application/grpc")?;
+    resp.insert_header("grpc-status", grpc::code(reply.status).to_string())?;
+    resp.insert_header("grpc-message", grpc::message(&reply.detail))?;
+    response_phase(&mut resp, session.req_header(), ctx, true)?;
+    match session.downstream_session.as_mut() {
+        // Pingora's session API never ends an HTTP/2 stream with its headers.
+        ServerSession::H2(h2) => h2.write_response_header(Box::new(resp), true),
+        _ => {
+            resp.insert_header(header::CONTENT_LENGTH, 0)?;
+            session.write_response_header(Box::new(resp), true).await
+        }
+    }
 }
 
 /// An RFC 9457 problem document, with the reply's extension members.

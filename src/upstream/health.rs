@@ -14,13 +14,15 @@ use std::sync::{Arc, Weak};
 
 use super::{Targets, TargetsRegistry};
 use crate::base::registry::PerItemTasks;
-use crate::config::raw::{HealthKind, HealthSection};
+use crate::config::raw::{HealthKind, HealthSection, UpstreamProtocol};
 use crate::tls::UpstreamTls;
 
-/// The check for `h`; an `http` check of a TLS upstream speaks TLS with its settings.
+/// The check for `h`; an `http` check speaks to the targets as requests do (TLS with
+/// the upstream's settings, or h2c).
 pub(super) fn health_check(
     h: &HealthSection,
     tls: Option<&UpstreamTls>,
+    protocol: UpstreamProtocol,
 ) -> Result<Box<dyn HealthCheck + Send + Sync>, String> {
     match h.kind {
         HealthKind::Tcp => {
@@ -32,8 +34,9 @@ pub(super) fn health_check(
         }
         HealthKind::Http => {
             let mut hc = HttpHealthCheck::new(&h.host, tls.is_some());
-            if let Some(tls) = tls {
-                tls.apply(&mut hc.peer_template);
+            match tls {
+                Some(tls) => tls.apply(&mut hc.peer_template),
+                None => super::targets::speak(&mut hc.peer_template, protocol),
             }
             let path = h.path.as_deref().unwrap_or("/");
             let uri = path

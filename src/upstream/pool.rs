@@ -107,12 +107,19 @@ impl Pool {
         })
     }
 
-    /// How to reach `addr`; `read_timeout` overrides the pool's (a route's `timeout`).
-    pub fn peer(&self, addr: SocketAddr, read_timeout: Option<Duration>) -> Box<HttpPeer> {
+    /// How to reach `addr`; `read_timeout` overrides the pool's (a route's `timeout`),
+    /// and `deadline` (a gRPC call's) shortens both when it is shorter.
+    pub fn peer(
+        &self,
+        addr: SocketAddr,
+        read_timeout: Option<Duration>,
+        deadline: Option<Duration>,
+    ) -> Box<HttpPeer> {
         let mut peer = self.targets.peer(addr);
+        let shortened = |t: Duration| deadline.map_or(t, |d| t.min(d));
         peer.options.connection_timeout = Some(self.connect_timeout);
-        peer.options.read_timeout = Some(read_timeout.unwrap_or(self.read_timeout));
-        peer.options.write_timeout = Some(self.write_timeout);
+        peer.options.read_timeout = Some(shortened(read_timeout.unwrap_or(self.read_timeout)));
+        peer.options.write_timeout = Some(shortened(self.write_timeout));
         peer.options.idle_timeout = Some(self.idle_timeout);
         Box::new(peer)
     }

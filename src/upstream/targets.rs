@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use pingora::lb::selection::{self, BackendIter, BackendSelection};
 use pingora::lb::{Backend, Backends, LoadBalancer};
+use pingora::protocols::ALPN;
 use pingora::upstreams::peer::HttpPeer;
 use pingora_limits::inflight::Inflight;
 use std::net::SocketAddr;
@@ -25,7 +26,9 @@ use super::health::health_check;
 use super::in_flight::InFlight;
 use super::least_conn::LeastConn;
 use crate::base::registry::Reusable;
-use crate::config::raw::{Balance, HealthSection, TargetAddr, TargetSpec, UpstreamSection};
+use crate::config::raw::{
+    Balance, HealthSection, TargetAddr, TargetSpec, UpstreamProtocol, UpstreamSection,
+};
 use crate::tls::UpstreamTls;
 
 /// Bound on the targets a selection looks at before giving up (ketama walks a ring).
@@ -39,6 +42,7 @@ pub struct TargetsDefinition {
     balance: Balance,
     health: Option<HealthSection>,
     tls: Option<UpstreamTls>,
+    protocol: UpstreamProtocol,
     resolve_every: Duration,
     allow_unresolved: bool,
     /// `[server] resolver`.
@@ -58,6 +62,7 @@ impl TargetsDefinition {
             balance: upstream.balance,
             health: upstream.health.clone(),
             tls: upstream.tls.as_ref().map(UpstreamTls::load).transpose()?,
+            protocol: upstream.protocol,
             resolve_every: upstream.resolve_every,
             allow_unresolved: upstream.allow_unresolved,
             resolver: resolver.to_vec(),
@@ -129,7 +134,7 @@ impl Targets {
         let last_checks = LastChecks::default();
         if let Some(h) = &definition.health {
             backends.set_health_check(Box::new(Recorded {
-                inner: health_check(h, definition.tls.as_ref())?,
+                inner: health_check(h, definition.tls.as_ref(), definition.protocol)?,
                 last: last_checks.clone(),
             }));
         }
@@ -229,10 +234,26 @@ impl Targets {
     pub(super) fn peer(&self, addr: SocketAddr) -> HttpPeer {
         match &self.definition.tls {
             Some(tls) => tls.peer(addr),
-            None => HttpPeer::new(addr, false, String::new()),
+            None => {
+                let mut peer = HttpPeer::new(addr, false, String::new());
+                speak(&mut peer, self.definition.protocol);
+                peer
+            }
         }
     }
 }
+
+/// Makes a plaintext peer speak `protocol`: HTTP/2 with prior knowledge for h2c,
+/// many streams on one connection (Pingora's default is one).
+pub(super) fn speak(peer: &mut HttpPeer, protocol: UpstreamProtocol) {
+    if protocol == UpstreamProtocol::H2c {
+        peer.options.alpn = ALPN::H2;
+        peer.options.max_h2_streams = H2C_STREAMS;
+    }
+}
+
+/// Concurrent streams tollgate opens on one h2c connection to a target.
+const H2C_STREAMS: usize = 100;
 
 /// The part of `LoadBalancer<S>` targets need, object-safe so one `Targets` type
 /// serves every algorithm.

@@ -38,6 +38,10 @@ pub struct UpstreamSection {
     /// Connect to the targets over TLS.
     #[serde(default)]
     pub tls: Option<UpstreamTlsSection>,
+    /// How to speak to the targets without TLS: HTTP/1.1, or HTTP/2 with prior
+    /// knowledge (`h2c`, for gRPC servers). With `tls`, `tls.http2` offers HTTP/2.
+    #[serde(default)]
+    pub protocol: UpstreamProtocol,
     /// How often DNS names among the targets are resolved again (sooner when a
     /// record's TTL is shorter, never more often than once a second).
     #[serde(default = "defaults::resolve_every", with = "units::duration")]
@@ -167,6 +171,15 @@ impl TargetSpec {
             TargetSpec::Weighted(t) => t.weight,
         }
     }
+}
+
+/// `protocol = "http1" | "h2c"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamProtocol {
+    #[default]
+    Http1,
+    H2c,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]

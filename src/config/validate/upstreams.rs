@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::{header_name, host_pattern, Problems, TomlPath};
-use crate::config::raw::{Balance, HashKey, HealthKind, UpstreamSection, UpstreamTlsSection};
+use crate::config::raw::{
+    Balance, HashKey, HealthKind, UpstreamProtocol, UpstreamSection, UpstreamTlsSection,
+};
 
 pub(super) fn upstream(up: &UpstreamSection, path: &TomlPath, out: &mut Problems) {
     if up.targets.is_empty() {
@@ -12,6 +14,12 @@ pub(super) fn upstream(up: &UpstreamSection, path: &TomlPath, out: &mut Problems
     }
     if up.resolve_every < std::time::Duration::from_secs(1) {
         out.push((path.key("resolve_every"), "must be at least 1s".into()));
+    }
+    if up.protocol == UpstreamProtocol::H2c && up.tls.is_some() {
+        out.push((
+            path.key("protocol"),
+            "h2c is HTTP/2 without TLS; with tls, set tls.http2 = true".into(),
+        ));
     }
     if up.max_in_flight == Some(0) {
         out.push((path.key("max_in_flight"), "must be at least 1".into()));
