@@ -21,6 +21,7 @@ mod hygiene;
 mod ip_lists;
 mod jails;
 mod normalization;
+mod passive_health;
 mod ratelimit;
 mod ratelimit_redis;
 mod reload;

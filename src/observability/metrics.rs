@@ -26,6 +26,7 @@ pub struct Metrics {
     client_timeouts: IntCounterVec,
     connections_refused: IntCounterVec,
     dns_resolutions: IntCounterVec,
+    upstream_ejections: IntCounterVec,
 }
 
 impl Metrics {
@@ -154,6 +155,14 @@ impl Metrics {
             &["upstream", "outcome"],
         )?;
         registry.register(Box::new(dns_resolutions.clone()))?;
+        let upstream_ejections = IntCounterVec::new(
+            Opts::new(
+                "upstream_ejections_total",
+                "Targets taken out by passive health (consecutive failed requests)",
+            ),
+            &["upstream"],
+        )?;
+        registry.register(Box::new(upstream_ejections.clone()))?;
         registry.register(Box::new(client_timeouts.clone()))?;
         registry.register(Box::new(connections_refused.clone()))?;
         registry.register(Box::new(config_reloads.clone()))?;
@@ -195,7 +204,12 @@ impl Metrics {
             client_timeouts,
             connections_refused,
             dns_resolutions,
+            upstream_ejections,
         })
+    }
+
+    pub fn upstream_ejection(&self, upstream: &str) {
+        self.upstream_ejections.with_label_values(&[upstream]).inc();
     }
 
     pub fn dns_resolution(&self, upstream: &str, outcome: &str) {

@@ -17,7 +17,7 @@ use crate::ratelimit::RateLimitHeaders;
 use crate::routing::{Route, RouteAction};
 use crate::state::Snapshot;
 use crate::tls::ClientCert;
-use crate::upstream::{InFlightGuard, Pool};
+use crate::upstream::{InFlightGuard, Outlier, Pool};
 
 pub struct RequestCtx {
     /// The config this request runs on, from start to end.
@@ -49,6 +49,9 @@ pub struct RequestCtx {
     pub connect_failure: Option<String>,
     /// Counts this request against its target while it is in flight.
     pub in_flight: Option<InFlightGuard>,
+    /// The passive health of the current target, until the request's outcome there
+    /// is recorded.
+    pub outlier: Option<Outlier>,
     /// `max_in_flight` guards of the route and its upstream, held to the end.
     pub concurrency: Vec<pingora_limits::inflight::Guard>,
     /// The RateLimit headers of a rate-limited route.
@@ -82,6 +85,7 @@ impl RequestCtx {
             tried: Vec::new(),
             connect_failure: None,
             in_flight: None,
+            outlier: None,
             concurrency: Vec::new(),
             rate_limit: None,
             body_received: 0,

@@ -12,14 +12,16 @@
 //!   `proxy/` free of policy knowledge, and a policy only marks its chain as holding.
 //! - `upstream_peer`: a healthy target of the route's pool not tried yet (503 when
 //!   none is healthy; re-entered on a retry).
-//! - `fail_to_connect`: marks connect failures retryable while `retries` allow.
+//! - `fail_to_connect`: marks connect failures retryable while `retries` allow, and
+//!   counts one failure of the target for passive health (`passive`).
 //! - `upstream_request_filter`: the normalized target, forwarded headers, request id,
 //!   client certificate, identity headers and credential stripping, then the route's
 //!   upstream policies.
 //! - `response_filter`: the response phase (`respond::response_phase`), as on
 //!   tollgate's own replies; `Connection: close` once the process drains.
 //! - `fail_to_proxy`: a body policy's reply, or problem+json 502/503/504.
-//! - `logging`: jail strikes from the final status, then one access-log line.
+//! - `logging`: the outcome at the last target for passive health, jail strikes from
+//!   the final status, then one access-log line.
 
 mod admit;
 mod ctx;
@@ -27,6 +29,7 @@ mod grpc;
 mod hold;
 mod jails;
 mod listeners;
+mod passive;
 mod respond;
 
 pub use ctx::RequestCtx;
@@ -49,6 +52,7 @@ use crate::policy::{BodyChunk, Reply};
 use crate::routing::RouteAction;
 use crate::state::SharedSnapshot;
 use crate::tls::forward_client_cert;
+use crate::upstream::Outcome;
 
 /// The error that ends proxying when the body policies answered (`ctx.body_reply`).
 const BODY_REFUSED: ErrorType = ErrorType::Custom("request body refused");
@@ -211,6 +215,7 @@ impl ProxyHttp for Gateway {
             })?;
         ctx.tried.push(selected.addr);
         ctx.in_flight = Some(selected.guard);
+        ctx.outlier = Some(selected.outlier);
         let deadline = grpc::timeout(session.req_header());
         Ok(pool.peer(selected.addr, timeout, deadline))
     }
@@ -223,6 +228,7 @@ impl ProxyHttp for Gateway {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.in_flight = None;
+        self.record_outcome(ctx, Outcome::Failed);
         ctx.connect_failure = Some(e.to_string());
         if ctx
             .pool()
@@ -308,8 +314,11 @@ impl ProxyHttp for Gateway {
         e.esource() == &ErrorSource::Downstream || e.etype() == &BODY_REFUSED
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.in_flight = None;
+        if let Some(outcome) = passive::outcome(session, e, ctx) {
+            self.record_outcome(ctx, outcome);
+        }
         connection::request_complete(session);
         if !ctx.jailed {
             self.count_strikes(session, ctx).await;

@@ -31,6 +31,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::in_flight::InFlight;
+use super::outlier::Outlier;
 use super::{Targets, TargetsRegistry};
 use crate::base::registry::PerItemTasks;
 use crate::observability::Metrics;
@@ -134,6 +135,7 @@ pub fn backend(addr: SocketAddr, weight: usize) -> Backend {
         ext: Default::default(),
     };
     b.ext.insert(InFlight::default());
+    b.ext.insert(Outlier::default());
     b
 }
 

@@ -12,13 +12,15 @@ mod dns;
 mod health;
 mod in_flight;
 mod least_conn;
+mod outlier;
 mod pool;
 mod targets;
 
 pub use dns::dns_refreshes;
 pub use health::health_checks;
 pub use in_flight::InFlightGuard;
-pub use pool::{Pool, Selected, UpstreamError};
+pub use outlier::Outlier;
+pub use pool::{Outcome, Pool, Selected, UpstreamError};
 pub use targets::{Targets, TargetsDefinition};
 
 /// The targets of the current config, by upstream name.

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::in_flight::{InFlight, InFlightGuard};
+use super::outlier::{now_ms, Outlier};
 use super::targets::Targets;
-use crate::config::raw::{HashKey, UpstreamSection};
+use crate::config::raw::{HashKey, PassiveSection, UpstreamSection};
 use crate::ratelimit::InFlightLimit;
 
 pub struct Pool {
@@ -20,6 +21,8 @@ pub struct Pool {
     /// `max_in_flight`: requests to this upstream at once.
     pub in_flight: Option<InFlightLimit>,
     hash_key: Option<HashKey>,
+    /// Passive health rules, if any.
+    passive: Option<PassiveSection>,
     connect_timeout: Duration,
     read_timeout: Duration,
     write_timeout: Duration,
@@ -48,6 +51,15 @@ impl UpstreamError {
 pub struct Selected {
     pub addr: SocketAddr,
     pub guard: InFlightGuard,
+    /// Its passive health, where the request's outcome is recorded.
+    pub outlier: Outlier,
+}
+
+/// How a request to a target went, for passive health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed,
 }
 
 impl Pool {
@@ -58,6 +70,7 @@ impl Pool {
                 .max_in_flight
                 .map(|max| InFlightLimit::sharing(max, &targets.in_flight)),
             hash_key: section.hash_key.clone(),
+            passive: section.passive.clone(),
             connect_timeout: section.connect_timeout,
             read_timeout: section.read_timeout,
             write_timeout: section.write_timeout,
@@ -89,22 +102,65 @@ impl Pool {
             Some(HashKey::Path) => path.as_bytes(),
             Some(HashKey::Header(name)) => req.headers.get(name).map_or(b"", |v| v.as_bytes()),
         };
-        let accept = |b: &Backend, healthy: bool| {
-            healthy && b.addr.as_inet().is_some_and(|a| !tried.contains(a))
-        };
+        let now = now_ms();
+        let untried = |b: &Backend| b.addr.as_inet().is_some_and(|a| !tried.contains(a));
+        let not_ejected = |b: &Backend| b.ext.get::<Outlier>().is_none_or(|o| !o.ejected(now));
+        let accept = |b: &Backend, healthy: bool| healthy && untried(b) && not_ejected(b);
+        // Ejected targets rather than none (they were ejected while others were up).
+        let or_ejected = |b: &Backend, healthy: bool| healthy && untried(b);
         let selected = self
             .targets
             .select(hash_input, &accept)
+            .or_else(|| {
+                self.passive
+                    .as_ref()
+                    .and_then(|_| self.targets.select(hash_input, &or_ejected))
+            })
             .and_then(|backend| {
                 let addr = *backend.addr.as_inet()?;
                 let guard = backend.ext.get::<InFlight>()?.enter();
-                Some(Selected { addr, guard })
+                let outlier = backend.ext.get::<Outlier>()?.clone();
+                Some(Selected {
+                    addr,
+                    guard,
+                    outlier,
+                })
             });
         let name = || self.targets.name().to_owned();
         selected.ok_or_else(|| match tried {
             [] => UpstreamError::NoHealthyTarget(name()),
             _ => UpstreamError::Exhausted(name()),
         })
+    }
+
+    /// Whether a response with `status` counts as a failure of its target.
+    pub fn failure_status(&self, status: u16) -> bool {
+        self.passive
+            .as_ref()
+            .is_some_and(|p| p.statuses.contains(&status))
+    }
+
+    /// Records how a request to `addr` went. Returns how long the target is ejected
+    /// for when this failure ejects it (never the last target that is up).
+    pub fn record(
+        &self,
+        outlier: &Outlier,
+        addr: SocketAddr,
+        outcome: Outcome,
+    ) -> Option<Duration> {
+        let rules = self.passive.as_ref()?;
+        if outcome == Outcome::Succeeded {
+            outlier.succeeded();
+            return None;
+        }
+        let now = now_ms();
+        let length = outlier.failed(rules, now)?;
+        if !self.targets.others_up(addr, now) {
+            outlier.spared();
+            return None;
+        }
+        outlier.eject(length, now);
+        Some(length)
     }
 
     /// How to reach `addr`; `read_timeout` overrides the pool's (a route's `timeout`),

@@ -25,6 +25,7 @@ use super::dns::{self, Discovery, NamedTarget, TargetSet};
 use super::health::health_check;
 use super::in_flight::InFlight;
 use super::least_conn::LeastConn;
+use super::outlier::{now_ms, Outlier};
 use crate::base::registry::Reusable;
 use crate::config::raw::{
     Balance, HealthSection, TargetAddr, TargetSpec, UpstreamProtocol, UpstreamSection,
@@ -158,6 +159,7 @@ impl Targets {
     /// JSON for the admin listener.
     pub fn status(&self) -> serde_json::Value {
         let backends = self.backends();
+        let now = now_ms();
         let targets: Vec<serde_json::Value> = backends
             .get_backend()
             .iter()
@@ -170,10 +172,15 @@ impl Targets {
                         "error": c.error,
                     })
                 });
+                let ejected_ms = b
+                    .ext
+                    .get::<Outlier>()
+                    .map_or(0, |o| o.ejected_until().saturating_sub(now));
                 serde_json::json!({
                     "addr": b.addr.to_string(),
                     "weight": b.weight,
                     "healthy": backends.ready(b),
+                    "ejected_for_ms": ejected_ms,
                     "in_flight": b.ext.get::<InFlight>().map_or(0, InFlight::current),
                     "last_check": last,
                 })
@@ -205,6 +212,16 @@ impl Targets {
     /// Has the balancer discover the target set again (after names resolved anew).
     pub(super) async fn rediscover(&self) -> pingora::Result<()> {
         self.balancer.update().await
+    }
+
+    /// Whether a target other than `addr` is healthy and not ejected at `now_ms`.
+    pub(super) fn others_up(&self, addr: SocketAddr, now_ms: u64) -> bool {
+        let backends = self.backends();
+        backends.get_backend().iter().any(|b| {
+            b.addr.as_inet() != Some(&addr)
+                && backends.ready(b)
+                && b.ext.get::<Outlier>().is_none_or(|o| !o.ejected(now_ms))
+        })
     }
 
     /// The targets' addresses, for the log.

@@ -2,7 +2,7 @@
 //! request it sees, and can be stopped (connections refused) and restarted on the
 //! same port.
 //!
-//! Paths: `/healthz` → 200; `/slow?ms=N` → 200 after N ms; `.../with-headers` → 200
+//! Told to fail, it answers every request with 503. Paths: `/healthz` → 200; `/slow?ms=N` → 200 after N ms; `.../with-headers` → 200
 //! with headers an upstream may set on its own (`Vary`, `Access-Control-Allow-Origin`,
 //! `X-Frame-Options`); anything else → 200 with the origin's name as body. Every
 //! response carries `x-origin: NAME`. A request is recorded once its whole body has
@@ -16,7 +16,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -35,6 +35,7 @@ pub struct Origin {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     connections: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -52,6 +53,7 @@ impl Origin {
             addr,
             seen: Arc::default(),
             connections: Arc::default(),
+            failing: Arc::default(),
             server: None,
         };
         origin.serve(listener);
@@ -70,6 +72,7 @@ impl Origin {
     fn serve(&mut self, listener: TcpListener) {
         let name = self.name.clone();
         let seen = self.seen.clone();
+        let failing = self.failing.clone();
         let connections_accepted = self.connections.clone();
         self.server = Some(tokio::spawn(async move {
             // Connections live in this set: aborting the server task drops (closes) them all.
@@ -79,9 +82,16 @@ impl Origin {
                     return;
                 };
                 connections_accepted.fetch_add(1, Ordering::Relaxed);
-                let (name, seen) = (name.clone(), seen.clone());
+                let (name, seen, failing) = (name.clone(), seen.clone(), failing.clone());
                 connections.spawn(async move {
-                    let service = service_fn(move |req| handle(req, name.clone(), seen.clone()));
+                    let service = service_fn(move |req| {
+                        handle(
+                            req,
+                            name.clone(),
+                            seen.clone(),
+                            failing.load(Ordering::Relaxed),
+                        )
+                    });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -106,6 +116,11 @@ impl Origin {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("seen").clone()
+    }
+
+    /// Answer every request with 503 (or stop doing so).
+    pub fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::Relaxed);
     }
 
     /// TCP connections accepted so far.
@@ -135,6 +150,7 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
     name: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    failing: bool,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     let path_and_query = req
@@ -163,7 +179,7 @@ async fn handle(
             .unwrap_or(1000);
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    let mut response = Response::builder();
+    let mut response = Response::builder().status(if failing { 503 } else { 200 });
     if path.ends_with("/with-headers") {
         response = response
             .header("vary", "Accept-Encoding")

@@ -14,6 +14,18 @@ pub(super) fn idle_timeout() -> Duration {
 pub(super) fn resolve_every() -> Duration {
     Duration::from_secs(30)
 }
+pub(super) fn consecutive_failures() -> u32 {
+    5
+}
+pub(super) fn eject_for() -> Duration {
+    Duration::from_secs(30)
+}
+pub(super) fn max_eject_for() -> Duration {
+    Duration::from_secs(300)
+}
+pub(super) fn failure_statuses() -> Vec<u16> {
+    (500..600).collect()
+}
 pub(super) fn retries() -> usize {
     1
 }

@@ -38,6 +38,9 @@ pub struct UpstreamSection {
     /// Connect to the targets over TLS.
     #[serde(default)]
     pub tls: Option<UpstreamTlsSection>,
+    /// Passive health: targets that keep failing requests are taken out for a while.
+    #[serde(default)]
+    pub passive: Option<PassiveSection>,
     /// How to speak to the targets without TLS: HTTP/1.1, or HTTP/2 with prior
     /// knowledge (`h2c`, for gRPC servers). With `tls`, `tls.http2` offers HTTP/2.
     #[serde(default)]
@@ -171,6 +174,25 @@ impl TargetSpec {
             TargetSpec::Weighted(t) => t.weight,
         }
     }
+}
+
+/// `passive = { consecutive_failures = 5, eject_for = "30s" }`: outlier ejection.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassiveSection {
+    /// Consecutive failed requests (connect failure, reset, timeout or a status of
+    /// `statuses`) that take a target out.
+    #[serde(default = "defaults::consecutive_failures")]
+    pub consecutive_failures: u32,
+    /// How long the first ejection lasts; each next one in a row lasts twice as long.
+    #[serde(default = "defaults::eject_for", with = "units::duration")]
+    pub eject_for: Duration,
+    /// The longest an ejection lasts.
+    #[serde(default = "defaults::max_eject_for", with = "units::duration")]
+    pub max_eject_for: Duration,
+    /// Response statuses that count as failures (default: every 5xx).
+    #[serde(default = "defaults::failure_statuses")]
+    pub statuses: Vec<u16>,
 }
 
 /// `protocol = "http1" | "h2c"`.

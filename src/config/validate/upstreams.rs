@@ -21,6 +21,21 @@ pub(super) fn upstream(up: &UpstreamSection, path: &TomlPath, out: &mut Problems
             "h2c is HTTP/2 without TLS; with tls, set tls.http2 = true".into(),
         ));
     }
+    if let Some(passive) = &up.passive {
+        let at = path.key("passive");
+        if passive.consecutive_failures == 0 {
+            out.push((at.key("consecutive_failures"), "must be at least 1".into()));
+        }
+        if passive.eject_for < std::time::Duration::from_secs(1) {
+            out.push((at.key("eject_for"), "must be at least 1s".into()));
+        }
+        if passive.max_eject_for < passive.eject_for {
+            out.push((at.key("max_eject_for"), "must be at least eject_for".into()));
+        }
+        if let Some(bad) = passive.statuses.iter().find(|s| !(100..600).contains(*s)) {
+            out.push((at.key("statuses"), format!("{bad} is not an HTTP status")));
+        }
+    }
     if up.max_in_flight == Some(0) {
         out.push((path.key("max_in_flight"), "must be at least 1".into()));
     }
