@@ -388,11 +388,14 @@ fn upstream_protocol_and_name_mistakes_are_reported_at_their_place() {
     let (file, stderr) = check_refuses(
         dir.path(),
         "[listeners.a]\naddr = \"127.0.0.1:7000\"\n\n[upstreams.u]\ntargets = [\"127.0.0.1:9\"]\n\
-         protocol = \"h2c\"\nresolve_every = \"0s\"\ntls = { sni = \"u.test\" }\n",
+         protocol = \"h2c\"\nresolve_every = \"0s\"\ntls = { sni = \"u.test\" }\nretry_budget = 2.0\n\n\
+         [upstreams.v]\ntargets = [\"127.0.0.1:9\"]\nretry_on = [\"404\"]\n",
     );
     for expected in [
         format!("{file}:6:12: upstreams.u.protocol: h2c is HTTP/2 without TLS"),
         format!("{file}:7:17: upstreams.u.resolve_every: must be at least 1s"),
+        format!("{file}:9:16: upstreams.u.retry_budget: must be between 0 and 1"),
+        format!("{file}:13:12: upstreams.v.retry_on: retry_on: \"404\" is not \"reset\", \"timeout\" or a 5xx status"),
     ] {
         assert!(
             stderr.contains(&expected),

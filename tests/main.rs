@@ -25,6 +25,7 @@ mod passive_health;
 mod ratelimit;
 mod ratelimit_redis;
 mod reload;
+mod retries;
 mod routing;
 mod tls;
 mod upgrade;

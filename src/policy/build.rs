@@ -135,6 +135,7 @@ impl<'a> Builder<'a> {
             upstream: _,
             respond: _,
             timeout: _,
+            idempotent: _,
             // Typed stages: they produce the principal and the RateLimit state.
             auth: _,
             require_scopes: _,

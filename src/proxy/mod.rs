@@ -31,6 +31,7 @@ mod jails;
 mod listeners;
 mod passive;
 mod respond;
+mod retry;
 
 pub use ctx::RequestCtx;
 use hold::HeldBytes;
@@ -137,7 +138,10 @@ impl ProxyHttp for Gateway {
                 respond::static_answer(session, answer, ctx).await?;
                 Ok(true)
             }
-            _ => Ok(false),
+            _ => {
+                retry::prepare(session, ctx);
+                Ok(false)
+            }
         }
     }
 
@@ -213,6 +217,7 @@ impl ProxyHttp for Gateway {
                 };
                 Error::e_explain(ErrorType::HTTPStatus(e.status()), why)
             })?;
+        retry::first_attempt(ctx);
         ctx.tried.push(selected.addr);
         ctx.in_flight = Some(selected.guard);
         ctx.outlier = Some(selected.outlier);
@@ -266,6 +271,28 @@ impl ProxyHttp for Gateway {
             route.policies.on_upstream(&view, upstream)?;
         }
         Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        retry::check_status(session, ctx, upstream_response.status.as_u16())
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        self.retry_decision(session, &mut e, ctx, client_reused);
+        e
     }
 
     async fn response_filter(

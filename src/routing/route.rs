@@ -23,6 +23,8 @@ pub struct Route {
     pub action: RouteAction,
     /// Overrides the pool's read timeout.
     pub timeout: Option<Duration>,
+    /// Every request may be retried, whatever its method (`idempotent`).
+    pub idempotent: bool,
     pub policies: Chain,
     pub auth: RouteAuth,
     pub limits: RouteLimits,
@@ -50,6 +52,7 @@ impl Route {
             methods,
             action,
             timeout: None,
+            idempotent: false,
             policies: Chain::default(),
             auth: RouteAuth::default(),
             limits: RouteLimits::default(),

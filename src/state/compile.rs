@@ -249,6 +249,7 @@ fn compile_route(
     let action = action.filter(|_| complete && problems.len() == before)?;
     let mut route = Route::new(&r.name, &r.path_prefix, methods, action);
     route.timeout = r.timeout;
+    route.idempotent = r.idempotent;
     route.policies = chain;
     route.auth = RouteAuth {
         authenticators,

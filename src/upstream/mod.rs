@@ -14,13 +14,16 @@ mod in_flight;
 mod least_conn;
 mod outlier;
 mod pool;
+mod retry;
 mod targets;
 
 pub use dns::dns_refreshes;
 pub use health::health_checks;
 pub use in_flight::InFlightGuard;
+pub use outlier::now_ms;
 pub use outlier::Outlier;
 pub use pool::{Outcome, Pool, Selected, UpstreamError};
+pub use retry::RetryRules;
 pub use targets::{Targets, TargetsDefinition};
 
 /// The targets of the current config, by upstream name.

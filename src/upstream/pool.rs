@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::in_flight::{InFlight, InFlightGuard};
 use super::outlier::{now_ms, Outlier};
+use super::retry::RetryRules;
 use super::targets::Targets;
 use crate::config::raw::{HashKey, PassiveSection, UpstreamSection};
 use crate::ratelimit::InFlightLimit;
@@ -23,6 +24,8 @@ pub struct Pool {
     hash_key: Option<HashKey>,
     /// Passive health rules, if any.
     passive: Option<PassiveSection>,
+    /// What requests that reached a target are retried on, and the retry budget.
+    pub retry: RetryRules,
     connect_timeout: Duration,
     read_timeout: Duration,
     write_timeout: Duration,
@@ -71,6 +74,7 @@ impl Pool {
                 .map(|max| InFlightLimit::sharing(max, &targets.in_flight)),
             hash_key: section.hash_key.clone(),
             passive: section.passive.clone(),
+            retry: RetryRules::new(section.retry_on.clone(), section.retry_budget),
             connect_timeout: section.connect_timeout,
             read_timeout: section.read_timeout,
             write_timeout: section.write_timeout,

@@ -26,6 +26,9 @@ pub(super) fn max_eject_for() -> Duration {
 pub(super) fn failure_statuses() -> Vec<u16> {
     (500..600).collect()
 }
+pub(super) fn retry_budget() -> f64 {
+    0.2
+}
 pub(super) fn retries() -> usize {
     1
 }

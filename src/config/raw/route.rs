@@ -35,6 +35,10 @@ pub struct RouteSection {
     /// Overrides the upstream's `read_timeout` for this route.
     #[serde(default, with = "units::opt_duration")]
     pub timeout: Option<Duration>,
+    /// Every request of this route may be retried (`retry_on`), whatever its method:
+    /// the operator vouches that the upstream handles repeats.
+    #[serde(default)]
+    pub idempotent: bool,
     #[serde(default)]
     pub request_headers: HeaderRulesSection,
     #[serde(default)]

@@ -29,9 +29,18 @@ pub struct UpstreamSection {
     /// How long an idle upstream connection is kept for reuse.
     #[serde(default = "defaults::idle_timeout", with = "units::duration")]
     pub idle_timeout: Duration,
-    /// Further attempts, each on another target, when connecting fails.
+    /// Further attempts, each on another target, when connecting fails (and, for
+    /// idempotent requests, on what `retry_on` names).
     #[serde(default = "defaults::retries")]
     pub retries: usize,
+    /// After the request reached a target: `"reset"` (the connection failed before a
+    /// response), `"timeout"`, or a status such as `"503"`; idempotent requests only.
+    #[serde(default)]
+    pub retry_on: Vec<RetryOn>,
+    /// Retries at most this share of the upstream's requests (over 10 s windows, at
+    /// least 3 a window), so retries cannot multiply an outage.
+    #[serde(default = "defaults::retry_budget")]
+    pub retry_budget: f64,
     /// Requests in flight to this upstream at most; more get 503.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
@@ -193,6 +202,30 @@ pub struct PassiveSection {
     /// Response statuses that count as failures (default: every 5xx).
     #[serde(default = "defaults::failure_statuses")]
     pub statuses: Vec<u16>,
+}
+
+/// What a request that reached a target is retried on (`retry_on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOn {
+    Reset,
+    Timeout,
+    Status(u16),
+}
+
+impl<'de> Deserialize<'de> for RetryOn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.as_str() {
+            "reset" => Ok(RetryOn::Reset),
+            "timeout" => Ok(RetryOn::Timeout),
+            status => match status.parse::<u16>() {
+                Ok(code) if (500..600).contains(&code) => Ok(RetryOn::Status(code)),
+                _ => Err(serde::de::Error::custom(format!(
+                    "retry_on: {text:?} is not \"reset\", \"timeout\" or a 5xx status"
+                ))),
+            },
+        }
+    }
 }
 
 /// `protocol = "http1" | "h2c"`.

@@ -36,6 +36,9 @@ pub(super) fn upstream(up: &UpstreamSection, path: &TomlPath, out: &mut Problems
             out.push((at.key("statuses"), format!("{bad} is not an HTTP status")));
         }
     }
+    if !(0.0..=1.0).contains(&up.retry_budget) {
+        out.push((path.key("retry_budget"), "must be between 0 and 1".into()));
+    }
     if up.max_in_flight == Some(0) {
         out.push((path.key("max_in_flight"), "must be at least 1".into()));
     }
