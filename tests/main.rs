@@ -30,3 +30,4 @@ mod routing;
 mod tls;
 mod upgrade;
 mod validation;
+mod websocket;
