@@ -81,6 +81,25 @@ async fn grpc_calls_pass_through_an_h2c_upstream() {
             "{refused}"
         );
     });
+    // The access log (and jails, metrics) count the refusal as what it is: 401.
+    let lines = tg.access_log(4).await;
+    let refusal = lines
+        .iter()
+        .rev()
+        .find(|l| l["path"] == "/test.Echo/Stream");
+    assert_eq!(
+        refusal.map(|l| l["status"].clone()),
+        Some(serde_json::json!(401)),
+        "{lines:?}"
+    );
+    // Over HTTP/1.1 the gRPC content type is no gRPC call: a problem document.
+    let h1 = crate::support::send(
+        crate::support::client()
+            .post(tg.url("/test.Echo/Stream"))
+            .header("content-type", "application/grpc"),
+    )
+    .await;
+    crate::support::assert_problem(&h1, 401);
 }
 
 /// A gRPC message frame: uncompressed, `payload`.

@@ -56,3 +56,23 @@ async fn idempotent_requests_are_retried_on_another_target_within_the_budget() {
     let seen_by_o1 = origins[1].count();
     assert!(seen_by_o1 >= 6, "o1 took its share: {seen_by_o1}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_other_target_the_targets_own_answer_goes_to_the_client() {
+    let origin = Origin::start("solo").await;
+    let tg = Tollgate::start(&format!(
+        "[upstreams.app]\ntargets = [{}]\nretry_on = [\"503\"]\nretries = 2\n\n\
+         [[routes]]\nname = \"app\"\nupstream = \"app\"\n",
+        origin.target()
+    ))
+    .await;
+    origin.fail(true);
+    let reply = send(client().get(tg.url("/x"))).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(
+        reply.header("x-origin"),
+        "solo",
+        "not the target's own answer"
+    );
+    assert_eq!(origin.count(), 1, "retried on the only target");
+}

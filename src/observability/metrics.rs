@@ -27,6 +27,7 @@ pub struct Metrics {
     connections_refused: IntCounterVec,
     dns_resolutions: IntCounterVec,
     upstream_ejections: IntCounterVec,
+    upstream_retries: IntCounterVec,
 }
 
 impl Metrics {
@@ -163,6 +164,14 @@ impl Metrics {
             &["upstream"],
         )?;
         registry.register(Box::new(upstream_ejections.clone()))?;
+        let upstream_retries = IntCounterVec::new(
+            Opts::new(
+                "upstream_retries_total",
+                "Retries after a request reached a target (retry_on), by outcome (retried, over_budget)",
+            ),
+            &["upstream", "outcome"],
+        )?;
+        registry.register(Box::new(upstream_retries.clone()))?;
         registry.register(Box::new(client_timeouts.clone()))?;
         registry.register(Box::new(connections_refused.clone()))?;
         registry.register(Box::new(config_reloads.clone()))?;
@@ -205,7 +214,14 @@ impl Metrics {
             connections_refused,
             dns_resolutions,
             upstream_ejections,
+            upstream_retries,
         })
+    }
+
+    pub fn upstream_retry(&self, upstream: &str, outcome: &str) {
+        self.upstream_retries
+            .with_label_values(&[upstream, outcome])
+            .inc();
     }
 
     pub fn upstream_ejection(&self, upstream: &str) {

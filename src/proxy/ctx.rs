@@ -52,6 +52,14 @@ pub struct RequestCtx {
     /// The passive health of the current target, until the request's outcome there
     /// is recorded.
     pub outlier: Option<Outlier>,
+    /// The upstream timeouts were shortened to the gRPC call's own deadline: a
+    /// timeout is the client's choice, not the target's failure.
+    pub client_deadline: bool,
+    /// The status of the attempt being retried, caught before it went out.
+    pub retried_status: Option<u16>,
+    /// The status tollgate's own reply stands for when it was written as a gRPC
+    /// error (HTTP 200).
+    pub own_status: Option<u16>,
     /// `max_in_flight` guards of the route and its upstream, held to the end.
     pub concurrency: Vec<pingora_limits::inflight::Guard>,
     /// The RateLimit headers of a rate-limited route.
@@ -86,6 +94,9 @@ impl RequestCtx {
             connect_failure: None,
             in_flight: None,
             outlier: None,
+            client_deadline: false,
+            retried_status: None,
+            own_status: None,
             concurrency: Vec::new(),
             rate_limit: None,
             body_received: 0,
@@ -124,6 +135,13 @@ impl RequestCtx {
     }
 
     /// The pool of the matched route, when it proxies.
+    /// The request's final status: the one tollgate's own reply stands for, or the
+    /// one written.
+    pub fn status(&self, session: &Session) -> Option<u16> {
+        self.own_status
+            .or_else(|| session.response_written().map(|r| r.status.as_u16()))
+    }
+
     pub fn pool(&self) -> Option<&Arc<Pool>> {
         match &self.route.as_deref()?.action {
             RouteAction::Proxy(pool) => Some(pool),
@@ -150,7 +168,7 @@ impl RequestCtx {
                 "" => req.uri.path(),
                 normalized => normalized,
             },
-            status: session.response_written().map_or(0, |r| r.status.as_u16()),
+            status: self.status(session).unwrap_or(0),
             route: self.route.as_deref().map(|r| &*r.name),
             deprecated: self
                 .route

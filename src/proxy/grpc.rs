@@ -1,15 +1,34 @@
-//! gRPC requests (`content-type: application/grpc...`): tollgate's own replies to them
-//! are gRPC errors, which gRPC clients understand, not problem+json documents, which
-//! they would report as a protocol error. A reply is "Trailers-Only": HTTP 200 with
-//! `grpc-status` and `grpc-message` in its only header block. Also reads the
-//! client's `grpc-timeout`, the call's deadline.
+//! gRPC calls (`content-type: application/grpc...` over HTTP/2): tollgate's own
+//! replies to them are gRPC errors, which gRPC clients understand, not problem+json
+//! documents, which they would report as a protocol error. A reply is
+//! "Trailers-Only": HTTP 200 with `grpc-status` and `grpc-message` in its only header
+//! block. Also reads a call's `grpc-timeout`, its deadline (with a floor, so that a
+//! client cannot make tollgate give up on a target at once: see `deadline`).
 
 use http::StatusCode;
 use pingora::http::RequestHeader;
+use pingora::proxy::Session;
 use std::time::Duration;
 
-/// Whether `req` is a gRPC call (gRPC-Web, over HTTP/1.1, is not).
-pub fn is_grpc(req: &RequestHeader) -> bool {
+/// A call's deadline shorter than this counts as this: a shorter one would make the
+/// target look like it timed out (and the request is not counted against it anyway).
+const DEADLINE_FLOOR: Duration = Duration::from_millis(100);
+
+/// Whether the request is a gRPC call: the gRPC content type, over HTTP/2.
+pub fn is_call(session: &Session) -> bool {
+    session.is_http2() && is_grpc(session.req_header())
+}
+
+/// A gRPC call's deadline from its `grpc-timeout`, at least [`DEADLINE_FLOOR`].
+pub fn deadline(session: &Session) -> Option<Duration> {
+    is_call(session)
+        .then(|| timeout(session.req_header()))
+        .flatten()
+        .map(|d| d.max(DEADLINE_FLOOR))
+}
+
+/// Whether `req` carries the gRPC content type (gRPC-Web's is another).
+fn is_grpc(req: &RequestHeader) -> bool {
     req.headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -49,9 +68,9 @@ pub fn message(detail: &str) -> String {
     out
 }
 
-/// The call's deadline from `grpc-timeout` (`"500m"`: at most 8 digits and a unit
+/// The call's `grpc-timeout` (`"500m"`: at most 8 digits and a unit
 /// among H, M, S, m, u, n); `None` when absent or malformed.
-pub fn timeout(req: &RequestHeader) -> Option<Duration> {
+fn timeout(req: &RequestHeader) -> Option<Duration> {
     let value = req.headers.get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {

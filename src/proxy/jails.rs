@@ -36,7 +36,7 @@ impl Gateway {
     /// Counts the request's final status as a strike in every jail of its route and
     /// of the server that counts that status.
     pub(super) async fn count_strikes(&self, session: &Session, ctx: &RequestCtx) {
-        let Some(status) = session.response_written().map(|r| r.status.as_u16()) else {
+        let Some(status) = ctx.status(session) else {
             return;
         };
         let route_jails = ctx.route.as_deref().map_or(&[][..], |r| &r.jails[..]);

@@ -101,7 +101,12 @@ impl Gateway {
     }
 
     /// Answers with `reply` instead of proxying, logging its security event if any.
-    async fn answer(&self, session: &mut Session, reply: Reply, ctx: &RequestCtx) -> Result<()> {
+    async fn answer(
+        &self,
+        session: &mut Session,
+        reply: Reply,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
         self.close_if_draining(session);
         if let Some(event) = &reply.event {
             let facts = EventFacts {
@@ -138,10 +143,7 @@ impl ProxyHttp for Gateway {
                 respond::static_answer(session, answer, ctx).await?;
                 Ok(true)
             }
-            _ => {
-                retry::prepare(session, ctx);
-                Ok(false)
-            }
+            _ => Ok(false),
         }
     }
 
@@ -221,7 +223,8 @@ impl ProxyHttp for Gateway {
         ctx.tried.push(selected.addr);
         ctx.in_flight = Some(selected.guard);
         ctx.outlier = Some(selected.outlier);
-        let deadline = grpc::timeout(session.req_header());
+        let deadline = grpc::deadline(session);
+        ctx.client_deadline = deadline.is_some();
         Ok(pool.peer(selected.addr, timeout, deadline))
     }
 
@@ -279,7 +282,7 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        retry::check_status(session, ctx, upstream_response.status.as_u16())
+        self.check_status(session, ctx, upstream_response.status.as_u16())
     }
 
     fn error_while_proxy(

@@ -4,7 +4,7 @@
 //! count when that ejects the target.
 
 use pingora::proxy::Session;
-use pingora::{Error, ErrorSource};
+use pingora::{Error, ErrorSource, ErrorType};
 
 use super::{Gateway, RequestCtx};
 use crate::upstream::Outcome;
@@ -15,6 +15,8 @@ pub fn outcome(session: &Session, e: Option<&Error>, ctx: &RequestCtx) -> Option
     ctx.outlier.as_ref()?;
     let pool = ctx.pool()?;
     match e {
+        // A timeout at the gRPC call's own deadline is the client's choice.
+        Some(e) if timed_out(e) && ctx.client_deadline => None,
         Some(e) if e.esource() == &ErrorSource::Upstream => Some(Outcome::Failed),
         Some(_) => None,
         None => {
@@ -25,6 +27,13 @@ pub fn outcome(session: &Session, e: Option<&Error>, ctx: &RequestCtx) -> Option
             })
         }
     }
+}
+
+fn timed_out(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout
+    )
 }
 
 impl Gateway {

@@ -24,12 +24,14 @@ use crate::routing::StaticResponse;
 pub async fn reply(
     session: &mut Session,
     mut reply: Reply,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
 ) -> pingora::Result<()> {
     if reply.close {
         session.set_keepalive(None);
     }
-    if grpc::is_grpc(session.req_header()) {
+    if grpc::is_call(session) {
+        // Logs, jails and metrics count the status the gRPC error stands for.
+        ctx.own_status = Some(reply.status.as_u16());
         return grpc_reply(session, reply, ctx).await;
     }
     let mut resp = ResponseHeader::build(reply.status, Some(reply.headers.len() + 4))?;
@@ -61,10 +63,10 @@ async fn grpc_reply(session: &mut Session, reply: Reply, ctx: &RequestCtx) -> pi
     match session.downstream_session.as_mut() {
         // Pingora's session API never ends an HTTP/2 stream with its headers.
         ServerSession::H2(h2) => h2.write_response_header(Box::new(resp), true),
-        _ => {
-            resp.insert_header(header::CONTENT_LENGTH, 0)?;
-            session.write_response_header(Box::new(resp), true).await
-        }
+        _ => Err(pingora::Error::explain(
+            ErrorType::InternalError,
+            "a gRPC reply outside HTTP/2",
+        )),
     }
 }
 

@@ -1,19 +1,22 @@
 //! Retries of requests that reached a target (`retry_on`): an idempotent request
 //! (by method, or on a route marked `idempotent`) whose target reset the connection,
 //! timed out or answered a listed status is sent again to another target, while the
-//! upstream's `retries` and retry budget allow, and never once any byte of a response
-//! went to the client. The failed target's outcome counts for passive health.
+//! upstream's `retries`, a healthy untried target and the retry budget allow, and
+//! never once any byte of a response went to the client. A timeout that is the gRPC
+//! call's own deadline is not retried. The failed attempt counts for passive health
+//! when it is a failure there too.
 //!
 //! A status is caught in `upstream_response_filter`, before the response is sent on:
 //! the filter fails with [`RETRY_STATUS`] and Pingora's error path (`error_while_proxy`,
-//! [`Gateway::retry_decision`]) marks the error for a retry.
+//! [`Gateway::retry_decision`]) marks the error for a retry. (Pingora keeps the
+//! request body for a resend by itself, up to 64 KiB.)
 
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 
 use super::{Gateway, RequestCtx};
 use crate::config::raw::RetryOn;
-use crate::upstream::{now_ms, Outcome, Pool};
+use crate::upstream::{Outcome, Pool};
 
 /// The error that ends an attempt whose response status is to be retried.
 pub const RETRY_STATUS: ErrorType = ErrorType::Custom("upstream status to retry");
@@ -24,23 +27,23 @@ fn idempotent(session: &Session, ctx: &RequestCtx) -> bool {
     session.req_header().method.is_idempotent() || ctx.route.as_ref().is_some_and(|r| r.idempotent)
 }
 
-/// The request's pool, when its requests may be retried after reaching a target
-/// and one more attempt is within `retries`.
+/// Whether sending the request again is safe at all: it may be sent twice, no byte
+/// of a response went out, and its body is still whole.
+fn resendable(session: &Session, ctx: &RequestCtx) -> bool {
+    idempotent(session, ctx)
+        && session.response_written().is_none()
+        && !session.as_ref().retry_buffer_truncated()
+}
+
+/// The request's pool, when it has `retry_on`, the request is resendable, and
+/// another attempt is within `retries` with an untried healthy target left.
 fn retry_pool<'a>(session: &Session, ctx: &'a RequestCtx) -> Option<&'a Pool> {
     let pool = ctx.pool()?;
     let eligible = !pool.retry.on.is_empty()
+        && resendable(session, ctx)
         && ctx.tried.len() <= pool.retries
-        && idempotent(session, ctx)
-        && session.response_written().is_none()
-        && !session.as_ref().retry_buffer_truncated();
+        && pool.has_untried(&ctx.tried);
     eligible.then_some(pool.as_ref())
-}
-
-/// Keeps the request body for a resend when the request may be retried.
-pub fn prepare(session: &mut Session, ctx: &RequestCtx) {
-    if ctx.pool().is_some_and(|p| !p.retry.on.is_empty()) && idempotent(session, ctx) {
-        session.as_mut().enable_retry_buffering();
-    }
 }
 
 /// Counts a request for the retry budget (its first attempt).
@@ -49,26 +52,31 @@ pub fn first_attempt(ctx: &RequestCtx) {
         .pool()
         .filter(|p| !p.retry.on.is_empty() && ctx.tried.is_empty())
     {
-        pool.retry.budget().request(now_ms());
+        pool.count_request();
     }
-}
-
-/// Fails the attempt when the target's `status` is to be retried (and may be).
-pub fn check_status(session: &Session, ctx: &RequestCtx, status: u16) -> Result<()> {
-    let Some(pool) = retry_pool(session, ctx) else {
-        return Ok(());
-    };
-    if pool.retry.on_status(status) && pool.retry.budget().try_retry(now_ms()) {
-        return Error::e_explain(RETRY_STATUS, format!("the target answered {status}"));
-    }
-    Ok(())
 }
 
 impl Gateway {
+    /// Fails the attempt when the target's `status` is to be retried (and may be).
+    pub(super) fn check_status(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        status: u16,
+    ) -> Result<()> {
+        let Some(pool) = retry_pool(session, ctx).filter(|p| p.retry.on_status(status)) else {
+            return Ok(());
+        };
+        if !self.charge_retry(pool) {
+            return Ok(());
+        }
+        ctx.retried_status = Some(status);
+        Error::e_explain(RETRY_STATUS, format!("the target answered {status}"))
+    }
+
     /// Whether `e`, an error after the request reached its target, is retried: on
     /// what `retry_on` names, within `retries` and the budget; otherwise by Pingora's
-    /// own rule (a reused connection the target had closed). Never for a request
-    /// that may not be sent twice, or once a response began.
+    /// own rule (a reused connection the target had closed before the request).
     pub(super) fn retry_decision(
         &self,
         session: &mut Session,
@@ -80,28 +88,41 @@ impl Gateway {
             ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError => {
                 Some(RetryOn::Reset)
             }
-            ErrorType::ReadTimedout | ErrorType::WriteTimedout => Some(RetryOn::Timeout),
+            // The gRPC call's own deadline: the client's choice, not the target's.
+            ErrorType::ReadTimedout | ErrorType::WriteTimedout if !ctx.client_deadline => {
+                Some(RetryOn::Timeout)
+            }
             _ => None,
         };
-        let safe = idempotent(session, ctx)
-            && session.response_written().is_none()
-            && !session.as_ref().retry_buffer_truncated();
-        let retry = if !safe {
-            false
+        let (retry, failed) = if !resendable(session, ctx) {
+            (false, false)
         } else if e.etype() == &RETRY_STATUS {
             // Checked, and charged to the budget, when the status was caught.
-            true
+            let failed = ctx
+                .retried_status
+                .take()
+                .is_some_and(|s| ctx.pool().is_some_and(|p| p.failure_status(s)));
+            (true, failed)
         } else if let Some(pool) =
             retry_pool(session, ctx).filter(|p| kind.is_some_and(|k| p.retry.on(k)))
         {
-            pool.retry.budget().try_retry(now_ms())
+            (self.charge_retry(pool), true)
         } else {
+            // Not the target's failure: a pooled connection it had closed meanwhile.
             e.retry.decide_reuse(client_reused);
-            e.retry()
+            (e.retry(), false)
         };
         e.set_retry(retry);
-        if retry {
+        if retry && failed {
             self.record_outcome(ctx, Outcome::Failed);
         }
+    }
+
+    /// Takes a retry from `pool`'s budget, counting the outcome.
+    fn charge_retry(&self, pool: &Pool) -> bool {
+        let granted = pool.try_retry();
+        let outcome = if granted { "retried" } else { "over_budget" };
+        self.metrics.upstream_retry(pool.targets().name(), outcome);
+        granted
     }
 }

@@ -10,8 +10,10 @@
 //! keeps health by the backend's hash, and the set reuses the same `Backend`).
 //!
 //! Resolution never blocks a request: requests use the set as it is. A name that
-//! stops resolving keeps its last good addresses; every outcome is counted in
-//! `tollgate_dns_resolutions_total{upstream,outcome}` and a failure is logged.
+//! stops resolving keeps its last good addresses; every background outcome is
+//! counted in `tollgate_dns_resolutions_total{upstream,outcome}` and a failure is
+//! logged. A name's first 64 usable addresses become targets (unspecified, multicast
+//! and broadcast addresses are nobody's).
 //! Resolver: hickory's, with the system's configuration (`/etc/hosts` first, then
 //! `/etc/resolv.conf`), or `[server] resolver` when set.
 
@@ -40,6 +42,10 @@ use crate::observability::Metrics;
 const FLOOR: Duration = Duration::from_secs(1);
 /// After a failed lookup, try again this soon (or at `resolve_every` if sooner).
 const RETRY: Duration = Duration::from_secs(5);
+/// Addresses of one name that become targets, at most (the lowest, in order).
+const MAX_ADDRESSES: usize = 64;
+/// Resolving the names of a config being loaded takes this long at most.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A target named by DNS: every address of `host` on `port`, with `weight`.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,11 +94,19 @@ pub async fn lookup(resolver: &TokioResolver, host: &str) -> Result<Answer, Stri
         .lookup_ip(absolute)
         .await
         .map_err(|e| format!("cannot resolve {host:?}: {e}"))?;
-    let mut addrs: Vec<IpAddr> = found.iter().collect();
+    // No target at an address that is nobody's (unspecified, multicast, broadcast).
+    let mut addrs: Vec<IpAddr> = found.iter().filter(usable).collect();
     addrs.sort();
     addrs.dedup();
     if addrs.is_empty() {
-        return Err(format!("{host:?} has no address"));
+        return Err(format!("{host:?} has no usable address"));
+    }
+    if addrs.len() > MAX_ADDRESSES {
+        log::warn!(
+            "{host:?} has {} addresses: the first {MAX_ADDRESSES} become targets",
+            addrs.len()
+        );
+        addrs.truncate(MAX_ADDRESSES);
     }
     Ok(Answer {
         addrs,
@@ -100,8 +114,9 @@ pub async fn lookup(resolver: &TokioResolver, host: &str) -> Result<Answer, Stri
     })
 }
 
-/// Resolves `hosts` from synchronous code (building targets at load time), on a
-/// thread of its own: the caller may be inside Pingora's runtime.
+/// Resolves `hosts` from synchronous code (building targets at load time), together,
+/// within [`LOAD_TIMEOUT`], on a thread of its own: the caller may be inside
+/// Pingora's runtime (a reload), which waits that long at most.
 pub fn lookup_blocking(servers: &[SocketAddr], hosts: &[String]) -> Vec<Result<Answer, String>> {
     let count = hosts.len();
     let (servers, hosts) = (servers.to_vec(), hosts.to_vec());
@@ -111,13 +126,10 @@ pub fn lookup_blocking(servers: &[SocketAddr], hosts: &[String]) -> Vec<Result<A
             .build()
             .map_err(|e| format!("cannot start a resolver runtime: {e}"))?;
         let resolver = resolver(&servers)?;
-        Ok::<_, String>(runtime.block_on(async {
-            let mut answers = Vec::with_capacity(hosts.len());
-            for host in &hosts {
-                answers.push(lookup(&resolver, host).await);
-            }
-            answers
-        }))
+        let all = futures::future::join_all(hosts.iter().map(|h| lookup(&resolver, h)));
+        runtime
+            .block_on(async { tokio::time::timeout(LOAD_TIMEOUT, all).await })
+            .map_err(|_| format!("resolving took over {LOAD_TIMEOUT:?}"))
     };
     let failed = |e: String| (0..count).map(|_| Err(e.clone())).collect();
     match std::thread::spawn(resolve).join() {
@@ -125,6 +137,11 @@ pub fn lookup_blocking(servers: &[SocketAddr], hosts: &[String]) -> Vec<Result<A
         Ok(Err(e)) => failed(e),
         Err(_) => failed("the resolver thread failed".to_owned()),
     }
+}
+
+fn usable(ip: &IpAddr) -> bool {
+    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    !(ip.is_unspecified() || ip.is_multicast() || broadcast)
 }
 
 /// A target of the set: the backend Pingora balances over.

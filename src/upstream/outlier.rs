@@ -59,7 +59,8 @@ impl Outlier {
             return None;
         }
         let doublings = self.0.ejections.load(Relaxed).min(16);
-        Some((rules.eject_for * 2u32.pow(doublings)).min(rules.max_eject_for))
+        let length = rules.eject_for.checked_mul(2u32.pow(doublings));
+        Some(length.map_or(rules.max_eject_for, |l| l.min(rules.max_eject_for)))
     }
 
     pub fn eject(&self, length: Duration, now_ms: u64) {

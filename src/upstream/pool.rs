@@ -74,7 +74,10 @@ impl Pool {
                 .map(|max| InFlightLimit::sharing(max, &targets.in_flight)),
             hash_key: section.hash_key.clone(),
             passive: section.passive.clone(),
-            retry: RetryRules::new(section.retry_on.clone(), section.retry_budget),
+            retry: RetryRules {
+                on: section.retry_on.clone(),
+                share: section.retry_budget,
+            },
             connect_timeout: section.connect_timeout,
             read_timeout: section.read_timeout,
             write_timeout: section.write_timeout,
@@ -135,6 +138,23 @@ impl Pool {
             [] => UpstreamError::NoHealthyTarget(name()),
             _ => UpstreamError::Exhausted(name()),
         })
+    }
+
+    /// Counts a request for the retry budget (its first attempt).
+    pub fn count_request(&self) {
+        self.targets.retry_budget.request(now_ms());
+    }
+
+    /// Whether one more retry fits in the budget; if so, it is counted.
+    pub fn try_retry(&self) -> bool {
+        self.targets
+            .retry_budget
+            .try_retry(self.retry.share, now_ms())
+    }
+
+    /// Whether a healthy target not in `tried` is left for a retry.
+    pub fn has_untried(&self, tried: &[SocketAddr]) -> bool {
+        self.targets.has_untried(tried)
     }
 
     /// Whether a response with `status` counts as a failure of its target.

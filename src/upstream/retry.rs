@@ -3,10 +3,10 @@
 //! that retries cannot multiply an outage (every client retrying on every target).
 //!
 //! The budget counts over fixed 10 s windows: in a window, retries may reach
-//! `retry_budget` × the window's requests, and at least [`MIN_RETRIES`]. Every
-//! function takes the clock reading (ms).
+//! `retry_budget` × the window's requests, and at least [`MIN_RETRIES`]. Its counts
+//! live with the upstream's targets (kept across reloads), its share in the pool.
+//! Every function takes the clock reading (ms).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use crate::config::raw::RetryOn;
@@ -15,20 +15,13 @@ const WINDOW_MS: u64 = 10_000;
 /// Retries a window allows however few requests it had.
 const MIN_RETRIES: u64 = 3;
 
-/// What an upstream retries on, and its budget.
+/// What an upstream retries on, and the share of its requests retries may be.
 pub struct RetryRules {
     pub on: Vec<RetryOn>,
-    budget: RetryBudget,
+    pub share: f64,
 }
 
 impl RetryRules {
-    pub fn new(on: Vec<RetryOn>, share: f64) -> Self {
-        Self {
-            on,
-            budget: RetryBudget::new(share),
-        }
-    }
-
     pub fn on_status(&self, status: u16) -> bool {
         self.on.contains(&RetryOn::Status(status))
     }
@@ -36,17 +29,12 @@ impl RetryRules {
     pub fn on(&self, kind: RetryOn) -> bool {
         self.on.contains(&kind)
     }
-
-    pub fn budget(&self) -> &RetryBudget {
-        &self.budget
-    }
 }
 
+/// An upstream's requests and retries in the current window.
+#[derive(Default)]
 pub struct RetryBudget {
-    share: f64,
     window: Mutex<Window>,
-    /// Retries refused by the budget, since start.
-    pub refused: AtomicU64,
 }
 
 #[derive(Default)]
@@ -57,14 +45,6 @@ struct Window {
 }
 
 impl RetryBudget {
-    pub fn new(share: f64) -> Self {
-        Self {
-            share,
-            window: Mutex::new(Window::default()),
-            refused: AtomicU64::new(0),
-        }
-    }
-
     fn current(&self, now_ms: u64) -> std::sync::MutexGuard<'_, Window> {
         let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
         if now_ms.saturating_sub(w.start_ms) >= WINDOW_MS {
@@ -81,17 +61,16 @@ impl RetryBudget {
         self.current(now_ms).requests += 1;
     }
 
-    /// Whether one more retry fits; if so, it is counted.
-    pub fn try_retry(&self, now_ms: u64) -> bool {
+    /// Whether one more retry fits within `share` of the window's requests; if so, it
+    /// is counted.
+    pub fn try_retry(&self, share: f64, now_ms: u64) -> bool {
         let mut w = self.current(now_ms);
-        let allowed = ((w.requests as f64 * self.share) as u64).max(MIN_RETRIES);
-        if w.retries < allowed {
+        let allowed = ((w.requests as f64 * share) as u64).max(MIN_RETRIES);
+        let fits = w.retries < allowed;
+        if fits {
             w.retries += 1;
-            true
-        } else {
-            self.refused.fetch_add(1, Relaxed);
-            false
         }
+        fits
     }
 }
 
@@ -101,16 +80,15 @@ mod tests {
 
     #[test]
     fn the_budget_is_a_share_of_the_windows_requests_with_a_floor() {
-        let budget = RetryBudget::new(0.2);
+        let budget = RetryBudget::default();
         for _ in 0..100 {
             budget.request(0);
         }
-        let granted = (0..50).filter(|_| budget.try_retry(1_000)).count();
+        let granted = (0..50).filter(|_| budget.try_retry(0.2, 1_000)).count();
         assert_eq!(granted, 20, "20% of 100 requests");
-        assert_eq!(budget.refused.load(Relaxed), 30);
         // A new window: few requests, the floor applies.
         budget.request(10_000);
-        let granted = (0..10).filter(|_| budget.try_retry(10_500)).count();
+        let granted = (0..10).filter(|_| budget.try_retry(0.2, 10_500)).count();
         assert_eq!(granted, 3);
     }
 }

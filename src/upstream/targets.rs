@@ -26,6 +26,7 @@ use super::health::health_check;
 use super::in_flight::InFlight;
 use super::least_conn::LeastConn;
 use super::outlier::{now_ms, Outlier};
+use super::retry::RetryBudget;
 use crate::base::registry::Reusable;
 use crate::config::raw::{
     Balance, HealthSection, TargetAddr, TargetSpec, UpstreamProtocol, UpstreamSection,
@@ -118,6 +119,8 @@ pub struct Targets {
     last_checks: LastChecks,
     /// Requests in flight to this upstream (its `max_in_flight` counts here).
     pub in_flight: Arc<Inflight>,
+    /// Requests and retries of the current window (`retry_budget`).
+    pub retry_budget: RetryBudget,
 }
 
 impl Reusable for Targets {
@@ -152,6 +155,7 @@ impl Targets {
             balancer,
             last_checks,
             in_flight: Arc::new(Inflight::new()),
+            retry_budget: RetryBudget::default(),
         })
     }
 
@@ -212,6 +216,15 @@ impl Targets {
     /// Has the balancer discover the target set again (after names resolved anew).
     pub(super) async fn rediscover(&self) -> pingora::Result<()> {
         self.balancer.update().await
+    }
+
+    /// Whether a healthy target not in `tried` is left.
+    pub(super) fn has_untried(&self, tried: &[SocketAddr]) -> bool {
+        let backends = self.backends();
+        backends
+            .get_backend()
+            .iter()
+            .any(|b| backends.ready(b) && b.addr.as_inet().is_some_and(|a| !tried.contains(a)))
     }
 
     /// Whether a target other than `addr` is healthy and not ejected at `now_ms`.

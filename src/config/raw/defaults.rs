@@ -24,7 +24,7 @@ pub(super) fn max_eject_for() -> Duration {
     Duration::from_secs(300)
 }
 pub(super) fn failure_statuses() -> Vec<u16> {
-    (500..600).collect()
+    vec![502, 503, 504]
 }
 pub(super) fn retry_budget() -> f64 {
     0.2

@@ -199,7 +199,8 @@ pub struct PassiveSection {
     /// The longest an ejection lasts.
     #[serde(default = "defaults::max_eject_for", with = "units::duration")]
     pub max_eject_for: Duration,
-    /// Response statuses that count as failures (default: every 5xx).
+    /// Response statuses that count as failures (default: 502, 503, 504, the gateway
+    /// failures; 500 or 501 can be answers to what the client sent).
     #[serde(default = "defaults::failure_statuses")]
     pub statuses: Vec<u16>,
 }
