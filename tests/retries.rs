@@ -76,3 +76,49 @@ async fn with_no_other_target_the_targets_own_answer_goes_to_the_client() {
     );
     assert_eq!(origin.count(), 1, "retried on the only target");
 }
+
+/// A target that reads each request and closes the connection without answering.
+async fn closing_target() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_whose_target_closed_without_answering_is_retried_on_reset() {
+    let good = Origin::start("good").await;
+    let closing = closing_target().await;
+    let config = |retry_on: &str| {
+        format!(
+            "[upstreams.app]\ntargets = [{}, \"{closing}\"]\nretry_on = {retry_on}\nretry_budget = 1.0\n\n\
+             [[routes]]\nname = \"app\"\nupstream = \"app\"\n",
+            good.target()
+        )
+    };
+    let tg = Tollgate::start(&config("[\"reset\"]")).await;
+    let c = client();
+    for _ in 0..6 {
+        let reply = send(c.get(tg.url("/x"))).await;
+        assert_eq!(reply.status, 200, "{}\n{}", reply.body, tg.log());
+    }
+    // Without "reset", the same requests fail on that target.
+    assert!(tg.reload(&config("[]")).await);
+    let mut failed = 0;
+    for _ in 0..6 {
+        if send(c.get(tg.url("/x"))).await.status != 200 {
+            failed += 1;
+        }
+    }
+    assert!(failed > 0, "retried without retry_on = [\"reset\"]");
+}
