@@ -131,3 +131,54 @@ async fn a_name_that_does_not_resolve_is_an_error_unless_allowed() {
     .await;
     assert!(joined, "the name never joined:\n{}", tg.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn targets_that_stay_keep_their_health_across_a_re_resolution() {
+    let dns = DnsServer::start().await;
+    dns.set("app.test", &[A, B]);
+    let (a, b) = two_origins().await;
+    let c = Origin::start_at("c", &format!("127.0.0.4:{}", a.addr.port())).await;
+    b.fail(true);
+    let admin = free_port();
+    let tg = Tollgate::start_with_server(
+        &format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n{}",
+            config(
+                a.addr.port(),
+                "health = { kind = \"http\", path = \"/healthz\", interval = \"5s\", unhealthy_threshold = 1 }"
+            )
+        ),
+        &format!("resolver = [\"{}\"]", dns.addr),
+    )
+    .await;
+    let upstreams = format!("http://127.0.0.1:{admin}/upstreams");
+    let b_addr = b.addr.to_string();
+    let b_down = eventually(Duration::from_secs(10), || async {
+        let status = get(&upstreams).await.json();
+        status["app"]["targets"].as_array().is_some_and(|t| {
+            t.iter()
+                .any(|t| t["addr"] == b_addr && t["healthy"] == false)
+        })
+    })
+    .await;
+    assert!(
+        b_down,
+        "b never checked unhealthy: {}",
+        get(&upstreams).await.body
+    );
+
+    // A third address joins; b stays unhealthy (its next check is seconds away).
+    dns.set("app.test", &[A, B, Ipv4Addr::new(127, 0, 0, 4)]);
+    let url = tg.url("/x");
+    let joined = eventually(Duration::from_secs(10), || async {
+        get(&url).await.header("x-origin") == "c"
+    })
+    .await;
+    assert!(joined, "c never joined:\n{}", tg.log());
+    let seen = spread(&url, 8).await;
+    assert!(
+        !seen.contains_key("b"),
+        "b got requests after the update: {seen:?}"
+    );
+    drop((a, c));
+}
