@@ -125,6 +125,13 @@ pub fn has_prefix(path: &str, prefix: &str) -> bool {
     rest.is_empty() || rest.starts_with('/')
 }
 
+/// The first segment of `path` (normalized) without its `;params`, as a route's
+/// prefix would name it: `/admin;x=1/y` → `admin`, `/` → ``.
+pub fn first_segment(path: &str) -> &str {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    without_params(rest.split('/').next().unwrap_or(""))
+}
+
 /// `path` without its first `n` segments (parameters included): `/api;v=2/x` less one
 /// segment is `/x`; nothing left is `/`.
 pub fn strip_segments(path: &str, n: usize) -> &str {

@@ -8,7 +8,7 @@
 //! the route's other limits; every response of a limited route carries the
 //! `RateLimit-Policy` and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers).
 
-mod gcra;
+pub mod gcra;
 mod local;
 mod policy;
 mod redis;

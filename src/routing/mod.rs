@@ -5,6 +5,7 @@
 //! hosts; within that host group the longest path prefix that also allows the method
 //! wins. A path that matches only routes of other methods gives 405 with `Allow`.
 
+mod list;
 mod route;
 
 pub use route::{Route, RouteAction, StaticResponse};
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::base::Reply;
+use list::RouteList;
 
 /// Why no route was found; knows its HTTP answer.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -46,10 +48,10 @@ pub struct Router {
 /// by path prefix, longest first, keeping file order among equals.
 #[derive(Default)]
 struct HostTable {
-    exact: HashMap<String, Vec<Arc<Route>>>,
+    exact: HashMap<String, RouteList>,
     /// `(".example.com", routes)`, longest suffix first.
-    wildcards: Vec<(String, Vec<Arc<Route>>)>,
-    any_host: Vec<Arc<Route>>,
+    wildcards: Vec<(String, RouteList)>,
+    any_host: RouteList,
 }
 
 impl Router {
@@ -66,7 +68,9 @@ impl Router {
                     Some(suffix) => match table.wildcards.iter().position(|(s, _)| s == suffix) {
                         Some(i) => &mut table.wildcards[i].1,
                         None => {
-                            table.wildcards.push((suffix.to_owned(), Vec::new()));
+                            table
+                                .wildcards
+                                .push((suffix.to_owned(), RouteList::default()));
                             let last = table.wildcards.len() - 1;
                             &mut table.wildcards[last].1
                         }
@@ -90,7 +94,7 @@ impl Router {
                 .chain(table.wildcards.iter_mut().map(|(_, l)| l))
                 .chain(std::iter::once(&mut table.any_host));
             for list in lists {
-                list.sort_by_key(|r| std::cmp::Reverse(r.prefix_len()));
+                list.sort();
             }
         }
     }
@@ -105,7 +109,7 @@ impl Router {
     ) -> Result<&Arc<Route>, RouteError> {
         for group in self.host_groups(listener, host) {
             let mut allowed: Vec<&str> = Vec::new();
-            for route in group.iter().filter(|r| r.matches_path(path)) {
+            for route in group.matching(path) {
                 if route.allows(method) {
                     return Ok(route);
                 }
@@ -129,7 +133,7 @@ impl Router {
     pub fn find_preflight(&self, listener: &str, host: &str, path: &str) -> Option<&Arc<Route>> {
         let mut matching = self
             .host_groups(listener, host)
-            .map(|group| group.iter().filter(|r| r.matches_path(path)))
+            .map(|group| group.matching(path))
             .find_map(|mut routes| routes.next().map(|first| (first, routes)))
             .map(|(first, rest)| std::iter::once(first).chain(rest))?;
         let mut longest = matching.next()?;
@@ -147,7 +151,7 @@ impl Router {
         &'a self,
         listener: &str,
         host: &'h str,
-    ) -> impl Iterator<Item = &'a Vec<Arc<Route>>> + use<'a, 'h> {
+    ) -> impl Iterator<Item = &'a RouteList> + use<'a, 'h> {
         let table = self.listeners.get(listener);
         let wildcards = table.into_iter().flat_map(move |t| {
             t.wildcards
@@ -201,6 +205,42 @@ mod tests {
             Ok("api"),
             "parameters do not hide a segment"
         );
+    }
+
+    #[test]
+    fn the_first_segment_index_keeps_longest_prefix_and_405_semantics() {
+        let mut routes: Vec<(&[&str], Arc<Route>)> = vec![
+            (&[], route("root", "/", &["GET"])),
+            (&[], route("api", "/api", &["GET"])),
+            (&[], route("api-orders", "/api/orders", &["POST"])),
+            (&[], route("api-orders-v2", "/api/orders/v2", &[])),
+        ];
+        let many: Vec<Arc<Route>> = (0..500)
+            .map(|i| route(&format!("svc{i}"), &format!("/svc{i}/x"), &[]))
+            .collect();
+        routes.extend(many.iter().map(|r| (&[] as &[&str], r.clone())));
+        let r = router(&routes);
+        let found = |path: &str, m: Method| name(&r, "h", path, m);
+        assert_eq!(
+            found("/api/orders/v2/1", Method::GET).as_deref(),
+            Ok("api-orders-v2")
+        );
+        assert_eq!(
+            found("/api/orders/1", Method::POST).as_deref(),
+            Ok("api-orders")
+        );
+        assert_eq!(found("/api/orders/1", Method::GET).as_deref(), Ok("api"));
+        assert_eq!(
+            found("/api%3Bx=1/orders/1", Method::POST).as_deref(),
+            Ok("api-orders")
+        );
+        assert_eq!(found("/svc321/x/y", Method::GET).as_deref(), Ok("svc321"));
+        assert_eq!(found("/svc321/y", Method::GET).as_deref(), Ok("root"));
+        assert!(matches!(
+            found("/svc321/y", Method::DELETE),
+            Err(RouteError::MethodNotAllowed { allow }) if allow == "GET"
+        ));
+        assert_eq!(found("/", Method::GET).as_deref(), Ok("root"));
     }
 
     #[test]

@@ -66,6 +66,11 @@ impl Route {
 
     /// Segment-aware prefix match on the normalized path: `/api` matches `/api`,
     /// `/api/...` and `/api;v=2/...`, not `/apix`.
+    /// The first segment of the path prefix; `None` for `/`.
+    pub fn first_segment(&self) -> Option<&str> {
+        self.prefix.split('/').nth(1)
+    }
+
     pub fn matches_path(&self, path: &str) -> bool {
         has_prefix(path, &self.prefix)
     }

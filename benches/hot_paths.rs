@@ -1,0 +1,103 @@
+//! The hot pure functions of the request path, so that a regression shows without a
+//! load test: path normalization, route lookup (10 routes, and 10,000 on one host),
+//! a GCRA take, and the lookup of a cached token (its digest and the cache get).
+//!
+//! `cargo bench --bench hot_paths`
+
+use bytes::Bytes;
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use http::{HeaderValue, Method, StatusCode};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate::edge::path::{normalize, PathRules};
+use tollgate::ratelimit::gcra::Quota;
+use tollgate::routing::{Route, RouteAction, Router, StaticResponse};
+
+fn path_normalization(c: &mut Criterion) {
+    let rules = PathRules::default();
+    c.bench_function("normalize a plain path", |b| {
+        b.iter(|| normalize(black_box(b"/api/v1/orders/12345/items"), &rules))
+    });
+    c.bench_function("normalize an encoded path", |b| {
+        b.iter(|| normalize(black_box(b"/api//v1/%6Frders/12345/it%65ms;v=2"), &rules))
+    });
+}
+
+/// A router with `prefixes` routes under one host, or spread over `hosts` hosts.
+fn router(hosts: usize, prefixes: usize) -> Router {
+    let mut router = Router::default();
+    let listeners = vec!["main".to_owned()];
+    for h in 0..hosts {
+        for p in 0..prefixes {
+            let answer = StaticResponse {
+                status: StatusCode::OK,
+                body: Bytes::from_static(b"ok"),
+                content_type: HeaderValue::from_static("text/plain"),
+            };
+            let name = format!("r{h}-{p}");
+            let route = Route::new(
+                &name,
+                &format!("/svc{p}/v1"),
+                vec![],
+                RouteAction::Respond(answer),
+            );
+            router.add(&listeners, &[format!("h{h}.example.com")], Arc::new(route));
+        }
+    }
+    router.finish();
+    router
+}
+
+fn route_lookup(c: &mut Criterion) {
+    for (label, hosts, prefixes) in [
+        ("10 routes", 1, 10),
+        ("10,000 routes on one host", 1, 10_000),
+        ("10,000 routes on 1,000 hosts", 1_000, 10),
+    ] {
+        let router = router(hosts, prefixes);
+        let host = format!("h{}.example.com", hosts / 2);
+        let path = format!("/svc{}/v1/orders", prefixes / 2);
+        c.bench_function(&format!("find a route among {label}"), |b| {
+            b.iter(|| {
+                router
+                    .find("main", black_box(&host), black_box(&path), &Method::GET)
+                    .is_ok()
+            })
+        });
+    }
+}
+
+fn gcra(c: &mut Criterion) {
+    let quota = Quota::new(100, Duration::from_secs(1), 20);
+    c.bench_function("gcra take", |b| {
+        b.iter(|| quota.take(black_box(5_000_000_000), black_box(5_010_000_000), 1))
+    });
+}
+
+fn token_cache_hit(c: &mut Criterion) {
+    let cache = quick_cache::sync::Cache::<[u8; 32], Arc<String>>::new(10_000);
+    let token = format!(
+        "eyJhbGciOiJSUzI1NiJ9.{}.{}",
+        "a".repeat(300),
+        "b".repeat(342)
+    );
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    cache.insert(digest, Arc::new("principal".to_owned()));
+    c.bench_function("token cache hit (digest + get)", |b| {
+        b.iter(|| {
+            let digest: [u8; 32] = Sha256::digest(black_box(token.as_bytes())).into();
+            cache.get(&digest)
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    path_normalization,
+    route_lookup,
+    gcra,
+    token_cache_hit
+);
+criterion_main!(benches);
