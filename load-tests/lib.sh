@@ -159,7 +159,7 @@ master_process on;
 worker_processes 1;
 pid $prefix/nginx.pid;
 error_log $prefix/logs/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections ${NGINX_WORKER_CONNECTIONS:-4096}; }
 http {
     access_log off;
     keepalive_requests 1000000;
