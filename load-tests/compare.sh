@@ -56,11 +56,7 @@ declare -A PORT
 for side in rev tree; do
     PORT[$side]=$(free_port)
     cat >"$WORK/$side.toml" <<EOF
-[server]
-workers = 1
-pid_file = "$WORK/$side.pid"
-upgrade_socket = "$WORK/$side.sock"
-access_log = "off"
+$(tollgate_server "$side")
 
 [listeners.main]
 addr = "127.0.0.1:${PORT[$side]}"
@@ -94,7 +90,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rev_median=$(median <<<"${RPS[rev]}")
 tree_median=$(median <<<"${RPS[tree]}")
 echo

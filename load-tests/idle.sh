@@ -44,11 +44,7 @@ start_origin "$PORT_ORIGIN"
 
 PORT_TG=$(free_port)
 cat >"$WORK/tollgate.toml" <<EOT
-[server]
-workers = 1
-pid_file = "$WORK/tollgate.pid"
-upgrade_socket = "$WORK/tollgate.sock"
-access_log = "off"
+$(tollgate_server tollgate)
 
 [listeners.main]
 addr = "127.0.0.1:$PORT_TG"

@@ -176,6 +176,21 @@ NGX
     echo "$pid"
 }
 
+# median: the median of the numbers on stdin (the mean of the middle two for an even count).
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# tollgate_server NAME: the [server] section of a benchmark's tollgate (1 worker, no
+# access log, pid file and upgrade socket in $WORK).
+tollgate_server() {
+    cat <<EOT
+[server]
+workers = 1
+pid_file = "$WORK/$1.pid"
+upgrade_socket = "$WORK/$1.sock"
+access_log = "off"
+EOT
+}
+
 rss_kib() { # VmRSS of one pid in KiB (0 if gone)
     local v
     v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true)

@@ -40,7 +40,6 @@ python3 -c 'import grpc' 2>/dev/null || bash "$REPO/scripts/deps.sh"
 build_release --bin tollgate
 init_work tollgate-upstreams
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 PORT_ORIGIN=$(free_port)
 start_origin "$PORT_ORIGIN"
@@ -59,11 +58,7 @@ PORT_GRPC=$(head -1 "$WORK/grpc.port")
 PORT_TG=$(free_port)
 PORT_H2C=$(free_port)
 cat >"$WORK/tollgate.toml" <<EOF
-[server]
-workers = 1
-pid_file = "$WORK/tollgate.pid"
-upgrade_socket = "$WORK/tollgate.sock"
-access_log = "off"
+$(tollgate_server tollgate)
 
 [listeners.main]
 addr = "127.0.0.1:$PORT_TG"

@@ -33,10 +33,11 @@ fn is_grpc(req: &RequestHeader) -> bool {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| {
-            let ct = ct.to_ascii_lowercase();
-            ct == "application/grpc"
-                || ct.starts_with("application/grpc+")
-                || ct.starts_with("application/grpc;")
+            const GRPC: &str = "application/grpc";
+            let starts = ct
+                .get(..GRPC.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(GRPC));
+            starts && matches!(ct.as_bytes().get(GRPC.len()), None | Some(b'+' | b';'))
         })
 }
 

@@ -20,7 +20,6 @@ mod targets;
 pub use dns::dns_refreshes;
 pub use health::health_checks;
 pub use in_flight::InFlightGuard;
-pub use outlier::now_ms;
 pub use outlier::Outlier;
 pub use pool::{Outcome, Pool, Selected, UpstreamError};
 pub use retry::RetryRules;
