@@ -87,7 +87,12 @@ async fn stop_with_a_drain_delay_drains_before_the_listeners_close() {
     )
     .await;
     let readyz = format!("http://127.0.0.1:{admin}/readyz");
-    assert_eq!(crate::support::get(&readyz).await.status, 200);
+    // The admin listener may answer before the proxy says it is ready.
+    let ready = eventually(Duration::from_secs(5), || async {
+        crate::support::get(&readyz).await.status == 200
+    })
+    .await;
+    assert!(ready, "/readyz never said 200:\n{}", tg.log());
     let config = tg.config_path();
     let started = std::time::Instant::now();
     let stop =
