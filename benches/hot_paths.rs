@@ -1,6 +1,7 @@
 //! The hot pure functions of the request path, so that a regression shows without a
-//! load test: path normalization, route lookup (10 routes, and 10,000 on one host),
-//! a GCRA take, and the lookup of a cached token (its digest and the cache get).
+//! load test: path normalization, route lookup (10 routes; 10,000 on one host, with
+//! distinct first segments or all under `/api`; 10,000 on 1,000 hosts), a GCRA take,
+//! and the lookup of a cached token (its digest and the cache get).
 //!
 //! `cargo bench --bench hot_paths`
 
@@ -25,8 +26,9 @@ fn path_normalization(c: &mut Criterion) {
     });
 }
 
-/// A router with `prefixes` routes under one host, or spread over `hosts` hosts.
-fn router(hosts: usize, prefixes: usize) -> Router {
+/// A router with `prefixes` routes under one host, or spread over `hosts` hosts, each
+/// prefix under `root`.
+fn router(hosts: usize, prefixes: usize, root: &str) -> Router {
     let mut router = Router::default();
     let listeners = vec!["main".to_owned()];
     for h in 0..hosts {
@@ -39,7 +41,7 @@ fn router(hosts: usize, prefixes: usize) -> Router {
             let name = format!("r{h}-{p}");
             let route = Route::new(
                 &name,
-                &format!("/svc{p}/v1"),
+                &format!("{root}/svc{p}/v1"),
                 vec![],
                 RouteAction::Respond(answer),
             );
@@ -51,14 +53,20 @@ fn router(hosts: usize, prefixes: usize) -> Router {
 }
 
 fn route_lookup(c: &mut Criterion) {
-    for (label, hosts, prefixes) in [
-        ("10 routes", 1, 10),
-        ("10,000 routes on one host", 1, 10_000),
-        ("10,000 routes on 1,000 hosts", 1_000, 10),
+    for (label, hosts, prefixes, root) in [
+        ("10 routes", 1, 10, ""),
+        ("10,000 routes on one host", 1, 10_000, ""),
+        (
+            "10,000 routes on one host, all under /api",
+            1,
+            10_000,
+            "/api",
+        ),
+        ("10,000 routes on 1,000 hosts", 1_000, 10, ""),
     ] {
-        let router = router(hosts, prefixes);
+        let router = router(hosts, prefixes, root);
         let host = format!("h{}.example.com", hosts / 2);
-        let path = format!("/svc{}/v1/orders", prefixes / 2);
+        let path = format!("{root}/svc{}/v1/orders", prefixes / 2);
         c.bench_function(&format!("find a route among {label}"), |b| {
             b.iter(|| {
                 router

@@ -108,7 +108,8 @@ pub fn normalize(raw: &[u8], rules: &PathRules) -> Result<String, PathError> {
 
 /// Whether `path` (normalized) starts with the segments of `prefix` (normalized,
 /// without trailing slash). A segment's `;params` do not hide it: `/admin;x=1/y`
-/// starts with `/admin`.
+/// starts with `/admin`. The definition the route tree (`routing`) is tested against.
+#[cfg(test)]
 pub fn has_prefix(path: &str, prefix: &str) -> bool {
     let mut rest = path;
     for want in prefix.split('/').skip(1) {
@@ -125,11 +126,11 @@ pub fn has_prefix(path: &str, prefix: &str) -> bool {
     rest.is_empty() || rest.starts_with('/')
 }
 
-/// The first segment of `path` (normalized) without its `;params`, as a route's
-/// prefix would name it: `/admin;x=1/y` → `admin`, `/` → ``.
-pub fn first_segment(path: &str) -> &str {
+/// The segments of `path` (normalized) without their `;params`, as a route's prefix
+/// would name them: `/admin;x=1/y` → `admin`, `y`; `/` → one empty segment.
+pub fn segments(path: &str) -> impl Iterator<Item = &str> {
     let rest = path.strip_prefix('/').unwrap_or(path);
-    without_params(rest.split('/').next().unwrap_or(""))
+    rest.split('/').map(without_params)
 }
 
 /// `path` without its first `n` segments (parameters included): `/api;v=2/x` less one

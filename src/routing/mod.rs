@@ -44,8 +44,7 @@ pub struct Router {
     listeners: HashMap<String, HostTable>,
 }
 
-/// The routes one listener can reach, grouped by host pattern. Each list is sorted
-/// by path prefix, longest first, keeping file order among equals.
+/// The routes one listener can reach, grouped by host pattern.
 #[derive(Default)]
 struct HostTable {
     exact: HashMap<String, RouteList>,
@@ -82,20 +81,12 @@ impl Router {
         }
     }
 
-    /// Sorts every route list; call once after the last `add`.
+    /// Orders the wildcards, longest suffix first; call once after the last `add`.
     pub fn finish(&mut self) {
         for table in self.listeners.values_mut() {
             table
                 .wildcards
                 .sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
-            let lists = table
-                .exact
-                .values_mut()
-                .chain(table.wildcards.iter_mut().map(|(_, l)| l))
-                .chain(std::iter::once(&mut table.any_host));
-            for list in lists {
-                list.sort();
-            }
         }
     }
 
@@ -192,6 +183,59 @@ mod tests {
     }
 
     #[test]
+    fn the_tree_finds_what_a_segment_prefix_match_of_every_route_finds() {
+        let prefixes = [
+            "/",
+            "/api",
+            "/api/orders",
+            "/api/orders/v2",
+            "/api/users",
+            "/a//b",
+            "/api/",
+            "/x/y/z",
+        ];
+        let mut list = RouteList::default();
+        for (i, prefix) in prefixes.iter().enumerate() {
+            list.push(route(&format!("{i}:{prefix}"), prefix, &[]));
+        }
+        let paths = [
+            "/",
+            "/api",
+            "/api/",
+            "/api;v=1/orders",
+            "/api%3Bx/orders/v2/9",
+            "/apix",
+            "/api/orders/v2",
+            "/api/ordersx",
+            "/a//b/c",
+            "/a/b",
+            "//",
+            "/api//orders",
+            "/x/y",
+            "/x/y/z;p",
+            "/api/users/1/orders",
+        ];
+        for path in paths {
+            let found: Vec<String> = list.matching(path).map(|r| r.name.to_string()).collect();
+            // Every route whose prefix the path starts with, longest first, file order
+            // among equals.
+            let mut expected: Vec<(usize, usize)> = prefixes
+                .iter()
+                .map(|p| p.trim_end_matches('/'))
+                .enumerate()
+                .filter(|(_, p)| crate::edge::path::has_prefix(path, p))
+                .map(|(i, p)| (p.len(), i))
+                .collect();
+            expected.sort_by_key(|&(len, i)| (std::cmp::Reverse(len), i));
+            let expected: Vec<String> = expected
+                .into_iter()
+                .map(|(_, i)| format!("{i}:{}", prefixes[i]))
+                .collect();
+            assert_eq!(found, expected, "{path}");
+        }
+    }
+
+    #[test]
     fn longest_prefix_on_segment_boundaries() {
         let r = router(&[
             (&[], route("root", "/", &[])),
@@ -208,7 +252,7 @@ mod tests {
     }
 
     #[test]
-    fn the_first_segment_index_keeps_longest_prefix_and_405_semantics() {
+    fn the_prefix_tree_keeps_longest_prefix_and_405_semantics() {
         let mut routes: Vec<(&[&str], Arc<Route>)> = vec![
             (&[], route("root", "/", &["GET"])),
             (&[], route("api", "/api", &["GET"])),

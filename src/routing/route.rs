@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::RouteAuth;
-use crate::edge::path::has_prefix;
 use crate::jail::Jail;
 use crate::policy::Chain;
 use crate::ratelimit::RouteLimits;
@@ -64,15 +63,9 @@ impl Route {
         self.prefix.len()
     }
 
-    /// Segment-aware prefix match on the normalized path: `/api` matches `/api`,
-    /// `/api/...` and `/api;v=2/...`, not `/apix`.
-    /// The first segment of the path prefix; `None` for `/`.
-    pub fn first_segment(&self) -> Option<&str> {
-        self.prefix.split('/').nth(1)
-    }
-
-    pub fn matches_path(&self, path: &str) -> bool {
-        has_prefix(path, &self.prefix)
+    /// The segments of the path prefix; none for `/`.
+    pub fn prefix_segments(&self) -> impl Iterator<Item = &str> {
+        self.prefix.split('/').skip(1)
     }
 
     pub fn allows(&self, method: &Method) -> bool {
