@@ -2,8 +2,11 @@
 //! by the modules above them: the [`Reply`] every stage that refuses a request
 //! converts its error into, the registry that keeps state (pools, key sets,
 //! buckets) across reloads while its definition is unchanged, and the process's
-//! lifecycle (starting, serving, draining).
+//! lifecycle (starting, serving, draining), the thread the background chores share,
+//! and cheap header edits for the hot path.
 
+pub mod chores;
+pub mod headers;
 pub mod lifecycle;
 pub mod registry;
 mod reply;

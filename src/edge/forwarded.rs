@@ -82,14 +82,14 @@ pub struct Forwarded<'a> {
 impl Forwarded<'_> {
     /// Sets `X-Forwarded-For`, `-Proto` and `-Host` on the upstream request.
     pub fn apply(&self, req: &mut RequestHeader) -> pingora::Result<()> {
-        let mut xff: Vec<u8> = Vec::new();
+        let mut xff: Vec<u8> = Vec::with_capacity(16);
         if self.peer_trusted {
             for line in req.headers.get_all(X_FORWARDED_FOR) {
                 xff.extend_from_slice(line.as_bytes());
                 xff.extend_from_slice(b", ");
             }
         }
-        xff.extend_from_slice(self.peer.to_string().as_bytes());
+        crate::base::headers::push_ip(&mut xff, self.peer);
         req.insert_header(X_FORWARDED_FOR, xff)?;
         if !(self.peer_trusted && req.headers.contains_key(X_FORWARDED_PROTO)) {
             req.insert_header(X_FORWARDED_PROTO, self.proto)?;

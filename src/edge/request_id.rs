@@ -11,7 +11,16 @@ pub fn from_request(req: &RequestHeader) -> String {
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| is_valid(v))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+        .map_or_else(generate, str::to_owned)
+}
+
+/// A UUID v4, formatted without the formatting machinery.
+fn generate() -> String {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
 /// 1 to 128 characters of `[A-Za-z0-9._:-]`: safe to echo and to log.

@@ -121,9 +121,7 @@ pub fn forward(
     path: &str,
     query: Option<&[u8]>,
 ) -> pingora::Result<()> {
-    for name in URL_OVERRIDE_HEADERS {
-        upstream.remove_header(name);
-    }
+    crate::base::headers::remove_present(upstream, &URL_OVERRIDE_HEADERS);
     set_target(upstream, path, query)?;
     if !upstream.headers.contains_key(http::header::HOST) {
         let authority = parse(original)

@@ -85,12 +85,6 @@ impl JsonLines {
     }
 }
 
-impl JsonLinesWriter {
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-}
-
 #[async_trait]
 impl BackgroundService for JsonLinesWriter {
     async fn start(&self, _shutdown: ShutdownWatch) {

@@ -104,8 +104,10 @@ impl BackgroundService for ReloadOnHangup {
         loop {
             tokio::select! {
                 Some(()) = hangups.recv() => {
-                    // Logged and counted by `reload`.
-                    let _ = self.0.reload();
+                    // Logged and counted by `reload`; off the chores' thread, which
+                    // a compile (or a name that takes long to resolve) would block.
+                    let reloader = self.0.clone();
+                    let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
                 }
                 _ = shutdown.changed() => return,
             }

@@ -72,9 +72,7 @@ pub fn forward_client_cert(
     cert: Option<&ClientCert>,
     req: &mut RequestHeader,
 ) -> pingora::Result<()> {
-    for name in CLIENT_CERT_HEADERS {
-        req.remove_header(name);
-    }
+    crate::base::headers::remove_present(req, &CLIENT_CERT_HEADERS);
     let Some(cert) = cert else {
         return Ok(());
     };
