@@ -1,13 +1,20 @@
 //! The reference for `load-tests/run.sh`: Pingora's plain proxy, the smallest
 //! `ProxyHttp` that forwards every request to one upstream, with nothing of
-//! tollgate in it. Comparing with it separates Pingora's cost from tollgate's.
+//! tollgate in it, built with tollgate's release profile and allocator. Comparing
+//! with it separates Pingora's cost from tollgate's.
+//! With a TLS address, certificate and key, it also listens for HTTPS there
+//! (Pingora's `add_tls`: OpenSSL's Mozilla intermediate settings, HTTP/1.1).
 //!
-//! Usage: plain_proxy LISTEN_ADDR UPSTREAM_ADDR WORKERS
+//! Usage: plain_proxy LISTEN_ADDR UPSTREAM_ADDR WORKERS [TLS_ADDR CERT_FILE KEY_FILE]
 
 use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 use std::net::SocketAddr;
+
+/// The allocator tollgate uses, so the two differ only in what tollgate does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Plain(SocketAddr);
 
@@ -26,7 +33,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(listen), Some(upstream), Some(workers)) = (args.get(1), args.get(2), args.get(3))
     else {
-        eprintln!("usage: plain_proxy LISTEN_ADDR UPSTREAM_ADDR WORKERS");
+        eprintln!("usage: plain_proxy LISTEN_ADDR UPSTREAM_ADDR WORKERS [TLS_ADDR CERT KEY]");
         std::process::exit(2);
     };
     let (Ok(upstream), Ok(workers)) = (upstream.parse(), workers.parse()) else {
@@ -41,6 +48,12 @@ fn main() {
     server.bootstrap();
     let mut service = http_proxy_service(&server.configuration, Plain(upstream));
     service.add_tcp(listen);
+    if let (Some(tls), Some(cert), Some(key)) = (args.get(4), args.get(5), args.get(6)) {
+        if let Err(e) = service.add_tls(tls, cert, key) {
+            eprintln!("plain_proxy: cannot listen for TLS on {tls}: {e}");
+            std::process::exit(2);
+        }
+    }
     server.add_service(service);
     server.run_forever()
 }
