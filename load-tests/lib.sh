@@ -49,8 +49,13 @@ install_tools() {
 }
 
 # build_release CARGO_ARGS...: `cargo build --release CARGO_ARGS` in $REPO, at most
-# $BUILD_TIMEOUT seconds.
+# $BUILD_TIMEOUT seconds; nothing with SKIP_BUILD=1 (run.sh's own build serves the
+# scripts it runs after it).
 build_release() {
+    if [[ ${SKIP_BUILD:-0} == 1 ]]; then
+        log "SKIP_BUILD=1: using the release binaries as they are"
+        return 0
+    fi
     log "cargo build --release $* (in $REPO)"
     (cd "$REPO" && timeout "$BUILD_TIMEOUT" cargo build --release "$@") \
         || die "cargo build --release failed or took over ${BUILD_TIMEOUT}s"
@@ -120,6 +125,15 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+PORTS_TAKEN=" "
+pick_port() { # pick_port VAR: sets VAR (an array element too) to a free port no other
+    local p   # server of this script was given (not in a subshell: it keeps the list)
+    p=$(free_port)
+    while [[ $PORTS_TAKEN == *" $p "* ]]; do p=$(free_port); done
+    PORTS_TAKEN+="$p "
+    printf -v "$1" '%s' "$p"
+}
+
 # wait_ready NAME PID URL LOGFILE [CURL ARGS...]: poll until URL answers 200 with body
 # "hello", at most READY_TIMEOUT seconds; fail early if the process exits.
 wait_ready() {
@@ -149,14 +163,15 @@ nginx_temp_paths() {
     done
 }
 
-# start_nginx NAME HTTP_BLOCK: an nginx with its own prefix dir, in the foreground.
+# start_nginx NAME HTTP_BLOCK: an nginx with its own prefix dir, in the foreground;
+# NGINX_WORKERS worker processes (default 1).
 start_nginx() {
     local name=$1 http_block=$2 prefix="$WORK/$1"
     mkdir -p "$prefix/temp" "$prefix/logs"
     cat >"$prefix/nginx.conf" <<NGX
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${NGINX_WORKERS:-1};
 pid $prefix/nginx.pid;
 error_log $prefix/logs/error.log warn;
 events { worker_connections ${NGINX_WORKER_CONNECTIONS:-4096}; }
@@ -189,6 +204,56 @@ pid_file = "$WORK/$1.pid"
 upgrade_socket = "$WORK/$1.sock"
 access_log = "off"
 EOT
+}
+
+# duration_secs D: wrk durations ("10", "10s", "2m", "1h") in seconds (for time bounds).
+duration_secs() {
+    local d=$1
+    [[ $d =~ ^([0-9]+)([smh]?)$ ]] || die "bad duration '$d' (use e.g. 10s, 2m)"
+    case ${BASH_REMATCH[2]} in
+        h) echo $((BASH_REMATCH[1] * 3600)) ;;
+        m) echo $((BASH_REMATCH[1] * 60)) ;;
+        *) echo "${BASH_REMATCH[1]}" ;;
+    esac
+}
+
+# to_ms VALUE_WITH_UNIT: wrk prints e.g. 512.00us, 1.20ms, 2.00s, 1.50m
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (match(v, /^[0-9.]+/)) { n = substr(v, 1, RLENGTH); u = substr(v, RLENGTH + 1) }
+        else { print "NaN"; exit }
+        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : (u == "h") ? 3600000 : -1
+        if (f < 0) print "NaN"; else printf "%.3f\n", n * f
+    }'
+}
+
+# wrk_strict DURATION OUTFILE WRK_ARGS...: one wrk run (THREADS, CONNECTIONS) bounded in
+# time; fails on a wrk error or on any answer other than 2xx, logs socket errors.
+wrk_strict() {
+    local d=$1 out=$2
+    shift 2
+    timeout $(($(duration_secs "$d") + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"$d" "$@" >"$out" 2>&1 \
+        || { cat "$out" >&2; die "wrk failed or overran: wrk $*"; }
+    if grep -q 'Non-2xx' "$out"; then cat "$out" >&2; die "wrk got answers other than 2xx: wrk $*"; fi
+    if grep -q 'Socket errors' "$out"; then log "wrk $*: $(grep 'Socket errors' "$out")"; fi
+    return 0
+}
+
+# in_rounds MEASURE NAME...: warms each NAME up (MEASURE NAME warmup), then ROUNDS
+# interleaved rounds, each starting with the next NAME (MEASURE NAME ROUND, from 0).
+in_rounds() {
+    local measure=$1 round i
+    shift
+    local names=("$@")
+    for i in "${names[@]}"; do
+        log "$i: warm-up $WARMUP"
+        "$measure" "$i" warmup
+    done
+    for ((round = 0; round < ROUNDS; round++)); do
+        for ((i = 0; i < ${#names[@]}; i++)); do
+            "$measure" "${names[(round + i) % ${#names[@]}]}" "$round"
+        done
+    done
 }
 
 rss_kib() { # VmRSS of one pid in KiB (0 if gone)

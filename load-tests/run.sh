@@ -44,6 +44,17 @@
 # and a route validating a 1 KiB JSON body against a JSON Schema, against
 # the same route without `validate`, both loaded with the same POST (wrk -s post.lua).
 #
+# The full pipeline runs in a second tollgate (`tollgate-full`: the access log is written to
+# a file, a server-wide setting): a route with cached RS256 authentication, a local rate
+# limit that never triggers, an IP allow list and a server-wide deny list, a jail, CORS, a
+# deprecation, the security headers and a body limit; measured against plain Pingora.
+# Pingora's plain proxy also gets an HTTPS listener (same certificate): `pingora+https`, the
+# reference of tollgate's HTTPS keep-alive. RSS is read at rest (before any load) and after.
+#
+# Then, unless MAIN_ONLY=1, it runs the other figures' scripts with the binaries just built:
+# idle.sh (memory per idle connection), routes.sh (routing at scale) and scaling.sh (1 and 2
+# workers), each printing its own table.
+#
 # Steps: install missing tools (apt-get), `cargo build --release`, make the certificate, start
 # the origin, Redis, tollgate and the reference nginx proxy from a `mktemp -d` work dir, warm
 # each proxy up, then load them one after the other (never together), read each proxy's RSS,
@@ -55,6 +66,7 @@
 # round, not the result.
 #
 # Knobs (env): DURATION=10s CONNECTIONS=32 THREADS=1 WARMUP=2s ROUNDS=3 STIME=5 KEEP_WORK=0 BUILD_TIMEOUT=1800
+#              MAIN_ONLY=0 (1: not the other scripts)
 # Usage: bash load-tests/run.sh        (from anywhere; see load-tests/README.md)
 
 set -euo pipefail
@@ -66,6 +78,7 @@ WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
 STIME=${STIME:-5}
 KEEP_WORK=${KEEP_WORK:-0}
+MAIN_ONLY=${MAIN_ONLY:-0}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}   # seconds
 READY_TIMEOUT=10                       # seconds per server
 STOP_TIMEOUT=5                         # seconds per process before SIGKILL
@@ -80,18 +93,7 @@ source "$HERE/lib.sh"
 
 # --- argument checks ------------------------------------------------------------------------
 
-# wrk durations: "10", "10s", "2m", "1h" -> seconds (for time bounds).
-duration_secs() {
-    local d=$1
-    [[ $d =~ ^([0-9]+)([smh]?)$ ]] || die "bad duration '$d' (use e.g. 10s, 2m)"
-    case ${BASH_REMATCH[2]} in
-        h) echo $((BASH_REMATCH[1] * 3600)) ;;
-        m) echo $((BASH_REMATCH[1] * 60)) ;;
-        *) echo "${BASH_REMATCH[1]}" ;;
-    esac
-}
-DURATION_S=$(duration_secs "$DURATION")
-WARMUP_S=$(duration_secs "$WARMUP")
+duration_secs "$DURATION" >/dev/null && duration_secs "$WARMUP" >/dev/null
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS must be a positive integer"
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive integer"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
@@ -113,18 +115,12 @@ init_work tollgate-load
 
 # --- 3. origin ------------------------------------------------------------------------------
 
-PORTS_TAKEN=" "
-pick_port() { # pick_port VAR: a free port no other server here was given
-    local p
-    p=$(free_port)
-    while [[ $PORTS_TAKEN == *" $p "* ]]; do p=$(free_port); done
-    PORTS_TAKEN+="$p "
-    printf -v "$1" '%s' "$p"
-}
 pick_port PORT_ORIGIN
 pick_port PORT_TG
 pick_port PORT_NGX
 pick_port PORT_PLAIN
+pick_port PORT_PLAIN_TLS
+pick_port PORT_FULL
 pick_port PORT_REDIS
 pick_port PORT_TG_TLS
 pick_port PORT_TG_ADMIN
@@ -340,12 +336,73 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Content-Type: applica
 [[ $code == 400 ]] || die "/validated answered $code to a body its schema refuses"
 wait_ready "tollgate https" "$TG_PID" "https://127.0.0.1:$PORT_TG_TLS/" "$WORK/tollgate.log" "${CACERT[@]}"
 
+# --- 4b. tollgate-full: the whole pipeline, the access log written to a file ------------------
+
+cat >"$WORK/full.toml" <<TOML
+[server]
+workers = 1
+pid_file = "$WORK/full.pid"
+upgrade_socket = "$WORK/full.sock"
+access_log = { file = "$WORK/full-access.log" }
+deny_from = ["blocked"]
+jails = ["abuse"]
+
+[listeners.full]
+addr = "127.0.0.1:$PORT_FULL"
+
+[upstreams.origin]
+targets = ["127.0.0.1:$PORT_ORIGIN"]
+
+[auth.rs256]
+kind = "jwt"
+algorithms = ["RS256"]
+public_key_file = "$WORK/jwt.pub.pem"
+
+[limits.never-local]
+key = "client_ip"
+rate = 1000000000
+per = "1s"
+
+[ip_lists.blocked]
+cidrs = ["192.0.2.0/24", "2001:db8::/32"]
+
+[ip_lists.loopback]
+cidrs = ["127.0.0.0/8"]
+
+[jails.abuse]
+key = "client_ip"
+max_strikes = 1000000
+window = "1m"
+ban = "1m"
+
+[[routes]]
+name = "full"
+path_prefix = "/"
+upstream = "origin"
+auth = ["rs256"]
+limits = ["never-local"]
+allow_from = ["loopback"]
+max_body = "64KiB"
+cors = { origins = ["https://app.example.com"], methods = ["GET", "POST"], headers = ["authorization"], max_age = "10m" }
+deprecation = { since = "2026-06-01T00:00:00Z", sunset = "2099-01-01T00:00:00Z", link = "https://developer.example.com/migrate" }
+TOML
+"$BIN" check -c "$WORK/full.toml" >&2 || die "tollgate check failed for $WORK/full.toml"
+"$BIN" run -c "$WORK/full.toml" >"$WORK/full.log" 2>&1 &
+FULL_PID=$!
+PIDS+=("$FULL_PID"); STOP_SIG[$FULL_PID]=INT
+wait_ready tollgate-full "$FULL_PID" "http://127.0.0.1:$PORT_FULL/" "$WORK/full.log" -H "$AUTH_HEADER"
+code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_FULL/")
+[[ $code == 401 ]] || die "tollgate-full answered $code to a request without a token"
+[[ -s $WORK/full-access.log ]] || die "tollgate-full wrote no access log line to $WORK/full-access.log"
+
 # --- 5a. reference: Pingora's plain proxy ----------------------------------------------------
 
-"$PLAIN" "127.0.0.1:$PORT_PLAIN" "127.0.0.1:$PORT_ORIGIN" 1 >"$WORK/plain.log" 2>&1 &
+"$PLAIN" "127.0.0.1:$PORT_PLAIN" "127.0.0.1:$PORT_ORIGIN" 1 \
+    "127.0.0.1:$PORT_PLAIN_TLS" "$WORK/tls.crt" "$WORK/tls.key" >"$WORK/plain.log" 2>&1 &
 PLAIN_PID=$!
 PIDS+=("$PLAIN_PID"); STOP_SIG[$PLAIN_PID]=INT
 wait_ready pingora "$PLAIN_PID" "http://127.0.0.1:$PORT_PLAIN/" "$WORK/plain.log"
+wait_ready "pingora https" "$PLAIN_PID" "https://127.0.0.1:$PORT_PLAIN_TLS/" "$WORK/plain.log" "${CACERT[@]}"
 
 # --- 5b. reference nginx proxy ---------------------------------------------------------------
 
@@ -391,16 +448,6 @@ rss_kib() { # VmRSS of the given pids, summed, in KiB
         sum=$((sum + ${v:-0}))
     done
     echo "$sum"
-}
-
-# to_ms VALUE_WITH_UNIT: wrk prints e.g. 512.00us, 1.20ms, 2.00s, 1.50m
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (match(v, /^[0-9.]+/)) { n = substr(v, 1, RLENGTH); u = substr(v, RLENGTH + 1) }
-        else { print "NaN"; exit }
-        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : (u == "h") ? 3600000 : -1
-        if (f < 0) print "NaN"; else printf "%.3f\n", n * f
-    }'
 }
 
 run_wrk() { # run_wrk DURATION URL OUTFILE [WRK ARGS...]
@@ -498,7 +545,16 @@ tls_hellos() {
     HELLOS[$name]="$(<"$WORK/hellos-$name.txt") ($(awk '/ requests in / { print $1; exit }' "$WORK/wrk-$name-hellos.txt") requests)"
 }
 
+# RSS at rest: every proxy started and answered its readiness checks, no load yet.
+declare -A RSS_IDLE=()
+RSS_IDLE[tollgate]=$(rss_kib "$TG_PID")
+RSS_IDLE[tollgate-full]=$(rss_kib "$FULL_PID")
+RSS_IDLE[pingora]=$(rss_kib "$PLAIN_PID")
+# shellcheck disable=SC2046 # one pid per word
+RSS_IDLE[nginx]=$(rss_kib "$NGX_PID" $(children_of "$NGX_PID"))
+
 WRK_ARGS[tollgate+jwt]=$AUTH_HEADER
+WRK_ARGS[tollgate-full]=$AUTH_HEADER
 WRK_ARGS[tollgate+jwt-nocache]=$AUTH_HEADER
 WRK_ARGS[tollgate+protected]="Origin: https://app.example.com"
 WRK_ARGS[tollgate+static-headers]="Origin: https://app.example.com"
@@ -507,11 +563,13 @@ WRK_SCRIPT[tollgate+unvalidated]="$WORK/post.lua"
 WRK_ARGS[tollgate+https-new]="Connection: close"
 WRK_ARGS[nginx+https-new]="Connection: close"
 TLS_SIDE=([tollgate+https]=tollgate [tollgate+https-new]=tollgate [nginx+https]=nginx [nginx+https-new]=nginx)
-SCENARIOS=(tollgate tollgate+jwt tollgate+jwt-nocache tollgate+limit-local tollgate+limit-redis
-    tollgate+protected tollgate+static-headers tollgate+validated tollgate+unvalidated pingora nginx
-    tollgate+https nginx+https tollgate+https-new nginx+https-new)
+SCENARIOS=(tollgate tollgate-full tollgate+jwt tollgate+jwt-nocache tollgate+limit-local
+    tollgate+limit-redis tollgate+protected tollgate+static-headers tollgate+validated
+    tollgate+unvalidated pingora nginx tollgate+https pingora+https nginx+https
+    tollgate+https-new nginx+https-new)
 for ((round = 1; round <= ROUNDS; round++)); do
     bench tollgate "$round" "http://127.0.0.1:$PORT_TG/" "$TG_PID"
+    bench tollgate-full "$round" "http://127.0.0.1:$PORT_FULL/" "$FULL_PID"
     bench tollgate+jwt "$round" "http://127.0.0.1:$PORT_TG/jwt" "$TG_PID"
     bench tollgate+jwt-nocache "$round" "http://127.0.0.1:$PORT_TG/jwt-nocache" "$TG_PID"
     bench tollgate+limit-local "$round" "http://127.0.0.1:$PORT_TG/limited-local" "$TG_PID"
@@ -525,6 +583,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     # nginx: master plus its worker(s)
     bench nginx "$round" "http://127.0.0.1:$PORT_NGX/" "$NGX_PID" $(children_of "$NGX_PID")
     bench tollgate+https "$round" "https://127.0.0.1:$PORT_TG_TLS/" "$TG_PID"
+    bench pingora+https "$round" "https://127.0.0.1:$PORT_PLAIN_TLS/" "$PLAIN_PID"
     bench nginx+https "$round" "https://127.0.0.1:$PORT_NGX_TLS/" "$NGX_PID" $(children_of "$NGX_PID")
     bench tollgate+https-new "$round" "https://127.0.0.1:$PORT_TG_TLS/" "$TG_PID"
     bench nginx+https-new "$round" "https://127.0.0.1:$PORT_NGX_TLS/" "$NGX_PID" $(children_of "$NGX_PID")
@@ -565,17 +624,27 @@ printf '%-42s %12s %12s %12s %10s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MiB"
 for n in "${SCENARIOS[@]}"; do
     printf '%-42s %12.0f %12.3f %12.3f %10.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${RSS[$n]}"
 done
-for pair in tollgate/nginx tollgate/pingora tollgate+jwt/tollgate tollgate+jwt-nocache/tollgate \
+for pair in tollgate/nginx tollgate/pingora tollgate-full/pingora tollgate-full/nginx \
+    tollgate+jwt/tollgate tollgate+jwt-nocache/tollgate \
     tollgate+limit-local/tollgate tollgate+limit-redis/tollgate \
     tollgate+protected/tollgate tollgate+static-headers/tollgate tollgate+protected/tollgate+static-headers \
     tollgate+validated/tollgate+unvalidated \
-    tollgate+https/nginx+https tollgate+https-new/nginx+https-new tollgate+https/tollgate nginx+https/nginx; do
+    tollgate+https/pingora+https tollgate+https/nginx+https tollgate+https-new/nginx+https-new \
+    tollgate+https/tollgate pingora+https/pingora nginx+https/nginx; do
     a=${pair%/*} b=${pair#*/}
     printf '%-42s %12s %12s %12s\n' "ratio $pair" \
         "$(ratio "${RPS[$a]}" "${RPS[$b]}")" \
         "$(ratio "${P50[$a]}" "${P50[$b]}")" \
         "$(ratio "${P99[$a]}" "${P99[$b]}")"
 done
+echo
+echo "RSS MiB at rest (started, no load yet) and after the load (the last scenario each ran):"
+for n in tollgate tollgate-full pingora nginx; do
+    printf '  %-14s %8s at rest %8s after load\n' "$n" "$(mib "${RSS_IDLE[$n]}")" "${RSS[$n]}"
+done
+printf '  ratio tollgate/pingora %s at rest, %s after load; tollgate-full/pingora %s, %s\n' \
+    "$(ratio "${RSS_IDLE[tollgate]}" "${RSS_IDLE[pingora]}")" "$(ratio "${RSS[tollgate]}" "${RSS[pingora]}")" \
+    "$(ratio "${RSS_IDLE[tollgate-full]}" "${RSS_IDLE[pingora]}")" "$(ratio "${RSS[tollgate-full]}" "${RSS[pingora]}")"
 notes=""
 for n in "${SCENARIOS[@]}"; do notes+=${NOTES[$n]:-}; done
 if [[ -n $notes ]]; then
@@ -609,24 +678,40 @@ printf '  ratio tollgate/nginx %s\n' "$(ratio "$(median <<<"${FULL[tollgate]}")"
 # --- 10. the Redis limit went through Redis --------------------------------------------------
 
 echo
-if [[ -z $REDIS_CLI ]]; then
-    echo "redis check: skipped (no redis-cli; it comes with the redis-tools package)"
-    exit 0
+redis_check() {
+    if [[ -z $REDIS_CLI ]]; then
+        echo "redis check: skipped (no redis-cli; it comes with the redis-tools package)"
+        return 0
+    fi
+    local redis_ok=1 n f calls limited_requests
+    for n in "${REDIS_KEYS[@]}"; do ((n >= 1)) || redis_ok=0; done
+    limited_requests=0   # requests wrk completed on /limited-redis, warm-up included
+    for f in "$WORK"/wrk-tollgate+limit-redis-*.txt; do
+        limited_requests=$((limited_requests + $(awk '/ requests in / { print $1; exit }' "$f")))
+    done
+    calls=$(redis_script_calls)
+    # Every completed request made one script call; a run's last requests may have reached
+    # Redis without being counted by wrk (in flight when it stopped).
+    ((calls >= limited_requests)) || redis_ok=0
+    echo "redis check: keys matching tollgate:rl:* after each tollgate+limit-redis run: ${REDIS_KEYS[*]};" \
+        "script calls (EVAL/EVALSHA) $calls for $limited_requests requests completed on /limited-redis"
+    if ! ((redis_ok)); then
+        grep -i redis "$WORK/tollgate.log" | tail -n 5 >&2 || true
+        die "the tollgate+limit-redis runs did not all go through Redis (log: $WORK/tollgate.log)"
+    fi
+    echo "redis check: ok"
+}
+redis_check
+
+# --- 11. the other figures: idle connections, routing at scale, 1 and 2 workers -------------
+
+if [[ $MAIN_ONLY != 1 ]]; then
+    # This run's processes are stopped first: each script starts its own, on idle cores.
+    for pid in "${PIDS[@]}"; do stop_pid "$pid" "${STOP_SIG[$pid]}"; done
+    PIDS=()
+    for script in idle.sh routes.sh scaling.sh; do
+        echo
+        echo "=== $script"
+        SKIP_BUILD=1 bash "$HERE/$script" || die "$script failed"
+    done
 fi
-redis_ok=1
-for n in "${REDIS_KEYS[@]}"; do ((n >= 1)) || redis_ok=0; done
-limited_requests=0   # requests wrk completed on /limited-redis, warm-up included
-for f in "$WORK"/wrk-tollgate+limit-redis-*.txt; do
-    limited_requests=$((limited_requests + $(awk '/ requests in / { print $1; exit }' "$f")))
-done
-calls=$(redis_script_calls)
-# Every completed request made one script call; a run's last requests may have reached
-# Redis without being counted by wrk (in flight when it stopped).
-((calls >= limited_requests)) || redis_ok=0
-echo "redis check: keys matching tollgate:rl:* after each tollgate+limit-redis run: ${REDIS_KEYS[*]};" \
-    "script calls (EVAL/EVALSHA) $calls for $limited_requests requests completed on /limited-redis"
-if ! ((redis_ok)); then
-    grep -i redis "$WORK/tollgate.log" | tail -n 5 >&2 || true
-    die "the tollgate+limit-redis runs did not all go through Redis (log: $WORK/tollgate.log)"
-fi
-echo "redis check: ok"
