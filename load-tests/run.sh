@@ -598,8 +598,11 @@ declare -A FULL=()
 full_handshakes() {
     local name=$1 port=$2 out="$WORK/stime-$1-$round.txt" t0 t1
     t0=$(date +%s.%N)
-    timeout $((STIME + 20)) openssl s_time -connect "127.0.0.1:$port" -new -www / -time "$STIME" \
-        >"$out" 2>&1 || { cat "$out" >&2; die "openssl s_time against $name failed"; }
+    local rc=0
+    # Line-buffered: a run cut off by the time bound still shows how far it got.
+    timeout $((STIME + 20)) stdbuf -oL openssl s_time -connect "127.0.0.1:$port" -new -www / \
+        -time "$STIME" >"$out" 2>&1 || rc=$?
+    ((rc == 0)) || { cat "$out" >&2; die "openssl s_time against $name failed (exit $rc; 124: over $((STIME + 20)) s)"; }
     t1=$(date +%s.%N)
     FULL[$name]+=" $(awk -v t0="$t0" -v t1="$t1" '/connections in [0-9.]+ real seconds/ { printf "%.1f", $1 / (t1 - t0) }' "$out")"
 }

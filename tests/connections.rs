@@ -8,7 +8,49 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{free_port, get, metric, Origin, Tollgate};
+use crate::support::{free_port, get, metric, raw_exchange, Origin, Tollgate};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_1_0_and_connection_close_requests_end_their_connection() {
+    let tg =
+        Tollgate::start("[[routes]]\nname = \"ok\"\nrespond = { status = 200, body = \"ok\" }\n")
+            .await;
+    let port = tg.port;
+    let (plain_1_0, close_1_1, keep_1_0) = tokio::task::spawn_blocking(move || {
+        (
+            raw_exchange(port, b"GET / HTTP/1.0\r\n\r\n"),
+            raw_exchange(
+                port,
+                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            ),
+            raw_exchange(port, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+        )
+    })
+    .await
+    .expect("client");
+    // HTTP/1.0 keeps a connection only when asked to (RFC 9112 section 9.3): a client
+    // that reads its answer until the connection closes must not wait for the
+    // keep-alive timeout.
+    for (what, (answer, closed)) in [("HTTP/1.0", plain_1_0), ("Connection: close", close_1_1)] {
+        assert!(
+            answer.contains(" 200 ") && answer.ends_with("ok"),
+            "{what}: {answer}"
+        );
+        assert!(
+            closed,
+            "{what}: the connection stayed open after the answer"
+        );
+        assert!(
+            !answer
+                .to_ascii_lowercase()
+                .contains("connection: keep-alive"),
+            "{what}: {answer}"
+        );
+    }
+    let (answer, closed) = keep_1_0;
+    assert!(answer.contains(" 200 "), "{answer}");
+    assert!(!closed, "HTTP/1.0 with keep-alive was closed: {answer}");
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_keep_alive_connection_is_closed_after_keepalive_timeout() {
@@ -299,6 +341,18 @@ async fn served(port: u16) -> Option<TcpStream> {
     buf[..n].starts_with(b"HTTP/1.1 200").then_some(stream)
 }
 
+/// A connection served once the slots of earlier probes (the start-up checks'
+/// connections) have come back, which happens when tollgate has seen them close.
+async fn served_once_free(port: u16) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(stream) = served(port).await {
+            return stream;
+        }
+        assert!(Instant::now() < deadline, "no connection served within 5 s");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_over_max_connections_per_ip_are_closed_at_accept() {
     let (admin, admin_section) = admin_section();
@@ -306,8 +360,8 @@ async fn connections_over_max_connections_per_ip_are_closed_at_accept() {
         "{admin_section}\n[[routes]]\nname = \"ok\"\nrespond = {{ status = 200, body = \"ok\" }}\n"
     );
     let tg = Tollgate::start_with_server(&routes, "max_connections_per_ip = 2").await;
-    let first = served(tg.port).await.expect("first connection");
-    let second = served(tg.port).await.expect("second connection");
+    let first = served_once_free(tg.port).await;
+    let second = served_once_free(tg.port).await;
     assert!(
         served(tg.port).await.is_none(),
         "a third connection was served"
@@ -337,14 +391,7 @@ async fn max_connections_per_ip_counts_across_plain_and_h2c_listeners() {
     )
     .await;
     crate::tls::wait_listening(&tg, h2_port).await;
-    // The probe's slot comes back once tollgate has seen it close.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let _held = loop {
-        if let Some(stream) = served(tg.port).await {
-            break stream;
-        }
-        assert!(Instant::now() < deadline, "no first connection");
-    };
+    let _held = served_once_free(tg.port).await;
     assert!(
         served(h2_port).await.is_none(),
         "the h2c listener had its own count"

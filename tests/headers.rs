@@ -1,7 +1,7 @@
 //! Proxy headers (X-Forwarded-For/-Proto/-Host, X-Request-Id) and the route response
 //! policies on every response, tollgate's own replies included.
 
-use crate::support::{client, send, Origin, Tollgate};
+use crate::support::{client, raw_request, send, Origin, Tollgate};
 
 fn config(origin: &Origin) -> String {
     format!(
@@ -189,4 +189,21 @@ async fn security_headers_are_on_by_default_and_keep_the_upstreams_values() {
     for (name, _) in defaults {
         assert_eq!(bare.header(name), "", "security_headers = false: no {name}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_1_0_request_without_host_names_the_target_upstream() {
+    let origin = Origin::start("o").await;
+    let tg = Tollgate::start(&config(&origin)).await;
+    let port = tg.port;
+    let answer = tokio::task::spawn_blocking(move || raw_request(port, b"GET /a HTTP/1.0\r\n\r\n"))
+        .await
+        .expect("client");
+    // The upstream request is HTTP/1.1, which needs a Host: the target's address, as
+    // nginx's proxy_pass sends by default.
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = origin.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].headers["host"], origin.target().trim_matches('"'));
+    assert!(seen[0].headers.get("x-forwarded-host").is_none());
 }

@@ -2,7 +2,8 @@
 //! phase order. Each phase's contract:
 //!
 //! - `new_ctx`: load the current snapshot once; the request keeps it to the end.
-//! - `request_filter`: the client's idle timeout (`keepalive_timeout`), the stages of `admit` (hygiene, normalization, listener
+//! - `request_filter`: the client's idle timeout (`keepalive_timeout`, on connections
+//!   kept alive), the stages of `admit` (hygiene, normalization, listener
 //!   policies, routing, route policies, authentication and authorization, limits),
 //!   then a static `respond` answer. A stage that refuses writes its reply and returns
 //!   `Ok(true)`; `Err` is for real failures only.
@@ -39,6 +40,7 @@ pub use listeners::ListenerMap;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::header::HOST;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -129,9 +131,13 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        // Pingora keeps an idle HTTP/1.1 connection open forever unless told otherwise
-        // (a `Connection: close` request stays closing).
-        session.set_keepalive(Some(ctx.snap.keepalive_timeout_secs));
+        // Pingora keeps an idle HTTP/1.1 connection open forever unless told otherwise.
+        // Only a connection Pingora keeps gets the timeout: setting one would also keep
+        // an HTTP/1.0 request's connection, which closes unless it asks for keep-alive
+        // (Pingora re-checks only `Connection: close`).
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(ctx.snap.keepalive_timeout_secs));
+        }
         connection::head_complete(session);
         if let Err(reply) = self.admit(session, ctx).await {
             self.answer(session, reply, ctx).await?;
@@ -264,6 +270,12 @@ impl ProxyHttp for Gateway {
             proto: if ctx.tls.is_some() { "https" } else { "http" },
         };
         forwarded.apply(upstream)?;
+        // An HTTP/1.0 request may name no host (X-Forwarded-Host then names none); the
+        // upstream request is HTTP/1.1, which must (RFC 9112 section 3.2): the
+        // target's address, as nginx sends.
+        if let (false, Some(addr)) = (upstream.headers.contains_key(HOST), ctx.tried.last()) {
+            upstream.insert_header(HOST, addr.to_string())?;
+        }
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
         forward_client_cert(ctx.client_cert(), upstream)?;
         if let Some(route) = ctx.route.as_deref() {

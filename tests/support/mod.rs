@@ -121,14 +121,19 @@ pub async fn get(url: &str) -> Reply {
 /// Writes `request` verbatim to `port` and returns everything read until the server
 /// closes (bounded by a 5 s read timeout).
 pub fn raw_request(port: u16, request: &[u8]) -> String {
+    raw_exchange(port, request).0
+}
+
+/// [`raw_request`], and whether the server closed the connection within the 5 s.
+pub fn raw_exchange(port: u16, request: &[u8]) -> (String, bool) {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     stream.write_all(request).expect("write");
     let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    let closed = stream.read_to_end(&mut out).is_ok();
+    (String::from_utf8_lossy(&out).into_owned(), closed)
 }
 
 /// Asserts a problem+json body with `status` and the response's request id.
