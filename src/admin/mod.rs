@@ -132,8 +132,8 @@ impl Admin {
         ok_json(serde_json::Value::Object(out))
     }
 
-    fn reload(&self) -> Answer {
-        match self.reloader.reload() {
+    async fn reload(&self) -> Answer {
+        match self.reloader.clone().reload_off_runtime().await {
             Ok(reloaded) => ok_json(json!({
                 "status": "reloaded",
                 "needs_restart": reloaded.needs_restart,
@@ -178,7 +178,7 @@ impl ServeHttp for Admin {
                         b"not ready\n".to_vec(),
                     ),
                 },
-                ("POST", "/reload") => self.reload(),
+                ("POST", "/reload") => self.reload().await,
                 ("GET", "/upstreams") => self.upstreams(),
                 ("GET", "/config") => self.config(),
                 ("GET", "/jails") => jails::list(&self.jails),

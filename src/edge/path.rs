@@ -108,8 +108,9 @@ pub fn normalize(raw: &[u8], rules: &PathRules) -> Result<String, PathError> {
 
 /// Whether `path` (normalized) starts with the segments of `prefix` (normalized,
 /// without trailing slash). A segment's `;params` do not hide it: `/admin;x=1/y`
-/// starts with `/admin`. The definition the route tree (`routing`) is tested against.
-#[cfg(test)]
+/// starts with `/admin`. The definition the route tree (`routing`) and the fuzz
+/// target's properties are checked against.
+#[cfg(any(test, fuzzing))]
 pub fn has_prefix(path: &str, prefix: &str) -> bool {
     let mut rest = path;
     for want in prefix.split('/').skip(1) {

@@ -11,6 +11,7 @@
 use http::{Method, Version};
 use pingora::http::RequestHeader;
 use pingora::protocols::http::authority::{raw_target_authority, RawTargetAuthority};
+use std::net::SocketAddr;
 
 /// Headers that make some frameworks (IIS URL Rewrite, Symfony, Zend) serve another
 /// URL than the request line names: never forwarded.
@@ -133,6 +134,17 @@ pub fn forward(
         }
     }
     Ok(())
+}
+
+/// Gives `upstream` the target's address as `Host` when the client named no host (an
+/// HTTP/1.0 request may not): the upstream request is HTTP/1.1, which must have one
+/// (RFC 9112 section 3.2). Called after the forwarded headers, so that
+/// `X-Forwarded-Host` does not claim a host the client never named.
+pub fn host_or_target(upstream: &mut RequestHeader, target: SocketAddr) -> pingora::Result<()> {
+    if upstream.headers.contains_key(http::header::HOST) {
+        return Ok(());
+    }
+    upstream.insert_header(http::header::HOST, target.to_string())
 }
 
 /// Sets `upstream`'s target to `path?query`, unless it already is exactly that.

@@ -134,7 +134,6 @@ impl RequestCtx {
         }
     }
 
-    /// The pool of the matched route, when it proxies.
     /// The request's final status: the one tollgate's own reply stands for, or the
     /// one written.
     pub fn status(&self, session: &Session) -> Option<u16> {
@@ -142,6 +141,7 @@ impl RequestCtx {
             .or_else(|| session.response_written().map(|r| r.status.as_u16()))
     }
 
+    /// The pool of the matched route, when it proxies.
     pub fn pool(&self) -> Option<&Arc<Pool>> {
         match &self.route.as_deref()?.action {
             RouteAction::Proxy(pool) => Some(pool),

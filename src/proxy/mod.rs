@@ -11,13 +11,18 @@
 //!   first (`hold`) when they need all of it; nothing for an upgraded connection.
 //!   Holding is the one thing a body policy needs from the proxy: the design keeps
 //!   `proxy/` free of policy knowledge, and a policy only marks its chain as holding.
-//! - `upstream_peer`: a healthy target of the route's pool not tried yet (503 when
-//!   none is healthy; re-entered on a retry).
+//! - `upstream_peer`: a healthy, not ejected target of the route's pool not tried yet
+//!   (503 when none is healthy; re-entered on a retry), its timeouts shortened to a
+//!   gRPC call's `grpc-timeout` (`grpc`).
 //! - `fail_to_connect`: marks connect failures retryable while `retries` allow, and
 //!   counts one failure of the target for passive health (`passive`).
 //! - `upstream_request_filter`: the normalized target, forwarded headers, request id,
-//!   client certificate, identity headers and credential stripping, then the route's
-//!   upstream policies.
+//!   the target's address as `Host` when the client named none, client certificate,
+//!   identity headers and credential stripping, then the route's upstream policies.
+//! - `upstream_response_filter`: a status `retry_on` names, caught before it goes
+//!   out, while another target may answer (`retry`).
+//! - `error_while_proxy`: whether a failure after the request reached its target is
+//!   retried (`retry`).
 //! - `response_filter`: the response phase (`respond::response_phase`), as on
 //!   tollgate's own replies; `Connection: close` once the process drains.
 //! - `fail_to_proxy`: a body policy's reply, or problem+json 502/503/504.
@@ -40,7 +45,6 @@ pub use listeners::ListenerMap;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header::HOST;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -270,11 +274,8 @@ impl ProxyHttp for Gateway {
             proto: if ctx.tls.is_some() { "https" } else { "http" },
         };
         forwarded.apply(upstream)?;
-        // An HTTP/1.0 request may name no host (X-Forwarded-Host then names none); the
-        // upstream request is HTTP/1.1, which must (RFC 9112 section 3.2): the
-        // target's address, as nginx sends.
-        if let (false, Some(addr)) = (upstream.headers.contains_key(HOST), ctx.tried.last()) {
-            upstream.insert_header(HOST, addr.to_string())?;
+        if let Some(addr) = ctx.tried.last() {
+            target::host_or_target(upstream, *addr)?;
         }
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
         forward_client_cert(ctx.client_cert(), upstream)?;

@@ -19,7 +19,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use super::compile::compile;
 use super::{Retained, SharedSnapshot};
 use crate::config::raw::{ListenerSection, RawConfig};
-use crate::config::{load_file, ConfigErrors};
+use crate::config::{load_file, ConfigError, ConfigErrors};
 
 pub struct Reloader {
     path: PathBuf,
@@ -52,6 +52,26 @@ impl Reloader {
             retained,
             running: Mutex::new(()),
         }
+    }
+
+    /// [`Reloader::reload`] for a caller on a runtime (SIGHUP, `POST /reload`): on a
+    /// blocking thread, since a compile, or a target name slow to resolve, must not
+    /// hold the runtime's thread and what else runs on it.
+    pub async fn reload_off_runtime(self: Arc<Self>) -> Result<Reloaded, ConfigErrors> {
+        let path = self.path.display().to_string();
+        tokio::task::spawn_blocking(move || self.reload())
+            .await
+            .unwrap_or_else(|e| {
+                Err(ConfigErrors {
+                    source: path,
+                    errors: vec![ConfigError {
+                        path: String::new(),
+                        line: 0,
+                        column: 0,
+                        message: format!("the reload stopped: {e}"),
+                    }],
+                })
+            })
     }
 
     /// Parse, validate, compile, swap, and log the outcome. On error nothing has
@@ -104,10 +124,8 @@ impl BackgroundService for ReloadOnHangup {
         loop {
             tokio::select! {
                 Some(()) = hangups.recv() => {
-                    // Logged and counted by `reload`; off the chores' thread, which
-                    // a compile (or a name that takes long to resolve) would block.
-                    let reloader = self.0.clone();
-                    let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+                    // Logged and counted by `reload`.
+                    let _ = self.0.clone().reload_off_runtime().await;
                 }
                 _ = shutdown.changed() => return,
             }

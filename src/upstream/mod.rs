@@ -4,8 +4,10 @@
 //! what they are made of is unchanged; the [`Pool`] around them (retries, timeouts,
 //! limits) is rebuilt with every snapshot.
 //!
-//! Selection never blocks: health state is written by background checks only.
-//! A pool with no healthy target left answers 503, one whose targets all failed 502.
+//! Selection never blocks: health state is written by background checks, and each
+//! request's outcome feeds passive health (ejections) through atomics. DNS-named
+//! targets are re-resolved in the background. A pool with no healthy target left
+//! answers 503, one whose targets all failed 502.
 
 mod checks;
 mod dns;

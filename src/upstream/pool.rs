@@ -1,6 +1,7 @@
 //! One upstream as a snapshot has it: its [`Targets`] (kept across reloads, with their
-//! health) and the settings a reload may change in place: retries, timeouts,
-//! `max_in_flight` and what `consistent_hash` hashes.
+//! health) and the settings a reload may change in place: retries, `retry_on` and
+//! the retry budget, timeouts, passive health, `max_in_flight` and what
+//! `consistent_hash` hashes.
 
 use pingora::http::RequestHeader;
 use pingora::lb::Backend;
