@@ -46,10 +46,6 @@ WARMUP_REQUESTS=${WARMUP_REQUESTS:-300}
 SWEEP_WAIT=${SWEEP_WAIT:-40}           # seconds
 CONTROL=${CONTROL:-0}                  # 1: no limit on the route
 FLOOD_TIMEOUT=${FLOOD_TIMEOUT:-900}    # seconds, whole flood
-KEEP_WORK=${KEEP_WORK:-0}
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}   # seconds
-READY_TIMEOUT=10                       # seconds per server
-STOP_TIMEOUT=5                         # seconds per process before SIGKILL
 SWEEP_PERIOD=10                        # tollgate's background sweep (src/ratelimit/sweeper.rs)
 MAX_BLOCKS=100                         # first octets 10..109: never 127/8 (trusted)
 

@@ -15,10 +15,6 @@ set -euo pipefail
 
 N=${N:-20000}
 TG_ENV=${TG_ENV:-}
-KEEP_WORK=${KEEP_WORK:-0}
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}
-READY_TIMEOUT=10
-STOP_TIMEOUT=5
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -69,14 +65,10 @@ PIDS+=("$PLAIN_PID"); STOP_SIG[$PLAIN_PID]=INT
 wait_ready pingora "$PLAIN_PID" "http://127.0.0.1:$PORT_PLAIN/" "$WORK/plain.log"
 
 PORT_NGX=$(free_port)
-NGINX_WORKER_CONNECTIONS=$((N + 1024)) start_nginx proxy "    upstream origin { server 127.0.0.1:$PORT_ORIGIN; keepalive 64; }
+NGINX_WORKER_CONNECTIONS=$((N + 1024)) start_nginx proxy "$(nginx_upstream_origin "$PORT_ORIGIN")
     server {
         listen 127.0.0.1:$PORT_NGX;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }
+        $NGINX_PROXY_LOCATION
     }" >"$WORK/nginx.pid"
 NGX_PID=$(<"$WORK/nginx.pid")
 wait_ready nginx "$NGX_PID" "http://127.0.0.1:$PORT_NGX/" "$WORK/proxy/logs/error.log"

@@ -2,8 +2,14 @@
 # load-tests/lib.sh: helpers shared by run.sh, flood.sh and tls-scan.sh (sourced, not run).
 #
 # Processes started here are registered in PIDS with their stop signal in STOP_SIG and
-# stopped by `cleanup` on exit, also on failure or Ctrl-C. Expects READY_TIMEOUT,
-# STOP_TIMEOUT and KEEP_WORK to be set, and NGINX before start_nginx is called.
+# stopped by `cleanup` on exit, also on failure or Ctrl-C. NGINX must be set (by
+# install_tools) before start_nginx is called.
+
+# Knobs every script has (env), unless the script set its own value before this file:
+KEEP_WORK=${KEEP_WORK:-0}             # 1: keep the work dir (it is kept on failure anyway)
+BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}  # seconds allowed for cargo build --release
+READY_TIMEOUT=${READY_TIMEOUT:-10}    # seconds per server to answer
+STOP_TIMEOUT=${STOP_TIMEOUT:-5}       # seconds per process before SIGKILL
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -162,6 +168,25 @@ nginx_temp_paths() {
         [[ $nginx_v == *"--without-http_${m}_module"* ]] || echo "    ${m}_temp_path temp/$m;"
     done
 }
+
+# nginx_upstream_origin PORT: the upstream block every nginx proxy here uses (kept-alive
+# connections to the origin, as tollgate and Pingora keep theirs).
+nginx_upstream_origin() {
+    cat <<NGX
+    upstream origin {
+        server 127.0.0.1:$1;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+NGX
+}
+
+# The location block of every nginx proxy here.
+NGINX_PROXY_LOCATION='location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }'
 
 # start_nginx NAME HTTP_BLOCK: an nginx with its own prefix dir, in the foreground;
 # NGINX_WORKERS worker processes (default 1).

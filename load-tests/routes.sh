@@ -35,10 +35,7 @@ WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
-KEEP_WORK=${KEEP_WORK:-0}
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}
 READY_TIMEOUT=30   # seconds per server: a 10,000-route table is compiled at start
-STOP_TIMEOUT=5
 CALL_TIMEOUT=60    # seconds for one `tollgate check` or POST /reload
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

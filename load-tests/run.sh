@@ -77,11 +77,7 @@ THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
 STIME=${STIME:-5}
-KEEP_WORK=${KEEP_WORK:-0}
 MAIN_ONLY=${MAIN_ONLY:-0}
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}   # seconds
-READY_TIMEOUT=10                       # seconds per server
-STOP_TIMEOUT=5                         # seconds per process before SIGKILL
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$REPO/target/release/tollgate"
@@ -166,6 +162,23 @@ JWT_SIGNED="$(printf '{"alg":"RS256","typ":"JWT"}' | b64url).$(printf '{"sub":"b
 JWT="$JWT_SIGNED.$(printf %s "$JWT_SIGNED" | openssl dgst -sha256 -sign "$WORK/jwt.key" -binary | b64url)"
 AUTH_HEADER="Authorization: Bearer $JWT"
 
+# Sections both tollgates use: the origin, RS256 with the token cache, and a rate limit
+# that never triggers (10^9 per second per client IP): the cost of keeping the buckets.
+SHARED_TOML=$(cat <<TOML
+[upstreams.origin]
+targets = ["127.0.0.1:$PORT_ORIGIN"]
+
+[auth.rs256]
+kind = "jwt"
+algorithms = ["RS256"]
+public_key_file = "$WORK/jwt.pub.pem"
+
+[limits.never-local]
+key = "client_ip"
+rate = 1000000000
+per = "1s"
+TOML
+)
 cat >"$WORK/tollgate.toml" <<TOML
 [server]
 workers = 1
@@ -185,13 +198,7 @@ tls.certificates = [{ cert = "$WORK/tls.crt", key = "$WORK/tls.key" }]
 tls.min_version = "1.2"
 tls.http2 = false
 
-[upstreams.origin]
-targets = ["127.0.0.1:$PORT_ORIGIN"]
-
-[auth.rs256]
-kind = "jwt"
-algorithms = ["RS256"]
-public_key_file = "$WORK/jwt.pub.pem"
+$SHARED_TOML
 
 [auth.rs256-nocache]
 kind = "jwt"
@@ -217,18 +224,12 @@ path_prefix = "/jwt-nocache"
 upstream = "origin"
 auth = ["rs256-nocache"]
 TOML
-# Rate limits that never trigger (10^9 per second per client IP): the cost of keeping the
-# buckets, in this process or in Redis.
+# The same never-triggering limit kept in Redis (limited-local uses the shared one).
 cat >>"$WORK/tollgate.toml" <<TOML
 
 [redis]
 url = "redis://127.0.0.1:$PORT_REDIS"
 timeout = "200ms"
-
-[limits.never-local]
-key = "client_ip"
-rate = 1000000000
-per = "1s"
 
 [limits.never-redis]
 key = "client_ip"
@@ -350,18 +351,7 @@ jails = ["abuse"]
 [listeners.full]
 addr = "127.0.0.1:$PORT_FULL"
 
-[upstreams.origin]
-targets = ["127.0.0.1:$PORT_ORIGIN"]
-
-[auth.rs256]
-kind = "jwt"
-algorithms = ["RS256"]
-public_key_file = "$WORK/jwt.pub.pem"
-
-[limits.never-local]
-key = "client_ip"
-rate = 1000000000
-per = "1s"
+$SHARED_TOML
 
 [ip_lists.blocked]
 cidrs = ["192.0.2.0/24", "2001:db8::/32"]
@@ -406,18 +396,10 @@ wait_ready "pingora https" "$PLAIN_PID" "https://127.0.0.1:$PORT_PLAIN_TLS/" "$W
 
 # --- 5b. reference nginx proxy ---------------------------------------------------------------
 
-start_nginx proxy "    upstream origin {
-        server 127.0.0.1:$PORT_ORIGIN;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }
+start_nginx proxy "$(nginx_upstream_origin "$PORT_ORIGIN")
     server {
         listen 127.0.0.1:$PORT_NGX;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }
+        $NGINX_PROXY_LOCATION
     }
     server {
         listen 127.0.0.1:$PORT_NGX_TLS ssl;
@@ -425,11 +407,7 @@ start_nginx proxy "    upstream origin {
         ssl_certificate_key $WORK/tls.key;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_ciphers $MOZ_INTERMEDIATE_CIPHERS;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }
+        $NGINX_PROXY_LOCATION
     }
     server {
         listen 127.0.0.1:$PORT_NGX_STATUS;

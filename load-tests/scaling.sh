@@ -31,10 +31,6 @@ WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
-KEEP_WORK=${KEEP_WORK:-0}
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}
-READY_TIMEOUT=10
-STOP_TIMEOUT=5
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$REPO/target/release/tollgate"
@@ -83,18 +79,10 @@ EOF
     THREADS_OF[$side]=$(find "/proc/$!/task" -mindepth 1 -maxdepth 1 | wc -l)
 
     side=nginx-$n
-    NGINX_WORKERS=$n start_nginx "$side" "    upstream origin {
-        server 127.0.0.1:$PORT_ORIGIN;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }
+    NGINX_WORKERS=$n start_nginx "$side" "$(nginx_upstream_origin "$PORT_ORIGIN")
     server {
         listen 127.0.0.1:${PORT[$side]};
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }
+        $NGINX_PROXY_LOCATION
     }" >"$WORK/$side.pid"
     pid=$(<"$WORK/$side.pid")
     wait_ready "$side" "$pid" "${URL[$side]}" "$WORK/$side/logs/error.log"

@@ -17,11 +17,7 @@
 set -euo pipefail
 
 MIN_VERSION=${MIN_VERSION:-1.2}
-KEEP_WORK=${KEEP_WORK:-0}
 SCAN_TIMEOUT=${SCAN_TIMEOUT:-900}      # seconds per scanner
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}   # seconds
-READY_TIMEOUT=10
-STOP_TIMEOUT=5
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$REPO/target/release/tollgate"

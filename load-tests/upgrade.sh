@@ -21,9 +21,6 @@ set -euo pipefail
 N=${N:-5}
 INTERVAL=${INTERVAL:-3}
 CONNECTIONS=${CONNECTIONS:-32}
-KEEP_WORK=${KEEP_WORK:-0}
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}
-READY_TIMEOUT=10
 STOP_TIMEOUT=8
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -111,18 +108,10 @@ http {
     access_log off;
     keepalive_requests 1000000;
 $(nginx_temp_paths)
-    upstream origin {
-        server 127.0.0.1:$PORT_ORIGIN;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }
+$(nginx_upstream_origin "$PORT_ORIGIN")
     server {
         listen 127.0.0.1:$PORT_NGX;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
+        $NGINX_PROXY_LOCATION
     }
 }
 NGX
