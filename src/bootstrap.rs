@@ -26,7 +26,7 @@ use crate::auth::jwks::jwks_refresher;
 use crate::base::chores::Chores;
 use crate::base::lifecycle::{Lifecycle, LifecycleWatch};
 use crate::config::{load_file, raw::ServerSection, LoadedConfig};
-use crate::connection::{ConnectionGuard, PerIp};
+use crate::connection::{ConnectionGuard, OneAcceptPerTurn, PerIp};
 use crate::jail::keeper;
 use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
 use crate::proxy::{Gateway, ListenerMap};
@@ -111,6 +111,7 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
             &retained.metrics,
         );
         let mut service = Service::new(name.to_owned(), guard);
+        service.set_connection_filter(Arc::new(OneAcceptPerTurn));
         for (name, listener) in listeners {
             let endpoint =
                 ListenerConfig::tcp(listener.addr.to_string()).l4_buffer(client_buffers());

@@ -125,6 +125,20 @@ impl GuardedStream {
         &self.phase
     }
 
+    /// Waits for the first byte of the connection's next request (its head clock
+    /// starts with it) and keeps it for the next read. `false`: the client closed,
+    /// or the read failed.
+    pub async fn await_next_request(&mut self) -> bool {
+        let mut first = [0u8; 1];
+        match tokio::io::AsyncReadExt::read(self, &mut first).await {
+            Ok(1) => {
+                self.replay.push(first[0]);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Sets the clocks for a phase the proxy (or a first byte) moved to at `since`.
     fn enter(&mut self, phase: u8, since: Instant) {
         self.seen = phase;

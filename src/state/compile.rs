@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{Retained, Snapshot};
 use crate::auth::compile::{compile_auth, CompiledAuth};
@@ -137,6 +138,7 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
             header_timeout: s.header_timeout,
             body_min_rate: s.body_min_rate,
             max_connections_per_ip: s.max_connections_per_ip,
+            keepalive_timeout: Duration::from_secs(s.keepalive_timeout.as_secs().max(1)),
             exempt: trusted_proxies,
         }),
         validation_memory: s.validation_memory,
