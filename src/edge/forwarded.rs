@@ -8,12 +8,17 @@
 //! client cannot forge its origin. IPv4-mapped IPv6 addresses count as IPv4.
 
 use ipnet::IpNet;
-use pingora::http::RequestHeader;
+use pingora::http::{KnownHeaderName, RequestHeader};
 use std::net::IpAddr;
 
 pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
 pub const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
+static FOR: KnownHeaderName = KnownHeaderName::from_static(X_FORWARDED_FOR);
+static PROTO: KnownHeaderName = KnownHeaderName::from_static(X_FORWARDED_PROTO);
+static HOST: KnownHeaderName = KnownHeaderName::from_static(X_FORWARDED_HOST);
+/// How many headers [`Forwarded::apply`] may add.
+pub const ADDED: usize = 3;
 
 /// The network one client holds: an IPv4 address itself, an IPv6 address's /64 (one
 /// host usually gets a whole /64, so a limit or ban per /128 is none). IPv4-mapped
@@ -90,13 +95,13 @@ impl Forwarded<'_> {
             }
         }
         crate::base::headers::push_ip(&mut xff, self.peer);
-        req.insert_header(X_FORWARDED_FOR, xff)?;
+        req.insert_known_header(&FOR, xff)?;
         if !(self.peer_trusted && req.headers.contains_key(X_FORWARDED_PROTO)) {
-            req.insert_header(X_FORWARDED_PROTO, self.proto)?;
+            req.insert_known_header(&PROTO, self.proto)?;
         }
         if !(self.peer_trusted && req.headers.contains_key(X_FORWARDED_HOST)) {
             match req.headers.get(http::header::HOST).cloned() {
-                Some(host) => req.insert_header(X_FORWARDED_HOST, host)?,
+                Some(host) => req.insert_known_header(&HOST, host)?,
                 None => {
                     req.remove_header(X_FORWARDED_HOST);
                 }

@@ -1,9 +1,11 @@
 //! `X-Request-Id`: kept when the client sent a well-formed one (so a trace can span
 //! several hops), generated (UUID v4) otherwise.
 
-use pingora::http::RequestHeader;
+use pingora::http::{KnownHeaderName, RequestHeader};
 
 pub const HEADER: &str = "x-request-id";
+/// [`HEADER`], to insert.
+pub static HEADER_NAME: KnownHeaderName = KnownHeaderName::from_static(HEADER);
 const MAX_LEN: usize = 128;
 
 pub fn from_request(req: &RequestHeader) -> String {

@@ -53,7 +53,10 @@ use std::sync::Arc;
 
 use crate::base::lifecycle::Lifecycle;
 use crate::connection;
-use crate::edge::{forwarded::Forwarded, request_id, target};
+use crate::edge::{
+    forwarded::{self, Forwarded},
+    request_id, target,
+};
 use crate::observability::{AccessLog, EventFacts, Metrics, SecurityLog};
 use crate::policy::{BodyChunk, Reply};
 use crate::routing::RouteAction;
@@ -263,6 +266,9 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // Pingora's copy of the client's head has no room to spare: one growth of its
+        // maps for the headers added here, not one per header.
+        upstream.reserve_headers(forwarded::ADDED + 1)?;
         let req = session.req_header();
         let view = ctx.view(req);
         // The target first: it gives a request that named its host only in its
@@ -277,7 +283,7 @@ impl ProxyHttp for Gateway {
         if let Some(addr) = ctx.tried.last() {
             target::host_or_target(upstream, *addr)?;
         }
-        upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+        upstream.insert_known_header(&request_id::HEADER_NAME, &ctx.request_id)?;
         forward_client_cert(ctx.client_cert(), upstream)?;
         if let Some(route) = ctx.route.as_deref() {
             let identity = &ctx.snap.auth.identity_headers;

@@ -108,7 +108,7 @@ pub fn response_phase(
     own_reply: bool,
 ) -> pingora::Result<()> {
     if !ctx.request_id.is_empty() {
-        resp.insert_header(request_id::HEADER, &ctx.request_id)?;
+        resp.insert_known_header(&request_id::HEADER_NAME, &ctx.request_id)?;
     }
     if let Some(headers) = &ctx.rate_limit {
         headers.apply(resp)?;
