@@ -14,7 +14,7 @@
 //! A regex that does not compile, or `"*"` with `credentials`, is a config problem.
 
 use http::{header, HeaderName, HeaderValue, Method, StatusCode};
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::{KnownHeaderName, RequestHeader, ResponseHeader};
 use regex::Regex;
 use std::sync::Arc;
 
@@ -279,15 +279,18 @@ impl ResponsePolicy for Cors {
             resp.remove_header(&name);
         }
         if let Some(allowed) = self.allowed(view.req) {
-            resp.insert_header(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                self.origin_value(&allowed),
-            )?;
+            static ALLOW_ORIGIN: KnownHeaderName =
+                KnownHeaderName::from_static("access-control-allow-origin");
+            static ALLOW_CREDENTIALS: KnownHeaderName =
+                KnownHeaderName::from_static("access-control-allow-credentials");
+            static EXPOSE: KnownHeaderName =
+                KnownHeaderName::from_static("access-control-expose-headers");
+            resp.insert_known_header(&ALLOW_ORIGIN, self.origin_value(&allowed))?;
             if let Some(v) = self.credentials_value() {
-                resp.insert_header(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, v)?;
+                resp.insert_known_header(&ALLOW_CREDENTIALS, v)?;
             }
             if let Some(v) = &self.expose {
-                resp.insert_header(header::ACCESS_CONTROL_EXPOSE_HEADERS, v.clone())?;
+                resp.insert_known_header(&EXPOSE, v.clone())?;
             }
         }
         if self.varies() {

@@ -7,8 +7,8 @@
 //! line, so an operator sees who still calls it. Times that do not parse, a sunset
 //! before `since` and a link that cannot be a header are config problems.
 
-use http::{header, HeaderName, HeaderValue, StatusCode};
-use pingora::http::ResponseHeader;
+use http::{header, HeaderValue, StatusCode};
+use pingora::http::{KnownHeaderName, ResponseHeader};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,15 +17,15 @@ use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{AfterSunset, DeprecationSection};
 use crate::observability::Metrics;
 
-const DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
-const SUNSET: HeaderName = HeaderName::from_static("sunset");
+static DEPRECATION: KnownHeaderName = KnownHeaderName::from_static("deprecation");
+static SUNSET: KnownHeaderName = KnownHeaderName::from_static("sunset");
 
 struct Deprecation {
     route: Arc<str>,
     metrics: Arc<Metrics>,
     anonymous: prometheus::IntCounter,
     /// The headers every response gets.
-    headers: Vec<(HeaderName, HeaderValue)>,
+    headers: Vec<(KnownHeaderName, HeaderValue)>,
     /// When requests start getting 410 (`after_sunset = "block"`).
     blocked_from: Option<SystemTime>,
 }
@@ -54,7 +54,7 @@ pub fn install(
     chain.response(policy);
 }
 
-type Built = (Vec<(HeaderName, HeaderValue)>, Option<SystemTime>);
+type Built = (Vec<(KnownHeaderName, HeaderValue)>, Option<SystemTime>);
 
 fn build(s: &DeprecationSection, at: &TomlPath, problems: &mut Problems) -> Option<Built> {
     let before = problems.len();
@@ -94,14 +94,17 @@ fn build(s: &DeprecationSection, at: &TomlPath, problems: &mut Problems) -> Opti
     }
     let since = since?;
     let mut headers = vec![(
-        DEPRECATION,
+        DEPRECATION.clone(),
         header_value(format!("@{}", unix_seconds(since)))?,
     )];
     if let Some(sunset) = sunset {
-        headers.push((SUNSET, header_value(httpdate::fmt_http_date(sunset))?));
+        headers.push((
+            SUNSET.clone(),
+            header_value(httpdate::fmt_http_date(sunset))?,
+        ));
     }
     if let Some(link) = link {
-        headers.push((header::LINK, header_value(link)?));
+        headers.push((KnownHeaderName::from(&header::LINK), header_value(link)?));
     }
     let blocked_from = sunset.filter(|_| s.after_sunset == AfterSunset::Block);
     Some((headers, blocked_from))
@@ -151,12 +154,10 @@ impl ResponsePolicy for Deprecation {
             None => self.anonymous.inc(),
         }
         for (name, value) in &self.headers {
-            match *name == header::LINK {
+            match *name.name() == header::LINK {
                 // The upstream's own links (pagination, ...) stay.
-                true => resp
-                    .append_header(name.clone(), value.clone())
-                    .map(|_| ())?,
-                false => resp.insert_header(name.clone(), value.clone())?,
+                true => resp.append_header(name.name(), value.clone()).map(|_| ())?,
+                false => resp.insert_known_header(name, value.clone())?,
             }
         }
         Ok(())
@@ -183,7 +184,7 @@ mod tests {
         let (headers, blocked_from) = build(&s, &TomlPath::root(), &mut problems).expect("built");
         let text: Vec<String> = headers
             .iter()
-            .map(|(n, v)| format!("{n}: {}", v.to_str().expect("v")))
+            .map(|(n, v)| format!("{}: {}", n.name(), v.to_str().expect("v")))
             .collect();
         assert_eq!(
             text,

@@ -4,7 +4,7 @@
 //! validation; a name or value that does not parse is a config error at its place.
 
 use http::{HeaderName, HeaderValue};
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::{KnownHeaderName, RequestHeader, ResponseHeader};
 use std::sync::Arc;
 
 use super::{ChainBuilder, RequestView, ResponsePolicy, UpstreamPolicy};
@@ -14,7 +14,7 @@ use crate::config::raw::HeaderRulesSection;
 /// Headers to set and to remove.
 #[derive(Default)]
 struct HeaderRules {
-    set: Vec<(HeaderName, HeaderValue)>,
+    set: Vec<(KnownHeaderName, HeaderValue)>,
     remove: Vec<HeaderName>,
 }
 
@@ -47,7 +47,7 @@ fn build(section: &HeaderRulesSection, at: &TomlPath, problems: &mut Problems) -
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
         ) {
-            (Ok(n), Ok(v)) => rules.set.push((n, v)),
+            (Ok(n), Ok(v)) => rules.set.push((KnownHeaderName::from(&n), v)),
             _ => problems.push((place, format!("invalid header {name:?} = {value:?}"))),
         }
     }
@@ -79,7 +79,7 @@ impl UpstreamPolicy for OnRequest {
             upstream.remove_header(name);
         }
         for (name, value) in &self.0.set {
-            upstream.insert_header(name.clone(), value.clone())?;
+            upstream.insert_known_header(name, value.clone())?;
         }
         Ok(())
     }
@@ -91,7 +91,7 @@ impl ResponsePolicy for OnResponse {
             resp.remove_header(name);
         }
         for (name, value) in &self.0.set {
-            resp.insert_header(name.clone(), value.clone())?;
+            resp.insert_known_header(name, value.clone())?;
         }
         Ok(())
     }

@@ -6,19 +6,26 @@
 //! RFC 6797 §7.2). A header the upstream set is kept. Requests no route took get the
 //! same headers without HSTS.
 
-use http::{header, HeaderName, HeaderValue};
-use pingora::http::ResponseHeader;
+use http::{header, HeaderValue};
+use pingora::http::{KnownHeaderName, ResponseHeader};
 use std::sync::Arc;
 
 use super::{ChainBuilder, RequestView, ResponsePolicy};
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::HstsSection;
 
-const ALWAYS: [(HeaderName, &str); 3] = [
-    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (header::REFERRER_POLICY, "no-referrer"),
-    (header::X_FRAME_OPTIONS, "DENY"),
+static ALWAYS: [(KnownHeaderName, &str); 3] = [
+    (
+        KnownHeaderName::from_static("x-content-type-options"),
+        "nosniff",
+    ),
+    (
+        KnownHeaderName::from_static("referrer-policy"),
+        "no-referrer",
+    ),
+    (KnownHeaderName::from_static("x-frame-options"), "DENY"),
 ];
+static HSTS: KnownHeaderName = KnownHeaderName::from_static("strict-transport-security");
 
 struct SecurityHeaders {
     hsts: Option<HeaderValue>,
@@ -66,18 +73,17 @@ impl ResponsePolicy for SecurityHeaders {
         view: &RequestView<'_>,
         resp: &mut ResponseHeader,
     ) -> pingora::Result<()> {
-        for (name, value) in ALWAYS {
+        for (name, value) in &ALWAYS {
             keep_or_set(resp, name, HeaderValue::from_static(value))?;
         }
-        if view.own_reply && resp.status.as_u16() >= 400 {
-            keep_or_set(
-                resp,
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            )?;
+        if view.own_reply
+            && resp.status.as_u16() >= 400
+            && !resp.headers.contains_key(header::CACHE_CONTROL)
+        {
+            resp.insert_header(header::CACHE_CONTROL, "no-store")?;
         }
         if let Some(hsts) = self.hsts.as_ref().filter(|_| view.secure) {
-            keep_or_set(resp, header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+            keep_or_set(resp, &HSTS, hsts.clone())?;
         }
         Ok(())
     }
@@ -85,12 +91,12 @@ impl ResponsePolicy for SecurityHeaders {
 
 fn keep_or_set(
     resp: &mut ResponseHeader,
-    name: HeaderName,
+    name: &KnownHeaderName,
     value: HeaderValue,
 ) -> pingora::Result<()> {
-    match resp.headers.contains_key(&name) {
+    match resp.headers.contains_key(name.name()) {
         true => Ok(()),
-        false => resp.insert_header(name, value),
+        false => resp.insert_known_header(name, value),
     }
 }
 

@@ -19,7 +19,7 @@ pub use redis::RedisStore;
 pub use sweeper::sweeper;
 
 use http::{header, StatusCode};
-use pingora::http::ResponseHeader;
+use pingora::http::{KnownHeaderName, ResponseHeader};
 use pingora_limits::inflight::{Guard, Inflight};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -82,8 +82,10 @@ pub struct RateLimitHeaders {
 impl RateLimitHeaders {
     /// Adds `RateLimit-Policy` and `RateLimit` to a response of the request.
     pub fn apply(&self, resp: &mut ResponseHeader) -> pingora::Result<()> {
-        resp.insert_header("ratelimit-policy", &self.policy)?;
-        resp.insert_header("ratelimit", &self.state)
+        static POLICY: KnownHeaderName = KnownHeaderName::from_static("ratelimit-policy");
+        static STATE: KnownHeaderName = KnownHeaderName::from_static("ratelimit");
+        resp.insert_known_header(&POLICY, &self.policy)?;
+        resp.insert_known_header(&STATE, &self.state)
     }
 }
 

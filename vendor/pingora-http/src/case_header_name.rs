@@ -62,6 +62,17 @@ impl KnownHeaderName {
     }
 }
 
+/// Spelled as [IntoCaseHeaderName] spells a [HeaderName] (so as `insert_header` with
+/// it writes it).
+impl From<&HeaderName> for KnownHeaderName {
+    fn from(name: &HeaderName) -> Self {
+        KnownHeaderName {
+            name: name.clone(),
+            case: CaseHeaderName(titled_header_name(name)),
+        }
+    }
+}
+
 /// A trait that converts into case-sensitive header names.
 pub trait IntoCaseHeaderName {
     fn into_case_header_name(self) -> CaseHeaderName;
@@ -148,5 +159,8 @@ mod tests {
         const NAME: KnownHeaderName = KnownHeaderName::from_static("x-request-id");
         assert_eq!(NAME.name(), "x-request-id");
         assert_eq!(NAME.case().as_slice(), b"x-request-id");
+        let host = KnownHeaderName::from(&header::HOST);
+        assert_eq!(host.name(), header::HOST);
+        assert_eq!(host.case().as_slice(), b"Host");
     }
 }
