@@ -219,6 +219,10 @@ NGX
 # median: the median of the numbers on stdin (the mean of the middle two for an even count).
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# unit_env: the environment the systemd unit gives tollgate (its Environment= lines,
+# VAR=value words): the allocator settings it runs with in production.
+unit_env() { sed -n 's/^Environment=//p' "$REPO/systemd/tollgate.service"; }
+
 # tollgate_server NAME: the [server] section of a benchmark's tollgate (1 worker, no
 # access log, pid file and upgrade socket in $WORK).
 tollgate_server() {

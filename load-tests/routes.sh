@@ -21,7 +21,10 @@
 # to the 10-route instance (goal: >= 0.95, at most 5 % slower), RSS after the load and
 # its excess over the 10-route instance. Then, for each 10,000-route file: the wall time
 # of `tollgate check -c FILE` and of POST /reload on the instance's admin listener (curl's
-# time until the 200 answer; goal under 1 s), medians of 3.
+# time until the 200 answer; goal under 1 s), medians of 3. The tollgates run with the
+# systemd unit's environment (`unit_env`: its allocator settings), as deployed: without
+# them mimalloc keeps the memory a big file's loading used, and RSS says little about
+# what the routes hold.
 #
 # Knobs (env): DURATION=8s WARMUP=2s ROUNDS=3 CONNECTIONS=32 THREADS=1
 #              SKIP_BUILD=0 KEEP_WORK=0
@@ -96,7 +99,8 @@ EOF
     HOST[$name]=${mid% *}
     URL[$name]="http://127.0.0.1:${PORT[$name]}${mid#* }"
     log "$name: $(grep -c '^\[\[routes\]\]' "$WORK/$name.toml") routes, $(du -k "$WORK/$name.toml" | cut -f1) KiB; loaded on Host ${HOST[$name]} ${URL[$name]}"
-    "$BIN" run -c "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
+    # shellcheck disable=SC2046 # unit_env: VAR=value words
+    env $(unit_env) "$BIN" run -c "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
     PID[$name]=$!
     PIDS+=("$!"); STOP_SIG[$!]=INT
 done

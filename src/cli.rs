@@ -192,7 +192,7 @@ fn upgrade(
         }
     };
     let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    match crate::upgrade::upgrade(&path, &raw, &binary, timeout) {
+    match crate::upgrade::upgrade(&path, &raw.server, &binary, timeout) {
         Ok(pid) => {
             println!("upgraded: pid {pid} serves now; the old process drains and exits");
             0

