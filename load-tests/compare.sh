@@ -51,20 +51,7 @@ start_origin "$PORT_ORIGIN"
 declare -A PORT
 for side in rev tree; do
     PORT[$side]=$(free_port)
-    cat >"$WORK/$side.toml" <<EOF
-$(tollgate_server "$side")
-
-[listeners.main]
-addr = "127.0.0.1:${PORT[$side]}"
-
-[upstreams.origin]
-targets = ["127.0.0.1:$PORT_ORIGIN"]
-
-[[routes]]
-name = "all"
-path_prefix = "/"
-upstream = "origin"
-EOF
+    one_route_config "$side" "${PORT[$side]}" >"$WORK/$side.toml"
     "$WORK/tollgate-$side" check -c "$WORK/$side.toml" >/dev/null
     "$WORK/tollgate-$side" run -c "$WORK/$side.toml" >"$WORK/$side.log" 2>&1 &
     PIDS+=("$!")

@@ -39,19 +39,7 @@ PORT_ORIGIN=$(free_port)
 start_origin "$PORT_ORIGIN"
 
 PORT_TG=$(free_port)
-cat >"$WORK/tollgate.toml" <<EOT
-$(tollgate_server tollgate)
-
-[listeners.main]
-addr = "127.0.0.1:$PORT_TG"
-
-[upstreams.origin]
-targets = ["127.0.0.1:$PORT_ORIGIN"]
-
-[[routes]]
-name = "all"
-upstream = "origin"
-EOT
+one_route_config tollgate "$PORT_TG" >"$WORK/tollgate.toml"
 # shellcheck disable=SC2086 # TG_ENV: VAR=value words for tollgate's environment
 env $TG_ENV "$BIN" run -c "$WORK/tollgate.toml" >"$WORK/tollgate.log" 2>&1 &
 TG_PID=$!

@@ -223,6 +223,24 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR 
 # VAR=value words): the allocator settings it runs with in production.
 unit_env() { sed -n 's/^Environment=//p' "$REPO/systemd/tollgate.service"; }
 
+# one_route_config NAME PORT: a benchmark tollgate's whole config: tollgate_server NAME,
+# one listener on PORT, the origin ($PORT_ORIGIN) as upstream, one route for every path.
+one_route_config() {
+    cat <<EOT
+$(tollgate_server "$1")
+
+[listeners.main]
+addr = "127.0.0.1:$2"
+
+[upstreams.origin]
+targets = ["127.0.0.1:$PORT_ORIGIN"]
+
+[[routes]]
+name = "all"
+upstream = "origin"
+EOT
+}
+
 # tollgate_server NAME: the [server] section of a benchmark's tollgate (1 worker, no
 # access log, pid file and upgrade socket in $WORK).
 tollgate_server() {
@@ -294,12 +312,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # to_secs VALUE_WITH_UNIT: wrk prints its run time as e.g. 20.00s, 1.00m
 to_secs() {
-    awk -v v="$1" 'BEGIN {
-        if (match(v, /^[0-9.]+/)) { n = substr(v, 1, RLENGTH); u = substr(v, RLENGTH + 1) }
-        else { print "NaN"; exit }
-        f = (u == "us") ? 0.000001 : (u == "ms") ? 0.001 : (u == "s") ? 1 : (u == "m") ? 60 : (u == "h") ? 3600 : -1
-        if (f < 0) print "NaN"; else printf "%.3f\n", n * f
-    }'
+    awk -v ms="$(to_ms "$1")" 'BEGIN { if (ms == "NaN") print "NaN"; else printf "%.3f\n", ms / 1000 }'
 }
 
 # make_cert DIR: a self-signed EC P-256 certificate for localhost and 127.0.0.1 (a year),

@@ -59,19 +59,7 @@ done
 
 for n in 1 2; do
     side=tollgate-$n
-    cat >"$WORK/$side.toml" <<EOF
-$(tollgate_server "$side" | sed "s/^workers = 1\$/workers = $n/")
-
-[listeners.main]
-addr = "127.0.0.1:${PORT[$side]}"
-
-[upstreams.origin]
-targets = ["127.0.0.1:$PORT_ORIGIN"]
-
-[[routes]]
-name = "all"
-upstream = "origin"
-EOF
+    one_route_config "$side" "${PORT[$side]}" | sed "s/^workers = 1\$/workers = $n/" >"$WORK/$side.toml"
     grep -q "^workers = $n\$" "$WORK/$side.toml" || die "no 'workers = $n' in $WORK/$side.toml"
     "$BIN" run -c "$WORK/$side.toml" >"$WORK/$side.log" 2>&1 &
     PIDS+=("$!"); STOP_SIG[$!]=INT

@@ -1,8 +1,9 @@
 //! Builds and runs the Pingora server from a loaded config: `ServerConf` from
 //! `[server]` (no Pingora YAML), one proxy service per listener kind (each
-//! connection behind the `connection` guard, with 4 KiB read buffers), the admin
-//! service, and one service for the background chores (lifecycle, health checks, DNS
-//! and JWKS refreshes, sweeps, jails, log writers, SIGHUP reload, SIGUSR2 upgrade).
+//! connection behind the `connection` guard, one accept per turn, 2 KiB read
+//! buffers), the admin service, and one service for the background chores
+//! (lifecycle, health checks, DNS and JWKS refreshes, sweeps, jails, log writers,
+//! SIGHUP reload, SIGUSR2 upgrade).
 //!
 //! Everything that can fail (config, keys, log files) fails here, before Pingora
 //! daemonizes, so `tollgate run` exits non-zero with a clear message.

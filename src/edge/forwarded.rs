@@ -17,7 +17,7 @@ pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
 static FOR: KnownHeaderName = KnownHeaderName::from_static(X_FORWARDED_FOR);
 static PROTO: KnownHeaderName = KnownHeaderName::from_static(X_FORWARDED_PROTO);
 static HOST: KnownHeaderName = KnownHeaderName::from_static(X_FORWARDED_HOST);
-/// How many headers [`Forwarded::apply`] may add.
+/// How many headers [`Forwarded::apply`] may add (for `reserve_headers`).
 pub const ADDED: usize = 3;
 
 /// The network one client holds: an IPv4 address itself, an IPv6 address's /64 (one

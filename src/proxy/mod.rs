@@ -267,7 +267,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         // Pingora's copy of the client's head has no room to spare: one growth of its
-        // maps for the headers added here, not one per header.
+        // maps for the forwarded headers and `X-Request-Id`, not one per header.
         upstream.reserve_headers(forwarded::ADDED + 1)?;
         let req = session.req_header();
         let view = ctx.view(req);

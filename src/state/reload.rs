@@ -133,7 +133,6 @@ impl BackgroundService for ReloadOnHangup {
     }
 }
 
-/// Fixed settings that differ between the config the process started with and `new`.
 /// The sections of the config the process started with that fixed settings were
 /// built from. Only these are kept, not its routes (see `bootstrap::build`).
 pub struct Boot {
@@ -152,6 +151,7 @@ impl Boot {
     }
 }
 
+/// Fixed settings that differ between the config the process started with and `new`.
 pub fn needs_restart(boot: &Boot, new: &RawConfig) -> Vec<String> {
     let (a, b) = (&boot.server, &new.server);
     let fixed = [
