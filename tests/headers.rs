@@ -33,6 +33,42 @@ async fn untrusted_peers_cannot_spoof_forwarded_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn headers_tollgate_removes_are_removed_in_their_underscore_spelling_too() {
+    // CGI-style upstreams (PHP, IIS, WSGI, Rack) read `X_Original_URL` as
+    // `X-Original-URL`: a spelling with `_` must not carry what the other may not.
+    let origin = Origin::start("o").await;
+    let tg = Tollgate::start(&config(&origin)).await;
+    let r = send(
+        client()
+            .get(tg.url("/x"))
+            .header("x_forwarded_for", "6.6.6.6")
+            .header("X_Forwarded-Host", "evil.test")
+            .header("x_original_url", "/admin")
+            .header("X_Rewrite_Url", "/admin")
+            .header("x_client_cert_subject", "CN=admin")
+            .header("x_other", "kept"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let h = &origin.seen()[0].headers;
+    let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+    for gone in [
+        "x_forwarded_for",
+        "x_forwarded-host",
+        "x_original_url",
+        "x_rewrite_url",
+        "x_client_cert_subject",
+    ] {
+        assert!(
+            !h.contains_key(gone),
+            "{gone} reached the upstream: {names:?}"
+        );
+    }
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x_other"], "kept", "other underscore headers pass");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn trusted_proxies_extend_the_chain_and_name_the_client() {
     let origin = Origin::start("o").await;
     let tg =

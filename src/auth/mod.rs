@@ -381,9 +381,7 @@ impl RouteAuth {
         principal: Option<&Principal>,
         req: &mut RequestHeader,
     ) -> pingora::Result<()> {
-        for name in identity_headers {
-            req.remove_header(name);
-        }
+        crate::base::headers::remove_present(req, identity_headers.iter().map(HeaderName::as_str));
         if !self.keep_credentials {
             for source in self.authenticators.iter().filter_map(|a| a.source.as_ref()) {
                 credential::strip(source, req)?;

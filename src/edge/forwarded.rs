@@ -4,8 +4,8 @@
 //! right-most `X-Forwarded-For` entry that is not itself trusted. Several
 //! `X-Forwarded-For` lines are one list, in order (some proxies add a line of their
 //! own rather than extend the client's), and an entry that is not an address stops
-//! the walk. Headers sent by an untrusted peer are replaced, never extended, so a
-//! client cannot forge its origin. IPv4-mapped IPv6 addresses count as IPv4.
+//! the walk. Headers sent by an untrusted peer are replaced, never extended (and
+//! removed in their `_` spellings too), so a client cannot forge its origin. IPv4-mapped IPv6 addresses count as IPv4.
 
 use ipnet::IpNet;
 use pingora::http::{KnownHeaderName, RequestHeader};
@@ -93,6 +93,12 @@ impl Forwarded<'_> {
                 xff.extend_from_slice(line.as_bytes());
                 xff.extend_from_slice(b", ");
             }
+        } else {
+            // Nothing of an untrusted client's is kept, in any spelling.
+            crate::base::headers::remove_present(
+                req,
+                [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST],
+            );
         }
         crate::base::headers::push_ip(&mut xff, self.peer);
         req.insert_known_header(&FOR, xff)?;

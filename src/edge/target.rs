@@ -122,7 +122,7 @@ pub fn forward(
     path: &str,
     query: Option<&[u8]>,
 ) -> pingora::Result<()> {
-    crate::base::headers::remove_present(upstream, &URL_OVERRIDE_HEADERS);
+    crate::base::headers::remove_present(upstream, URL_OVERRIDE_HEADERS);
     set_target(upstream, path, query)?;
     if !upstream.headers.contains_key(http::header::HOST) {
         let authority = parse(original)

@@ -72,7 +72,7 @@ pub fn forward_client_cert(
     cert: Option<&ClientCert>,
     req: &mut RequestHeader,
 ) -> pingora::Result<()> {
-    crate::base::headers::remove_present(req, &CLIENT_CERT_HEADERS);
+    crate::base::headers::remove_present(req, CLIENT_CERT_HEADERS);
     let Some(cert) = cert else {
         return Ok(());
     };
