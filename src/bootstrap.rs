@@ -60,7 +60,12 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     let config_path = std::fs::canonicalize(config_path)
         .with_context(|| format!("cannot open config {}", config_path.display()))?;
     let loaded = load_file(&config_path)?;
-    let retained = Arc::new(Retained::new(metrics));
+    let raw = &loaded.raw;
+    let (access_lines, access_writer) = JsonLines::open("access log", &raw.server.access_log)?;
+    let (security_lines, security_writer) =
+        JsonLines::open("security log", &raw.server.security_log)?;
+    let security_log = SecurityLog::new(security_lines, metrics.clone());
+    let retained = Arc::new(Retained::new(metrics, security_log.clone()));
     let snapshot = Arc::new(compile(&loaded, &retained).map_err(|p| loaded.errors(p))?);
     let LoadedConfig { raw, .. } = loaded;
     for warning in &snapshot.warnings {
@@ -73,9 +78,6 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
         .collect();
     retained.commit(&snapshot);
     let shared = Arc::new(ArcSwap::new(snapshot));
-    let (access_lines, access_writer) = JsonLines::open("access log", &raw.server.access_log)?;
-    let (security_lines, security_writer) =
-        JsonLines::open("security log", &raw.server.security_log)?;
 
     let mut server = Server::new_with_opt_and_conf(
         Opt {
@@ -87,7 +89,6 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     );
     server.bootstrap();
 
-    let security_log = SecurityLog::new(security_lines, retained.metrics.clone());
     let lifecycle = Arc::new(Lifecycle::default());
     let gateway = Gateway::new(
         shared.clone(),

@@ -11,7 +11,7 @@ use crate::auth::hash_key as digest;
 use crate::bootstrap::{self, RunFlags};
 use crate::config::load_file;
 use crate::config::raw::{RawConfig, ServerSection};
-use crate::observability::Metrics;
+use crate::observability::{JsonLines, Metrics, SecurityLog};
 use crate::state::{compile::compile, Retained};
 use crate::upgrade::read_pid;
 
@@ -135,7 +135,13 @@ fn check_fully(path: &Path, metrics: Arc<Metrics>) -> Option<RawConfig> {
             return None;
         }
     };
-    let snapshot = match compile(&loaded, &Retained::new(metrics)) {
+    let snapshot = match compile(
+        &loaded,
+        &Retained::new(
+            metrics.clone(),
+            SecurityLog::new(JsonLines::default(), metrics),
+        ),
+    ) {
         Ok(snapshot) => snapshot,
         Err(problems) => {
             eprint!("{}", loaded.errors(problems));

@@ -2,9 +2,10 @@
 //!
 //! The binary (`main.rs`) only parses the command line; everything else lives here:
 //! `config` reads the TOML file, `state` compiles it into the immutable `Snapshot`
-//! that requests read, `proxy` plugs the request phases into Pingora and delegates
-//! each to `edge`, `routing`, `auth`, `ratelimit`, `upstream` and `tls`, and `bootstrap`
-//! assembles the server.
+//! that requests read, `proxy` plugs the request phases into Pingora: it runs the
+//! request through `edge` (hygiene, normalization), `routing`, the listener's and the
+//! route's `stage`s (built by `policy`, over `auth`, `ratelimit`, `jail`, ...) and an
+//! `upstream` attempt, and `bootstrap` assembles the server.
 
 pub mod admin;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod policy;
 pub mod proxy;
 pub mod ratelimit;
 pub mod routing;
+pub mod stage;
 pub mod state;
 pub mod tls;
 pub mod upgrade;

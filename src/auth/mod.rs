@@ -180,6 +180,12 @@ impl Authenticator {
         }
     }
 
+    /// Whether checking a credential may wait on I/O: a JWT whose key set is fetched
+    /// (an unknown key id asks for a refresh first).
+    pub fn may_wait(&self) -> bool {
+        matches!(&self.kind, Kind::Jwt(jwt) if matches!(jwt.keys, jwt::KeySource::Remote(_)))
+    }
+
     /// This authenticator's `WWW-Authenticate` challenge.
     fn challenge(&self, rejected: Option<Reason>) -> String {
         match (&self.kind, rejected) {
@@ -228,8 +234,8 @@ impl From<AuthError> for Reply {
     }
 }
 
-/// Facts about the request for the security log.
-pub struct Attempt<'a> {
+/// Who is asking, as the security log names the request.
+pub struct Caller<'a> {
     pub request_id: &'a str,
     pub client_ip: IpAddr,
     pub route: &'a str,
@@ -250,7 +256,7 @@ impl RouteAuth {
         &self,
         req: &RequestHeader,
         client_cert: Option<&ClientCert>,
-        attempt: &Attempt<'_>,
+        caller: &Caller<'_>,
         log: &SecurityLog,
     ) -> Result<Option<Arc<Principal>>, AuthError> {
         if self.authenticators.is_empty() {
@@ -261,7 +267,7 @@ impl RouteAuth {
             match authenticator.check(req, client_cert).await {
                 Verdict::Accepted(principal) => {
                     return self
-                        .authorize(authenticator, principal, attempt, log)
+                        .authorize(authenticator, principal, caller, log)
                         .map(Some);
                 }
                 Verdict::Absent => {}
@@ -271,7 +277,7 @@ impl RouteAuth {
                     key_id,
                 } => {
                     log.record(&event(
-                        attempt,
+                        caller,
                         &authenticator.name,
                         "reject",
                         reason,
@@ -286,7 +292,7 @@ impl RouteAuth {
             Some((_, reason)) => reason,
             None => {
                 log.record(&event(
-                    attempt,
+                    caller,
                     "",
                     "reject",
                     Reason::MissingCredentials,
@@ -314,7 +320,7 @@ impl RouteAuth {
         &self,
         authenticator: &Authenticator,
         principal: Arc<Principal>,
-        attempt: &Attempt<'_>,
+        caller: &Caller<'_>,
         log: &SecurityLog,
     ) -> Result<Arc<Principal>, AuthError> {
         let missing_scopes: Vec<&str> = missing(&self.require_scopes, &principal.scopes);
@@ -334,7 +340,7 @@ impl RouteAuth {
         let key_id = principal.key_id.as_deref();
         if let Some((reason, detail)) = forbidden {
             log.record(&event(
-                attempt,
+                caller,
                 &authenticator.name,
                 "forbid",
                 reason,
@@ -355,7 +361,7 @@ impl RouteAuth {
             });
         }
         let accepted = event(
-            attempt,
+            caller,
             &authenticator.name,
             "accept",
             Reason::Accepted,
@@ -403,7 +409,7 @@ fn missing<'a>(required: &'a [String], held: &[String]) -> Vec<&'a str> {
 }
 
 fn event<'a>(
-    attempt: &Attempt<'a>,
+    caller: &Caller<'a>,
     authenticator: &'a str,
     outcome: &'static str,
     reason: Reason,
@@ -411,9 +417,9 @@ fn event<'a>(
     key_id: Option<&'a str>,
 ) -> SecurityEvent<'a> {
     SecurityEvent {
-        request_id: attempt.request_id,
-        client_ip: attempt.client_ip,
-        route: attempt.route,
+        request_id: caller.request_id,
+        client_ip: caller.client_ip,
+        route: caller.route,
         authenticator,
         outcome,
         reason: reason.as_str(),

@@ -198,6 +198,11 @@ impl Jail {
         self.rules.max_keys
     }
 
+    /// Whether counting a strike may wait on I/O (a jail kept in Redis).
+    pub fn may_wait(&self) -> bool {
+        self.state.shared.is_some()
+    }
+
     /// Whether a request that ended with `status` is a strike.
     pub fn counts(&self, status: u16) -> bool {
         self.statuses.contains(&status)
@@ -261,32 +266,31 @@ impl Jail {
 #[derive(Default)]
 pub struct Jails {
     pub by_name: HashMap<String, Arc<Jail>>,
-    /// Jails that count strikes on every route.
-    pub everywhere: Vec<Arc<Jail>>,
 }
 
 impl Jails {
-    /// Refuses a request while a jail of `kind` bans its key (`key` is computed only
-    /// when some jail of that kind could refuse; `None`: the request has no such key).
-    pub fn check(
-        &self,
-        kind: JailKey,
-        key: impl FnOnce() -> Option<String>,
-        now: u64,
-    ) -> Result<(), JailError> {
-        let mut jails = self
-            .by_name
-            .values()
-            .filter(|j| j.key() == kind && j.may_refuse())
-            .peekable();
-        if jails.peek().is_none() {
-            return Ok(());
-        }
-        let Some(key) = key() else {
-            return Ok(());
-        };
-        jails.try_for_each(|j| j.check(&key, now))
+    /// The jails whose key is of `kind`.
+    pub fn of_kind(&self, kind: JailKey) -> Vec<Arc<Jail>> {
+        let jails = self.by_name.values().filter(|j| j.key() == kind);
+        jails.cloned().collect()
     }
+}
+
+/// Refuses a request while one of `jails` bans its key (`key` is computed only when
+/// one of them could refuse; `None`: the request has no such key).
+pub fn check_bans(
+    jails: &[Arc<Jail>],
+    key: impl FnOnce() -> Option<String>,
+    now: u64,
+) -> Result<(), JailError> {
+    let mut refusing = jails.iter().filter(|j| j.may_refuse()).peekable();
+    if refusing.peek().is_none() {
+        return Ok(());
+    }
+    let Some(key) = key() else {
+        return Ok(());
+    };
+    refusing.try_for_each(|j| j.check(&key, now))
 }
 
 /// Milliseconds since the Unix epoch: the clock jails are given.

@@ -1,7 +1,9 @@
 //! The access log: one JSON line per request (see `json_lines` for how it is written).
-//! The proxy fills an [`AccessRecord`] at the end of a request; this module only
-//! serializes it, so it knows nothing of the request phases.
+//! The proxy fills an [`AccessRecord`] at the end of a request, the request's stages
+//! add their [`LogFields`]; this module only serializes them, so it knows nothing of
+//! the request phases.
 
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 
@@ -20,9 +22,6 @@ pub struct AccessRecord<'a> {
     pub path: &'a str,
     pub status: u16,
     pub route: Option<&'a str>,
-    /// The route is deprecated (present only then).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub deprecated: bool,
     /// The authenticated principal's id, when the route authenticates.
     pub consumer: Option<&'a str>,
     /// The TLS version, on TLS listeners.
@@ -33,6 +32,9 @@ pub struct AccessRecord<'a> {
     pub upstream: Option<SocketAddr>,
     pub bytes: usize,
     pub duration_ms: f64,
+    /// What the request's stages add (`deprecated`, ...).
+    #[serde(flatten)]
+    pub extra: &'a LogFields,
 }
 
 #[derive(Clone, Default)]
@@ -50,5 +52,39 @@ impl AccessLog {
 
     pub fn record(&self, record: &AccessRecord<'_>) {
         self.0.send(record);
+    }
+}
+
+/// A value stages add to the access-log line.
+#[derive(Debug, Clone)]
+pub enum LogValue {
+    Flag(bool),
+    Text(String),
+}
+
+/// Fields stages add to the access-log line, after tollgate's own.
+#[derive(Debug, Default)]
+pub struct LogFields(Vec<(&'static str, LogValue)>);
+
+impl LogFields {
+    pub fn add(&mut self, name: &'static str, value: LogValue) {
+        self.0.push((name, value));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for LogFields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            match value {
+                LogValue::Flag(flag) => map.serialize_entry(name, flag)?,
+                LogValue::Text(text) => map.serialize_entry(name, text)?,
+            }
+        }
+        map.end()
     }
 }

@@ -8,7 +8,7 @@ pub mod metrics;
 pub mod process_log;
 mod security_log;
 
-pub use access_log::{AccessLog, AccessRecord};
+pub use access_log::{AccessLog, AccessRecord, LogFields, LogValue};
 pub use json_lines::{JsonLines, JsonLinesWriter};
 pub use metrics::Metrics;
 pub use security_log::{EventFacts, SecurityEvent, SecurityLog};

@@ -7,8 +7,10 @@
 use http::{header, StatusCode};
 use std::sync::Arc;
 
-use super::{BodyChunk, BodyPolicy, ChainBuilder, Reply, RequestPolicy, RequestView};
 use crate::observability::Metrics;
+use crate::stage::{
+    BodyChunk, Cx, Declared, Flow, Hooks, Reply, RequestView, Stage, StagesBuilder, Step,
+};
 
 struct BodyLimit {
     max: u64,
@@ -17,15 +19,13 @@ struct BodyLimit {
 }
 
 /// Installs the limit; `max` 0 means no limit.
-pub fn install(max: u64, route: &str, metrics: &Arc<Metrics>, chain: &mut ChainBuilder) {
+pub fn install(max: u64, route: &str, metrics: &Arc<Metrics>, stages: &mut StagesBuilder) {
     if max > 0 {
-        let limit = Arc::new(BodyLimit {
+        stages.add(BodyLimit {
             max,
             route: route.into(),
             metrics: metrics.clone(),
         });
-        chain.request(limit.clone());
-        chain.body(limit);
     }
 }
 
@@ -38,10 +38,9 @@ impl BodyLimit {
         )
         .closing()
     }
-}
 
-impl RequestPolicy for BodyLimit {
-    fn on_request(&self, view: &RequestView<'_>) -> Result<(), Reply> {
+    /// A declared `Content-Length` over the limit.
+    fn check_declared(&self, view: &RequestView<'_>) -> Flow {
         let declared = view
             .req
             .headers
@@ -52,14 +51,34 @@ impl RequestPolicy for BodyLimit {
             _ => Ok(()),
         }
     }
-}
 
-impl BodyPolicy for BodyLimit {
-    fn on_body(&self, _: &RequestView<'_>, chunk: &BodyChunk<'_>) -> Result<(), Reply> {
+    /// A body that grew past the limit.
+    fn check_received(&self, chunk: &BodyChunk<'_>) -> Flow {
         match chunk.received > self.max {
             true => Err(self.too_large()),
             false => Ok(()),
         }
+    }
+}
+
+impl Stage for BodyLimit {
+    fn name(&self) -> &'static str {
+        "body_limit"
+    }
+
+    fn declares(&self) -> Declared {
+        Declared {
+            refuses_after_head: true,
+            ..Declared::hooks(Hooks::REQUEST.and(Hooks::BODY))
+        }
+    }
+
+    fn on_request<'a>(&'a self, cx: &'a mut Cx<'_>) -> Step<'a> {
+        self.check_declared(&cx.view()).into()
+    }
+
+    fn on_body(&self, _: &mut Cx<'_>, chunk: &BodyChunk<'_>) -> Flow {
+        self.check_received(chunk)
     }
 }
 
@@ -78,17 +97,19 @@ mod tests {
         };
         let mut req = RequestHeader::build("POST", b"/", None).expect("request");
         req.insert_header("content-length", "10").expect("h");
-        assert!(limit.on_request(&RequestView::of(&req)).is_ok());
+        assert!(limit.check_declared(&RequestView::of(&req)).is_ok());
         req.insert_header("content-length", "11").expect("h");
-        let refused = limit.on_request(&RequestView::of(&req)).expect_err("over");
+        let refused = limit
+            .check_declared(&RequestView::of(&req))
+            .expect_err("over");
         assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
         let chunk = |received| BodyChunk {
             data: None,
             received,
             end_of_stream: false,
         };
-        assert!(limit.on_body(&RequestView::of(&req), &chunk(10)).is_ok());
-        assert!(limit.on_body(&RequestView::of(&req), &chunk(11)).is_err());
+        assert!(limit.check_received(&chunk(10)).is_ok());
+        assert!(limit.check_received(&chunk(11)).is_err());
         assert!(limit
             .metrics
             .render()

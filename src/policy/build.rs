@@ -1,46 +1,85 @@
-//! Builds the chains of a snapshot from config sections: the only code that knows
-//! every policy. Each builder destructures its section exhaustively, so a config
-//! field that nothing installs does not compile. Problems (an unknown list name, a
-//! header that does not parse, ...) are reported with their TOML path, like
-//! validation errors.
+//! Builds the stages of a snapshot from config sections: the only code that knows
+//! every stage. Each builder destructures its section exhaustively, so a config field
+//! that nothing installs does not compile. Problems (an unknown list name, a header
+//! that does not parse, ...) are reported with their TOML path, like validation
+//! errors.
 //!
-//! Within a phase, policies run in the order they are installed here; a listener's
-//! chain starts with the server-wide policies.
+//! The order, fixed here, is the order every hook runs in:
+//!
+//! - every listener: the server-wide head (the forwarded headers; `[server] deny_from`),
+//!   the listener's own stages (`redirect_https`), then the server-wide tail (bans of
+//!   client-IP jails; strikes of `[server] jails`);
+//! - every route, after its listener's: IP lists (`allow_from`, `deny_from`), CORS
+//!   (preflights answered before authentication), the body limit on a declared length,
+//!   deprecation (410 past the sunset), request validation (media type; the body once
+//!   whole), authentication and authorization, jails (bans of consumer jails; the
+//!   route's strikes), concurrency and rate limits, `strip_prefix`, security headers,
+//!   then the header rules, last, so that an operator's `response_headers` win.
+//!
+//! So the cheap refusals that need no credential come first, a banned consumer takes
+//! no tokens, and a refused request costs no upstream.
 
+use http::HeaderName;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::ip_list::{self, IpLists};
 use super::{
-    body_limit, cors, deprecation, header_rules, https_redirect, request_validation,
-    security_headers, strip_prefix, Chain, ChainBuilder,
+    authenticate, body_limit, cors, deprecation, forwarded, header_rules, https_redirect, jails,
+    limits, request_validation, security_headers, strip_prefix,
 };
+use crate::auth::compile::CompiledAuth;
+use crate::auth::RouteAuth;
 use crate::config::location::{Problems, TomlPath};
-use crate::config::raw::{ListenerSection, RawConfig, RouteSection, ServerSection};
-use crate::observability::Metrics;
+use crate::config::raw::{JailKey, ListenerSection, RawConfig, RouteSection, ServerSection};
+use crate::edge::forwarded::TrustedProxies;
+use crate::jail::{Jail, Jails};
+use crate::observability::{Metrics, SecurityLog};
+use crate::ratelimit::{InFlightLimit, Policy, RouteLimits};
+use crate::stage::{Stages, StagesBuilder};
+use crate::upstream::Pool;
 
-/// What the chains of one config share: its lists, server-wide defaults, and the
-/// server-wide policies.
+/// What stages are built from besides their sections: the snapshot's compiled
+/// authenticators, rate-limit policies and jails, and the process's logs and metrics.
+pub struct Parts<'a> {
+    pub metrics: &'a Arc<Metrics>,
+    pub security_log: &'a SecurityLog,
+    pub trusted_proxies: &'a TrustedProxies,
+    pub auth: &'a CompiledAuth,
+    pub rate_limits: &'a HashMap<String, Arc<Policy>>,
+    pub jails: &'a Jails,
+}
+
+/// What the stages of one config share: its lists, server-wide defaults, and the
+/// server-wide stages.
 pub struct Builder<'a> {
+    parts: &'a Parts<'a>,
     ip_lists: IpLists,
-    metrics: &'a Arc<Metrics>,
+    identity_headers: Arc<[HeaderName]>,
     max_body: u64,
-    server: Chain,
+    /// Jails banning by consumer: checked on every route that authenticates.
+    consumer_jails: Vec<Arc<Jail>>,
+    server_head: Stages,
+    server_tail: Stages,
 }
 
 impl<'a> Builder<'a> {
-    /// Loads what policies share (`[ip_lists]`) and builds the server-wide policies.
-    pub fn new(raw: &RawConfig, metrics: &'a Arc<Metrics>, problems: &mut Problems) -> Self {
+    /// Loads what stages share (`[ip_lists]`) and builds the server-wide stages.
+    pub fn new(raw: &RawConfig, parts: &'a Parts<'a>, problems: &mut Problems) -> Self {
         let mut builder = Self {
+            parts,
             ip_lists: ip_list::load_all(&raw.ip_lists, problems),
-            metrics,
+            identity_headers: parts.auth.identity_headers.iter().cloned().collect(),
             max_body: raw.server.max_body,
-            server: Chain::default(),
+            consumer_jails: parts.jails.of_kind(JailKey::Consumer),
+            server_head: Stages::default(),
+            server_tail: Stages::default(),
         };
-        builder.server = builder.build_server_chain(&raw.server, problems);
+        builder.build_server_stages(&raw.server, problems);
         builder
     }
 
-    fn build_server_chain(&self, server: &ServerSection, problems: &mut Problems) -> Chain {
+    fn build_server_stages(&mut self, server: &ServerSection, problems: &mut Problems) {
         let ServerSection {
             // Process settings (`bootstrap`), request limits and path rules (`state`).
             workers: _,
@@ -58,11 +97,10 @@ impl<'a> Builder<'a> {
             upstream_keepalive_pool: _,
             access_log: _,
             security_log: _,
-            // Policies; `max_body` is the routes' default (`route_chain`).
+            // Stages; `max_body` is the routes' default (`route_stages`).
             deny_from,
             max_body: _,
-            // A typed stage: `state` compiles the jails.
-            jails: _,
+            jails: striking,
             // The proxy's bound on held bodies and client idle timeout (`state`).
             validation_memory: _,
             keepalive_timeout: _,
@@ -74,57 +112,70 @@ impl<'a> Builder<'a> {
             max_connections_per_ip: _,
         } = server;
         let at = TomlPath::root().key("server");
-        let mut chain = ChainBuilder::default();
-        ip_list::install(
-            deny_from,
-            &[],
-            &self.lists_at(&at, ""),
-            problems,
-            &mut chain,
+        let mut head = StagesBuilder::default();
+        forwarded::install(&mut head);
+        ip_list::install(deny_from, &[], &self.lists_at(&at, ""), problems, &mut head);
+        self.server_head = head.finish();
+        let mut tail = StagesBuilder::default();
+        let banning = self.parts.jails.of_kind(JailKey::ClientIp);
+        let striking = pick(self.parts.jails, striking);
+        jails::install(
+            banning,
+            JailKey::ClientIp,
+            striking,
+            &self.jails(),
+            &mut tail,
         );
-        chain.finish()
+        self.server_tail = tail.finish();
     }
 
-    /// The server-wide policies alone: for a listener the config no longer names (a
+    /// The server-wide stages alone: for a listener the config no longer names (a
     /// reload removed or renamed it; its socket keeps listening until a restart).
-    pub fn server_chain(&self) -> Chain {
-        let mut chain = ChainBuilder::default();
-        chain.include(&self.server);
-        chain.finish()
+    pub fn server_stages(&self) -> Stages {
+        self.listener_stages_with(|_| {})
     }
 
-    /// The response policies of replies to requests no route took (404, 400, ...).
-    pub fn unrouted_chain(&self) -> Chain {
-        let mut chain = ChainBuilder::default();
-        security_headers::unrouted(&mut chain);
-        chain.finish()
+    /// The response stages of replies to requests no route took (404, 400, ...).
+    pub fn unrouted_stages(&self) -> Stages {
+        let mut stages = StagesBuilder::default();
+        security_headers::unrouted(&mut stages);
+        stages.finish()
     }
 
-    /// The policies of a listener: the server-wide ones, then its own; they run for
+    /// The stages of a listener: the server-wide ones around its own; they run for
     /// every request it accepts, before routing.
-    pub fn listener_chain(&self, listener: &ListenerSection) -> Chain {
+    pub fn listener_stages(&self, listener: &ListenerSection) -> Stages {
         let ListenerSection {
             // The socket and its TLS acceptor: built once at start (`bootstrap`, `tls`).
             addr: _,
             h2c: _,
             tls: _,
-            // Policies.
+            // Stages.
             redirect_https,
             https_port,
         } = listener;
-        let mut chain = ChainBuilder::default();
-        chain.include(&self.server);
-        https_redirect::install(*redirect_https, *https_port, &mut chain);
-        chain.finish()
+        self.listener_stages_with(|stages| {
+            https_redirect::install(*redirect_https, *https_port, stages);
+        })
     }
 
-    /// The policies of a route: they run for the requests routed to it.
-    pub fn route_chain(
+    fn listener_stages_with(&self, own: impl FnOnce(&mut StagesBuilder)) -> Stages {
+        let mut stages = StagesBuilder::default();
+        stages.include(&self.server_head);
+        own(&mut stages);
+        stages.include(&self.server_tail);
+        stages.finish()
+    }
+
+    /// The stages of a route (`pool`: its upstream's, when it proxies); `None` when a
+    /// part it names failed to compile (that part's problem is reported already).
+    pub fn route_stages(
         &self,
         route: &RouteSection,
+        pool: Option<&Arc<Pool>>,
         at: &TomlPath,
         problems: &mut Problems,
-    ) -> Chain {
+    ) -> Option<Stages> {
         let RouteSection {
             // What the route matches and where it sends requests: the router's.
             name,
@@ -136,15 +187,14 @@ impl<'a> Builder<'a> {
             respond: _,
             timeout: _,
             idempotent: _,
-            // Typed stages: they produce the principal and the RateLimit state.
-            auth: _,
-            require_scopes: _,
-            require_roles: _,
-            keep_credentials: _,
-            limits: _,
-            max_in_flight: _,
-            jails: _,
-            // Policies.
+            // Stages.
+            auth,
+            require_scopes,
+            require_roles,
+            keep_credentials,
+            limits,
+            max_in_flight,
+            jails: striking,
             allow_from,
             deny_from,
             strip_prefix,
@@ -157,35 +207,84 @@ impl<'a> Builder<'a> {
             deprecation,
             validate,
         } = route;
-        let mut chain = ChainBuilder::default();
+        // Validation has refused unknown names; a part that failed to compile has its
+        // own problem already, so a route that lost one is only left out.
+        let authenticators = resolve(auth, &self.parts.auth.authenticators)?;
+        let rate_limits = resolve(limits, self.parts.rate_limits)?;
+        let metrics = self.parts.metrics;
+        let mut stages = StagesBuilder::default();
         let lists = self.lists_at(at, name);
         let max_body = max_body.unwrap_or(self.max_body);
-        ip_list::install(deny_from, allow_from, &lists, problems, &mut chain);
-        cors::install(cors.as_ref(), at, problems, &mut chain);
-        body_limit::install(max_body, name, self.metrics, &mut chain);
-        deprecation::install(
-            deprecation.as_ref(),
-            name,
-            self.metrics,
-            at,
-            problems,
-            &mut chain,
-        );
+        ip_list::install(deny_from, allow_from, &lists, problems, &mut stages);
+        cors::install(cors.as_ref(), at, problems, &mut stages);
+        body_limit::install(max_body, name, metrics, &mut stages);
+        let deprecation = deprecation.as_ref();
+        deprecation::install(deprecation, name, metrics, at, problems, &mut stages);
         let validate = validate.as_ref();
-        request_validation::install(validate, max_body, at, problems, &mut chain);
-        strip_prefix::install(*strip_prefix, path_prefix, &mut chain);
+        request_validation::install(validate, max_body, at, problems, &mut stages);
+        let banning = match authenticators.is_empty() {
+            true => Vec::new(),
+            false => self.consumer_jails.clone(),
+        };
+        let rules = RouteAuth {
+            authenticators,
+            require_scopes: require_scopes.clone(),
+            require_roles: require_roles.clone(),
+            keep_credentials: *keep_credentials,
+        };
+        authenticate::install(rules, name, &self.authentication(), &mut stages);
+        let striking = pick(self.parts.jails, striking);
+        jails::install(
+            banning,
+            JailKey::Consumer,
+            striking,
+            &self.jails(),
+            &mut stages,
+        );
+        let rules = RouteLimits::new(rate_limits, max_in_flight.map(InFlightLimit::new));
+        let upstream_limit = pool.and_then(|p| p.in_flight.clone());
+        limits::install(rules, upstream_limit, name, metrics, &mut stages);
+        strip_prefix::install(*strip_prefix, path_prefix, &mut stages);
         let hsts = hsts.as_ref();
-        security_headers::install(*security_headers, hsts, at, problems, &mut chain);
-        header_rules::install(request_headers, response_headers, at, problems, &mut chain);
-        chain.finish()
+        security_headers::install(*security_headers, hsts, at, problems, &mut stages);
+        header_rules::install(request_headers, response_headers, at, problems, &mut stages);
+        Some(stages.finish())
     }
 
     fn lists_at<'b>(&'b self, at: &'b TomlPath, route: &'b str) -> ip_list::Install<'b> {
         ip_list::Install {
             lists: &self.ip_lists,
-            metrics: self.metrics,
+            metrics: self.parts.metrics,
             at,
             route,
         }
     }
+
+    fn jails(&self) -> jails::Shared<'_> {
+        jails::Shared {
+            trusted_proxies: self.parts.trusted_proxies,
+            metrics: self.parts.metrics,
+            security_log: self.parts.security_log,
+        }
+    }
+
+    fn authentication(&self) -> authenticate::Shared<'_> {
+        authenticate::Shared {
+            identity_headers: &self.identity_headers,
+            security_log: self.parts.security_log,
+        }
+    }
+}
+
+/// The compiled parts `names` refer to; `None` when one is missing.
+fn resolve<T>(names: &[String], parts: &HashMap<String, Arc<T>>) -> Option<Vec<Arc<T>>> {
+    names.iter().map(|n| parts.get(n).cloned()).collect()
+}
+
+/// The jails named in `names` (validation has refused unknown names).
+fn pick(jails: &Jails, names: &[String]) -> Vec<Arc<Jail>> {
+    names
+        .iter()
+        .filter_map(|n| jails.by_name.get(n).cloned())
+        .collect()
 }

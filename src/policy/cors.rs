@@ -16,11 +16,11 @@
 use http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use pingora::http::{KnownHeaderName, RequestHeader, ResponseHeader};
 use regex::Regex;
-use std::sync::Arc;
 
-use super::{ChainBuilder, Reply, RequestPolicy, RequestView, ResponsePolicy};
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::CorsSection;
+use crate::edge::preflight::preflight_method;
+use crate::stage::{Cx, Declared, Flow, Hooks, Reply, RequestView, Stage, StagesBuilder, Step};
 
 enum OriginRule {
     Any,
@@ -47,26 +47,15 @@ enum Allowed<'a> {
     Origin(&'a str),
 }
 
-/// The requested method of a CORS preflight, when `req` is one.
-pub fn preflight_method(req: &RequestHeader) -> Option<&HeaderValue> {
-    if req.method != Method::OPTIONS || !req.headers.contains_key(header::ORIGIN) {
-        return None;
-    }
-    req.headers.get(header::ACCESS_CONTROL_REQUEST_METHOD)
-}
-
 pub fn install(
     section: Option<&CorsSection>,
     at: &TomlPath,
     problems: &mut Problems,
-    chain: &mut ChainBuilder,
+    stages: &mut StagesBuilder,
 ) {
     let Some(section) = section else { return };
     if let Some(cors) = build(section, &at.key("cors"), problems) {
-        let cors = Arc::new(cors);
-        chain.answers_preflights();
-        chain.request(cors.clone());
-        chain.response(cors);
+        stages.add(cors);
     }
 }
 
@@ -250,17 +239,38 @@ impl Cors {
     }
 }
 
-impl RequestPolicy for Cors {
-    fn on_request(&self, view: &RequestView<'_>) -> Result<(), Reply> {
-        match preflight_method(view.req) {
-            Some(method) => Err(self.preflight(view.req, method)),
-            None => Ok(()),
+impl Stage for Cors {
+    fn name(&self) -> &'static str {
+        "cors"
+    }
+
+    fn declares(&self) -> Declared {
+        Declared {
+            answers_preflights: true,
+            ..Declared::hooks(Hooks::REQUEST.and(Hooks::RESPONSE))
         }
+    }
+
+    fn on_request<'a>(&'a self, cx: &'a mut Cx<'_>) -> Step<'a> {
+        self.answer_preflight(cx.req).into()
+    }
+
+    fn on_response(&self, cx: &mut Cx<'_>, resp: &mut ResponseHeader) -> pingora::Result<()> {
+        self.set_headers(&cx.view(), resp)
     }
 }
 
-impl ResponsePolicy for Cors {
-    fn on_response(
+impl Cors {
+    /// A preflight's answer (or refusal); other requests go on.
+    fn answer_preflight(&self, req: &RequestHeader) -> Flow {
+        match preflight_method(req) {
+            Some(method) => Err(self.preflight(req, method)),
+            None => Ok(()),
+        }
+    }
+
+    /// The response's CORS headers: the policy's, never the upstream's.
+    fn set_headers(
         &self,
         view: &RequestView<'_>,
         resp: &mut ResponseHeader,
@@ -431,7 +441,7 @@ mod tests {
         resp.insert_header("access-control-allow-origin", "*")
             .expect("h");
         resp.insert_header("vary", "Accept-Encoding").expect("h");
-        c.on_response(&RequestView::of(&req), &mut resp)
+        c.set_headers(&RequestView::of(&req), &mut resp)
             .expect("response");
         assert!(resp.headers.get("access-control-allow-origin").is_none());
         let vary: Vec<_> = resp
@@ -443,7 +453,7 @@ mod tests {
         assert_eq!(vary, ["Accept-Encoding", "Origin"]);
         let any = cors(&["*"], false);
         let mut resp = ResponseHeader::build(200, None).expect("response");
-        any.on_response(&RequestView::of(&req), &mut resp)
+        any.set_headers(&RequestView::of(&req), &mut resp)
             .expect("response");
         assert_eq!(
             resp.headers

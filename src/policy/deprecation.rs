@@ -12,10 +12,12 @@ use pingora::http::{KnownHeaderName, ResponseHeader};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{ChainBuilder, Reply, RequestPolicy, RequestView, ResponsePolicy};
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{AfterSunset, DeprecationSection};
 use crate::observability::Metrics;
+use crate::stage::{
+    Cx, Declared, Flow, Hooks, LogFields, LogValue, Reply, Stage, StagesBuilder, Step,
+};
 
 static DEPRECATION: KnownHeaderName = KnownHeaderName::from_static("deprecation");
 static SUNSET: KnownHeaderName = KnownHeaderName::from_static("sunset");
@@ -36,22 +38,19 @@ pub fn install(
     metrics: &Arc<Metrics>,
     at: &TomlPath,
     problems: &mut Problems,
-    chain: &mut ChainBuilder,
+    stages: &mut StagesBuilder,
 ) {
     let Some(section) = section else { return };
     let Some((headers, blocked_from)) = build(section, &at.key("deprecation"), problems) else {
         return;
     };
-    let policy = Arc::new(Deprecation {
+    stages.add(Deprecation {
         route: route.into(),
         metrics: metrics.clone(),
         anonymous: metrics.deprecated_anonymous(route),
         headers,
         blocked_from,
     });
-    chain.deprecated();
-    chain.request(policy.clone());
-    chain.response(policy);
 }
 
 type Built = (Vec<(KnownHeaderName, HeaderValue)>, Option<SystemTime>);
@@ -127,9 +126,10 @@ impl Deprecation {
     }
 }
 
-impl RequestPolicy for Deprecation {
-    fn on_request(&self, _: &RequestView<'_>) -> Result<(), Reply> {
-        match self.is_blocked(SystemTime::now()) {
+impl Deprecation {
+    /// 410 once the sunset has passed (`after_sunset = "block"`).
+    fn check(&self, now: SystemTime) -> Flow {
+        match self.is_blocked(now) {
             true => Err(Reply::new(
                 StatusCode::GONE,
                 "this API was deprecated and its sunset has passed; see the Link header",
@@ -139,17 +139,30 @@ impl RequestPolicy for Deprecation {
     }
 }
 
-impl ResponsePolicy for Deprecation {
-    fn on_response(
-        &self,
-        view: &RequestView<'_>,
-        resp: &mut ResponseHeader,
-    ) -> pingora::Result<()> {
+impl Stage for Deprecation {
+    fn name(&self) -> &'static str {
+        "deprecation"
+    }
+
+    fn declares(&self) -> Declared {
+        Declared::hooks(Hooks::REQUEST.and(Hooks::RESPONSE).and(Hooks::LOG))
+    }
+
+    fn on_request<'a>(&'a self, cx: &'a mut Cx<'_>) -> Step<'a> {
+        self.check(cx.facts().started_at).into()
+    }
+
+    /// Every access-log line of the route says it is deprecated.
+    fn log_fields(&self, _: &Cx<'_>, fields: &mut LogFields) {
+        fields.add("deprecated", LogValue::Flag(true));
+    }
+
+    fn on_response(&self, cx: &mut Cx<'_>, resp: &mut ResponseHeader) -> pingora::Result<()> {
         if resp.status.is_informational() {
             // A 100 Continue comes before the request's one final response.
             return Ok(());
         }
-        match view.consumer {
+        match cx.facts().consumer() {
             Some(consumer) => self.metrics.deprecated_request(&self.route, consumer),
             None => self.anonymous.inc(),
         }

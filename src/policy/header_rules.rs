@@ -3,13 +3,11 @@
 //! headers that frame a message (`content-length`, `host`, ...) are refused by
 //! validation; a name or value that does not parse is a config error at its place.
 
-use http::{HeaderName, HeaderValue};
-use pingora::http::{KnownHeaderName, RequestHeader, ResponseHeader};
-use std::sync::Arc;
-
-use super::{ChainBuilder, RequestView, ResponsePolicy, UpstreamPolicy};
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::HeaderRulesSection;
+use crate::stage::{Cx, Declared, Hooks, Stage, StagesBuilder};
+use http::{HeaderName, HeaderValue};
+use pingora::http::{KnownHeaderName, RequestHeader, ResponseHeader};
 
 /// Headers to set and to remove.
 #[derive(Default)]
@@ -27,15 +25,15 @@ pub fn install(
     response: &HeaderRulesSection,
     at: &TomlPath,
     problems: &mut Problems,
-    chain: &mut ChainBuilder,
+    stages: &mut StagesBuilder,
 ) {
     let request = build(request, &at.key("request_headers"), problems);
     if !request.is_empty() {
-        chain.upstream(Arc::new(OnRequest(request)));
+        stages.add(OnRequest(request));
     }
     let response = build(response, &at.key("response_headers"), problems);
     if !response.is_empty() {
-        chain.response(Arc::new(OnResponse(response)));
+        stages.add(OnResponse(response));
     }
 }
 
@@ -69,12 +67,16 @@ impl HeaderRules {
     }
 }
 
-impl UpstreamPolicy for OnRequest {
-    fn on_upstream(
-        &self,
-        _: &RequestView<'_>,
-        upstream: &mut RequestHeader,
-    ) -> pingora::Result<()> {
+impl Stage for OnRequest {
+    fn name(&self) -> &'static str {
+        "request_headers"
+    }
+
+    fn declares(&self) -> Declared {
+        Declared::hooks(Hooks::UPSTREAM)
+    }
+
+    fn on_upstream(&self, _: &mut Cx<'_>, upstream: &mut RequestHeader) -> pingora::Result<()> {
         for name in &self.0.remove {
             upstream.remove_header(name);
         }
@@ -85,8 +87,16 @@ impl UpstreamPolicy for OnRequest {
     }
 }
 
-impl ResponsePolicy for OnResponse {
-    fn on_response(&self, _: &RequestView<'_>, resp: &mut ResponseHeader) -> pingora::Result<()> {
+impl Stage for OnResponse {
+    fn name(&self) -> &'static str {
+        "response_headers"
+    }
+
+    fn declares(&self) -> Declared {
+        Declared::hooks(Hooks::RESPONSE)
+    }
+
+    fn on_response(&self, _: &mut Cx<'_>, resp: &mut ResponseHeader) -> pingora::Result<()> {
         for name in &self.0.remove {
             resp.remove_header(name);
         }

@@ -3,35 +3,47 @@
 //! URL); a request that names no host (HTTP/1.0 without `Host`) gets 400.
 
 use http::{header, StatusCode};
-use std::sync::Arc;
 
-use super::{ChainBuilder, Reply, RequestPolicy, RequestView};
+use crate::stage::{Cx, Declared, Flow, Hooks, Reply, RequestView, Stage, StagesBuilder, Step};
 
 struct HttpsRedirect {
     port: u16,
 }
 
-pub fn install(redirect_https: bool, https_port: u16, chain: &mut ChainBuilder) {
+pub fn install(redirect_https: bool, https_port: u16, stages: &mut StagesBuilder) {
     if redirect_https {
-        chain.request(Arc::new(HttpsRedirect { port: https_port }));
+        stages.add(HttpsRedirect { port: https_port });
     }
 }
 
-impl RequestPolicy for HttpsRedirect {
-    fn on_request(&self, view: &RequestView<'_>) -> Result<(), Reply> {
-        if view.host.is_empty() {
-            // An HTTP/1.0 request without Host: there is no URL to send it to.
-            return Err(Reply::new(
-                StatusCode::BAD_REQUEST,
-                "a Host header is needed to redirect to HTTPS",
-            ));
-        }
-        Err(Reply::new(
-            StatusCode::PERMANENT_REDIRECT,
-            "this resource is served over HTTPS",
-        )
-        .with_header(header::LOCATION, location(view, self.port)))
+impl Stage for HttpsRedirect {
+    fn name(&self) -> &'static str {
+        "https_redirect"
     }
+
+    fn declares(&self) -> Declared {
+        Declared::hooks(Hooks::REQUEST)
+    }
+
+    fn on_request<'a>(&'a self, cx: &'a mut Cx<'_>) -> Step<'a> {
+        redirect(&cx.view(), self.port).into()
+    }
+}
+
+/// Every request's answer: a 308 to its HTTPS URL.
+fn redirect(view: &RequestView<'_>, port: u16) -> Flow {
+    if view.host.is_empty() {
+        // An HTTP/1.0 request without Host: there is no URL to send it to.
+        return Err(Reply::new(
+            StatusCode::BAD_REQUEST,
+            "a Host header is needed to redirect to HTTPS",
+        ));
+    }
+    Err(Reply::new(
+        StatusCode::PERMANENT_REDIRECT,
+        "this resource is served over HTTPS",
+    )
+    .with_header(header::LOCATION, location(view, port)))
 }
 
 /// `https://host[:port]/path?query`.

@@ -16,10 +16,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{ChainBuilder, PolicyEvent, Reply, RequestPolicy, RequestView};
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::IpListSection;
 use crate::observability::Metrics;
+use crate::stage::{Cx, Declared, Flow, Hooks, PolicyEvent, Reply, Stage, StagesBuilder, Step};
 
 /// Bad lines of one file reported at most (the count of the rest follows).
 const MAX_REPORTED_LINES: usize = 5;
@@ -215,20 +215,20 @@ pub fn install(
     allow_from: &[String],
     ctx: &Install<'_>,
     problems: &mut Problems,
-    chain: &mut ChainBuilder,
+    stages: &mut StagesBuilder,
 ) {
     let deny = resolve(deny_from, &ctx.at.key("deny_from"), ctx.lists, problems);
     let allow = resolve(allow_from, &ctx.at.key("allow_from"), ctx.lists, problems);
     if deny.is_empty() && allow.is_empty() {
         return;
     }
-    chain.request(Arc::new(IpAccess {
+    stages.add(IpAccess {
         route: ctx.route.into(),
         deny,
         allow_names: allow_from.join(","),
         allow: allow.into_iter().map(|(_, list)| list).collect(),
         metrics: ctx.metrics.clone(),
-    }));
+    });
 }
 
 impl IpAccess {
@@ -245,9 +245,22 @@ impl IpAccess {
     }
 }
 
-impl RequestPolicy for IpAccess {
-    fn on_request(&self, view: &RequestView<'_>) -> Result<(), Reply> {
-        let ip = view.client_ip;
+impl Stage for IpAccess {
+    fn name(&self) -> &'static str {
+        "ip_list"
+    }
+
+    fn declares(&self) -> Declared {
+        Declared::hooks(Hooks::REQUEST)
+    }
+
+    fn on_request<'a>(&'a self, cx: &'a mut Cx<'_>) -> Step<'a> {
+        self.check(cx.facts().client_ip).into()
+    }
+}
+
+impl IpAccess {
+    fn check(&self, ip: IpAddr) -> Flow {
         if let Some((name, _)) = self.deny.iter().find(|(_, list)| list.contains(ip)) {
             return Err(self.refuse(name, "deny_from"));
         }

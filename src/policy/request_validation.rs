@@ -14,11 +14,13 @@ use http::{header, StatusCode};
 use jsonschema::Validator;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::sync::Arc;
 
-use super::{strict_json, BodyChunk, BodyPolicy, ChainBuilder, Reply, RequestPolicy, RequestView};
+use super::strict_json;
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::ValidateSection;
+use crate::stage::{
+    BodyChunk, Cx, Declared, Flow, Hooks, Reply, RequestView, Stage, StagesBuilder, Step,
+};
 
 /// Schema errors listed in a 400 at most.
 const MAX_ERRORS: usize = 10;
@@ -37,7 +39,7 @@ pub fn install(
     max_body: u64,
     at: &TomlPath,
     problems: &mut Problems,
-    chain: &mut ChainBuilder,
+    stages: &mut StagesBuilder,
 ) {
     let Some(section) = section else { return };
     let at = at.key("validate");
@@ -52,7 +54,7 @@ pub fn install(
             "validation holds the body in memory: the route needs a max_body".into(),
         ));
     }
-    let policy = Arc::new(RequestValidation {
+    stages.add(RequestValidation {
         content_types: section
             .content_types
             .iter()
@@ -60,11 +62,6 @@ pub fn install(
             .collect(),
         schema,
     });
-    if policy.schema.is_some() {
-        chain.holds_body();
-    }
-    chain.request(policy.clone());
-    chain.body(policy);
 }
 
 fn load_schema(path: &Path) -> Result<Validator, String> {
@@ -151,8 +148,9 @@ fn declares_body(view: &RequestView<'_>) -> bool {
             .is_some_and(|v| v.as_bytes() != b"0")
 }
 
-impl RequestPolicy for RequestValidation {
-    fn on_request(&self, view: &RequestView<'_>) -> Result<(), Reply> {
+impl RequestValidation {
+    /// The head of a request that announces a body: its media type.
+    fn check_head(&self, view: &RequestView<'_>) -> Flow {
         match declares_body(view) {
             true => self.check_content_type(view),
             false => Ok(()),
@@ -160,12 +158,28 @@ impl RequestPolicy for RequestValidation {
     }
 }
 
-impl BodyPolicy for RequestValidation {
-    fn on_body(&self, view: &RequestView<'_>, chunk: &BodyChunk<'_>) -> Result<(), Reply> {
+impl Stage for RequestValidation {
+    fn name(&self) -> &'static str {
+        "validation"
+    }
+
+    fn declares(&self) -> Declared {
+        Declared {
+            whole_body: self.schema.is_some(),
+            refuses_after_head: true,
+            ..Declared::hooks(Hooks::REQUEST.and(Hooks::BODY))
+        }
+    }
+
+    fn on_request<'a>(&'a self, cx: &'a mut Cx<'_>) -> Step<'a> {
+        self.check_head(&cx.view()).into()
+    }
+
+    fn on_body(&self, cx: &mut Cx<'_>, chunk: &BodyChunk<'_>) -> Flow {
         if !chunk.end_of_stream || chunk.received == 0 {
             return Ok(());
         }
-        self.check_content_type(view)?;
+        self.check_content_type(&cx.view())?;
         self.check_body(chunk.data.map_or(&[][..], |d| &d[..]))
     }
 }
@@ -228,13 +242,13 @@ mod tests {
         req.insert_header("content-length", "2").expect("h");
         req.insert_header("content-type", "Application/JSON; charset=utf-8")
             .expect("h");
-        assert!(v.on_request(&RequestView::of(&req)).is_ok());
+        assert!(v.check_head(&RequestView::of(&req)).is_ok());
         req.insert_header("content-type", "text/plain").expect("h");
-        let refused = v.on_request(&RequestView::of(&req)).expect_err("415");
+        let refused = v.check_head(&RequestView::of(&req)).expect_err("415");
         assert_eq!(refused.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         req.insert_header("content-length", "0").expect("h");
         assert!(
-            v.on_request(&RequestView::of(&req)).is_ok(),
+            v.check_head(&RequestView::of(&req)).is_ok(),
             "no body, nothing to check"
         );
     }

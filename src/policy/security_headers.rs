@@ -6,13 +6,11 @@
 //! RFC 6797 §7.2). A header the upstream set is kept. Requests no route took get the
 //! same headers without HSTS.
 
-use http::{header, HeaderValue};
-use pingora::http::{KnownHeaderName, ResponseHeader};
-use std::sync::Arc;
-
-use super::{ChainBuilder, RequestView, ResponsePolicy};
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::HstsSection;
+use crate::stage::{Cx, Declared, Hooks, RequestView, Stage, StagesBuilder};
+use http::{header, HeaderValue};
+use pingora::http::{KnownHeaderName, ResponseHeader};
 
 static ALWAYS: [(KnownHeaderName, &str); 3] = [
     (
@@ -37,12 +35,12 @@ pub fn install(
     hsts: Option<&HstsSection>,
     at: &TomlPath,
     problems: &mut Problems,
-    chain: &mut ChainBuilder,
+    stages: &mut StagesBuilder,
 ) {
     match (enabled, hsts) {
-        (true, hsts) => chain.response(Arc::new(SecurityHeaders {
+        (true, hsts) => stages.add(SecurityHeaders {
             hsts: hsts.map(hsts_value),
-        })),
+        }),
         (false, Some(_)) => problems.push((
             at.key("hsts"),
             "is one of the security headers, which security_headers = false turns off".into(),
@@ -52,8 +50,8 @@ pub fn install(
 }
 
 /// The defaults, for replies to requests no route took (404, 400, ...).
-pub fn unrouted(chain: &mut ChainBuilder) {
-    chain.response(Arc::new(SecurityHeaders { hsts: None }));
+pub fn unrouted(stages: &mut StagesBuilder) {
+    stages.add(SecurityHeaders { hsts: None });
 }
 
 fn hsts_value(h: &HstsSection) -> HeaderValue {
@@ -67,12 +65,23 @@ fn hsts_value(h: &HstsSection) -> HeaderValue {
     HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("max-age=0"))
 }
 
-impl ResponsePolicy for SecurityHeaders {
-    fn on_response(
-        &self,
-        view: &RequestView<'_>,
-        resp: &mut ResponseHeader,
-    ) -> pingora::Result<()> {
+impl Stage for SecurityHeaders {
+    fn name(&self) -> &'static str {
+        "security_headers"
+    }
+
+    fn declares(&self) -> Declared {
+        Declared::hooks(Hooks::RESPONSE)
+    }
+
+    fn on_response(&self, cx: &mut Cx<'_>, resp: &mut ResponseHeader) -> pingora::Result<()> {
+        self.set(&cx.view(), resp)
+    }
+}
+
+impl SecurityHeaders {
+    /// The headers of one response, the upstream's own values kept.
+    fn set(&self, view: &RequestView<'_>, resp: &mut ResponseHeader) -> pingora::Result<()> {
         for (name, value) in &ALWAYS {
             keep_or_set(resp, name, HeaderValue::from_static(value))?;
         }
@@ -117,7 +126,7 @@ mod tests {
     }
 
     fn respond(policy: &SecurityHeaders, view: &RequestView<'_>, resp: &mut ResponseHeader) {
-        policy.on_response(view, resp).expect("headers");
+        policy.set(view, resp).expect("headers");
     }
 
     #[test]

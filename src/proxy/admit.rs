@@ -1,156 +1,80 @@
-//! `request_filter`'s stages, in the fixed order every request takes them. The first
-//! stage that refuses answers with its [`Reply`]; the rest do not run.
+//! `request_filter`'s steps, in the fixed order every request takes them. The first
+//! step that refuses answers with its [`Reply`]; the rest do not run.
 //!
 //! 1. hygiene: sizes, Host, the request target → 414/431/400
 //! 2. normalization of the path, once → 400
-//! 3. server-wide and listener policies (deny lists, HTTPS redirect), then bans of
-//!    client-IP jails → 403/308
-//! 4. the route: listener, host, normalized path, method → 404/405
-//! 5. the route's request policies
-//! 6. authentication, 7. authorization, then bans of consumer jails → 401/403
-//! 8. rate and concurrency limits → 429/503
+//! 3. the listener's stages (server-wide ones around its own: deny lists, HTTPS
+//!    redirect, bans of client-IP jails, ...) → 403/308
+//! 4. the route: listener, host, normalized path, method (a CORS preflight by the
+//!    method it asks about) → 404/405/403
+//! 5. the route's stages (see `policy::build` for their order: IP lists, CORS,
+//!    authentication, limits, ...) → 401/403/429/...
 //!
-//! Static answers (9) and the upstream (10) follow in `request_filter` and
-//! `upstream_peer`.
+//! Static answers and the upstream follow in `request_filter` and `upstream_peer`.
 
-use http::{Method, StatusCode};
-use pingora::http::RequestHeader;
+use http::StatusCode;
 use pingora::proxy::Session;
-use std::sync::Arc;
 
 use super::{Gateway, RequestCtx};
-use crate::auth::{Attempt, AuthError};
 use crate::base::Reply;
-use crate::config::raw::JailKey;
 use crate::edge::{hygiene, path, target::Form};
-use crate::policy::cors;
-use crate::ratelimit::{KeyInput, RateLimitError};
-use crate::routing::{Route, RouteAction, RouteError};
+use crate::stage::{Refusal, Refused};
 
 impl Gateway {
+    /// Runs the steps; a refusal is recorded in `ctx.refusal` and returned as the
+    /// reply to write.
     pub(super) async fn admit(&self, session: &Session, ctx: &mut RequestCtx) -> Result<(), Reply> {
+        self.admit_steps(session, ctx).await.map_err(|refused| {
+            ctx.refusal = Some(Refusal {
+                stage: refused.stage,
+                status: refused.reply.status.as_u16(),
+                detail: refused.reply.detail.clone(),
+            });
+            refused.reply
+        })
+    }
+
+    async fn admit_steps(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), Box<Refused>> {
         let req = session.req_header();
         ctx.identify(session);
-        let checked = hygiene::check(req, &ctx.snap.request_limits)?;
-        ctx.host = checked.host;
-        ctx.query_start = checked.target.query_start(req.raw_path());
+        let step = |stage: &'static str| move |reply: Reply| Box::new(Refused { stage, reply });
+        let checked =
+            hygiene::check(req, &ctx.snap.request_limits).map_err(|e| step("hygiene")(e.into()))?;
+        ctx.facts.host = checked.host;
+        ctx.facts.query_start = checked.target.query_start(req.raw_path());
         let asterisk = checked.target.form == Form::Asterisk;
         if !asterisk {
-            ctx.path = path::normalize(checked.target.path, &ctx.snap.path_rules)?;
+            ctx.facts.path = path::normalize(checked.target.path, &ctx.snap.path_rules)
+                .map_err(|e| step("normalization")(e.into()))?;
         }
         let listener = self.listeners.name_for(session.server_addr());
         let snap = &ctx.snap;
-        let policies = snap.listener_policies.get(listener);
-        let policies = policies.unwrap_or(&snap.server_policies).clone();
-        policies.on_request(&ctx.view(req))?;
-        ctx.listener_policies = Some(policies);
-        self.check_bans(ctx, JailKey::ClientIp)?;
+        let stages = snap.listener_stages.get(listener);
+        let stages = stages.unwrap_or(&snap.server_stages).clone();
+        let ran = stages
+            .request(req, &mut ctx.facts, &mut ctx.listener_slots)
+            .await;
+        ctx.listener = Some(stages);
+        ran?;
         if asterisk {
             // `OPTIONS *` asks about the server, not a resource: nothing to route.
-            return Err(Reply::new(StatusCode::NO_CONTENT, ""));
+            return Err(step("routing")(Reply::new(StatusCode::NO_CONTENT, "")));
         }
-        let route = self.find_route(req, listener, ctx)?;
-        ctx.route = Some(route.clone());
-        route.policies.on_request(&ctx.view(req))?;
-        let attempt = Attempt {
-            request_id: &ctx.request_id,
-            client_ip: ctx.client_ip,
-            route: &route.name,
-        };
-        let checked = route
-            .auth
-            .check(req, ctx.client_cert(), &attempt, &self.security_log)
-            .await;
-        ctx.principal = match checked {
-            Ok(principal) => principal,
-            Err(e) => {
-                // A refused consumer is still who the request was (jails, the log).
-                if let AuthError::Forbidden { principal, .. } = &e {
-                    ctx.principal = Some(principal.clone());
-                }
-                return Err(e.into());
-            }
-        };
-        self.check_bans(ctx, JailKey::Consumer)?;
-        self.limit(req, &route, ctx).await
-    }
-
-    /// The route for the request. A CORS preflight belongs to the route its actual
-    /// request would take (by the method it asks about) when that route answers
-    /// preflights, or, when no route there takes that method, to the route of the
-    /// path's longest prefix that answers preflights (whose policy refuses the
-    /// method). Otherwise it is an ordinary `OPTIONS` request, which another route's
-    /// CORS policy must not answer: that would approve requests to a route that
-    /// never opted into CORS.
-    fn find_route(
-        &self,
-        req: &RequestHeader,
-        listener: &str,
-        ctx: &RequestCtx,
-    ) -> Result<Arc<Route>, Reply> {
-        let router = &ctx.snap.router;
-        let find = |method: &Method| router.find(listener, &ctx.host, &ctx.path, method);
-        let asked = cors::preflight_method(req).and_then(|m| Method::from_bytes(m.as_bytes()).ok());
-        let Some(asked) = asked else {
-            return Ok(find(&req.method)?.clone());
-        };
-        match find(&asked) {
-            Ok(route) if route.policies.answers_preflights() => return Ok(route.clone()),
-            Err(RouteError::MethodNotAllowed { .. }) => {
-                if let Some(route) = router.find_preflight(listener, &ctx.host, &ctx.path) {
-                    return Ok(route.clone());
-                }
-            }
-            Ok(_) | Err(RouteError::NotFound) => {}
-        }
-        let route = find(&req.method)?;
-        if route.policies.answers_preflights() {
-            return Err(Reply::new(
-                StatusCode::FORBIDDEN,
-                "cross-origin requests to this path are not allowed",
-            ));
-        }
-        Ok(route.clone())
-    }
-
-    /// Concurrency limits of the route and its upstream, then every rate limit of
-    /// the route.
-    async fn limit(
-        &self,
-        req: &RequestHeader,
-        route: &Route,
-        ctx: &mut RequestCtx,
-    ) -> Result<(), Reply> {
-        let pool_limit = match &route.action {
-            RouteAction::Proxy(pool) => pool.in_flight.as_ref(),
-            RouteAction::Respond(_) => None,
-        };
-        for (limit, what) in [
-            (route.limits.in_flight.as_ref(), "route"),
-            (pool_limit, "upstream"),
-        ] {
-            if let Some(limit) = limit {
-                let guard = limit.enter().ok_or(RateLimitError::Busy { what })?;
-                ctx.concurrency.push(guard);
-            }
-        }
-        let input = KeyInput {
-            client_ip: ctx.client_ip,
-            principal: ctx.principal.as_deref(),
-            route: &route.name,
-            req,
-        };
-        match route.limits.check(&input, &self.metrics).await {
-            Ok(headers) => {
-                ctx.rate_limit = headers;
-                Ok(())
-            }
-            Err(e) => {
-                if let RateLimitError::Limited { headers, .. } = &e {
-                    ctx.rate_limit = Some(headers.clone());
-                }
-                Err(e.into())
-            }
-        }
+        let facts = &ctx.facts;
+        let route = ctx
+            .snap
+            .router
+            .route_for(req, listener, &facts.host, &facts.path)
+            .map_err(|e| step("routing")(e.into()))?
+            .clone();
+        ctx.take_route(route.clone());
+        route
+            .stages
+            .request(req, &mut ctx.facts, &mut ctx.route_slots)
+            .await
     }
 }

@@ -1,43 +1,35 @@
-//! The Pingora `ProxyHttp` implementation: one short delegating step per phase, in
-//! phase order. Each phase's contract:
+//! The Pingora `ProxyHttp` implementation: Pingora glue only, one short delegating
+//! step per phase, in phase order. What a request goes through is in its stages (see
+//! `stage` and `policy::build`); what reaching the upstream takes is in its
+//! [`crate::upstream::Attempt`]. Each phase's contract:
 //!
 //! - `new_ctx`: load the current snapshot once; the request keeps it to the end.
 //! - `request_filter`: the client's idle timeout (`keepalive_timeout`, on connections
-//!   kept alive), the stages of `admit` (hygiene, normalization, listener
-//!   policies, routing, route policies, authentication and authorization, limits),
-//!   then a static `respond` answer. A stage that refuses writes its reply and returns
-//!   `Ok(true)`; `Err` is for real failures only.
-//! - `request_body_filter`: the route's body policies, per chunk, the body held back
-//!   first (`hold`) when they need all of it; nothing for an upgraded connection.
-//!   Holding is the one thing a body policy needs from the proxy: the design keeps
-//!   `proxy/` free of policy knowledge, and a policy only marks its chain as holding.
-//! - `upstream_peer`: a healthy, not ejected target of the route's pool not tried yet
-//!   (503 when none is healthy; re-entered on a retry), its timeouts shortened to a
-//!   gRPC call's `grpc-timeout` (`grpc`).
-//! - `fail_to_connect`: marks connect failures retryable while `retries` allow, and
-//!   counts one failure of the target for passive health (`passive`).
-//! - `upstream_request_filter`: the normalized target, forwarded headers, request id,
-//!   the target's address as `Host` when the client named none, client certificate,
-//!   identity headers and credential stripping, then the route's upstream policies.
-//! - `upstream_response_filter`: a status `retry_on` names, caught before it goes
-//!   out, while another target may answer (`retry`).
-//! - `error_while_proxy`: whether a failure after the request reached its target is
-//!   retried (`retry`).
-//! - `response_filter`: the response phase (`respond::response_phase`), as on
+//!   kept alive), then `admit` (hygiene, normalization, the listener's stages, the
+//!   route, the route's stages), then a static `respond` answer. A refusal writes its
+//!   reply and returns `Ok(true)`; `Err` is for real failures only.
+//! - `request_body_filter`: the route's body stages, per chunk (`body`).
+//! - `upstream_peer`: the attempt's next target (re-entered on a retry).
+//! - `fail_to_connect`: the attempt's connect failure (retried while `retries` allow).
+//! - `upstream_request_filter`: the normalized target, the stages' upstream hooks
+//!   (forwarded headers, identity headers, rewrites, ...), then the target's address as
+//!   `Host` when the client named none.
+//! - `upstream_response_filter`: a status `retry_on` names is caught by the attempt
+//!   before it goes out, while another target may answer.
+//! - `error_while_proxy`: the attempt decides whether a failure after the request
+//!   reached its target is retried.
+//! - `response_filter` and `response_body_filter`: the stages' response hooks, as on
 //!   tollgate's own replies; `Connection: close` once the process drains.
-//! - `fail_to_proxy`: a body policy's reply, or problem+json 502/503/504.
-//! - `logging`: the outcome at the last target for passive health, jail strikes from
-//!   the final status, then one access-log line.
+//! - `fail_to_proxy`: a body stage's reply, or problem+json 502/503/504.
+//! - `logging`: the attempt's outcome at its last target (passive health), the
+//!   stages' `done` hooks, then one access-log line.
 
 mod admit;
+mod body;
 mod ctx;
-mod grpc;
 mod hold;
-mod jails;
 mod listeners;
-mod passive;
 mod respond;
-mod retry;
 
 pub use ctx::RequestCtx;
 use hold::HeldBytes;
@@ -50,22 +42,16 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::base::lifecycle::Lifecycle;
+use crate::base::Reply;
 use crate::connection;
-use crate::edge::{
-    forwarded::{self, Forwarded},
-    request_id, target,
-};
+use crate::edge::target;
 use crate::observability::{AccessLog, EventFacts, Metrics, SecurityLog};
-use crate::policy::{BodyChunk, Reply};
 use crate::routing::RouteAction;
+use crate::stage::LogFields;
 use crate::state::SharedSnapshot;
-use crate::tls::forward_client_cert;
-use crate::upstream::Outcome;
-
-/// The error that ends proxying when the body policies answered (`ctx.body_reply`).
-const BODY_REFUSED: ErrorType = ErrorType::Custom("request body refused");
 
 /// The gateway's request handling, shared by every listener service.
 #[derive(Clone)]
@@ -118,12 +104,14 @@ impl Gateway {
     ) -> Result<()> {
         self.close_if_draining(session);
         if let Some(event) = &reply.event {
-            let facts = EventFacts {
-                request_id: &ctx.request_id,
-                client_ip: ctx.client_ip,
-                route: ctx.route.as_deref().map(|r| &*r.name),
+            let facts = &ctx.facts;
+            let event_facts = EventFacts {
+                request_id: &facts.request_id,
+                client_ip: facts.client_ip,
+                route: facts.route.as_deref().map(|r| &*r.name),
             };
-            self.security_log.policy(event.event, &facts, &event.fields);
+            self.security_log
+                .policy(event.event, &event_facts, &event.fields);
         }
         respond::reply(session, reply, ctx).await
     }
@@ -150,13 +138,16 @@ impl ProxyHttp for Gateway {
             self.answer(session, reply, ctx).await?;
             return Ok(true);
         }
-        match ctx.route.as_deref().map(|r| &r.action) {
-            Some(RouteAction::Respond(answer)) => {
+        let Some(route) = ctx.route.clone() else {
+            return Ok(false);
+        };
+        match &route.action {
+            RouteAction::Respond(answer) => {
                 self.close_if_draining(session);
                 respond::static_answer(session, answer, ctx).await?;
                 Ok(true)
             }
-            _ => Ok(false),
+            RouteAction::Proxy(_) => Ok(false),
         }
     }
 
@@ -170,44 +161,7 @@ impl ProxyHttp for Gateway {
         if end_of_stream {
             connection::body_complete(session);
         }
-        // Pingora calls this once for a request without a body too (nothing to check:
-        // no Arc is cloned), and for an upgraded connection (WebSocket), whose bytes are
-        // no request body.
-        let no_body = body.is_none() && ctx.body_received == 0;
-        if no_body
-            || session.was_upgraded()
-            || !ctx
-                .route
-                .as_deref()
-                .is_some_and(|r| r.policies.has_body_policies())
-        {
-            return Ok(());
-        }
-        let Some(route) = ctx.route.clone() else {
-            return Ok(());
-        };
-        ctx.body_received += body.as_ref().map_or(0, |b| b.len() as u64);
-        let budget = ctx.snap.validation_memory;
-        let held = match route.policies.holds_body() {
-            true => ctx.held.hold(body, end_of_stream, &self.held, budget),
-            false => Ok(()),
-        };
-        let chunk = BodyChunk {
-            data: body.as_ref(),
-            received: ctx.body_received,
-            end_of_stream,
-        };
-        let checked = held.and_then(|()| {
-            route
-                .policies
-                .on_body(&ctx.view(session.req_header()), &chunk)
-        });
-        if let Err(reply) = checked {
-            let status = reply.status.as_u16();
-            ctx.body_reply = Some(reply);
-            return Error::e_explain(BODY_REFUSED, format!("answered {status}"));
-        }
-        Ok(())
+        body::filter(session, body, end_of_stream, ctx, &self.held)
     }
 
     async fn upstream_peer(
@@ -215,30 +169,11 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let (Some(pool), Some(timeout)) =
-            (ctx.pool().cloned(), ctx.route.as_ref().map(|r| r.timeout))
-        else {
-            return Error::e_explain(
-                ErrorType::InternalError,
-                "upstream_peer without a proxy route",
-            );
-        };
-        let selected = pool
-            .select(session.req_header(), &ctx.path, ctx.client_ip, &ctx.tried)
-            .or_else(|e| {
-                let why = match &ctx.connect_failure {
-                    Some(last) => format!("{e} (last: {last})"),
-                    None => e.to_string(),
-                };
-                Error::e_explain(ErrorType::HTTPStatus(e.status()), why)
-            })?;
-        retry::first_attempt(ctx);
-        ctx.tried.push(selected.addr);
-        ctx.in_flight = Some(selected.guard);
-        ctx.outlier = Some(selected.outlier);
-        let deadline = grpc::deadline(session);
-        ctx.client_deadline = deadline.is_some();
-        Ok(pool.peer(selected.addr, timeout, deadline))
+        let facts = &ctx.facts;
+        match ctx.attempt.as_mut() {
+            Some(attempt) => attempt.next_peer(session, &facts.path, facts.client_ip),
+            None => Error::e_explain(ErrorType::InternalError, "no upstream for this route"),
+        }
     }
 
     fn fail_to_connect(
@@ -248,14 +183,8 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        ctx.in_flight = None;
-        self.record_outcome(ctx, Outcome::Failed);
-        ctx.connect_failure = Some(e.to_string());
-        if ctx
-            .pool()
-            .is_some_and(|pool| ctx.tried.len() <= pool.retries)
-        {
-            e.set_retry(true);
+        if let Some(attempt) = ctx.attempt.as_mut() {
+            attempt.connect_failed(&mut e, &self.metrics);
         }
         e
     }
@@ -266,33 +195,16 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        // Pingora's copy of the client's head has no room to spare: one growth of its
-        // maps for the forwarded headers and `X-Request-Id`, not one per header.
-        upstream.reserve_headers(forwarded::ADDED + 1)?;
         let req = session.req_header();
-        let view = ctx.view(req);
         // The target first: it gives a request that named its host only in its
         // target a `Host`, which `X-Forwarded-Host` repeats.
-        target::forward(upstream, req, view.path, view.query)?;
-        let forwarded = Forwarded {
-            peer: ctx.peer_ip,
-            peer_trusted: ctx.peer_trusted,
-            proto: if ctx.tls.is_some() { "https" } else { "http" },
-        };
-        forwarded.apply(upstream)?;
-        if let Some(addr) = ctx.tried.last() {
-            target::host_or_target(upstream, *addr)?;
+        let query = ctx.facts.query_start.and_then(|i| req.raw_path().get(i..));
+        target::forward(upstream, req, &ctx.facts.path, query)?;
+        ctx.upstream_stages(req, upstream)?;
+        match ctx.attempt.as_ref().and_then(|a| a.target()) {
+            Some(addr) => target::host_or_target(upstream, addr),
+            None => Ok(()),
         }
-        upstream.insert_known_header(&request_id::HEADER_NAME, &ctx.request_id)?;
-        forward_client_cert(ctx.client_cert(), upstream)?;
-        if let Some(route) = ctx.route.as_deref() {
-            let identity = &ctx.snap.auth.identity_headers;
-            route
-                .auth
-                .prepare_upstream(identity, ctx.principal.as_deref(), upstream)?;
-            route.policies.on_upstream(&view, upstream)?;
-        }
-        Ok(())
     }
 
     async fn upstream_response_filter(
@@ -301,7 +213,11 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        self.check_status(session, ctx, upstream_response.status.as_u16())
+        let status = upstream_response.status.as_u16();
+        match ctx.attempt.as_mut() {
+            Some(attempt) => attempt.response(session, status, &self.metrics),
+            None => Ok(()),
+        }
     }
 
     fn error_while_proxy(
@@ -313,7 +229,9 @@ impl ProxyHttp for Gateway {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
-        self.retry_decision(session, &mut e, ctx, client_reused);
+        if let Some(attempt) = ctx.attempt.as_mut() {
+            attempt.failed(session, &mut e, client_reused, &self.metrics);
+        }
         e
     }
 
@@ -327,6 +245,17 @@ impl ProxyHttp for Gateway {
         respond::response_phase(resp, session.req_header(), ctx, false)
     }
 
+    fn response_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        ctx.response_body_stages(session.req_header(), body, end_of_stream)?;
+        Ok(None)
+    }
+
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
@@ -337,7 +266,8 @@ impl ProxyHttp for Gateway {
         // request's body may be half read): the reply says so, or the client would
         // send its next request into a closed connection.
         let reply = ctx
-            .body_reply
+            .body
+            .reply
             .take()
             .or_else(|| respond::error_status(e).map(|(status, detail)| Reply::new(status, detail)))
             .map(Reply::closing);
@@ -360,20 +290,19 @@ impl ProxyHttp for Gateway {
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
         // Clients that disconnect or send garbage, or whose body was refused (too
         // large, invalid, over the validation memory), must not flood the error log.
-        e.esource() == &ErrorSource::Downstream || e.etype() == &BODY_REFUSED
+        e.esource() == &ErrorSource::Downstream || e.etype() == &body::BODY_REFUSED
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        ctx.in_flight = None;
-        if let Some(outcome) = passive::outcome(session, e, ctx) {
-            self.record_outcome(ctx, outcome);
+        if let Some(attempt) = ctx.attempt.as_mut() {
+            attempt.finish(session, e, &self.metrics);
         }
         connection::request_complete(session);
-        if !ctx.jailed {
-            self.count_strikes(session, ctx).await;
-        }
+        ctx.done_stages(session, e).await;
         if self.access_log.is_on() {
-            self.access_log.record(&ctx.access_record(session));
+            let mut extra = LogFields::default();
+            self.access_log
+                .record(&ctx.access_record(session, &mut extra));
         }
     }
 }

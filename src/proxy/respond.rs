@@ -1,9 +1,8 @@
 //! What tollgate writes itself: replies ([`Reply`], as RFC 9457
 //! `application/problem+json` with the request id), the static answers of `respond`
 //! routes, and the response phase every response of a request goes through, whoever
-//! wrote it (to a gRPC call, a reply is a gRPC error: see `grpc`). Also maps Pingora
-//! errors to statuses (timeouts 504, connection failures
-//! 502).
+//! wrote it (to a gRPC call, a reply is a gRPC error: see `edge::grpc`). Also maps
+//! Pingora errors to statuses (timeouts 504, connection failures 502).
 
 use bytes::Bytes;
 use http::{header, Method, StatusCode};
@@ -12,11 +11,10 @@ use pingora::protocols::http::ServerSession;
 use pingora::proxy::Session;
 use pingora::{ErrorSource, ErrorType};
 
-use super::{grpc, RequestCtx};
+use super::RequestCtx;
 use crate::base::{problem_document, Reply};
 use crate::connection;
-use crate::edge::request_id;
-use crate::policy::RequestView;
+use crate::edge::{grpc, request_id};
 use crate::routing::StaticResponse;
 
 /// Writes `reply`: its status and headers, a problem document as body (none for a
@@ -41,7 +39,7 @@ pub async fn reply(
     let body = match has_body(reply.status) {
         true => {
             resp.insert_header(header::CONTENT_TYPE, "application/problem+json")?;
-            problem(&reply, &ctx.request_id)
+            problem(&reply, &ctx.facts.request_id)
         }
         false => Bytes::new(),
     };
@@ -51,7 +49,11 @@ pub async fn reply(
 /// `reply` to a gRPC call: HTTP 200 with `grpc-status` and `grpc-message` in its only
 /// header block, which ends the stream ("Trailers-Only"; the reply's own headers, such
 /// as `Retry-After`, kept).
-async fn grpc_reply(session: &mut Session, reply: Reply, ctx: &RequestCtx) -> pingora::Result<()> {
+async fn grpc_reply(
+    session: &mut Session,
+    reply: Reply,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<()> {
     let mut resp = ResponseHeader::build(StatusCode::OK, Some(reply.headers.len() + 4))?;
     for (name, value) in reply.headers {
         resp.insert_header(name, value)?;
@@ -90,7 +92,7 @@ fn has_body(status: StatusCode) -> bool {
 pub async fn static_answer(
     session: &mut Session,
     answer: &StaticResponse,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
 ) -> pingora::Result<()> {
     let mut resp = ResponseHeader::build(answer.status, Some(4))?;
     resp.insert_header(header::CONTENT_TYPE, answer.content_type.clone())?;
@@ -98,39 +100,24 @@ pub async fn static_answer(
 }
 
 /// What every response of a request carries, whoever wrote it (`own_reply`: tollgate):
-/// the request id, the RateLimit headers of a limited route, then the response
-/// policies of the listener and of the route (or, for a request no route took, the
-/// snapshot's defaults for such replies).
+/// the request id, then what the stages of its listener and route set.
 pub fn response_phase(
     resp: &mut ResponseHeader,
     req: &RequestHeader,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
     own_reply: bool,
 ) -> pingora::Result<()> {
-    if !ctx.request_id.is_empty() {
-        resp.insert_known_header(&request_id::HEADER_NAME, &ctx.request_id)?;
+    if !ctx.facts.request_id.is_empty() {
+        resp.insert_known_header(&request_id::HEADER_NAME, &ctx.facts.request_id)?;
     }
-    if let Some(headers) = &ctx.rate_limit {
-        headers.apply(resp)?;
-    }
-    let view = RequestView {
-        own_reply,
-        ..ctx.view(req)
-    };
-    if let Some(policies) = &ctx.listener_policies {
-        policies.on_response(&view, resp)?;
-    }
-    match &ctx.route {
-        Some(route) => route.policies.on_response(&view, resp),
-        None => ctx.snap.unrouted_policies.on_response(&view, resp),
-    }
+    ctx.response_stages(req, resp, own_reply)
 }
 
 async fn write(
     session: &mut Session,
     mut resp: ResponseHeader,
     body: Bytes,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
 ) -> pingora::Result<()> {
     // RFC 9110 §8.6: no Content-Length on a 204 (or 1xx).
     if has_body(resp.status) || resp.status == StatusCode::NOT_MODIFIED {

@@ -45,6 +45,7 @@ pub struct RouteLimits {
 }
 
 /// At most `max` requests at once (`max_in_flight`).
+#[derive(Clone)]
 pub struct InFlightLimit {
     pub max: usize,
     counter: Arc<Inflight>,

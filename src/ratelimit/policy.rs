@@ -168,6 +168,11 @@ impl Policy {
         }
     }
 
+    /// Whether taking tokens may wait on I/O (a policy kept in Redis).
+    pub fn may_wait(&self) -> bool {
+        self.shared.is_some()
+    }
+
     pub fn buckets(&self) -> &Arc<Buckets> {
         &self.buckets
     }

@@ -4,17 +4,27 @@
 //! prefers an exact name, then the longest `*.suffix` wildcard, then routes without
 //! hosts; within that host group the longest path prefix that also allows the method
 //! wins. A path that matches only routes of other methods gives 405 with `Allow`.
+//!
+//! A CORS preflight belongs to the route its actual request would take (by the
+//! method it asks about) when that route has a stage that answers preflights, or, when
+//! no route there takes that method, to the route of the path's longest prefix that
+//! answers preflights (whose stage refuses the method). Otherwise it is an ordinary
+//! `OPTIONS` request, which another route's CORS stage must not answer: that would
+//! approve requests to a route that never opted into CORS (403 when its own route
+//! answers preflights for other methods only).
 
 mod list;
 mod route;
 
-pub use route::{Route, RouteAction, StaticResponse};
+pub use route::{ProxyTo, Route, RouteAction, StaticResponse};
 
 use http::{header, Method, StatusCode};
+use pingora::http::RequestHeader;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::base::Reply;
+use crate::edge::preflight::preflight_method;
 use list::RouteList;
 
 /// Why no route was found; knows its HTTP answer.
@@ -24,6 +34,8 @@ pub enum RouteError {
     NotFound,
     #[error("this path does not accept the method; allowed: {allow}")]
     MethodNotAllowed { allow: String },
+    #[error("cross-origin requests to this path are not allowed")]
+    CrossOriginRefused,
 }
 
 impl From<RouteError> for Reply {
@@ -34,6 +46,7 @@ impl From<RouteError> for Reply {
             RouteError::MethodNotAllowed { allow } => {
                 Reply::new(StatusCode::METHOD_NOT_ALLOWED, detail).with_header(header::ALLOW, allow)
             }
+            RouteError::CrossOriginRefused => Reply::new(StatusCode::FORBIDDEN, detail),
         }
     }
 }
@@ -117,11 +130,41 @@ impl Router {
         Err(RouteError::NotFound)
     }
 
+    /// The route for `req` (its normalized host and path given), a CORS preflight
+    /// routed by the method it asks about (see the module docs).
+    pub fn route_for(
+        &self,
+        req: &RequestHeader,
+        listener: &str,
+        host: &str,
+        path: &str,
+    ) -> Result<&Arc<Route>, RouteError> {
+        let find = |method: &Method| self.find(listener, host, path, method);
+        let asked = preflight_method(req).and_then(|m| Method::from_bytes(m.as_bytes()).ok());
+        let Some(asked) = asked else {
+            return find(&req.method);
+        };
+        match find(&asked) {
+            Ok(route) if route.stages.answers_preflights() => return Ok(route),
+            Err(RouteError::MethodNotAllowed { .. }) => {
+                if let Some(route) = self.find_preflight(listener, host, path) {
+                    return Ok(route);
+                }
+            }
+            Ok(_) | Err(_) => {}
+        }
+        let route = find(&req.method)?;
+        match route.stages.answers_preflights() {
+            true => Err(RouteError::CrossOriginRefused),
+            false => Ok(route),
+        }
+    }
+
     /// The route that answers a CORS preflight for `path` whatever method it asks
     /// about (its policy judges the method): among the routes with the longest
     /// prefix matching `path` in the first host group that has one, the first that
     /// answers preflights.
-    pub fn find_preflight(&self, listener: &str, host: &str, path: &str) -> Option<&Arc<Route>> {
+    fn find_preflight(&self, listener: &str, host: &str, path: &str) -> Option<&Arc<Route>> {
         let mut matching = self
             .host_groups(listener, host)
             .map(|group| group.matching(path))
@@ -130,7 +173,7 @@ impl Router {
         let mut longest = matching.next()?;
         let prefix_len = longest.prefix_len();
         loop {
-            if longest.policies.answers_preflights() {
+            if longest.stages.answers_preflights() {
                 return Some(longest);
             }
             longest = matching.next().filter(|r| r.prefix_len() == prefix_len)?;
@@ -179,7 +222,8 @@ mod tests {
     }
 
     fn name(r: &Router, host: &str, path: &str, method: Method) -> Result<String, RouteError> {
-        r.find("l", host, path, &method).map(|r| r.name.to_string())
+        r.find("l", host, path, &method)
+            .map(|r| r.name().to_string())
     }
 
     #[test]
@@ -216,7 +260,7 @@ mod tests {
             "/api/users/1/orders",
         ];
         for path in paths {
-            let found: Vec<String> = list.matching(path).map(|r| r.name.to_string()).collect();
+            let found: Vec<String> = list.matching(path).map(|r| r.name().to_string()).collect();
             // Every route whose prefix the path starts with, longest first, file order
             // among equals.
             let mut expected: Vec<(usize, usize)> = prefixes

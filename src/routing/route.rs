@@ -1,39 +1,37 @@
 //! One compiled route: what it matches (path prefix on whole segments, methods), what
-//! it does (proxy to a pool or answer statically), and its stages: policies,
-//! authentication, limits.
+//! it does (proxy to an upstream or answer statically), and its stages.
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::RouteAuth;
-use crate::jail::Jail;
-use crate::policy::Chain;
-use crate::ratelimit::RouteLimits;
+use crate::stage::{RouteLabel, Stages};
 use crate::upstream::Pool;
 
 pub struct Route {
-    pub name: Arc<str>,
+    /// Its name and `path_prefix`, as logs and traces show them.
+    pub label: Arc<RouteLabel>,
     /// Path prefix without trailing slash ("" for "/").
     prefix: String,
     /// Empty: any method.
     methods: Vec<Method>,
     pub action: RouteAction,
+    pub stages: Arc<Stages>,
+}
+
+pub enum RouteAction {
+    Proxy(ProxyTo),
+    Respond(StaticResponse),
+}
+
+/// Where a proxying route sends requests, and how.
+pub struct ProxyTo {
+    pub pool: Arc<Pool>,
     /// Overrides the pool's read timeout.
     pub timeout: Option<Duration>,
     /// Every request may be retried, whatever its method (`idempotent`).
     pub idempotent: bool,
-    pub policies: Chain,
-    pub auth: RouteAuth,
-    pub limits: RouteLimits,
-    /// Jails counting strikes from this route's requests (besides the server's).
-    pub jails: Vec<Arc<Jail>>,
-}
-
-pub enum RouteAction {
-    Proxy(Arc<Pool>),
-    Respond(StaticResponse),
 }
 
 /// A fixed answer: health endpoints, maintenance pages, mocks.
@@ -44,19 +42,27 @@ pub struct StaticResponse {
 }
 
 impl Route {
-    pub fn new(name: &str, prefix: &str, methods: Vec<Method>, action: RouteAction) -> Self {
+    pub fn new(
+        name: &str,
+        prefix: &str,
+        methods: Vec<Method>,
+        action: RouteAction,
+        stages: Stages,
+    ) -> Self {
         Self {
-            name: name.into(),
+            label: Arc::new(RouteLabel {
+                name: name.into(),
+                path_prefix: prefix.to_owned(),
+            }),
             prefix: prefix.trim_end_matches('/').to_owned(),
             methods,
             action,
-            timeout: None,
-            idempotent: false,
-            policies: Chain::default(),
-            auth: RouteAuth::default(),
-            limits: RouteLimits::default(),
-            jails: Vec::new(),
+            stages: Arc::new(stages),
         }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.label.name
     }
 
     pub fn prefix_len(&self) -> usize {
@@ -87,6 +93,7 @@ impl Route {
             body: Bytes::new(),
             content_type: HeaderValue::from_static("text/plain"),
         };
-        Self::new(name, prefix, methods, RouteAction::Respond(respond))
+        let action = RouteAction::Respond(respond);
+        Self::new(name, prefix, methods, action, Stages::default())
     }
 }

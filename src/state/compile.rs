@@ -1,7 +1,7 @@
 //! Turns a validated [`RawConfig`] into a [`Snapshot`]: TLS certificates, upstream
 //! pools (around targets reused from their registry when unchanged), authenticators,
-//! rate-limit policies (around buckets reused likewise), jails (likewise), the policy
-//! chains, and the router with its compiled routes.
+//! rate-limit policies (around buckets reused likewise), jails (likewise), the stages
+//! of every listener and route (`policy::build`), and the router with its routes.
 //!
 //! What only compiling can find (a key file that does not parse, a certificate that
 //! expired, a header a policy cannot use) is reported like a validation error: every
@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Retained, Snapshot};
-use crate::auth::compile::{compile_auth, CompiledAuth};
-use crate::auth::RouteAuth;
+use crate::auth::compile::compile_auth;
 use crate::base::registry::Reusable;
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{LimitStore, RawConfig, RouteSection};
@@ -26,10 +25,9 @@ use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::edge::path::{self, PathRules};
 use crate::jail::{Jail, JailIdentity, JailState, Jails};
-use crate::policy::build::Builder;
-use crate::policy::Chain;
-use crate::ratelimit::{BucketIdentity, Buckets, InFlightLimit, Policy, RedisStore, RouteLimits};
-use crate::routing::{Route, RouteAction, Router, StaticResponse};
+use crate::policy::build::{Builder, Parts};
+use crate::ratelimit::{BucketIdentity, Buckets, Policy, RedisStore};
+use crate::routing::{ProxyTo, Route, RouteAction, Router, StaticResponse};
 use crate::tls::{Findings, ListenerTls};
 use crate::upstream::{Pool, Targets, TargetsDefinition};
 
@@ -37,9 +35,7 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
     let raw = &loaded.raw;
     let root = TomlPath::root();
     let mut found = Findings::default();
-    let policies = Builder::new(raw, &retained.metrics, &mut found.errors);
     let mut tls = HashMap::new();
-    let mut listener_policies = HashMap::new();
     for (name, listener) in &raw.listeners {
         let at = root.key("listeners").key(name);
         if let Some(section) = &listener.tls {
@@ -47,7 +43,6 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
                 tls.insert(name.clone(), Arc::new(loaded));
             }
         }
-        listener_policies.insert(name.clone(), Arc::new(policies.listener_chain(listener)));
     }
     let mut problems = found.errors;
     let mut pools = HashMap::new();
@@ -101,13 +96,31 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
         }
     }
     let jails = compile_jails(raw, retained, redis.get("redis"), &mut problems);
+    let s = &raw.server;
+    let trusted_proxies = TrustedProxies::new(s.trusted_proxies.clone());
+    let parts = Parts {
+        metrics: &retained.metrics,
+        security_log: &retained.security_log,
+        trusted_proxies: &trusted_proxies,
+        auth: &auth,
+        rate_limits: &rate_limits,
+        jails: &jails,
+    };
+    let stages = Builder::new(raw, &parts, &mut problems);
+    let listener_stages = raw
+        .listeners
+        .iter()
+        .map(|(name, listener)| (name.clone(), Arc::new(stages.listener_stages(listener))))
+        .collect();
     let all_listeners: Vec<String> = raw.listeners.keys().cloned().collect();
     let mut router = Router::default();
     for (i, r) in raw.routes.iter().enumerate() {
         let at = root.key("routes").index(i);
-        let chain = policies.route_chain(r, &at, &mut problems);
-        let parts = (&pools, &auth, &rate_limits, &jails);
-        let Some(route) = compile_route(r, &at, chain, parts, &mut problems) else {
+        let pool = r.upstream.as_ref().and_then(|name| pools.get(name));
+        let Some(route_stages) = stages.route_stages(r, pool, &at, &mut problems) else {
+            continue;
+        };
+        let Some(route) = compile_route(r, &at, pool, route_stages, &mut problems) else {
             continue;
         };
         let listeners = r.listeners.as_ref().unwrap_or(&all_listeners);
@@ -117,8 +130,6 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
     if !problems.is_empty() {
         return Err(problems);
     }
-    let s = &raw.server;
-    let trusted_proxies = TrustedProxies::new(s.trusted_proxies.clone());
     Ok(Snapshot {
         router,
         request_limits: RequestLimits {
@@ -130,17 +141,17 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
             merge_slashes: s.merge_slashes,
             double_encoding: s.double_encoding,
         },
-        trusted_proxies: trusted_proxies.clone(),
-        listener_policies,
-        server_policies: Arc::new(policies.server_chain()),
-        unrouted_policies: policies.unrouted_chain(),
+        listener_stages,
+        server_stages: Arc::new(stages.server_stages()),
+        unrouted_stages: stages.unrouted_stages(),
         client_limits: Arc::new(ClientLimits {
             header_timeout: s.header_timeout,
             body_min_rate: s.body_min_rate,
             max_connections_per_ip: s.max_connections_per_ip,
             keepalive_timeout: Duration::from_secs(s.keepalive_timeout.as_secs().max(1)),
-            exempt: trusted_proxies,
+            exempt: trusted_proxies.clone(),
         }),
+        trusted_proxies,
         validation_memory: s.validation_memory,
         keepalive_timeout_secs: s.keepalive_timeout.as_secs().max(1),
         source: Arc::new(ConfigSource::of(loaded)),
@@ -153,14 +164,6 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
         warnings: found.warnings,
     })
 }
-
-/// What routes are made of: pools, authenticators, rate-limit policies, jails.
-type RouteParts<'a> = (
-    &'a HashMap<String, Arc<Pool>>,
-    &'a CompiledAuth,
-    &'a HashMap<String, Arc<Policy>>,
-    &'a Jails,
-);
 
 /// The jails, around state reused from the registry while a jail is unchanged.
 fn compile_jails(
@@ -189,33 +192,28 @@ fn compile_jails(
             Err(e) => problems.push((TomlPath::root().key("jails").key(name), e)),
         }
     }
-    jails.everywhere = pick(&jails, &raw.server.jails);
     jails
 }
 
-/// The jails named in `names` (validation has refused unknown names).
-fn pick(jails: &Jails, names: &[String]) -> Vec<Arc<Jail>> {
-    names
-        .iter()
-        .filter_map(|n| jails.by_name.get(n).cloned())
-        .collect()
-}
-
-/// The route of `r` with its policy `chain`, or `None` with its problems recorded.
+/// The route of `r` with its `stages` (`pool`: its upstream's), or `None` with its
+/// problems recorded.
 fn compile_route(
     r: &RouteSection,
     at: &TomlPath,
-    chain: Chain,
-    (pools, auth, rate_limits, jails): RouteParts<'_>,
+    pool: Option<&Arc<Pool>>,
+    stages: crate::stage::Stages,
     problems: &mut Problems,
 ) -> Option<Route> {
     let before = problems.len();
-    let mut fault = |key: &str, message: String| problems.push((at.key(key), message));
     if let Err(why) = normalized_prefix(&r.path_prefix) {
-        fault("path_prefix", why);
+        problems.push((at.key("path_prefix"), why));
     }
-    let action = match (&r.upstream, &r.respond) {
-        (Some(name), _) => pools.get(name).cloned().map(RouteAction::Proxy),
+    let action = match (pool, &r.respond) {
+        (Some(pool), _) => Some(RouteAction::Proxy(ProxyTo {
+            pool: pool.clone(),
+            timeout: r.timeout,
+            idempotent: r.idempotent,
+        })),
         (None, Some(resp)) => StatusCode::from_u16(resp.status)
             .ok()
             .zip(HeaderValue::from_str(&resp.content_type).ok())
@@ -233,35 +231,11 @@ fn compile_route(
         .iter()
         .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
         .collect();
-    let authenticators: Vec<_> = r
-        .auth
-        .iter()
-        .filter_map(|name| auth.authenticators.get(name).cloned())
-        .collect();
-    let policies: Vec<_> = r
-        .limits
-        .iter()
-        .filter_map(|name| rate_limits.get(name).cloned())
-        .collect();
-    // Validation has refused unknown names; one that failed to compile has its own
-    // problem already, so a route that lost a part is only left out.
-    let complete = authenticators.len() == r.auth.len()
-        && policies.len() == r.limits.len()
-        && methods.len() == r.methods.len();
-    let action = action.filter(|_| complete && problems.len() == before)?;
-    let mut route = Route::new(&r.name, &r.path_prefix, methods, action);
-    route.timeout = r.timeout;
-    route.idempotent = r.idempotent;
-    route.policies = chain;
-    route.auth = RouteAuth {
-        authenticators,
-        require_scopes: r.require_scopes.clone(),
-        require_roles: r.require_roles.clone(),
-        keep_credentials: r.keep_credentials,
-    };
-    route.limits = RouteLimits::new(policies, r.max_in_flight.map(InFlightLimit::new));
-    route.jails = pick(jails, &r.jails);
-    Some(route)
+    // Validation has refused unknown names and methods; a part that failed to
+    // compile has its own problem already, so a route that lost one is only left out.
+    let complete = methods.len() == r.methods.len() && problems.len() == before;
+    let action = action.filter(|_| complete)?;
+    Some(Route::new(&r.name, &r.path_prefix, methods, action, stages))
 }
 
 /// A route prefix is matched against normalized paths, so it must be written as one

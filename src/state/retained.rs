@@ -1,5 +1,6 @@
 //! What outlives snapshots: the registries of reusable state (upstream pools, remote
-//! key sets, rate-limit buckets, jails), the TLS listeners' certificate slots and the metrics. Owned by the process, shared with the reloader, the
+//! key sets, rate-limit buckets, jails), the TLS listeners' certificate slots, the
+//! metrics and the security log. Owned by the process, shared with the reloader, the
 //! background services and the proxy.
 
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use super::Snapshot;
 use crate::auth::jwks::JwksRegistry;
 use crate::jail::JailsRegistry;
-use crate::observability::Metrics;
+use crate::observability::{Metrics, SecurityLog};
 use crate::ratelimit::{BucketsRegistry, RedisRegistry};
 use crate::tls::TlsSlots;
 use crate::upstream::TargetsRegistry;
@@ -20,10 +21,12 @@ pub struct Retained {
     pub jails: Arc<JailsRegistry>,
     pub tls: TlsSlots,
     pub metrics: Arc<Metrics>,
+    /// Where stages write their security events (its file is fixed at start).
+    pub security_log: SecurityLog,
 }
 
 impl Retained {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub fn new(metrics: Arc<Metrics>, security_log: SecurityLog) -> Self {
         Self {
             targets: Arc::default(),
             jwks: Arc::default(),
@@ -32,6 +35,7 @@ impl Retained {
             jails: Arc::default(),
             tls: TlsSlots::default(),
             metrics,
+            security_log,
         }
     }
 

@@ -12,9 +12,9 @@ use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
 use crate::edge::path::PathRules;
 use crate::jail::Jails;
-use crate::policy::Chain;
 use crate::ratelimit::{Policy, RedisStore};
 use crate::routing::Router;
+use crate::stage::Stages;
 use crate::tls::ListenerTls;
 use crate::upstream::Pool;
 
@@ -23,10 +23,10 @@ pub struct Snapshot {
     pub request_limits: RequestLimits,
     pub path_rules: PathRules,
     pub trusted_proxies: TrustedProxies,
-    /// The policies of each listener, by name.
-    pub listener_policies: HashMap<String, Arc<Chain>>,
-    /// The server-wide policies, for a listener the config no longer names.
-    pub server_policies: Arc<Chain>,
+    /// The stages of each listener, by name.
+    pub listener_stages: HashMap<String, Arc<Stages>>,
+    /// The server-wide stages, for a listener the config no longer names.
+    pub server_stages: Arc<Stages>,
     /// The file this snapshot was compiled from, as `GET /config` shows it.
     pub source: Arc<ConfigSource>,
     /// Seconds an idle client connection waits for its next request.
@@ -37,8 +37,8 @@ pub struct Snapshot {
     pub validation_memory: u64,
     /// Automatic bans, by name.
     pub jails: Jails,
-    /// Response policies of replies to requests no route took.
-    pub unrouted_policies: Chain,
+    /// Response stages of replies to requests no route took.
+    pub unrouted_stages: Stages,
     /// Every pool of the config, by upstream name (routes hold their own `Arc`).
     pub pools: HashMap<String, Arc<Pool>>,
     /// Authenticators, their remote key sets and the identity headers they set.

@@ -4,11 +4,15 @@
 //! what they are made of is unchanged; the [`Pool`] around them (retries, timeouts,
 //! limits) is rebuilt with every snapshot.
 //!
+//! A request reaches its upstream through an [`Attempt`]: one [`Try`] at a time,
+//! with retries and passive health (`attempt`).
+//!
 //! Selection never blocks: health state is written by background checks, and each
 //! request's outcome feeds passive health (ejections) through atomics. DNS-named
 //! targets are re-resolved in the background. A pool with no healthy target left
 //! answers 503, one whose targets all failed 502.
 
+mod attempt;
 mod checks;
 mod dns;
 mod health;
@@ -19,12 +23,12 @@ mod pool;
 mod retry;
 mod targets;
 
+pub use attempt::{Attempt, Try, RETRY_STATUS};
 pub use dns::dns_refreshes;
 pub use health::health_checks;
 pub use in_flight::InFlightGuard;
 pub use outlier::Outlier;
-pub use pool::{Outcome, Pool, Selected, UpstreamError};
-pub use retry::RetryRules;
+pub use pool::{Pool, UpstreamError};
 pub use targets::{Targets, TargetsDefinition};
 
 /// The targets of the current config, by upstream name.

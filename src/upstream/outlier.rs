@@ -13,7 +13,15 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::config::raw::PassiveSection;
+/// The rules of passive health (`passive`).
+#[derive(Debug, Clone)]
+pub struct PassiveRules {
+    pub consecutive_failures: u32,
+    pub eject_for: Duration,
+    pub max_eject_for: Duration,
+    /// Response statuses that count as a failure of the target.
+    pub statuses: Vec<u16>,
+}
 
 /// Milliseconds on a monotonic clock, for [`Outlier`].
 pub fn now_ms() -> u64 {
@@ -53,7 +61,7 @@ impl Outlier {
 
     /// A request to the target failed at `now_ms`: how long to eject it for, when this
     /// failure reaches the threshold (the caller decides whether it may).
-    pub fn failed(&self, rules: &PassiveSection, now_ms: u64) -> Option<Duration> {
+    pub fn failed(&self, rules: &PassiveRules, now_ms: u64) -> Option<Duration> {
         let failures = self.0.failures.fetch_add(1, Relaxed) + 1;
         if failures < rules.consecutive_failures || self.ejected(now_ms) {
             return None;
@@ -81,8 +89,8 @@ impl Outlier {
 mod tests {
     use super::*;
 
-    fn rules() -> PassiveSection {
-        PassiveSection {
+    fn rules() -> PassiveRules {
+        PassiveRules {
             consecutive_failures: 3,
             eject_for: Duration::from_secs(10),
             max_eject_for: Duration::from_secs(25),

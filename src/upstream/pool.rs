@@ -10,11 +10,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::attempt::Try;
 use super::in_flight::{InFlight, InFlightGuard};
-use super::outlier::{now_ms, Outlier};
+use super::outlier::{now_ms, Outlier, PassiveRules};
 use super::retry::RetryRules;
 use super::targets::Targets;
-use crate::config::raw::{HashKey, PassiveSection, UpstreamSection};
+use crate::config::raw::{HashKey, PassiveSection, RetryOn, UpstreamSection};
 use crate::ratelimit::InFlightLimit;
 
 pub struct Pool {
@@ -22,9 +23,9 @@ pub struct Pool {
     pub retries: usize,
     /// `max_in_flight`: requests to this upstream at once.
     pub in_flight: Option<InFlightLimit>,
-    hash_key: Option<HashKey>,
+    hash_key: Option<HashBy>,
     /// Passive health rules, if any.
-    passive: Option<PassiveSection>,
+    passive: Option<PassiveRules>,
     /// What requests that reached a target are retried on, and the retry budget.
     pub retry: RetryRules,
     connect_timeout: Duration,
@@ -59,6 +60,13 @@ pub struct Selected {
     pub outlier: Outlier,
 }
 
+/// What `consistent_hash` hashes (`hash_key`).
+enum HashBy {
+    ClientIp,
+    Path,
+    Header(http::HeaderName),
+}
+
 /// How a request to a target went, for passive health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -67,18 +75,21 @@ pub enum Outcome {
 }
 
 impl Pool {
+    /// The pool of `section` around `targets` (validation has checked the header
+    /// name of a `hash_key`).
     pub fn new(section: &UpstreamSection, targets: Arc<Targets>) -> Self {
         Self {
             retries: section.retries,
             in_flight: section
                 .max_in_flight
                 .map(|max| InFlightLimit::sharing(max, &targets.in_flight)),
-            hash_key: section.hash_key.clone(),
-            passive: section.passive.clone(),
-            retry: RetryRules {
-                on: section.retry_on.clone(),
-                share: section.retry_budget,
-            },
+            hash_key: section.hash_key.as_ref().and_then(|key| match key {
+                HashKey::ClientIp => Some(HashBy::ClientIp),
+                HashKey::Path => Some(HashBy::Path),
+                HashKey::Header(name) => name.parse().ok().map(HashBy::Header),
+            }),
+            passive: section.passive.as_ref().map(passive_rules),
+            retry: retry_rules(&section.retry_on, section.retry_budget),
             connect_timeout: section.connect_timeout,
             read_timeout: section.read_timeout,
             write_timeout: section.write_timeout,
@@ -98,7 +109,7 @@ impl Pool {
         req: &RequestHeader,
         path: &str,
         client_ip: IpAddr,
-        tried: &[SocketAddr],
+        tried: &[Try],
     ) -> Result<Selected, UpstreamError> {
         let ip = match client_ip {
             IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
@@ -106,12 +117,12 @@ impl Pool {
         };
         let hash_input: &[u8] = match &self.hash_key {
             None => b"",
-            Some(HashKey::ClientIp) => &ip,
-            Some(HashKey::Path) => path.as_bytes(),
-            Some(HashKey::Header(name)) => req.headers.get(name).map_or(b"", |v| v.as_bytes()),
+            Some(HashBy::ClientIp) => &ip,
+            Some(HashBy::Path) => path.as_bytes(),
+            Some(HashBy::Header(name)) => req.headers.get(name).map_or(b"", |v| v.as_bytes()),
         };
         let now = now_ms();
-        let untried = |b: &Backend| b.addr.as_inet().is_some_and(|a| !tried.contains(a));
+        let untried = |b: &Backend| b.addr.as_inet().is_some_and(|a| !was_tried(tried, a));
         let not_ejected = |b: &Backend| b.ext.get::<Outlier>().is_none_or(|o| !o.ejected(now));
         let accept = |b: &Backend, healthy: bool| healthy && untried(b) && not_ejected(b);
         // Ejected targets rather than none (they were ejected while others were up).
@@ -154,8 +165,8 @@ impl Pool {
     }
 
     /// Whether a healthy target not in `tried` is left for a retry.
-    pub fn has_untried(&self, tried: &[SocketAddr]) -> bool {
-        self.targets.has_untried(tried)
+    pub fn has_untried(&self, tried: &[Try]) -> bool {
+        self.targets.has_untried(&|a| was_tried(tried, a))
     }
 
     /// Whether a response with `status` counts as a failure of its target.
@@ -204,6 +215,39 @@ impl Pool {
         peer.options.idle_timeout = Some(self.idle_timeout);
         Box::new(peer)
     }
+}
+
+/// Whether `addr` is the target of one of `tried`.
+fn was_tried(tried: &[Try], addr: &SocketAddr) -> bool {
+    tried.iter().any(|t| t.target == *addr)
+}
+
+fn passive_rules(section: &PassiveSection) -> PassiveRules {
+    let PassiveSection {
+        consecutive_failures,
+        eject_for,
+        max_eject_for,
+        statuses,
+    } = section;
+    PassiveRules {
+        consecutive_failures: *consecutive_failures,
+        eject_for: *eject_for,
+        max_eject_for: *max_eject_for,
+        statuses: statuses.clone(),
+    }
+}
+
+fn retry_rules(on: &[RetryOn], share: f64) -> RetryRules {
+    let statuses = on
+        .iter()
+        .filter_map(|o| match o {
+            RetryOn::Status(status) => Some(*status),
+            RetryOn::Reset | RetryOn::Timeout => None,
+        })
+        .collect();
+    let reset = on.contains(&RetryOn::Reset);
+    let timeout = on.contains(&RetryOn::Timeout);
+    RetryRules::new(reset, timeout, statuses, share)
 }
 
 #[cfg(test)]

@@ -9,25 +9,50 @@
 
 use std::sync::Mutex;
 
-use crate::config::raw::RetryOn;
-
 const WINDOW_MS: u64 = 10_000;
 /// Retries a window allows however few requests it had.
 const MIN_RETRIES: u64 = 3;
 
+/// A failure after the request reached its target that `retry_on` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryKind {
+    Reset,
+    Timeout,
+}
+
 /// What an upstream retries on, and the share of its requests retries may be.
+#[derive(Debug, Default)]
 pub struct RetryRules {
-    pub on: Vec<RetryOn>,
+    reset: bool,
+    timeout: bool,
+    statuses: Vec<u16>,
     pub share: f64,
 }
 
 impl RetryRules {
-    pub fn on_status(&self, status: u16) -> bool {
-        self.on.contains(&RetryOn::Status(status))
+    pub fn new(reset: bool, timeout: bool, statuses: Vec<u16>, share: f64) -> Self {
+        Self {
+            reset,
+            timeout,
+            statuses,
+            share,
+        }
     }
 
-    pub fn on(&self, kind: RetryOn) -> bool {
-        self.on.contains(&kind)
+    /// Whether anything is retried at all.
+    pub fn any(&self) -> bool {
+        self.reset || self.timeout || !self.statuses.is_empty()
+    }
+
+    pub fn on_status(&self, status: u16) -> bool {
+        self.statuses.contains(&status)
+    }
+
+    pub fn on(&self, kind: RetryKind) -> bool {
+        match kind {
+            RetryKind::Reset => self.reset,
+            RetryKind::Timeout => self.timeout,
+        }
     }
 }
 

@@ -218,13 +218,13 @@ impl Targets {
         self.balancer.update().await
     }
 
-    /// Whether a healthy target not in `tried` is left.
-    pub(super) fn has_untried(&self, tried: &[SocketAddr]) -> bool {
+    /// Whether a healthy target that was not `tried` is left.
+    pub(super) fn has_untried(&self, tried: &dyn Fn(&SocketAddr) -> bool) -> bool {
         let backends = self.backends();
         backends
             .get_backend()
             .iter()
-            .any(|b| backends.ready(b) && b.addr.as_inet().is_some_and(|a| !tried.contains(a)))
+            .any(|b| backends.ready(b) && b.addr.as_inet().is_some_and(|a| !tried(a)))
     }
 
     /// Whether a target other than `addr` is healthy and not ejected at `now_ms`.
