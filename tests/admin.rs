@@ -8,19 +8,10 @@ use crate::support::{client, free_port, get, send, Tollgate};
 const TOKEN: &str = "admin-test-token";
 const HEALTH: &str = "[[routes]]\nname = \"health\"\npath_prefix = \"/healthz\"\nrespond = { status = 200, body = \"v1\" }\n";
 
-fn admin(port: u16, token: bool) -> String {
-    let digest = tollgate::auth::hash_key(TOKEN);
-    match token {
-        true => format!("[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken_sha256 = \"{digest}\"\n"),
-        false => format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_guards_every_admin_endpoint() {
-    let port = free_port();
-    let _tg = Tollgate::start(&format!("{}{HEALTH}", admin(port, true))).await;
-    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let tg = Tollgate::start_with_admin(HEALTH, "", Some(TOKEN)).await;
+    let url = |path: &str| tg.admin_url(path);
     let c = client();
     for (method, path) in [("GET", "/metrics"), ("GET", "/jails"), ("POST", "/reload")] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
@@ -38,23 +29,23 @@ async fn a_token_guards_every_admin_endpoint() {
     assert!(ok
         .body
         .contains("tollgate_config_last_reload_success_timestamp_seconds"));
+    // The harness's own admin requests carry the token.
+    assert!(tg.reload(HEALTH).await, "{}", tg.log());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn post_reload_applies_a_good_file_and_lists_every_error_of_a_bad_one() {
-    let port = free_port();
-    let head = admin(port, false);
-    let tg = Tollgate::start(&format!("{head}{HEALTH}")).await;
-    let reload = || send(client().post(format!("http://127.0.0.1:{port}/reload")));
-    let v2 = format!("{head}{HEALTH}[[routes]]\nname = \"new\"\npath_prefix = \"/new\"\nrespond = {{ status = 200, body = \"new\" }}\n");
+    let tg = Tollgate::start(HEALTH).await;
+    let reload = || send(client().post(tg.admin_url("/reload")));
+    let v2 = format!("{HEALTH}[[routes]]\nname = \"new\"\npath_prefix = \"/new\"\nrespond = {{ status = 200, body = \"new\" }}\n");
     tg.write_config(&v2);
     let applied = reload().await;
     assert_eq!(applied.status, 200, "{}", applied.body);
     assert_eq!(applied.json()["status"], "reloaded");
     assert_eq!(get(&tg.url("/new")).await.body, "new");
 
-    let broken = format!("{head}[[routes]]\nname = \"new\"\nupstream = \"nowhere\"\n\n[[routes]]\nname = \"x\"\npath_prefix = \"nope\"\nrespond = {{ status = 200 }}\n");
-    tg.write_config(&broken);
+    let broken = "[[routes]]\nname = \"new\"\nupstream = \"nowhere\"\n\n[[routes]]\nname = \"x\"\npath_prefix = \"nope\"\nrespond = { status = 200 }\n";
+    tg.write_config(broken);
     let refused = reload().await;
     assert_eq!(refused.status, 422, "{}", refused.body);
     assert_eq!(refused.header("content-type"), "application/problem+json");
@@ -83,7 +74,7 @@ async fn post_reload_applies_a_good_file_and_lists_every_error_of_a_bad_one() {
     assert_eq!(get(&tg.url("/new")).await.body, "new", "nothing changed");
     assert_eq!(get(&tg.url("/healthz")).await.body, "v1");
 
-    let metrics = get(&format!("http://127.0.0.1:{port}/metrics")).await.body;
+    let metrics = get(&tg.admin_url("/metrics")).await.body;
     for line in [
         "tollgate_config_reloads_total{result=\"success\"} 1",
         "tollgate_config_reloads_total{result=\"failure\"} 1",
@@ -96,14 +87,12 @@ async fn post_reload_applies_a_good_file_and_lists_every_error_of_a_bad_one() {
 async fn upstreams_show_each_targets_health_and_last_check() {
     let live = crate::support::Origin::start("live").await;
     let dead = format!("127.0.0.1:{}", free_port());
-    let port = free_port();
     let body = format!(
-        "{}[upstreams.pool]\ntargets = [{}, \"{dead}\"]\nhealth = {{ kind = \"http\", path = \"/healthz\", interval = \"100ms\", unhealthy_threshold = 1 }}\n\n[[routes]]\nname = \"r\"\nupstream = \"pool\"\n",
-        admin(port, false),
+        "[upstreams.pool]\ntargets = [{}, \"{dead}\"]\nhealth = {{ kind = \"http\", path = \"/healthz\", interval = \"100ms\", unhealthy_threshold = 1 }}\n\n[[routes]]\nname = \"r\"\nupstream = \"pool\"\n",
         live.target()
     );
-    let _tg = Tollgate::start(&body).await;
-    let url = format!("http://127.0.0.1:{port}/upstreams");
+    let tg = Tollgate::start(&body).await;
+    let url = tg.admin_url("/upstreams");
     let settled = crate::support::eventually(std::time::Duration::from_secs(10), || async {
         let pool = &get(&url).await.json()["pool"];
         pool["targets"]
@@ -136,20 +125,12 @@ async fn upstreams_show_each_targets_health_and_last_check() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn config_shows_the_running_file_without_its_secrets() {
-    let port = free_port();
     let body = format!(
-        "{}[redis]\nurl = \"redis://app:hunter2@127.0.0.1:1/0\"\n\n[auth.keys]\nkind = \"api_key\"\nconsumers = [{{ id = \"acme\", key_sha256 = \"{}\" }}]\n\n{HEALTH}",
-        admin(port, true),
+        "[redis]\nurl = \"redis://app:hunter2@127.0.0.1:1/0\"\n\n[auth.keys]\nkind = \"api_key\"\nconsumers = [{{ id = \"acme\", key_sha256 = \"{}\" }}]\n\n{HEALTH}",
         tollgate::auth::hash_key("consumer-key")
     );
-    let tg = Tollgate::start(&body).await;
-    let fetch = || {
-        send(
-            client()
-                .get(format!("http://127.0.0.1:{port}/config"))
-                .bearer_auth(TOKEN),
-        )
-    };
+    let tg = Tollgate::start_with_admin(&body, "", Some(TOKEN)).await;
+    let fetch = || send(client().get(tg.admin_url("/config")).bearer_auth(TOKEN));
     let shown = fetch().await;
     assert_eq!(shown.status, 200, "{}", shown.body);
     for secret in [
@@ -175,12 +156,7 @@ async fn config_shows_the_running_file_without_its_secrets() {
     assert!(json["loaded_at"].as_str().is_some_and(|t| t.ends_with('Z')));
 
     tg.write_config(&format!("{body}\n# changed\n"));
-    let reloaded = send(
-        client()
-            .post(format!("http://127.0.0.1:{port}/reload"))
-            .bearer_auth(TOKEN),
-    )
-    .await;
+    let reloaded = send(client().post(tg.admin_url("/reload")).bearer_auth(TOKEN)).await;
     assert_eq!(reloaded.status, 200, "{}", reloaded.body);
     assert_ne!(
         fetch().await.json()["sha256"],
@@ -191,15 +167,11 @@ async fn config_shows_the_running_file_without_its_secrets() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn readyz_answers_once_every_listener_accepts() {
-    let port = free_port();
     let second = free_port();
-    let body = format!(
-        "{}[listeners.second]\naddr = \"127.0.0.1:{second}\"\n\n{HEALTH}",
-        admin(port, false)
-    );
-    let _tg = Tollgate::start(&body).await;
+    let body = format!("[listeners.second]\naddr = \"127.0.0.1:{second}\"\n\n{HEALTH}");
+    let tg = Tollgate::start(&body).await;
     let ready = crate::support::eventually(std::time::Duration::from_secs(5), || async {
-        get(&format!("http://127.0.0.1:{port}/readyz")).await.status == 200
+        get(&tg.admin_url("/readyz")).await.status == 200
     })
     .await;
     assert!(ready, "never ready");
@@ -207,8 +179,5 @@ async fn readyz_answers_once_every_listener_accepts() {
         std::net::TcpStream::connect(("127.0.0.1", second)).is_ok(),
         "ready means listening"
     );
-    assert_eq!(
-        get(&format!("http://127.0.0.1:{port}/healthz")).await.body,
-        "ok\n"
-    );
+    assert_eq!(get(&tg.admin_url("/healthz")).await.body, "ok\n");
 }

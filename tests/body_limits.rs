@@ -6,11 +6,9 @@ use futures::stream;
 
 use crate::support::{assert_problem, client, free_port, get, raw_request, send, Origin, Tollgate};
 
-fn config(origin: &Origin, admin: u16, extra_listener: &str) -> String {
+fn config(origin: &Origin, extra_listener: &str) -> String {
     format!(
-        r#"[admin]
-listen = "127.0.0.1:{admin}"
-{extra_listener}
+        r#"{extra_listener}
 [upstreams.app]
 targets = [{}]
 
@@ -38,8 +36,7 @@ upstream = "app"
 #[tokio::test(flavor = "multi_thread")]
 async fn a_declared_length_over_the_limit_never_reaches_the_upstream() {
     let origin = Origin::start("o").await;
-    let admin = free_port();
-    let tg = Tollgate::start_with_server(&config(&origin, admin, ""), "max_body = \"4KiB\"").await;
+    let tg = Tollgate::start_with_server(&config(&origin, ""), "max_body = \"4KiB\"").await;
     let c = client();
     let post = |path: &str, n: usize| send(c.post(tg.url(path)).body(vec![b'x'; n]));
     assert_problem(&post("/small", 1025).await, 413);
@@ -50,7 +47,7 @@ async fn a_declared_length_over_the_limit_never_reaches_the_upstream() {
     assert_eq!(post("/unlimited", 100_000).await.status, 200);
     let sizes: Vec<usize> = origin.seen().iter().map(|s| s.body.len()).collect();
     assert_eq!(sizes, [1024, 4096, 100_000]);
-    let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await.body;
+    let metrics = get(&tg.admin_url("/metrics")).await.body;
     for line in [
         "tollgate_body_too_large_total{route=\"small\"} 1",
         "tollgate_body_too_large_total{route=\"default\"} 1",
@@ -76,7 +73,7 @@ fn chunked(path: &str, chunks: &[usize]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_chunked_body_growing_past_the_limit_is_cut_off() {
     let origin = Origin::start("o").await;
-    let tg = Tollgate::start(&config(&origin, free_port(), "")).await;
+    let tg = Tollgate::start(&config(&origin, "")).await;
     let port = tg.port;
     let cut =
         tokio::task::spawn_blocking(move || raw_request(port, &chunked("/small", &[600, 600])))
@@ -102,7 +99,7 @@ async fn an_http2_body_without_a_length_is_cut_off_too() {
     let origin = Origin::start("o").await;
     let h2_port = free_port();
     let listener = format!("[listeners.h2c]\naddr = \"127.0.0.1:{h2_port}\"\nh2c = true\n");
-    let _tg = Tollgate::start(&config(&origin, free_port(), &listener)).await;
+    let _tg = Tollgate::start(&config(&origin, &listener)).await;
     let h2 = reqwest::Client::builder()
         .no_proxy()
         .http2_prior_knowledge()

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{free_port, get, metric, raw_exchange, Origin, Tollgate};
+use crate::support::{
+    eventually, free_port, get, metric, raw_exchange, server_has_read, Origin, Tollgate,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn http_1_0_and_connection_close_requests_end_their_connection() {
@@ -118,7 +120,12 @@ async fn a_keep_alive_connections_next_request_is_read_from_its_first_byte_on() 
         let (first, rest) = request.split_at(split);
         stream.write_all(first).await.expect("first part");
         if !rest.is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // The rest goes only once tollgate has read the first part on its own.
+            let read = eventually(Duration::from_secs(5), || async {
+                server_has_read(&stream)
+            })
+            .await;
+            assert!(read, "split at {split}: the first part was never read");
             stream.write_all(rest).await.expect("rest");
         }
         let mut answer = Vec::new();
@@ -173,16 +180,10 @@ async fn slow_head(port: u16, head: &[u8], every: Duration) -> (String, Duration
     panic!("never closed: {all}");
 }
 
-fn admin_section() -> (u16, String) {
-    let port = free_port();
-    (port, format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_head_gets_408_within_header_timeout_from_its_first_byte() {
-    let (admin, admin_section) = admin_section();
     let tg = Tollgate::start_with_server(
-        &format!("{admin_section}\n[[routes]]\nname = \"ok\"\nrespond = {{ status = 200, body = \"ok\" }}\n"),
+        "[[routes]]\nname = \"ok\"\nrespond = { status = 200, body = \"ok\" }\n",
         "header_timeout = \"1s\"",
     )
     .await;
@@ -227,7 +228,7 @@ async fn a_slow_head_gets_408_within_header_timeout_from_its_first_byte() {
         "closed after {after:?}"
     );
 
-    let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await.body;
+    let metrics = get(&tg.admin_url("/metrics")).await.body;
     assert_eq!(
         metric(&metrics, "tollgate_client_timeouts_total{phase=\"header\"}"),
         2,
@@ -303,10 +304,9 @@ async fn slow_body(port: u16, length: usize, chunk: usize, every: Duration) -> (
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_heads_and_slow_bodies_are_cut_off_while_other_clients_are_served() {
     let origin = Origin::start("o").await;
-    let (admin, admin_section) = admin_section();
     let tg = Tollgate::start_with_server(
         &format!(
-            "{admin_section}\n[upstreams.app]\ntargets = [{}]\n\n[[routes]]\nname = \"app\"\nupstream = \"app\"\n",
+            "[upstreams.app]\ntargets = [{}]\n\n[[routes]]\nname = \"app\"\nupstream = \"app\"\n",
             origin.target()
         ),
         "header_timeout = \"2s\"\nbody_min_rate = \"1KiB/s\"",
@@ -354,7 +354,7 @@ async fn slow_heads_and_slow_bodies_are_cut_off_while_other_clients_are_served()
         );
     }
     assert!(normal.await.expect("normal client") > 20);
-    let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await.body;
+    let metrics = get(&tg.admin_url("/metrics")).await.body;
     assert_eq!(
         metric(&metrics, "tollgate_client_timeouts_total{phase=\"header\"}"),
         200
@@ -394,11 +394,8 @@ async fn served_once_free(port: u16) -> TcpStream {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_over_max_connections_per_ip_are_closed_at_accept() {
-    let (admin, admin_section) = admin_section();
-    let routes = format!(
-        "{admin_section}\n[[routes]]\nname = \"ok\"\nrespond = {{ status = 200, body = \"ok\" }}\n"
-    );
-    let tg = Tollgate::start_with_server(&routes, "max_connections_per_ip = 2").await;
+    let routes = "[[routes]]\nname = \"ok\"\nrespond = { status = 200, body = \"ok\" }\n";
+    let tg = Tollgate::start_with_server(routes, "max_connections_per_ip = 2").await;
     let first = served_once_free(tg.port).await;
     let second = served_once_free(tg.port).await;
     assert!(
@@ -411,7 +408,7 @@ async fn connections_over_max_connections_per_ip_are_closed_at_accept() {
     })
     .await;
     assert!(freed, "a closed connection's slot never came back");
-    let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await.body;
+    let metrics = get(&tg.admin_url("/metrics")).await.body;
     let refused = "tollgate_connections_refused_total{reason=\"max_connections_per_ip\"}";
     assert!(metric(&metrics, refused) >= 1, "{metrics}");
 

@@ -1,16 +1,13 @@
 //! Deprecated routes: `Deprecation`, `Sunset` and `Link` on every response, 410 after
 //! the sunset when asked, and who still calls them in metrics and the access log.
 
-use crate::support::{assert_problem, client, free_port, get, send, Origin, Tollgate};
+use crate::support::{assert_problem, client, get, send, Origin, Tollgate};
 
 const KEY: &str = "deprecation-test-key";
 
-fn config(origin: &Origin, admin: u16) -> String {
+fn config(origin: &Origin) -> String {
     format!(
-        r#"[admin]
-listen = "127.0.0.1:{admin}"
-
-[upstreams.app]
+        r#"[upstreams.app]
 targets = [{target}]
 
 [auth.keys]
@@ -49,8 +46,7 @@ upstream = "app"
 #[tokio::test(flavor = "multi_thread")]
 async fn deprecated_routes_say_so_and_count_who_calls_them() {
     let origin = Origin::start("o").await;
-    let admin = free_port();
-    let tg = Tollgate::start(&config(&origin, admin)).await;
+    let tg = Tollgate::start(&config(&origin)).await;
     let c = client();
     let warned = send(c.get(tg.url("/v1/orders")).header("x-api-key", KEY)).await;
     assert_eq!(
@@ -89,7 +85,7 @@ async fn deprecated_routes_say_so_and_count_who_calls_them() {
     let marked: Vec<bool> = log.iter().map(|l| l["deprecated"] == true).collect();
     assert_eq!(marked, [true, true, true, true, false]);
     assert_eq!(log[0]["consumer"], "acme");
-    let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await.body;
+    let metrics = get(&tg.admin_url("/metrics")).await.body;
     for line in [
         "tollgate_deprecated_requests_total{consumer=\"acme\",route=\"v1\"} 1",
         "tollgate_deprecated_requests_total{consumer=\"\",route=\"v1\"} 1",

@@ -32,12 +32,8 @@ async fn a_named_upstream_follows_its_records_without_a_reload() {
     let dns = DnsServer::start().await;
     dns.set("app.test", &[A]);
     let (a, _b) = two_origins().await;
-    let admin = free_port();
     let tg = Tollgate::start_with_server(
-        &format!(
-            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n{}",
-            config(a.addr.port(), "")
-        ),
+        &config(a.addr.port(), ""),
         &format!("resolver = [\"{}\"]", dns.addr),
     )
     .await;
@@ -60,7 +56,7 @@ async fn a_named_upstream_follows_its_records_without_a_reload() {
     assert!(both, "not balanced over both addresses:\n{}", tg.log());
 
     // The server fails: the last good addresses stay, the failure is counted.
-    let metrics_url = format!("http://127.0.0.1:{admin}/metrics");
+    let metrics_url = tg.admin_url("/metrics");
     let errors = "tollgate_dns_resolutions_total{outcome=\"error\",upstream=\"app\"}";
     dns.fail(true);
     let counted = eventually(Duration::from_secs(10), || async {
@@ -139,19 +135,15 @@ async fn targets_that_stay_keep_their_health_across_a_re_resolution() {
     let (a, b) = two_origins().await;
     let c = Origin::start_at("c", &format!("127.0.0.4:{}", a.addr.port())).await;
     b.fail(true);
-    let admin = free_port();
     let tg = Tollgate::start_with_server(
-        &format!(
-            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n{}",
-            config(
-                a.addr.port(),
-                "health = { kind = \"http\", path = \"/healthz\", interval = \"5s\", unhealthy_threshold = 1 }"
-            )
+        &config(
+            a.addr.port(),
+            "health = { kind = \"http\", path = \"/healthz\", interval = \"5s\", unhealthy_threshold = 1 }",
         ),
         &format!("resolver = [\"{}\"]", dns.addr),
     )
     .await;
-    let upstreams = format!("http://127.0.0.1:{admin}/upstreams");
+    let upstreams = tg.admin_url("/upstreams");
     let b_addr = b.addr.to_string();
     let b_down = eventually(Duration::from_secs(10), || async {
         let status = get(&upstreams).await.json();

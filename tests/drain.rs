@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{eventually, free_port, Tollgate};
+use crate::support::{eventually, free_port, server_has_read, Tollgate};
 
 const ROUTE: &str = "[[routes]]\nname = \"ok\"\nrespond = { status = 200, body = \"ok\" }\n";
 
@@ -21,8 +21,13 @@ async fn a_request_on_its_way_when_the_process_stops_is_answered() {
         .write_all(b"GET / HTTP/1.1\r\n")
         .await
         .expect("first part");
-    // Nothing outside the process shows that it read these bytes: give it a moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once tollgate read these bytes it has accepted the connection and is reading
+    // its request head: the stop must wait for it.
+    let read = eventually(Duration::from_secs(5), || async {
+        server_has_read(&stream)
+    })
+    .await;
+    assert!(read, "tollgate never read the first part:\n{}", tg.log());
     tg.signal(Signal::SIGTERM);
     let closed = eventually(Duration::from_secs(5), || async {
         TcpStream::connect(("127.0.0.1", tg.port)).await.is_err()
@@ -80,13 +85,8 @@ async fn http2_connections_get_goaway_as_the_drain_begins() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_with_a_drain_delay_drains_before_the_listeners_close() {
-    let admin = free_port();
-    let tg = Tollgate::start_with_server(
-        &format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n{ROUTE}"),
-        "drain_delay = \"2s\"",
-    )
-    .await;
-    let readyz = format!("http://127.0.0.1:{admin}/readyz");
+    let tg = Tollgate::start_with_server(ROUTE, "drain_delay = \"2s\"").await;
+    let readyz = tg.admin_url("/readyz");
     // The admin listener may answer before the proxy says it is ready.
     let ready = eventually(Duration::from_secs(5), || async {
         crate::support::get(&readyz).await.status == 200

@@ -6,15 +6,13 @@
 use std::time::Duration;
 
 use crate::support::redis::RedisServer;
-use crate::support::{assert_problem, client, eventually, free_port, get, send, Origin, Tollgate};
+use crate::support::{assert_problem, client, eventually, get, send, Origin, Tollgate};
 
 const KEY: &str = "jail-test-key";
 
-fn config(origin: &Origin, admin: u16, jail: &str, extra: &str) -> String {
+fn config(origin: &Origin, jail: &str, extra: &str) -> String {
     format!(
-        r#"[admin]
-listen = "127.0.0.1:{admin}"
-{extra}
+        r#"{extra}
 [upstreams.app]
 targets = [{target}]
 
@@ -96,9 +94,8 @@ async fn once_refused(
 #[tokio::test(flavor = "multi_thread")]
 async fn repeated_failures_ban_a_client_everywhere_until_lifted() {
     let origin = Origin::start("o").await;
-    let admin = free_port();
     let tg = Tollgate::start_with_server(
-        &config(&origin, admin, LOCAL, ""),
+        &config(&origin, LOCAL, ""),
         "trusted_proxies = [\"127.0.0.0/8\"]",
     )
     .await;
@@ -131,27 +128,26 @@ async fn repeated_failures_ban_a_client_everywhere_until_lifted() {
     }
     assert_eq!(send(client().get(tg.url("/x"))).await.status, 200);
 
-    let admin_url = |path: &str| format!("http://127.0.0.1:{admin}{path}");
-    let listed = get(&admin_url("/jails")).await.json();
+    let listed = get(&tg.admin_url("/jails")).await.json();
     let bans = listed["auth-abuse"].as_array().expect("bans");
     assert_eq!(bans.len(), 1, "{listed}");
     assert_eq!(bans[0]["key"], "192.0.2.7");
     let gauge = eventually(Duration::from_secs(5), || async {
-        get(&admin_url("/metrics"))
+        get(&tg.admin_url("/metrics"))
             .await
             .body
             .contains("tollgate_jail_active_bans{jail=\"auth-abuse\"} 1")
     })
     .await;
-    assert!(gauge, "{}", get(&admin_url("/metrics")).await.body);
-    assert!(get(&admin_url("/metrics"))
+    assert!(gauge, "{}", get(&tg.admin_url("/metrics")).await.body);
+    assert!(get(&tg.admin_url("/metrics"))
         .await
         .body
         .contains("tollgate_jail_bans_total{jail=\"auth-abuse\"} 1"));
 
-    let lifted = send(client().delete(admin_url("/jails/auth-abuse/192.0.2.7"))).await;
+    let lifted = send(client().delete(tg.admin_url("/jails/auth-abuse/192.0.2.7"))).await;
     assert_eq!(lifted.status, 200, "{}", lifted.body);
-    let again = send(client().delete(admin_url("/jails/auth-abuse/192.0.2.7"))).await;
+    let again = send(client().delete(tg.admin_url("/jails/auth-abuse/192.0.2.7"))).await;
     assert_eq!(again.status, 404);
     assert_eq!(
         as_client(&tg, "192.0.2.7", "/login", Some(KEY))
@@ -193,7 +189,7 @@ async fn consumers_are_banned_after_authentication_and_bans_end() {
     let jail =
         "key = \"client_ip\"\nstatuses = [401]\nmax_strikes = 2\nwindow = \"1m\"\nban = \"1500ms\"";
     let tg = Tollgate::start_with_server(
-        &config(&origin, free_port(), jail, ""),
+        &config(&origin, jail, ""),
         "trusted_proxies = [\"127.0.0.0/8\"]",
     )
     .await;
@@ -232,28 +228,27 @@ async fn consumers_are_banned_after_authentication_and_bans_end() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bans_survive_a_reload_that_keeps_the_jails_identity() {
     let origin = Origin::start("o").await;
-    let admin = free_port();
     let server = "trusted_proxies = [\"127.0.0.0/8\"]";
-    let tg = Tollgate::start_with_server(&config(&origin, admin, LOCAL, ""), server).await;
+    let tg = Tollgate::start_with_server(&config(&origin, LOCAL, ""), server).await;
     for _ in 0..3 {
         as_client(&tg, "192.0.2.7", "/login", Some("wrong")).await;
     }
     assert_problem(&once_refused(&tg, "192.0.2.7", "/x", None, 403).await, 403);
     let other_change = format!(
         "{}\n[upstreams.spare]\ntargets = [{}]\n",
-        config(&origin, admin, LOCAL, ""),
+        config(&origin, LOCAL, ""),
         origin.target()
     );
     assert!(tg.reload(&other_change).await, "{}", tg.log());
     assert_problem(&as_client(&tg, "192.0.2.7", "/x", None).await, 403);
     let new_rules = LOCAL.replace("max_strikes = 3", "max_strikes = 4");
-    let changed_rules = config(&origin, admin, &new_rules, "");
+    let changed_rules = config(&origin, &new_rules, "");
     assert!(tg.reload(&changed_rules).await, "{}", tg.log());
     assert_problem(&as_client(&tg, "192.0.2.7", "/x", None).await, 403);
     // Another kind of key is another jail: it starts empty (and so does the way back).
     let consumer = new_rules.replace("client_ip", "consumer");
     assert!(
-        tg.reload(&config(&origin, admin, &consumer, "")).await,
+        tg.reload(&config(&origin, &consumer, "")).await,
         "{}",
         tg.log()
     );
@@ -272,12 +267,8 @@ async fn two_instances_share_strikes_and_bans_through_redis() {
     let jail = format!("{LOCAL}\nstore = \"redis\"");
     let redis_section = format!("[redis]\nurl = \"{}\"\n", redis.url());
     let server = "trusted_proxies = [\"127.0.0.0/8\"]";
-    let admin_a = free_port();
-    let a =
-        Tollgate::start_with_server(&config(&origin, admin_a, &jail, &redis_section), server).await;
-    let b =
-        Tollgate::start_with_server(&config(&origin, free_port(), &jail, &redis_section), server)
-            .await;
+    let a = Tollgate::start_with_server(&config(&origin, &jail, &redis_section), server).await;
+    let b = Tollgate::start_with_server(&config(&origin, &jail, &redis_section), server).await;
     assert_eq!(
         as_client(&a, "198.51.100.4", "/login", Some("wrong"))
             .await
@@ -310,10 +301,7 @@ async fn two_instances_share_strikes_and_bans_through_redis() {
         ["tollgate:jail:auth-abuse:bans"]
     );
 
-    let lifted = send(client().delete(format!(
-        "http://127.0.0.1:{admin_a}/jails/auth-abuse/198.51.100.4"
-    )))
-    .await;
+    let lifted = send(client().delete(a.admin_url("/jails/auth-abuse/198.51.100.4"))).await;
     assert_eq!(lifted.status, 200, "{}", lifted.body);
     let free = eventually(Duration::from_secs(5), || async {
         as_client(&b, "198.51.100.4", "/x", None).await.status == 200
@@ -330,7 +318,7 @@ async fn a_redis_outage_is_met_as_on_store_error_says() {
     let server = "trusted_proxies = [\"127.0.0.0/8\"]";
     let start = |on_error: &'static str| {
         let jail = format!("{LOCAL}\nstore = \"redis\"\non_store_error = \"{on_error}\"");
-        let body = config(&origin, free_port(), &jail, &redis_section);
+        let body = config(&origin, &jail, &redis_section);
         async move { Tollgate::start_with_server(&body, server).await }
     };
     let (closed, open) = (start("deny").await, start("allow").await);

@@ -3,15 +3,13 @@
 
 use std::time::Duration;
 
-use crate::support::{client, eventually, free_port, get, metric, send, Origin, Tollgate};
+use crate::support::{client, eventually, get, metric, send, Origin, Tollgate};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_target_is_ejected_then_comes_back_and_the_last_one_stays() {
     let origins = Origin::start_many("o", 2).await;
-    let admin = free_port();
     let tg = Tollgate::start(&format!(
-        "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n\
-         [upstreams.app]\ntargets = [{}, {}]\n\
+        "[upstreams.app]\ntargets = [{}, {}]\n\
          passive = {{ consecutive_failures = 3, eject_for = \"5s\", statuses = [503] }}\n\n\
          [[routes]]\nname = \"app\"\nupstream = \"app\"\n",
         origins[0].target(),
@@ -35,12 +33,10 @@ async fn a_failing_target_is_ejected_then_comes_back_and_the_last_one_stays() {
         answers[8..].iter().all(|(s, o)| *s == 200 && o == "o0"),
         "o1 still chosen after its third failure: {answers:?}"
     );
-    let metrics_url = format!("http://127.0.0.1:{admin}/metrics");
+    let metrics_url = tg.admin_url("/metrics");
     let ejections = "tollgate_upstream_ejections_total{upstream=\"app\"}";
     assert_eq!(metric(&get(&metrics_url).await.body, ejections), 1);
-    let status = get(&format!("http://127.0.0.1:{admin}/upstreams"))
-        .await
-        .json();
+    let status = get(&tg.admin_url("/upstreams")).await.json();
     let o1 = status["app"]["targets"]
         .as_array()
         .and_then(|t| t.iter().find(|t| t["addr"] == origins[1].addr.to_string()))

@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use crate::support::{
-    assert_problem, client, eventually, free_port, get, send, Origin, Reply, Tollgate,
-};
+use crate::support::{assert_problem, client, eventually, get, send, Origin, Reply, Tollgate};
 
 /// Clients are told apart by X-Forwarded-For, believed from loopback.
 const TRUSTED: &str = "trusted_proxies = [\"127.0.0.0/8\"]";
@@ -29,11 +27,7 @@ const PER_IP: &str = "[limits.per-ip]\nkey = \"client_ip\"\nrate = 1\nper = \"1m
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_over_its_limit_gets_429_and_others_do_not() {
     let origin = Origin::start("o").await;
-    let admin = free_port();
-    let body = format!(
-        "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n{}",
-        limited_route(&origin, PER_IP, "limits = [\"per-ip\"]")
-    );
+    let body = limited_route(&origin, PER_IP, "limits = [\"per-ip\"]");
     let tg = Tollgate::start_with_server(&body, TRUSTED).await;
 
     for left in [2, 1, 0] {
@@ -67,7 +61,7 @@ async fn a_client_over_its_limit_gets_429_and_others_do_not() {
     let other = send(from(&tg, "/", "198.51.100.2")).await;
     assert_eq!(other.status, 200, "another client is unaffected");
     assert_eq!(origin.count(), 4);
-    let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await.body;
+    let metrics = get(&tg.admin_url("/metrics")).await.body;
     assert!(
         metrics.contains(
             "tollgate_ratelimit_decisions_total{outcome=\"limited\",policy=\"per-ip\"} 1"

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::support::redis::RedisServer;
-use crate::support::{assert_problem, eventually, free_port, get, Origin, Tollgate};
+use crate::support::{assert_problem, eventually, get, Origin, Tollgate};
 
 fn config(origin: &Origin, redis: &RedisServer) -> String {
     format!(
@@ -97,12 +97,7 @@ async fn two_instances_share_one_budget() {
 async fn redis_outage_is_met_as_configured_and_limiting_resumes() {
     let mut redis = RedisServer::start().await;
     let origin = Origin::start("o").await;
-    let admin = free_port();
-    let tg = Tollgate::start(&format!(
-        "[admin]\nlisten = \"127.0.0.1:{admin}\"\n{}",
-        config(&origin, &redis)
-    ))
-    .await;
+    let tg = Tollgate::start(&config(&origin, &redis)).await;
     assert_eq!(get(&tg.url("/open")).await.status, 200);
     assert_eq!(get(&tg.url("/closed")).await.status, 200);
 
@@ -117,7 +112,7 @@ async fn redis_outage_is_met_as_configured_and_limiting_resumes() {
         "local limiting during the outage"
     );
     assert!(tg.log().contains("Redis unavailable"), "{}", tg.log());
-    let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await.body;
+    let metrics = get(&tg.admin_url("/metrics")).await.body;
     assert!(
         metrics.contains("tollgate_ratelimit_store_errors_total{policy=\"closed\"}"),
         "{metrics}"

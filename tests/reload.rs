@@ -1,7 +1,9 @@
 //! Hot reload: a new route applies at once, an invalid file changes nothing, an
 //! in-flight request finishes, fixed settings are reported as needing a restart.
 
-use crate::support::{free_port, get, Origin, Tollgate};
+use std::time::Duration;
+
+use crate::support::{eventually, free_port, get, Origin, Tollgate};
 
 const HEALTH: &str = "[[routes]]\nname = \"health\"\npath_prefix = \"/healthz\"\nrespond = { status = 200, body = \"v1\" }\n";
 
@@ -10,23 +12,29 @@ async fn new_route_applies_and_invalid_file_changes_nothing() {
     let tg = Tollgate::start(HEALTH).await;
     assert_eq!(get(&tg.url("/new")).await.status, 404);
 
+    // `tollgate reload` checks the file, then signals the process.
     let v2 = format!("{HEALTH}[[routes]]\nname = \"new\"\npath_prefix = \"/new\"\nrespond = {{ status = 200, body = \"new\" }}\n");
-    assert!(tg.reload(&v2).await, "reload rejected:\n{}", tg.log());
+    assert!(
+        tg.reload_by_cli(&v2).await,
+        "reload rejected:\n{}",
+        tg.log()
+    );
     assert_eq!(get(&tg.url("/new")).await.body, "new");
 
     // The CLI refuses to signal with a broken file; SIGHUP makes the process try anyway.
     let broken = "[[routes]]\nname = \"new\"\nupstream = \"nowhere\"\n";
     assert!(
-        !tg.reload(broken).await,
+        !tg.reload_by_cli(broken).await,
         "tollgate reload accepted a broken file"
     );
     assert!(!tg.sighup().await, "the process applied a broken file");
-    assert!(
+    // The reload is counted just before its rejection is logged.
+    let logged = eventually(Duration::from_secs(5), || async {
         tg.log()
-            .contains("routes[0].upstream: no upstream named \"nowhere\""),
-        "{}",
-        tg.log()
-    );
+            .contains("routes[0].upstream: no upstream named \"nowhere\"")
+    })
+    .await;
+    assert!(logged, "{}", tg.log());
     assert_eq!(
         get(&tg.url("/new")).await.body,
         "new",

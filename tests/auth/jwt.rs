@@ -8,7 +8,7 @@ use super::{assert_unauthorized, bearer};
 use crate::support::tokens::{
     claims, jwks, now, sign_hs, tampered, unsigned, KeyPair, AUDIENCE, ISSUER,
 };
-use crate::support::{client, free_port, get, send, Origin, Tollgate};
+use crate::support::{client, get, send, Origin, Tollgate};
 
 const SECRET: &str = "a-test-secret-of-more-than-32-bytes!!";
 
@@ -28,14 +28,11 @@ fn keys() -> Keys {
     }
 }
 
-/// One origin, an admin port, and routes guarded by a PEM key (RS/PS), a JWKS file
-/// (ES256, ES384, EdDSA) and an HMAC secret.
-async fn gateway(k: &Keys, origin: &Origin, admin: u16) -> Tollgate {
+/// One origin, and routes guarded by a PEM key (RS/PS), a JWKS file (ES256, ES384,
+/// EdDSA) and an HMAC secret.
+async fn gateway(k: &Keys, origin: &Origin) -> Tollgate {
     let body = format!(
         r#"
-[admin]
-listen = "127.0.0.1:{admin}"
-
 [upstreams.app]
 targets = [{target}]
 
@@ -116,7 +113,7 @@ upstream = "app"
 async fn each_algorithm_family_is_verified() {
     let k = keys();
     let origin = Origin::start("o").await;
-    let tg = gateway(&k, &origin, free_port()).await;
+    let tg = gateway(&k, &origin).await;
     let good = claims("alice");
 
     let rs = k.rsa.sign(&good);
@@ -171,8 +168,7 @@ fn header(alg: Algorithm, kid: &str) -> Header {
 async fn every_bad_token_is_rejected_with_its_reason() {
     let k = keys();
     let origin = Origin::start("o").await;
-    let admin = free_port();
-    let tg = gateway(&k, &origin, admin).await;
+    let tg = gateway(&k, &origin).await;
     let rsa = &k.rsa;
     let base = claims("mallory");
     let with = |patch: serde_json::Value| {
@@ -270,7 +266,7 @@ async fn every_bad_token_is_rejected_with_its_reason() {
     assert_eq!(r.status, 200, "{}", r.body);
     // No credential at all: a challenge without an error code (RFC 6750 §3.1).
     assert_unauthorized(&get(&tg.url("/rsa")).await, None);
-    let metrics = get(&format!("http://127.0.0.1:{admin}/metrics")).await.body;
+    let metrics = get(&tg.admin_url("/metrics")).await.body;
     let expired =
         r#"tollgate_auth_decisions_total{authenticator="rsa",outcome="reject",reason="expired"} 1"#;
     assert!(metrics.contains(expired), "{metrics}");
@@ -280,7 +276,7 @@ async fn every_bad_token_is_rejected_with_its_reason() {
 async fn identity_reaches_the_upstream_unforged_and_the_token_does_not() {
     let k = keys();
     let origin = Origin::start("o").await;
-    let tg = gateway(&k, &origin, free_port()).await;
+    let tg = gateway(&k, &origin).await;
     let mut c = claims("alice");
     c["email"] = json!("alice@example.com");
     let token = k.rsa.sign(&c);
@@ -335,7 +331,7 @@ async fn identity_reaches_the_upstream_unforged_and_the_token_does_not() {
 async fn missing_scope_or_role_is_403() {
     let k = keys();
     let origin = Origin::start("o").await;
-    let tg = gateway(&k, &origin, free_port()).await;
+    let tg = gateway(&k, &origin).await;
     let with = |extra: serde_json::Value| {
         let mut c = claims("bob");
         for (key, v) in extra.as_object().expect("object") {

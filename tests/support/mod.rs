@@ -16,6 +16,7 @@ pub use tollgate::{free_port, Tollgate};
 
 use std::future::Future;
 use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Polls `check` every 25 ms until it holds or `timeout` passes; a readiness probe.
@@ -134,6 +135,56 @@ pub fn raw_exchange(port: u16, request: &[u8]) -> (String, bool) {
     let mut out = Vec::new();
     let closed = stream.read_to_end(&mut out).is_ok();
     (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+/// Whether the server end of `stream`, a TCP connection within this host, has read
+/// every byte sent on it so far, as the kernel shows both ends in /proc/net/tcp (or
+/// tcp6): the client's socket has nothing unacknowledged (`tx_queue` 0, so the bytes
+/// reached the server's socket) and the server's socket nothing unread (`rx_queue`
+/// 0, so the server process took them with a read; a peek would leave them there).
+/// Outside the process, this is the sign that it has seen the bytes. Linux only.
+pub fn server_has_read(stream: &tokio::net::TcpStream) -> bool {
+    let (Ok(client), Ok(server)) = (stream.local_addr(), stream.peer_addr()) else {
+        return false;
+    };
+    let sent = tcp_queues(client, server).is_some_and(|(tx, _)| tx == 0);
+    let read = tcp_queues(server, client).is_some_and(|(_, rx)| rx == 0);
+    sent && read
+}
+
+/// `tx_queue` and `rx_queue` of the socket from `local` to `remote`.
+fn tcp_queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
+    let (local, remote) = (proc_net_addr(local), proc_net_addr(remote));
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .find_map(|table| {
+            let table = std::fs::read_to_string(table).ok()?;
+            // sl local_address rem_address st tx_queue:rx_queue ...
+            table.lines().skip(1).find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                if fields.get(1) != Some(&local.as_str()) || fields.get(2) != Some(&remote.as_str())
+                {
+                    return None;
+                }
+                let (tx, rx) = fields.get(4)?.split_once(':')?;
+                let hex = |n: &str| u64::from_str_radix(n, 16).ok();
+                Some((hex(tx)?, hex(rx)?))
+            })
+        })
+}
+
+/// `addr` as /proc/net/tcp spells it: each 32-bit word of the address in hex as the
+/// kernel holds it (network byte order read as a native integer), then the port.
+fn proc_net_addr(addr: SocketAddr) -> String {
+    let octets = match addr.ip() {
+        IpAddr::V4(ip) => ip.octets().to_vec(),
+        IpAddr::V6(ip) => ip.octets().to_vec(),
+    };
+    let words: String = octets
+        .chunks(4)
+        .map(|w| format!("{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
+        .collect();
+    format!("{words}:{:04X}", addr.port())
 }
 
 /// Asserts a problem+json body with `status` and the response's request id.

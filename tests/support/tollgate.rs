@@ -1,13 +1,14 @@
 //! Runs the real `tollgate` binary on a free loopback port with a config the test
-//! writes, and gives access to its process log and access log.
+//! writes, and gives access to its process log, access log and admin listener.
 
+use std::cell::Cell;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 use tempfile::TempDir;
 
-use super::eventually;
+use super::{eventually, metric, Reply};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 
@@ -19,16 +20,30 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// What the harness writes around a test's config body: `[server]` with
+/// `server_extra`, `[admin]` on `admin_port` with `admin_extra` (and the digest of
+/// `admin_token`), and `[listeners.main]` on `port`.
+struct Frame {
+    port: u16,
+    admin_port: u16,
+    server_extra: String,
+    admin_extra: String,
+    admin_token: Option<String>,
+}
+
 pub struct Tollgate {
     pub port: u16,
+    /// The admin listener every process the harness starts has (`[admin] listen`).
+    pub admin_port: u16,
     pub dir: TempDir,
-    server_extra: String,
+    frame: Frame,
     child: Child,
 }
 
 impl Tollgate {
-    /// Starts tollgate with `body` (listeners beyond `main`, upstreams, routes) and
-    /// waits until its `main` listener accepts connections.
+    /// Starts tollgate with `body` (listeners beyond `main`, upstreams, routes; no
+    /// `[admin]`, the harness writes that) and waits until its `main` listener and
+    /// its admin listener accept connections.
     pub async fn start(body: &str) -> Tollgate {
         Self::start_with_server(body, "").await
     }
@@ -36,6 +51,20 @@ impl Tollgate {
     /// Like `start`, with extra `[server]` lines (e.g. `trusted_proxies = [...]`).
     pub async fn start_with_server(body: &str, server_extra: &str) -> Tollgate {
         Self::start_full(body, server_extra, &[], |_| ()).await
+    }
+
+    /// Like `start`, with extra `[admin]` lines and, with `token`, `token_sha256` set
+    /// to its digest: the harness's own admin requests (`reload`, `sighup`,
+    /// `admin_request`) then carry it as a bearer token.
+    pub async fn start_with_admin(body: &str, admin_extra: &str, token: Option<&str>) -> Tollgate {
+        let frame = Frame {
+            port: free_port(),
+            admin_port: free_port(),
+            server_extra: String::new(),
+            admin_extra: admin_extra.to_owned(),
+            admin_token: token.map(str::to_owned),
+        };
+        Self::launch(frame, body, &[], |_| ()).await
     }
 
     /// The general form: extra `[server]` lines, environment variables for the
@@ -46,10 +75,25 @@ impl Tollgate {
         env: &[(&str, &str)],
         prepare: impl FnOnce(&Path),
     ) -> Tollgate {
+        let frame = Frame {
+            port: free_port(),
+            admin_port: free_port(),
+            server_extra: server_extra.to_owned(),
+            admin_extra: String::new(),
+            admin_token: None,
+        };
+        Self::launch(frame, body, env, prepare).await
+    }
+
+    async fn launch(
+        frame: Frame,
+        body: &str,
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&Path),
+    ) -> Tollgate {
         let dir = tempfile::tempdir().expect("tempdir");
         prepare(dir.path());
-        let port = free_port();
-        write_config(dir.path(), port, server_extra, body);
+        write_config(dir.path(), &frame, body);
         let log = std::fs::File::create(dir.path().join("tollgate.log")).expect("log file");
         let child = Command::new(BIN)
             .args(["run", "-c"])
@@ -61,16 +105,19 @@ impl Tollgate {
             .spawn()
             .expect("spawn tollgate");
         let tg = Tollgate {
-            port,
-            server_extra: server_extra.to_owned(),
+            port: frame.port,
+            admin_port: frame.admin_port,
+            frame,
             child,
             dir,
         };
-        let ready = eventually(Duration::from_secs(20), || async {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .await;
-        assert!(ready, "tollgate did not listen on {port}:\n{}", tg.log());
+        for port in [tg.port, tg.admin_port] {
+            let ready = eventually(Duration::from_secs(20), || async {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            })
+            .await;
+            assert!(ready, "tollgate did not listen on {port}:\n{}", tg.log());
+        }
         tg
     }
 
@@ -86,16 +133,70 @@ impl Tollgate {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// Writes the config file: `[server]` and `[listeners.main]` from the harness,
-    /// the rest from the test.
-    pub fn write_config(&self, body: &str) {
-        write_config(self.dir.path(), self.port, &self.server_extra, body);
+    /// The URL of `path` on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
-    /// Rewrites the config and runs `tollgate reload`; waits until the process has
-    /// logged the outcome. Returns true when the new config was applied.
+    /// A request to `path` on the admin listener, with the bearer token when one is
+    /// configured.
+    pub fn admin_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = super::client().request(method, self.admin_url(path));
+        match &self.frame.admin_token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// Sends an admin request; a failure to get any answer fails the test with the log.
+    async fn admin_send(&self, method: reqwest::Method, path: &str) -> Reply {
+        let resp = self
+            .admin_request(method, path)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("admin {path}: {e}\n{}", self.log()));
+        Reply {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: resp.text().await.expect("admin body"),
+        }
+    }
+
+    /// The admin listener's `GET /metrics` (Prometheus text).
+    pub async fn metrics(&self) -> String {
+        let reply = self.admin_send(reqwest::Method::GET, "/metrics").await;
+        assert_eq!(reply.status, 200, "GET /metrics: {}", reply.body);
+        reply.body
+    }
+
+    /// Writes the config file: `[server]`, `[admin]` and `[listeners.main]` from the
+    /// harness, the rest from the test.
+    pub fn write_config(&self, body: &str) {
+        write_config(self.dir.path(), &self.frame, body);
+    }
+
+    /// Rewrites the config and has the process reload it (the admin listener's
+    /// `POST /reload`, which answers once the reload is done). True when the new
+    /// config was applied (200), false when it was refused (422, nothing changed).
     pub async fn reload(&self, body: &str) -> bool {
-        let before = self.log_count("config reload");
+        self.write_config(body);
+        let reply = self.admin_send(reqwest::Method::POST, "/reload").await;
+        match reply.status {
+            200 => {
+                assert_eq!(reply.json()["status"], "reloaded", "{}", reply.body);
+                true
+            }
+            422 => false,
+            other => panic!("POST /reload answered {other}: {}", reply.body),
+        }
+    }
+
+    /// Rewrites the config and runs `tollgate reload`, which checks the file and only
+    /// then signals the process (SIGHUP). False when the command refused the file
+    /// (the process was not asked); otherwise waits until the process has counted the
+    /// reload (`tollgate_config_reloads_total`) and returns whether it was applied.
+    pub async fn reload_by_cli(&self, body: &str) -> bool {
+        let before = self.reload_counts().await;
         self.write_config(body);
         let out = cli(&["reload", "-c"], Some(&self.config_path()));
         if !out.status.success() {
@@ -104,37 +205,55 @@ impl Tollgate {
         self.reload_outcome(before).await
     }
 
-    /// Sends SIGHUP directly, bypassing the CLI's own validation.
+    /// Sends SIGHUP directly (no CLI, no check of the file first) and waits until the
+    /// process has counted the reload in `tollgate_config_reloads_total`. True when
+    /// it was applied.
     pub async fn sighup(&self) -> bool {
-        use nix::sys::signal::{kill, Signal};
-        let before = self.log_count("config reload");
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        kill(pid, Signal::SIGHUP).expect("sighup");
+        use nix::sys::signal::Signal;
+        let before = self.reload_counts().await;
+        self.signal(Signal::SIGHUP);
         self.reload_outcome(before).await
     }
 
-    /// Waits for a reload outcome logged after `before` earlier ones; true if applied.
-    async fn reload_outcome(&self, before: usize) -> bool {
-        let logged = eventually(Duration::from_secs(10), || async {
-            self.log_count("config reload") > before
+    /// The reloads counted so far: (applied, refused).
+    async fn reload_counts(&self) -> (u64, u64) {
+        let metrics = self.metrics().await;
+        (
+            metric(
+                &metrics,
+                "tollgate_config_reloads_total{result=\"success\"}",
+            ),
+            metric(
+                &metrics,
+                "tollgate_config_reloads_total{result=\"failure\"}",
+            ),
+        )
+    }
+
+    /// Waits until one reload more than `before` (from [`Self::reload_counts`]) was
+    /// counted; true if it was applied.
+    async fn reload_outcome(&self, before: (u64, u64)) -> bool {
+        let total = |(applied, refused): (u64, u64)| applied + refused;
+        let after = Cell::new(before);
+        let counted = eventually(Duration::from_secs(10), || async {
+            after.set(self.reload_counts().await);
+            total(after.get()) > total(before)
         })
         .await;
-        assert!(logged, "reload outcome never logged:\n{}", self.log());
-        let log = self.log();
-        let last = log
-            .lines()
-            .rfind(|l| l.contains("config reload"))
-            .unwrap_or("");
-        last.contains("config reloaded")
+        assert!(counted, "no reload counted:\n{}", self.log());
+        let after = after.get();
+        assert_eq!(
+            total(after),
+            total(before) + 1,
+            "more than one reload counted ({before:?} -> {after:?}):\n{}",
+            self.log()
+        );
+        after.0 > before.0
     }
 
     /// The process log (stderr) so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path("tollgate.log")).unwrap_or_default()
-    }
-
-    fn log_count(&self, needle: &str) -> usize {
-        self.log().matches(needle).count()
     }
 
     /// Access-log lines parsed as JSON, once at least `n` have been written.
@@ -222,12 +341,24 @@ impl Drop for Tollgate {
 }
 
 /// `$DIR` in `body` stands for the process's directory (key files and the like).
-fn write_config(dir: &Path, port: u16, server_extra: &str, body: &str) {
+fn write_config(dir: &Path, frame: &Frame, body: &str) {
     let d = dir.display();
     let body = body.replace("$DIR", &d.to_string());
+    let Frame {
+        port,
+        admin_port,
+        server_extra,
+        admin_extra,
+        admin_token,
+    } = frame;
+    let token = match admin_token {
+        Some(token) => format!("token_sha256 = \"{}\"\n", tollgate::auth::hash_key(token)),
+        None => String::new(),
+    };
     let text = format!(
         "[server]\nworkers = 2\npid_file = \"{d}/tollgate.pid\"\nupgrade_socket = \"{d}/upgrade.sock\"\n\
          access_log = {{ file = \"{d}/access.log\" }}\nsecurity_log = {{ file = \"{d}/security.log\" }}\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n{server_extra}\n\n\
+         [admin]\nlisten = \"127.0.0.1:{admin_port}\"\n{token}{admin_extra}\n\n\
          [listeners.main]\naddr = \"127.0.0.1:{port}\"\n\n{body}\n"
     );
     std::fs::write(dir.join("tollgate.toml"), text).expect("write config");

@@ -55,11 +55,9 @@ async fn sni_picks_exact_wildcard_named_or_default_certificate() {
 #[tokio::test]
 async fn old_protocol_versions_are_refused_and_failures_summarized() {
     let ca = Ca::new("test ca");
-    let admin = free_port();
     let strict = free_port();
     let body = format!(
-        "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-         [listeners.strict]\naddr = \"127.0.0.1:{strict}\"\n\
+        "[listeners.strict]\naddr = \"127.0.0.1:{strict}\"\n\
          tls = {{ certificates = [{{ cert = \"$DIR/s.pem\", key = \"$DIR/s.key\" }}], min_version = \"1.3\" }}\n\
          [[routes]]\nname = \"hello\"\nrespond = {{ status = 200 }}\n"
     );
@@ -103,7 +101,7 @@ async fn old_protocol_versions_are_refused_and_failures_summarized() {
     handshake(strict, Some("s.test"), |_| ()).expect("TLS 1.3 on the strict listener");
 
     // Failures are counted by cause and summarized, not logged one error line each.
-    let metrics = || async { get(&format!("http://127.0.0.1:{admin}/metrics")).await.body };
+    let metrics = || async { get(&tg.admin_url("/metrics")).await.body };
     let counted = eventually(Duration::from_secs(5), || async {
         metrics()
             .await

@@ -3,10 +3,12 @@
 //! expired certificate rejects the reload (the old one keeps serving), and `tollgate
 //! check` reports the same, plus certificates close to expiry as a warning.
 
+use std::time::Duration;
+
 use super::{served_sha256, start_tls, tls_config};
 use crate::support::certs::Ca;
-use crate::support::tls_client;
 use crate::support::tollgate::cli;
+use crate::support::{eventually, tls_client};
 
 const TLS: &str = r#"certificates = [{ cert = "$DIR/api.pem", key = "$DIR/api.key" }]"#;
 const BODY: &str = "[[routes]]\nname = \"hello\"\nrespond = { status = 200, body = \"hi\" }\n";
@@ -82,12 +84,14 @@ async fn reload_rotates_certificates_for_new_handshakes_only() {
             !tg.sighup().await,
             "reload with a broken certificate ({why})"
         );
-        let log = tg.log();
-        let rejection = log.rsplit("config reload rejected").next().unwrap_or("");
-        assert!(
-            rejection.contains(why),
-            "expected {why:?} in the rejection:\n{log}"
-        );
+        // The reload is counted just before its rejection is logged.
+        let rejected = eventually(Duration::from_secs(5), || async {
+            let log = tg.log();
+            let rejection = log.rsplit("config reload rejected").next().unwrap_or("");
+            rejection.contains(why)
+        })
+        .await;
+        assert!(rejected, "expected {why:?} in the rejection:\n{}", tg.log());
         let client = tls_client(&ca.pem(), "api.test", port, None);
         let resp = client.get(&url).send().await.expect("still serving");
         assert_eq!(served_sha256(&resp), second.sha256(), "after {why}");
