@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, StatusCode};
 use pingora::http::RequestHeader;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tollgate::edge::path::{normalize, PathRules};
 use tollgate::ratelimit::gcra::Quota;
@@ -145,7 +145,7 @@ fn stages(c: &mut Criterion) {
         let list = list.finish();
         c.bench_function(&format!("request phase of 8 stages that {label}"), |b| {
             b.iter(|| {
-                let (mut facts, mut slots) = (Facts::new(), Slots::default());
+                let (mut facts, mut slots) = (Facts::new(SystemTime::UNIX_EPOCH), Slots::default());
                 list.request(&req, &mut facts, &mut slots)
                     .now_or_never()
                     .is_some_and(|r| r.is_ok())

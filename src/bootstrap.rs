@@ -25,12 +25,13 @@ use std::sync::Arc;
 use crate::admin;
 use crate::auth::jwks::jwks_refresher;
 use crate::base::chores::Chores;
+use crate::base::clock::Clock;
 use crate::base::lifecycle::{Lifecycle, LifecycleWatch};
 use crate::config::{load_file, raw::ServerSection, LoadedConfig};
 use crate::connection::{ConnectionGuard, OneAcceptPerTurn, PerIp};
 use crate::jail::keeper;
 use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
-use crate::proxy::{Gateway, ListenerMap};
+use crate::proxy::{Gateway, GatewayParts, ListenerMap};
 use crate::ratelimit::sweeper;
 use crate::state::reload::{ReloadOnHangup, Reloader};
 use crate::state::{compile::compile, Retained};
@@ -65,7 +66,11 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     let (security_lines, security_writer) =
         JsonLines::open("security log", &raw.server.security_log)?;
     let security_log = SecurityLog::new(security_lines, metrics.clone());
-    let retained = Arc::new(Retained::new(metrics, security_log.clone()));
+    let retained = Arc::new(Retained::new(
+        metrics,
+        security_log.clone(),
+        Clock::system(),
+    ));
     let snapshot = Arc::new(compile(&loaded, &retained).map_err(|p| loaded.errors(p))?);
     let LoadedConfig { raw, .. } = loaded;
     for warning in &snapshot.warnings {
@@ -92,11 +97,14 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     let lifecycle = Arc::new(Lifecycle::default());
     let gateway = Gateway::new(
         shared.clone(),
-        lifecycle.clone(),
-        Arc::new(ListenerMap::new(&raw.listeners)),
-        AccessLog::new(access_lines),
-        security_log.clone(),
-        retained.metrics.clone(),
+        GatewayParts {
+            lifecycle: lifecycle.clone(),
+            listeners: Arc::new(ListenerMap::new(&raw.listeners)),
+            access_log: AccessLog::new(access_lines),
+            security_log: security_log.clone(),
+            metrics: retained.metrics.clone(),
+            clock: retained.clock.clone(),
+        },
     );
     let per_ip = Arc::new(PerIp::default());
     // Pingora sets h2c per service, so listeners are grouped by it.
@@ -165,6 +173,7 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
             jails: retained.jails.clone(),
             security_log: security_log.clone(),
             reloader: reloader.clone(),
+            clock: retained.clock.clone(),
         };
         server.add_service(admin::service(admin, parts));
     }
@@ -174,11 +183,16 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
         retained.metrics.clone(),
     ));
     chores.add(jwks_refresher(retained.jwks.clone()));
-    chores.add(sweeper(retained.buckets.clone(), retained.metrics.clone()));
+    chores.add(sweeper(
+        retained.buckets.clone(),
+        retained.metrics.clone(),
+        retained.clock.clone(),
+    ));
     chores.add(keeper(
         retained.jails.clone(),
         retained.metrics.clone(),
         security_log,
+        retained.clock.clone(),
     ));
     for writer in [access_writer, security_writer].into_iter().flatten() {
         chores.add(writer);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::auth::hash_key as digest;
+use crate::base::clock::Clock;
 use crate::bootstrap::{self, RunFlags};
 use crate::config::load_file;
 use crate::config::raw::{RawConfig, ServerSection};
@@ -135,13 +136,7 @@ fn check_fully(path: &Path, metrics: Arc<Metrics>) -> Option<RawConfig> {
             return None;
         }
     };
-    let snapshot = match compile(
-        &loaded,
-        &Retained::new(
-            metrics.clone(),
-            SecurityLog::new(JsonLines::default(), metrics),
-        ),
-    ) {
+    let snapshot = match compile(&loaded, &check_parts(metrics)) {
         Ok(snapshot) => snapshot,
         Err(problems) => {
             eprint!("{}", loaded.errors(problems));
@@ -261,4 +256,10 @@ fn hash_key(generate: bool) -> i32 {
     }
     println!("{}", digest(key));
     0
+}
+
+/// What compiling a config needs when it is only checked: no log is written.
+fn check_parts(metrics: Arc<Metrics>) -> Retained {
+    let security_log = SecurityLog::new(JsonLines::default(), metrics.clone());
+    Retained::new(metrics, security_log, Clock::system())
 }

@@ -10,11 +10,11 @@ use serde_json::json;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::{ok_json, problem, Answer};
-use crate::jail::{now_millis, JailsRegistry};
+use crate::jail::JailsRegistry;
 use crate::observability::SecurityLog;
 
-pub fn list(registry: &JailsRegistry) -> Answer {
-    let now = now_millis();
+/// Every active ban at `now` (ms since the Unix epoch).
+pub fn list(registry: &JailsRegistry, now: u64) -> Answer {
     let mut out = serde_json::Map::new();
     for jail in registry.items() {
         let bans: Vec<_> = jail

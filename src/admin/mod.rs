@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
+use crate::base::clock::Clock;
 use crate::base::lifecycle::Lifecycle;
 use crate::base::problem_document;
 use crate::config::raw::AdminSection;
@@ -40,6 +41,7 @@ pub struct Admin {
     jails: Arc<JailsRegistry>,
     security_log: SecurityLog,
     reloader: Arc<Reloader>,
+    clock: Clock,
 }
 
 /// What the admin service works with.
@@ -51,6 +53,7 @@ pub struct AdminParts {
     pub jails: Arc<JailsRegistry>,
     pub security_log: SecurityLog,
     pub reloader: Arc<Reloader>,
+    pub clock: Clock,
 }
 
 /// An answer: status, content type, body.
@@ -67,6 +70,7 @@ pub fn service(section: &AdminSection, parts: AdminParts) -> Service<Admin> {
         jails: parts.jails,
         security_log: parts.security_log,
         reloader: parts.reloader,
+        clock: parts.clock,
     };
     let mut service = Service::new("admin".to_owned(), admin);
     service.add_tcp(&section.listen.to_string());
@@ -127,7 +131,10 @@ impl Admin {
     fn upstreams(&self) -> Answer {
         let mut out = serde_json::Map::new();
         for targets in self.targets.items() {
-            out.insert(targets.name().to_owned(), targets.status());
+            out.insert(
+                targets.name().to_owned(),
+                targets.status(self.clock.monotonic_ms()),
+            );
         }
         ok_json(serde_json::Value::Object(out))
     }
@@ -181,7 +188,7 @@ impl ServeHttp for Admin {
                 ("POST", "/reload") => self.reload().await,
                 ("GET", "/upstreams") => self.upstreams(),
                 ("GET", "/config") => self.config(),
-                ("GET", "/jails") => jails::list(&self.jails),
+                ("GET", "/jails") => jails::list(&self.jails, self.clock.unix_millis()),
                 ("DELETE", _) if path.starts_with("/jails/") => {
                     jails::lift(&self.jails, &self.security_log, &path["/jails/".len()..]).await
                 }

@@ -4,7 +4,7 @@
 //!
 //! Compiling a snapshot asks `get_or_build`; only `commit`, after the swap, changes
 //! what is current. A background loop holds a `Weak` and ends once its item is no
-//! longer current (and no request holds it any more).
+//! longer current (and no request holds it any more): [`every`] is that loop.
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
@@ -12,6 +12,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Something kept across reloads while its definition compares equal.
@@ -71,6 +72,28 @@ impl<T: Reusable> Registry<T> {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<T>>> {
         // The map is replaced whole, so a poisoned lock still holds a consistent value.
         self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The loop every background chore of one item runs (health checks, DNS refreshes,
+/// bucket sweeps, jail refreshes): `round` after `first`, then again after what each
+/// round returns (`None`: no more rounds), until the item is gone or no longer
+/// current. Returns the item when it left the registry while still in use (for a
+/// last word, such as zeroing its gauges).
+pub async fn every<T: Reusable>(
+    item: Weak<T>,
+    registry: &Registry<T>,
+    first: Duration,
+    mut round: impl FnMut(Arc<T>) -> BoxFuture<'static, Option<Duration>>,
+) -> Option<Arc<T>> {
+    let mut wait = first;
+    loop {
+        tokio::time::sleep(wait).await;
+        let current = item.upgrade()?;
+        if !registry.is_current(&current) {
+            return Some(current);
+        }
+        wait = round(current).await?;
     }
 }
 

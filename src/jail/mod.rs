@@ -27,7 +27,6 @@ use http::{header, StatusCode};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::base::registry::{Registry, Reusable};
 use crate::base::Reply;
@@ -291,11 +290,4 @@ pub fn check_bans(
         return Ok(());
     };
     refusing.try_for_each(|j| j.check(&key, now))
-}
-
-/// Milliseconds since the Unix epoch: the clock jails are given.
-pub fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

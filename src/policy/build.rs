@@ -30,6 +30,7 @@ use super::{
 };
 use crate::auth::compile::CompiledAuth;
 use crate::auth::RouteAuth;
+use crate::base::clock::Clock;
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{JailKey, ListenerSection, RawConfig, RouteSection, ServerSection};
 use crate::edge::forwarded::TrustedProxies;
@@ -48,6 +49,7 @@ pub struct Parts<'a> {
     pub auth: &'a CompiledAuth,
     pub rate_limits: &'a HashMap<String, Arc<Policy>>,
     pub jails: &'a Jails,
+    pub clock: &'a Clock,
 }
 
 /// What the stages of one config share: its lists, server-wide defaults, and the
@@ -243,7 +245,11 @@ impl<'a> Builder<'a> {
         );
         let rules = RouteLimits::new(rate_limits, max_in_flight.map(InFlightLimit::new));
         let upstream_limit = pool.and_then(|p| p.in_flight.clone());
-        limits::install(rules, upstream_limit, name, metrics, &mut stages);
+        let shared = limits::Shared {
+            metrics,
+            clock: self.parts.clock,
+        };
+        limits::install(rules, upstream_limit, name, &shared, &mut stages);
         strip_prefix::install(*strip_prefix, path_prefix, &mut stages);
         let hsts = hsts.as_ref();
         security_headers::install(*security_headers, hsts, at, problems, &mut stages);
@@ -265,6 +271,7 @@ impl<'a> Builder<'a> {
             trusted_proxies: self.parts.trusted_proxies,
             metrics: self.parts.metrics,
             security_log: self.parts.security_log,
+            clock: self.parts.clock,
         }
     }
 

@@ -17,9 +17,10 @@ use futures::future::BoxFuture;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::base::clock::Clock;
 use crate::config::raw::JailKey;
 use crate::edge::forwarded::{client_network, TrustedProxies};
-use crate::jail::{check_bans, now_millis, Jail};
+use crate::jail::{check_bans, Jail};
 use crate::observability::{EventFacts, Metrics, SecurityLog};
 use crate::stage::{self, Cx, Declared, Facts, Hooks, Outcome, Reply, Stage, StagesBuilder, Step};
 
@@ -34,6 +35,7 @@ struct Jails {
     trusted_proxies: TrustedProxies,
     metrics: Arc<Metrics>,
     security_log: SecurityLog,
+    clock: Clock,
     may_wait: bool,
 }
 
@@ -42,6 +44,7 @@ pub struct Shared<'a> {
     pub trusted_proxies: &'a TrustedProxies,
     pub metrics: &'a Arc<Metrics>,
     pub security_log: &'a SecurityLog,
+    pub clock: &'a Clock,
 }
 
 /// Installs the check of `banning`'s bans (all keyed by `kind`) and the strikes of
@@ -64,6 +67,7 @@ pub fn install(
         trusted_proxies: shared.trusted_proxies.clone(),
         metrics: shared.metrics.clone(),
         security_log: shared.security_log.clone(),
+        clock: shared.clock.clone(),
     });
 }
 
@@ -80,7 +84,10 @@ impl Jails {
             let Some(key) = self.key(facts, jail.key()) else {
                 continue;
             };
-            let Some(ban_ms) = jail.strike(&key, now_millis(), &self.metrics).await else {
+            let Some(ban_ms) = jail
+                .strike(&key, self.clock.unix_millis(), &self.metrics)
+                .await
+            else {
                 continue;
             };
             self.metrics.jail_ban(jail.name());
@@ -129,7 +136,11 @@ impl Stage for Jails {
 
     fn on_request<'a>(&'a self, cx: &'a mut Cx<'_>) -> Step<'a> {
         let facts = cx.facts();
-        let checked = check_bans(&self.banning, || self.key(facts, self.kind), now_millis());
+        let checked = check_bans(
+            &self.banning,
+            || self.key(facts, self.kind),
+            self.clock.unix_millis(),
+        );
         checked.map_err(Reply::from).into()
     }
 

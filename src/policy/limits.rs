@@ -13,6 +13,7 @@ use pingora::http::ResponseHeader;
 use pingora_limits::inflight::Guard;
 use std::sync::Arc;
 
+use crate::base::clock::Clock;
 use crate::observability::Metrics;
 use crate::ratelimit::{InFlightLimit, KeyInput, RateLimitError, RateLimitHeaders, RouteLimits};
 use crate::stage::{Cx, Declared, Flow, Hooks, Stage, StagesBuilder, Step};
@@ -22,6 +23,7 @@ struct Limits {
     /// The upstream's `max_in_flight`, shared by every route to it.
     upstream_in_flight: Option<InFlightLimit>,
     metrics: Arc<Metrics>,
+    clock: Clock,
     route: Arc<str>,
     may_wait: bool,
 }
@@ -33,12 +35,18 @@ struct Held {
     headers: Option<RateLimitHeaders>,
 }
 
+/// What the stage of every route shares.
+pub struct Shared<'a> {
+    pub metrics: &'a Arc<Metrics>,
+    pub clock: &'a Clock,
+}
+
 /// Installs the route's limits, when it has any.
 pub fn install(
     rules: RouteLimits,
     upstream_in_flight: Option<InFlightLimit>,
     route: &str,
-    metrics: &Arc<Metrics>,
+    shared: &Shared<'_>,
     stages: &mut StagesBuilder,
 ) {
     if rules.policies.is_empty() && rules.in_flight.is_none() && upstream_in_flight.is_none() {
@@ -48,7 +56,8 @@ pub fn install(
         may_wait: rules.policies.iter().any(|p| p.may_wait()),
         rules,
         upstream_in_flight,
-        metrics: metrics.clone(),
+        metrics: shared.metrics.clone(),
+        clock: shared.clock.clone(),
         route: route.into(),
     });
 }
@@ -73,7 +82,9 @@ impl Limits {
                 route: &self.route,
                 req: cx.req,
             };
-            self.rules.check(&input, &self.metrics).await
+            self.rules
+                .check(&input, self.clock.unix_nanos(), &self.metrics)
+                .await
         };
         let held = cx.state_mut::<Held>();
         match checked {

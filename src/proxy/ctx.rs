@@ -50,10 +50,11 @@ pub struct BodyState {
 }
 
 impl RequestCtx {
-    pub fn new(snap: Arc<Snapshot>) -> Self {
+    /// A request that starts at `started_at` on the snapshot `snap`.
+    pub fn new(snap: Arc<Snapshot>, started_at: SystemTime) -> Self {
         Self {
             snap,
-            facts: Facts::new(),
+            facts: Facts::new(started_at),
             listener: None,
             listener_slots: Slots::default(),
             route: None,

@@ -44,6 +44,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::base::clock::Clock;
 use crate::base::lifecycle::Lifecycle;
 use crate::base::Reply;
 use crate::connection;
@@ -62,18 +63,30 @@ pub struct Gateway {
     access_log: AccessLog,
     security_log: SecurityLog,
     metrics: Arc<Metrics>,
+    clock: Clock,
     held: HeldBytes,
 }
 
+/// What the gateway works with besides the snapshot.
+pub struct GatewayParts {
+    pub lifecycle: Arc<Lifecycle>,
+    pub listeners: Arc<ListenerMap>,
+    pub access_log: AccessLog,
+    pub security_log: SecurityLog,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+}
+
 impl Gateway {
-    pub fn new(
-        shared: SharedSnapshot,
-        lifecycle: Arc<Lifecycle>,
-        listeners: Arc<ListenerMap>,
-        access_log: AccessLog,
-        security_log: SecurityLog,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(shared: SharedSnapshot, parts: GatewayParts) -> Self {
+        let GatewayParts {
+            lifecycle,
+            listeners,
+            access_log,
+            security_log,
+            metrics,
+            clock,
+        } = parts;
         Self {
             shared,
             lifecycle,
@@ -81,6 +94,7 @@ impl Gateway {
             access_log,
             security_log,
             metrics,
+            clock,
             held: HeldBytes::default(),
         }
     }
@@ -122,7 +136,7 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new(self.shared.load_full())
+        RequestCtx::new(self.shared.load_full(), self.clock.now())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {

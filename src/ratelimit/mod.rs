@@ -22,7 +22,6 @@ use http::{header, StatusCode};
 use pingora::http::{KnownHeaderName, ResponseHeader};
 use pingora_limits::inflight::{Guard, Inflight};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::base::Reply;
 use crate::observability::Metrics;
@@ -133,16 +132,17 @@ impl RouteLimits {
         }
     }
 
-    /// Takes tokens from every policy; on a refusal, gives back what was taken.
+    /// Takes tokens from every policy at `now` (ns since the Unix epoch); on a
+    /// refusal, gives back what was taken.
     pub async fn check(
         &self,
         input: &KeyInput<'_>,
+        now: u64,
         metrics: &Metrics,
     ) -> Result<Option<RateLimitHeaders>, RateLimitError> {
         if self.policies.is_empty() {
             return Ok(None);
         }
-        let now = now_nanos();
         let mut admitted: Vec<(&Policy, Taken, u64, u64)> = Vec::with_capacity(self.policies.len());
         for policy in &self.policies {
             let refusal = match policy.take(input, now, metrics).await {
@@ -190,10 +190,4 @@ impl RouteLimits {
             state,
         }))
     }
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }

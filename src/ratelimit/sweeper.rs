@@ -7,18 +7,23 @@ use futures::FutureExt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::{now_nanos, Buckets, BucketsRegistry};
-use crate::base::registry::PerItemTasks;
+use super::{Buckets, BucketsRegistry};
+use crate::base::clock::Clock;
+use crate::base::registry::{every, PerItemTasks};
 use crate::observability::Metrics;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// The background service sweeping every current policy's buckets.
-pub fn sweeper(registry: Arc<BucketsRegistry>, metrics: Arc<Metrics>) -> PerItemTasks<Buckets> {
+pub fn sweeper(
+    registry: Arc<BucketsRegistry>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+) -> PerItemTasks<Buckets> {
     PerItemTasks::new(
         registry,
         |_| true,
-        move |policy, registry| sweep_loop(policy, registry, metrics.clone()),
+        move |policy, registry| sweep_loop(policy, registry, metrics.clone(), clock.clone()),
     )
 }
 
@@ -26,19 +31,19 @@ fn sweep_loop(
     buckets: Weak<Buckets>,
     registry: Arc<BucketsRegistry>,
     metrics: Arc<Metrics>,
+    clock: Clock,
 ) -> BoxFuture<'static, ()> {
     async move {
-        loop {
-            tokio::time::sleep(SWEEP_EVERY).await;
-            let Some(buckets) = buckets.upgrade() else {
-                return;
-            };
-            if !registry.is_current(&buckets) {
-                return;
+        let round = |buckets: Arc<Buckets>| {
+            let (metrics, clock) = (metrics.clone(), clock.clone());
+            async move {
+                let keys = buckets.store.sweep(clock.unix_nanos());
+                metrics.rate_limit_keys(buckets.name(), keys, buckets.store.untracked());
+                Some(SWEEP_EVERY)
             }
-            let keys = buckets.store.sweep(now_nanos());
-            metrics.rate_limit_keys(buckets.name(), keys, buckets.store.untracked());
-        }
+            .boxed()
+        };
+        every(buckets, &registry, SWEEP_EVERY, round).await;
     }
     .boxed()
 }

@@ -288,7 +288,7 @@ mod tests {
         }
         let stages = b.finish();
         let req = RequestHeader::build("GET", b"/", None).expect("request");
-        let (mut facts, mut slots) = (Facts::new(), Slots::default());
+        let (mut facts, mut slots) = (Facts::new(std::time::SystemTime::now()), Slots::default());
         let refused = stages
             .request(&req, &mut facts, &mut slots)
             .now_or_never()

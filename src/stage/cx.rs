@@ -47,10 +47,11 @@ pub struct RouteLabel {
 }
 
 impl Facts {
-    pub fn new() -> Self {
+    /// The facts of a request that starts at `started_at` (the clock's reading).
+    pub fn new(started_at: SystemTime) -> Self {
         Self {
             started: Instant::now(),
-            started_at: SystemTime::now(),
+            started_at,
             request_id: String::new(),
             peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             peer_trusted: false,
@@ -87,12 +88,6 @@ impl Facts {
             consumer: self.consumer(),
             own_reply: self.own_reply,
         }
-    }
-}
-
-impl Default for Facts {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -210,7 +205,7 @@ mod tests {
     #[test]
     fn each_stage_has_its_own_typed_slot() {
         let req = RequestHeader::build("GET", b"/", None).expect("request");
-        let (mut facts, mut slots) = (Facts::new(), Slots::default());
+        let (mut facts, mut slots) = (Facts::new(SystemTime::now()), Slots::default());
         assert!(
             slots.0.is_empty(),
             "nothing allocated before a stage stores"

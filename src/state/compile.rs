@@ -58,7 +58,10 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
             });
         match built {
             Ok(targets) => {
-                pools.insert(name.clone(), Arc::new(Pool::new(section, targets)));
+                pools.insert(
+                    name.clone(),
+                    Arc::new(Pool::new(section, targets, retained.clock.clone())),
+                );
             }
             Err(problem) => problems.push(problem),
         }
@@ -105,6 +108,7 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
         auth: &auth,
         rate_limits: &rate_limits,
         jails: &jails,
+        clock: &retained.clock,
     };
     let stages = Builder::new(raw, &parts, &mut problems);
     let listener_stages = raw

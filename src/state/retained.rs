@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::Snapshot;
 use crate::auth::jwks::JwksRegistry;
+use crate::base::clock::Clock;
 use crate::jail::JailsRegistry;
 use crate::observability::{Metrics, SecurityLog};
 use crate::ratelimit::{BucketsRegistry, RedisRegistry};
@@ -23,10 +24,12 @@ pub struct Retained {
     pub metrics: Arc<Metrics>,
     /// Where stages write their security events (its file is fixed at start).
     pub security_log: SecurityLog,
+    /// What every time-based rule reads.
+    pub clock: Clock,
 }
 
 impl Retained {
-    pub fn new(metrics: Arc<Metrics>, security_log: SecurityLog) -> Self {
+    pub fn new(metrics: Arc<Metrics>, security_log: SecurityLog, clock: Clock) -> Self {
         Self {
             targets: Arc::default(),
             jwks: Arc::default(),
@@ -36,6 +39,7 @@ impl Retained {
             tls: TlsSlots::default(),
             metrics,
             security_log,
+            clock,
         }
     }
 

@@ -99,7 +99,7 @@ impl Attempt {
         let req: &RequestHeader = session.req_header();
         let selected = self
             .pool
-            .select(req, path, client_ip, &self.tries)
+            .select(req, path, client_ip, &self.tried())
             .or_else(|e| {
                 let last = self.tries.last().and_then(|t| t.error.as_deref());
                 let why = match last {
@@ -249,7 +249,12 @@ impl Attempt {
         self.pool.retry.any()
             && self.resendable(session)
             && self.tries.len() <= self.pool.retries
-            && self.pool.has_untried(&self.tries)
+            && self.pool.has_untried(&self.tried())
+    }
+
+    /// The targets tried so far (nothing is allocated before the first try).
+    fn tried(&self) -> Vec<SocketAddr> {
+        self.tries.iter().map(|t| t.target).collect()
     }
 
     /// Takes a retry from the pool's budget, counting the outcome.

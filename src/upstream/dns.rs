@@ -4,10 +4,11 @@
 //! last good addresses of every name. Names are resolved when the targets are built
 //! (at start, and at a reload that changes them: a name that does not resolve then
 //! is a config error unless `allow_unresolved`), then again in the background
-//! ([`dns_refreshes`]) every `resolve_every`, or when the answer's TTL ends if that
-//! is sooner (at most once a second; 5 s after a failure). A change joins or removes targets without a
-//! reload; the targets that stay keep their health and in-flight counts (Pingora
-//! keeps health by the backend's hash, and the set reuses the same `Backend`).
+//! (`refresh::dns_refreshes`) every `resolve_every`, or when the answer's TTL ends if that
+//! is sooner (at most once a second; 5 s after a failure: `refresh`). A change joins
+//! or removes targets without a reload; the targets that stay keep their health and
+//! in-flight counts (Pingora keeps health by the backend's hash, and the set reuses
+//! the same `Backend`).
 //!
 //! Resolution never blocks a request: requests use the set as it is. A name that
 //! stops resolving keeps its last good addresses; every background outcome is
@@ -19,8 +20,6 @@
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::TokioResolver;
@@ -29,19 +28,12 @@ use pingora::lb::Backend;
 use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::in_flight::InFlight;
 use super::outlier::Outlier;
-use super::{Targets, TargetsRegistry};
-use crate::base::registry::PerItemTasks;
-use crate::observability::Metrics;
 
-/// Never resolve a name more often than this, whatever its TTL.
-const FLOOR: Duration = Duration::from_secs(1);
-/// After a failed lookup, try again this soon (or at `resolve_every` if sooner).
-const RETRY: Duration = Duration::from_secs(5);
 /// Addresses of one name that become targets, at most (the lowest, in order).
 const MAX_ADDRESSES: usize = 64;
 /// Resolving the names of a config being loaded takes this long at most.
@@ -160,12 +152,12 @@ pub fn backend(addr: SocketAddr, weight: usize) -> Backend {
 /// the last good addresses of each of its names.
 pub struct TargetSet {
     fixed: Vec<(SocketAddr, usize)>,
-    named: Vec<NamedTarget>,
+    pub named: Vec<NamedTarget>,
     /// The last good addresses of each name of `named`, in its order.
     resolved: std::sync::Mutex<Vec<Vec<IpAddr>>>,
     backends: ArcSwap<BTreeSet<Backend>>,
     /// When the names are due again (the first background round).
-    first_due: Instant,
+    pub first_due: Instant,
 }
 
 impl TargetSet {
@@ -191,7 +183,7 @@ impl TargetSet {
     }
 
     /// Records name `i`'s new addresses and rebuilds the set; whether it changed.
-    fn store(&self, i: usize, addrs: Vec<IpAddr>) -> bool {
+    pub fn store(&self, i: usize, addrs: Vec<IpAddr>) -> bool {
         {
             let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
             if resolved.get(i) == Some(&addrs) {
@@ -237,76 +229,4 @@ impl ServiceDiscovery for Discovery {
     async fn discover(&self) -> pingora::Result<(BTreeSet<Backend>, HashMap<u64, bool>)> {
         Ok((self.0.backends.load().as_ref().clone(), HashMap::new()))
     }
-}
-
-/// The background service resolving the names of every upstream that has some.
-pub fn dns_refreshes(
-    registry: Arc<TargetsRegistry>,
-    metrics: Arc<Metrics>,
-) -> PerItemTasks<Targets> {
-    PerItemTasks::new(
-        registry,
-        |targets| targets.set().has_names(),
-        move |targets, registry| refresh(targets, registry, metrics.clone()),
-    )
-}
-
-/// Resolves one upstream's names round after round until it leaves the registry.
-fn refresh(
-    targets: Weak<Targets>,
-    registry: Arc<TargetsRegistry>,
-    metrics: Arc<Metrics>,
-) -> BoxFuture<'static, ()> {
-    async move {
-        let Some(first) = targets.upgrade() else {
-            return;
-        };
-        let (upstream, every) = (first.name().to_owned(), first.resolve_every());
-        let resolver = match resolver(first.resolver_servers()) {
-            Ok(resolver) => resolver,
-            Err(e) => {
-                log::error!("upstream {upstream}: {e}; its names are not resolved again");
-                return;
-            }
-        };
-        let mut due = first.set().first_due;
-        drop(first);
-        loop {
-            tokio::time::sleep_until(due.into()).await;
-            let Some(current) = targets.upgrade() else {
-                return;
-            };
-            if !registry.is_current(&current) {
-                return;
-            }
-            let set = current.set().clone();
-            let mut next = Instant::now() + every;
-            let mut changed = false;
-            for (i, name) in set.named.iter().enumerate() {
-                match lookup(&resolver, &name.host).await {
-                    Ok(answer) => {
-                        metrics.dns_resolution(&upstream, "ok");
-                        next = next.min(answer.valid_until);
-                        changed |= set.store(i, answer.addrs);
-                    }
-                    Err(e) => {
-                        metrics.dns_resolution(&upstream, "error");
-                        next = next.min(Instant::now() + RETRY);
-                        log::warn!("upstream {upstream}: {e}; its last good addresses stay");
-                    }
-                }
-            }
-            if changed {
-                if let Err(e) = current.rediscover().await {
-                    log::error!("upstream {upstream}: cannot update the targets: {e}");
-                }
-                log::info!(
-                    "upstream {upstream}: targets now {}",
-                    current.addresses().join(", ")
-                );
-            }
-            due = next.max(Instant::now() + FLOOR);
-        }
-    }
-    .boxed()
 }

@@ -20,15 +20,17 @@ mod in_flight;
 mod least_conn;
 mod outlier;
 mod pool;
+mod protocol;
+mod refresh;
 mod retry;
 mod targets;
 
 pub use attempt::{Attempt, Try, RETRY_STATUS};
-pub use dns::dns_refreshes;
 pub use health::health_checks;
 pub use in_flight::InFlightGuard;
 pub use outlier::Outlier;
 pub use pool::{Pool, UpstreamError};
+pub use refresh::dns_refreshes;
 pub use targets::{Targets, TargetsDefinition};
 
 /// The targets of the current config, by upstream name.

@@ -10,8 +10,8 @@
 //! kept across reloads with the targets. Every function takes the clock reading.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The rules of passive health (`passive`).
 #[derive(Debug, Clone)]
@@ -23,13 +23,6 @@ pub struct PassiveRules {
     pub statuses: Vec<u16>,
 }
 
-/// Milliseconds on a monotonic clock, for [`Outlier`].
-pub fn now_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    let start = START.get_or_init(Instant::now);
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
 /// One target's failures and ejection.
 #[derive(Clone, Default)]
 pub struct Outlier(Arc<State>);
@@ -37,7 +30,7 @@ pub struct Outlier(Arc<State>);
 #[derive(Default)]
 struct State {
     failures: AtomicU32,
-    /// Ejected until this [`now_ms`] reading (0: never).
+    /// Ejected until this monotonic reading in ms (`Clock::monotonic_ms`; 0: never).
     until_ms: AtomicU64,
     /// Ejections in a row (no success in between).
     ejections: AtomicU32,
@@ -48,7 +41,7 @@ impl Outlier {
         now_ms < self.0.until_ms.load(Relaxed)
     }
 
-    /// Until when (a [`now_ms`] reading) the target is ejected; 0 when never.
+    /// Until when (a monotonic reading in ms) the target is ejected; 0 when never.
     pub fn ejected_until(&self) -> u64 {
         self.0.until_ms.load(Relaxed)
     }

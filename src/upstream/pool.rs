@@ -10,11 +10,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::attempt::Try;
 use super::in_flight::{InFlight, InFlightGuard};
-use super::outlier::{now_ms, Outlier, PassiveRules};
+use super::outlier::{Outlier, PassiveRules};
 use super::retry::RetryRules;
 use super::targets::Targets;
+use crate::base::clock::Clock;
 use crate::config::raw::{HashKey, PassiveSection, RetryOn, UpstreamSection};
 use crate::ratelimit::InFlightLimit;
 
@@ -28,6 +28,8 @@ pub struct Pool {
     passive: Option<PassiveRules>,
     /// What requests that reached a target are retried on, and the retry budget.
     pub retry: RetryRules,
+    /// The monotonic readings of passive health and the retry budget.
+    clock: Clock,
     connect_timeout: Duration,
     read_timeout: Duration,
     write_timeout: Duration,
@@ -77,8 +79,9 @@ pub enum Outcome {
 impl Pool {
     /// The pool of `section` around `targets` (validation has checked the header
     /// name of a `hash_key`).
-    pub fn new(section: &UpstreamSection, targets: Arc<Targets>) -> Self {
+    pub fn new(section: &UpstreamSection, targets: Arc<Targets>, clock: Clock) -> Self {
         Self {
+            clock,
             retries: section.retries,
             in_flight: section
                 .max_in_flight
@@ -109,7 +112,7 @@ impl Pool {
         req: &RequestHeader,
         path: &str,
         client_ip: IpAddr,
-        tried: &[Try],
+        tried: &[SocketAddr],
     ) -> Result<Selected, UpstreamError> {
         let ip = match client_ip {
             IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
@@ -121,8 +124,8 @@ impl Pool {
             Some(HashBy::Path) => path.as_bytes(),
             Some(HashBy::Header(name)) => req.headers.get(name).map_or(b"", |v| v.as_bytes()),
         };
-        let now = now_ms();
-        let untried = |b: &Backend| b.addr.as_inet().is_some_and(|a| !was_tried(tried, a));
+        let now = self.clock.monotonic_ms();
+        let untried = |b: &Backend| b.addr.as_inet().is_some_and(|a| !tried.contains(a));
         let not_ejected = |b: &Backend| b.ext.get::<Outlier>().is_none_or(|o| !o.ejected(now));
         let accept = |b: &Backend, healthy: bool| healthy && untried(b) && not_ejected(b);
         // Ejected targets rather than none (they were ejected while others were up).
@@ -154,19 +157,19 @@ impl Pool {
 
     /// Counts a request for the retry budget (its first attempt).
     pub fn count_request(&self) {
-        self.targets.retry_budget.request(now_ms());
+        self.targets.retry_budget.request(self.clock.monotonic_ms());
     }
 
     /// Whether one more retry fits in the budget; if so, it is counted.
     pub fn try_retry(&self) -> bool {
         self.targets
             .retry_budget
-            .try_retry(self.retry.share, now_ms())
+            .try_retry(self.retry.share, self.clock.monotonic_ms())
     }
 
     /// Whether a healthy target not in `tried` is left for a retry.
-    pub fn has_untried(&self, tried: &[Try]) -> bool {
-        self.targets.has_untried(&|a| was_tried(tried, a))
+    pub fn has_untried(&self, tried: &[SocketAddr]) -> bool {
+        self.targets.has_untried(tried)
     }
 
     /// Whether a response with `status` counts as a failure of its target.
@@ -189,7 +192,7 @@ impl Pool {
             outlier.succeeded();
             return None;
         }
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         let length = outlier.failed(rules, now)?;
         if !self.targets.others_up(addr, now) {
             outlier.spared();
@@ -215,11 +218,6 @@ impl Pool {
         peer.options.idle_timeout = Some(self.idle_timeout);
         Box::new(peer)
     }
-}
-
-/// Whether `addr` is the target of one of `tried`.
-fn was_tried(tried: &[Try], addr: &SocketAddr) -> bool {
-    tried.iter().any(|t| t.target == *addr)
 }
 
 fn passive_rules(section: &PassiveSection) -> PassiveRules {
@@ -290,13 +288,17 @@ mod tests {
     fn an_upstream_limit_counts_on_the_kept_targets() {
         let def = TargetsDefinition::load("u", &upstream(""), &[]).expect("definition");
         let targets = Arc::new(Targets::build(&def).expect("targets"));
-        let old = Pool::new(&upstream("max_in_flight = 1"), targets.clone());
+        let old = Pool::new(
+            &upstream("max_in_flight = 1"),
+            targets.clone(),
+            Clock::system(),
+        );
         let _held = old
             .in_flight
             .as_ref()
             .and_then(|l| l.enter())
             .expect("first");
-        let new = Pool::new(&upstream("max_in_flight = 2"), targets);
+        let new = Pool::new(&upstream("max_in_flight = 2"), targets, Clock::system());
         let limit = new.in_flight.as_ref().expect("limit");
         let _second = limit
             .enter()

@@ -13,19 +13,18 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use pingora::lb::selection::{self, BackendIter, BackendSelection};
 use pingora::lb::{Backend, Backends, LoadBalancer};
-use pingora::protocols::ALPN;
 use pingora::upstreams::peer::HttpPeer;
 use pingora_limits::inflight::Inflight;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::checks::{LastChecks, Recorded};
+use super::checks::{health_check, LastChecks, Recorded};
 use super::dns::{self, Discovery, NamedTarget, TargetSet};
-use super::health::health_check;
 use super::in_flight::InFlight;
 use super::least_conn::LeastConn;
-use super::outlier::{now_ms, Outlier};
+use super::outlier::Outlier;
+use super::protocol::speak;
 use super::retry::RetryBudget;
 use crate::base::registry::Reusable;
 use crate::config::raw::{
@@ -160,10 +159,10 @@ impl Targets {
     }
 
     /// Every target with its weight, health, requests in flight and last check, as
-    /// JSON for the admin listener.
-    pub fn status(&self) -> serde_json::Value {
+    /// JSON for the admin listener (`now_ms`: the clock's monotonic reading).
+    pub fn status(&self, now_ms: u64) -> serde_json::Value {
         let backends = self.backends();
-        let now = now_ms();
+        let now = now_ms;
         let targets: Vec<serde_json::Value> = backends
             .get_backend()
             .iter()
@@ -218,13 +217,13 @@ impl Targets {
         self.balancer.update().await
     }
 
-    /// Whether a healthy target that was not `tried` is left.
-    pub(super) fn has_untried(&self, tried: &dyn Fn(&SocketAddr) -> bool) -> bool {
+    /// Whether a healthy target not in `tried` is left.
+    pub(super) fn has_untried(&self, tried: &[SocketAddr]) -> bool {
         let backends = self.backends();
         backends
             .get_backend()
             .iter()
-            .any(|b| backends.ready(b) && b.addr.as_inet().is_some_and(|a| !tried(a)))
+            .any(|b| backends.ready(b) && b.addr.as_inet().is_some_and(|a| !tried.contains(a)))
     }
 
     /// Whether a target other than `addr` is healthy and not ejected at `now_ms`.
@@ -272,18 +271,6 @@ impl Targets {
         }
     }
 }
-
-/// Makes a plaintext peer speak `protocol`: HTTP/2 with prior knowledge for h2c,
-/// many streams on one connection (Pingora's default is one).
-pub(super) fn speak(peer: &mut HttpPeer, protocol: UpstreamProtocol) {
-    if protocol == UpstreamProtocol::H2c {
-        peer.options.alpn = ALPN::H2;
-        peer.options.max_h2_streams = H2C_STREAMS;
-    }
-}
-
-/// Concurrent streams tollgate opens on one h2c connection to a target.
-const H2C_STREAMS: usize = 100;
 
 /// The part of `LoadBalancer<S>` targets need, object-safe so one `Targets` type
 /// serves every algorithm.
