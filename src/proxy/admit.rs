@@ -51,7 +51,7 @@ impl Gateway {
             ctx.facts.path = path::normalize(checked.target.path, &ctx.snap.path_rules)
                 .map_err(|e| step("normalization")(e.into()))?;
         }
-        let listener = self.listeners.name_for(session.server_addr());
+        let listener = self.parts.listeners.name_for(session.server_addr());
         let snap = &ctx.snap;
         let stages = snap.listener_stages.get(listener);
         let stages = stages.unwrap_or(&snap.server_stages).clone();

@@ -58,16 +58,12 @@ use crate::state::SharedSnapshot;
 #[derive(Clone)]
 pub struct Gateway {
     shared: SharedSnapshot,
-    lifecycle: Arc<Lifecycle>,
-    listeners: Arc<ListenerMap>,
-    access_log: AccessLog,
-    security_log: SecurityLog,
-    metrics: Arc<Metrics>,
-    clock: Clock,
+    parts: GatewayParts,
     held: HeldBytes,
 }
 
 /// What the gateway works with besides the snapshot.
+#[derive(Clone)]
 pub struct GatewayParts {
     pub lifecycle: Arc<Lifecycle>,
     pub listeners: Arc<ListenerMap>,
@@ -79,22 +75,9 @@ pub struct GatewayParts {
 
 impl Gateway {
     pub fn new(shared: SharedSnapshot, parts: GatewayParts) -> Self {
-        let GatewayParts {
-            lifecycle,
-            listeners,
-            access_log,
-            security_log,
-            metrics,
-            clock,
-        } = parts;
         Self {
             shared,
-            lifecycle,
-            listeners,
-            access_log,
-            security_log,
-            metrics,
-            clock,
+            parts,
             held: HeldBytes::default(),
         }
     }
@@ -104,7 +87,7 @@ impl Gateway {
     /// ends after the response it is waiting for and its next request goes to a new
     /// connection (and a new process) instead of into a connection about to close.
     fn close_if_draining(&self, session: &mut Session) {
-        if self.lifecycle.is_draining() {
+        if self.parts.lifecycle.is_draining() {
             session.set_keepalive(None);
         }
     }
@@ -124,7 +107,8 @@ impl Gateway {
                 client_ip: facts.client_ip,
                 route: facts.route.as_deref().map(|r| &*r.name),
             };
-            self.security_log
+            self.parts
+                .security_log
                 .policy(event.event, &event_facts, &event.fields);
         }
         respond::reply(session, reply, ctx).await
@@ -136,7 +120,7 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new(self.shared.load_full(), self.clock.now())
+        RequestCtx::new(self.shared.load_full(), self.parts.clock.now())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -198,7 +182,7 @@ impl ProxyHttp for Gateway {
         mut e: Box<Error>,
     ) -> Box<Error> {
         if let Some(attempt) = ctx.attempt.as_mut() {
-            attempt.connect_failed(&mut e, &self.metrics);
+            attempt.connect_failed(&mut e, &self.parts.metrics);
         }
         e
     }
@@ -229,7 +213,7 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         let status = upstream_response.status.as_u16();
         match ctx.attempt.as_mut() {
-            Some(attempt) => attempt.response(session, status, &self.metrics),
+            Some(attempt) => attempt.response(session, status, &self.parts.metrics),
             None => Ok(()),
         }
     }
@@ -244,7 +228,7 @@ impl ProxyHttp for Gateway {
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
         if let Some(attempt) = ctx.attempt.as_mut() {
-            attempt.failed(session, &mut e, client_reused, &self.metrics);
+            attempt.failed(session, &mut e, client_reused, &self.parts.metrics);
         }
         e
     }
@@ -309,13 +293,14 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         if let Some(attempt) = ctx.attempt.as_mut() {
-            attempt.finish(session, e, &self.metrics);
+            attempt.finish(session, e, &self.parts.metrics);
         }
         connection::request_complete(session);
         ctx.done_stages(session, e).await;
-        if self.access_log.is_on() {
+        if self.parts.access_log.is_on() {
             let mut extra = LogFields::default();
-            self.access_log
+            self.parts
+                .access_log
                 .record(&ctx.access_record(session, &mut extra));
         }
     }
