@@ -27,7 +27,7 @@ use crate::auth::jwks::jwks_refresher;
 use crate::base::chores::Chores;
 use crate::base::clock::Clock;
 use crate::base::lifecycle::{Lifecycle, LifecycleWatch};
-use crate::config::{load_file, raw::ServerSection, LoadedConfig};
+use crate::config::{raw::ServerSection, read_file, LoadedConfig};
 use crate::connection::{ConnectionGuard, OneAcceptPerTurn, PerIp};
 use crate::jail::keeper;
 use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
@@ -60,7 +60,12 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     // Absolute, because daemon mode changes the working directory to `/`.
     let config_path = std::fs::canonicalize(config_path)
         .with_context(|| format!("cannot open config {}", config_path.display()))?;
-    let loaded = load_file(&config_path)?;
+    let loaded = read_file(&config_path)?;
+    if !loaded.is_valid() {
+        // Every error at once, as `tollgate check` shows them, before anything opens:
+        // compiling a file with errors always fails.
+        compile(&loaded, &Retained::for_check(metrics.clone()))?;
+    }
     let raw = &loaded.raw;
     let (access_lines, access_writer) = JsonLines::open("access log", &raw.server.access_log)?;
     let (security_lines, security_writer) =
@@ -71,7 +76,7 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
         security_log.clone(),
         Clock::system(),
     ));
-    let snapshot = Arc::new(compile(&loaded, &retained).map_err(|p| loaded.errors(p))?);
+    let snapshot = Arc::new(compile(&loaded, &retained)?);
     let LoadedConfig { raw, .. } = loaded;
     for warning in &snapshot.warnings {
         log::warn!("{warning}");
@@ -124,7 +129,7 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
         let guard = ConnectionGuard::new(
             proxy,
             Box::new(move || current.load().client_limits.clone()),
-            lifecycle.drain_watch(),
+            lifecycle.clone(),
             h2c,
             per_ip.clone(),
             &retained.metrics,

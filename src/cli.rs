@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::auth::hash_key as digest;
-use crate::base::clock::Clock;
 use crate::bootstrap::{self, RunFlags};
-use crate::config::load_file;
 use crate::config::raw::{RawConfig, ServerSection};
-use crate::observability::{JsonLines, Metrics, SecurityLog};
+use crate::config::{load_file, read_file};
+use crate::observability::Metrics;
 use crate::state::{compile::compile, Retained};
 use crate::upgrade::read_pid;
 
@@ -129,17 +128,14 @@ fn check(path: &Path, metrics: Arc<Metrics>) -> i32 {
 /// Parses, validates and compiles the file as a reload would (reading certificates and
 /// keys), printing every error with its place and every warning to stderr.
 fn check_fully(path: &Path, metrics: Arc<Metrics>) -> Option<RawConfig> {
-    let loaded = match load_file(path) {
-        Ok(loaded) => loaded,
+    let checked = read_file(path).and_then(|loaded| {
+        let snapshot = compile(&loaded, &Retained::for_check(metrics))?;
+        Ok((loaded, snapshot))
+    });
+    let (loaded, snapshot) = match checked {
+        Ok(checked) => checked,
         Err(errors) => {
             eprint!("{errors}");
-            return None;
-        }
-    };
-    let snapshot = match compile(&loaded, &check_parts(metrics)) {
-        Ok(snapshot) => snapshot,
-        Err(problems) => {
-            eprint!("{}", loaded.errors(problems));
             return None;
         }
     };
@@ -256,10 +252,4 @@ fn hash_key(generate: bool) -> i32 {
     }
     println!("{}", digest(key));
     0
-}
-
-/// What compiling a config needs when it is only checked: no log is written.
-fn check_parts(metrics: Arc<Metrics>) -> Retained {
-    let security_log = SecurityLog::new(JsonLines::default(), metrics.clone());
-    Retained::new(metrics, security_log, Clock::system())
 }

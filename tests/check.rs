@@ -189,6 +189,43 @@ respond = { status = 200 }
 }
 
 #[test]
+fn validation_errors_and_compile_problems_come_out_of_one_check() {
+    // A validation error (an unknown upstream, a bad header rule) and a key file that
+    // does not parse (found only by compiling) are reported together, each once.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("garbage.pem"), "not a key").expect("write");
+    let (file, stderr) = check_refuses(
+        dir.path(),
+        r#"[listeners.a]
+addr = "127.0.0.1:7000"
+
+[auth.pem]
+kind = "jwt"
+algorithms = ["RS256"]
+public_key_file = "garbage.pem"
+
+[[routes]]
+name = "r"
+path_prefix = "/r"
+upstream = "nowhere"
+auth = ["pem"]
+request_headers = { set = { "bad name" = "v" } }
+"#,
+    );
+    for expected in [
+        format!("{file}:7:19: auth.pem.public_key_file: "),
+        format!("{file}:12:12: routes[0].upstream: no upstream named \"nowhere\""),
+        format!("{file}:14:42: routes[0].request_headers.set.bad name: invalid header name"),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("3 errors"), "{stderr}");
+}
+
+#[test]
 fn ip_list_problems_are_listed_with_their_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(

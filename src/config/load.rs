@@ -3,7 +3,9 @@
 //!
 //! Each section (the server table, every listener, upstream and route) is deserialized
 //! on its own, so one bad entry does not hide the errors of the others; `validate` then
-//! adds every semantic error. All errors carry their TOML path and `line:column`.
+//! adds every semantic error. All errors carry their TOML path and `line:column`. A
+//! file with errors is kept as far as it could be read (`read_file`), so that compiling
+//! it (`state::compile`) adds what only compiling finds: one check reports all.
 
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -16,13 +18,17 @@ use super::location::{line_column, path_at, span_of, Problems, TomlPath};
 use super::raw::{AuthSection, LogTarget, RawConfig};
 use super::validate::{validate, Unparsed};
 
-/// A config that parsed and validated, with its text (to place later problems).
+/// A config that parsed, with its text (to place later problems) and the errors
+/// found in it so far: sections that did not deserialize, and validation's.
 #[derive(Debug, Clone)]
 pub struct LoadedConfig {
+    /// The file as typed data; a section that did not deserialize is left out.
     pub raw: RawConfig,
     /// The file's name, as errors show it.
     pub source: String,
     text: String,
+    /// Every error found before compiling, placed in the file.
+    invalid: Vec<ConfigError>,
 }
 
 impl LoadedConfig {
@@ -31,27 +37,50 @@ impl LoadedConfig {
         &self.text
     }
 
-    /// `problems` found after validation (compiling: key files, certificates, policy
-    /// settings), placed in the file like validation errors.
+    /// Whether the file parsed and validated without an error.
+    pub fn is_valid(&self) -> bool {
+        self.invalid.is_empty()
+    }
+
+    /// Whether an error was found at `at` or inside it (`routes[2]` holds
+    /// `routes[2].upstream`, not `routes[20]`): compiling leaves such a part out.
+    pub fn has_errors_at(&self, at: &TomlPath) -> bool {
+        let at = at.to_string();
+        self.invalid.iter().any(|e| {
+            e.path
+                .strip_prefix(&at)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
+    }
+
+    /// Every error of the file: those found before compiling, and `problems` found
+    /// compiling it (key files, certificates, stage settings), placed in the file
+    /// alike, in file order.
     pub fn errors(&self, problems: Problems) -> ConfigErrors {
         // The text parsed once already: this parse finds the same tree.
         let (root, _) = DeTable::parse_recoverable(&self.text);
-        let mut errors: Vec<ConfigError> = problems
-            .into_iter()
-            .map(|(path, message)| {
-                let (line, column) = line_column(&self.text, span_of(&root, &path).start);
-                ConfigError {
-                    path: path.to_string(),
-                    line,
-                    column,
-                    message,
-                }
-            })
-            .collect();
+        let mut errors = self.invalid.clone();
+        errors.extend(problems.into_iter().map(|(path, message)| {
+            let (line, column) = line_column(&self.text, span_of(&root, &path).start);
+            ConfigError {
+                path: path.to_string(),
+                line,
+                column,
+                message,
+            }
+        }));
         errors.sort_by_key(|e| (e.line, e.column));
         ConfigErrors {
             source: self.source.clone(),
             errors,
+        }
+    }
+
+    /// The config when it is valid, or all its errors.
+    fn valid(self) -> Result<Self, ConfigErrors> {
+        match self.is_valid() {
+            true => Ok(self),
+            false => Err(self.errors(Problems::new())),
         }
     }
 }
@@ -94,12 +123,24 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Read, parse and validate a config file. Relative paths in it are taken relative
-/// to the file's directory.
+/// Read, parse and validate a config file; an error if it has any. Relative paths in
+/// it are taken relative to the file's directory.
 pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+    read_file(path)?.valid()
+}
+
+/// Parse and validate config text; `source` names it in error messages.
+pub fn load_str(text: &str, source: &str) -> Result<LoadedConfig, ConfigErrors> {
+    read_str(text, source)?.valid()
+}
+
+/// Read, parse and validate a config file, keeping what could be read of a file with
+/// errors (for the one check that reports them with what only compiling finds); an
+/// error only when the file cannot be read or is no TOML.
+pub fn read_file(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
     let source = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => load_str(&text, &source).map(|mut loaded| {
+        Ok(text) => read_str(&text, &source).map(|mut loaded| {
             let base = path.parent().unwrap_or(Path::new("."));
             resolve_paths(&mut loaded.raw, base);
             loaded
@@ -116,8 +157,8 @@ pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
     }
 }
 
-/// Parse and validate config text; `source` names it in error messages.
-pub fn load_str(text: &str, source: &str) -> Result<LoadedConfig, ConfigErrors> {
+/// Parse and validate config text like [`read_file`].
+pub fn read_str(text: &str, source: &str) -> Result<LoadedConfig, ConfigErrors> {
     let fail = |errors: Vec<ConfigError>| ConfigErrors {
         source: source.to_owned(),
         errors,
@@ -157,16 +198,13 @@ pub fn load_str(text: &str, source: &str) -> Result<LoadedConfig, ConfigErrors> 
             message,
         });
     }
-    if errors.is_empty() {
-        Ok(LoadedConfig {
-            raw,
-            source: source.to_owned(),
-            text: text.to_owned(),
-        })
-    } else {
-        errors.sort_by_key(|e| (e.line, e.column));
-        Err(fail(errors))
-    }
+    errors.sort_by_key(|e| (e.line, e.column));
+    Ok(LoadedConfig {
+        raw,
+        source: source.to_owned(),
+        text: text.to_owned(),
+        invalid: errors,
+    })
 }
 
 /// Makes every file path of `raw` absolute against `base` (a relative path in a

@@ -14,4 +14,4 @@ pub mod source;
 pub mod units;
 pub mod validate;
 
-pub use load::{load_file, load_str, ConfigError, ConfigErrors, LoadedConfig};
+pub use load::{load_file, load_str, read_file, read_str, ConfigError, ConfigErrors, LoadedConfig};

@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
+use crate::base::lifecycle::Lifecycle;
 use crate::base::problem_document;
 use crate::edge::forwarded::TrustedProxies;
 use crate::observability::Metrics;
@@ -110,6 +111,8 @@ impl Shared {
 pub struct ConnectionGuard<A> {
     app: Arc<A>,
     limits: CurrentLimits,
+    /// Where the drain is marked when this service stops listening.
+    lifecycle: Arc<Lifecycle>,
     /// Turns at the start of the drain; the app's shutdown watch.
     drain: ShutdownWatch,
     /// The service speaks HTTP/2 without TLS to clients that open with its preface
@@ -132,7 +135,7 @@ impl<A> ConnectionGuard<A> {
     pub fn new(
         app: A,
         limits: CurrentLimits,
-        drain: ShutdownWatch,
+        lifecycle: Arc<Lifecycle>,
         h2c: bool,
         per_ip: Arc<PerIp>,
         metrics: &Metrics,
@@ -140,7 +143,8 @@ impl<A> ConnectionGuard<A> {
         Self {
             app: Arc::new(app),
             limits,
-            drain,
+            drain: lifecycle.drain_watch(),
+            lifecycle,
             h2c,
             heads: Arc::default(),
             per_ip,
@@ -277,6 +281,9 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionGuard<A> 
     }
 
     async fn cleanup(&self) {
+        // The listeners just closed: from now on every response says so, whether or
+        // not the signal that closed them reached the lifecycle's watcher yet.
+        self.lifecycle.draining();
         let longest = Duration::from_millis(self.longest_head_ms.load(Relaxed));
         if self.heads.count() > 0 {
             log::info!(

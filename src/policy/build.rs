@@ -253,7 +253,7 @@ impl<'a> Builder<'a> {
         strip_prefix::install(*strip_prefix, path_prefix, &mut stages);
         let hsts = hsts.as_ref();
         security_headers::install(*security_headers, hsts, at, problems, &mut stages);
-        header_rules::install(request_headers, response_headers, at, problems, &mut stages);
+        header_rules::install(request_headers, response_headers, &mut stages);
         Some(stages.finish())
     }
 

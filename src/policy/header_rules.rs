@@ -1,9 +1,9 @@
 //! `request_headers` and `response_headers` of a route: headers set (replacing any
-//! present) and removed, on the request sent upstream and on every response. The
-//! headers that frame a message (`content-length`, `host`, ...) are refused by
-//! validation; a name or value that does not parse is a config error at its place.
+//! present) and removed, on the request sent upstream and on every response.
+//! Validation checks the rules once (a name or value that does not parse, a header
+//! that frames a message such as `content-length` or `host`), so building them here
+//! cannot fail.
 
-use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::HeaderRulesSection;
 use crate::stage::{Cx, Declared, Hooks, Stage, StagesBuilder};
 use http::{HeaderName, HeaderValue};
@@ -23,42 +23,34 @@ struct OnResponse(HeaderRules);
 pub fn install(
     request: &HeaderRulesSection,
     response: &HeaderRulesSection,
-    at: &TomlPath,
-    problems: &mut Problems,
     stages: &mut StagesBuilder,
 ) {
-    let request = build(request, &at.key("request_headers"), problems);
+    let request = build(request);
     if !request.is_empty() {
         stages.add(OnRequest(request));
     }
-    let response = build(response, &at.key("response_headers"), problems);
+    let response = build(response);
     if !response.is_empty() {
         stages.add(OnResponse(response));
     }
 }
 
-fn build(section: &HeaderRulesSection, at: &TomlPath, problems: &mut Problems) -> HeaderRules {
-    let mut rules = HeaderRules::default();
-    for (name, value) in &section.set {
-        let place = at.key("set").key(name);
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            (Ok(n), Ok(v)) => rules.set.push((KnownHeaderName::from(&n), v)),
-            _ => problems.push((place, format!("invalid header {name:?} = {value:?}"))),
-        }
+/// The rules of `section`, as validation let them through.
+fn build(section: &HeaderRulesSection) -> HeaderRules {
+    let set = section.set.iter().filter_map(|(name, value)| {
+        let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+        Some((
+            KnownHeaderName::from(&name),
+            HeaderValue::from_str(value).ok()?,
+        ))
+    });
+    let remove = section.remove.iter();
+    HeaderRules {
+        set: set.collect(),
+        remove: remove
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect(),
     }
-    for (i, name) in section.remove.iter().enumerate() {
-        match HeaderName::from_bytes(name.as_bytes()) {
-            Ok(n) => rules.remove.push(n),
-            Err(_) => problems.push((
-                at.key("remove").index(i),
-                format!("invalid header name {name:?}"),
-            )),
-        }
-    }
-    rules
 }
 
 impl HeaderRules {
@@ -110,18 +102,20 @@ impl Stage for OnResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::raw::HeaderRulesSection;
 
     #[test]
-    fn bad_names_and_values_are_reported_at_their_place() {
+    fn names_are_taken_in_lower_case_and_values_as_written() {
         let section = HeaderRulesSection {
-            set: [("x-ok".into(), "v".into()), ("bad name".into(), "v".into())].into(),
-            remove: vec!["also bad".into()],
+            set: [("X-Served-By".into(), "Edge 1".into())].into(),
+            remove: vec!["Server".into()],
         };
-        let mut problems = Problems::new();
-        let rules = build(&section, &TomlPath::root().key("r"), &mut problems);
-        let places: Vec<String> = problems.iter().map(|(p, _)| p.to_string()).collect();
-        assert_eq!(places, ["r.set.bad name", "r.remove[0]"]);
-        assert_eq!(rules.set.len(), 1);
+        let rules = build(&section);
+        let set: Vec<(&str, &str)> = rules
+            .set
+            .iter()
+            .map(|(n, v)| (n.name().as_str(), v.to_str().unwrap_or("?")))
+            .collect();
+        assert_eq!(set, [("x-served-by", "Edge 1")]);
+        assert_eq!(rules.remove, ["server"]);
     }
 }

@@ -3,12 +3,14 @@
 //! rate-limit policies (around buckets reused likewise), jails (likewise), the stages
 //! of every listener and route (`policy::build`), and the router with its routes.
 //!
-//! What only compiling can find (a key file that does not parse, a certificate that
-//! expired, a header a policy cannot use) is reported like a validation error: every
-//! problem, each with its TOML path. Nothing here panics on bad input.
+//! The one gate of config errors: what only compiling can find (a key file that does
+//! not parse, a certificate that expired, a schema that does not compile) is reported
+//! with the errors of reading and validating the file, every problem at once, each
+//! with its TOML path. Nothing here panics on bad input.
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +21,7 @@ use crate::base::registry::Reusable;
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{LimitStore, RawConfig, RouteSection};
 use crate::config::source::ConfigSource;
-use crate::config::LoadedConfig;
+use crate::config::{ConfigErrors, LoadedConfig};
 use crate::connection::ClientLimits;
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
@@ -31,8 +33,44 @@ use crate::routing::{ProxyTo, Route, RouteAction, Router, StaticResponse};
 use crate::tls::{Findings, ListenerTls};
 use crate::upstream::{Pool, Targets, TargetsDefinition};
 
-pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, Problems> {
-    let raw = &loaded.raw;
+/// The snapshot of `loaded`, or every error of the file: those found reading and
+/// validating it and those only compiling finds (a key file, a certificate, a
+/// schema), all at once. Parts with errors of the first kind are not compiled (their
+/// errors would only repeat), the rest is.
+pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, ConfigErrors> {
+    let raw = usable_parts(loaded);
+    match compile_raw(loaded, &raw, retained) {
+        Ok(snapshot) if loaded.is_valid() => Ok(snapshot),
+        Ok(_) => Err(loaded.errors(Problems::new())),
+        Err(problems) => Err(loaded.errors(problems)),
+    }
+}
+
+/// `loaded`'s config without the named sections that have errors.
+fn usable_parts(loaded: &LoadedConfig) -> Cow<'_, RawConfig> {
+    if loaded.is_valid() {
+        return Cow::Borrowed(&loaded.raw);
+    }
+    let mut raw = loaded.raw.clone();
+    let root = TomlPath::root();
+    let fine = |section: &str, name: &String| !loaded.has_errors_at(&root.key(section).key(name));
+    raw.listeners.retain(|name, _| fine("listeners", name));
+    raw.upstreams.retain(|name, _| fine("upstreams", name));
+    raw.auth.retain(|name, _| fine("auth", name));
+    raw.limits.retain(|name, _| fine("limits", name));
+    raw.jails.retain(|name, _| fine("jails", name));
+    raw.ip_lists.retain(|name, _| fine("ip_lists", name));
+    if loaded.has_errors_at(&root.key("redis")) {
+        raw.redis = None;
+    }
+    Cow::Owned(raw)
+}
+
+fn compile_raw(
+    loaded: &LoadedConfig,
+    raw: &RawConfig,
+    retained: &Retained,
+) -> Result<Snapshot, Problems> {
     let root = TomlPath::root();
     let mut found = Findings::default();
     let mut tls = HashMap::new();
@@ -120,6 +158,9 @@ pub fn compile(loaded: &LoadedConfig, retained: &Retained) -> Result<Snapshot, P
     let mut router = Router::default();
     for (i, r) in raw.routes.iter().enumerate() {
         let at = root.key("routes").index(i);
+        if loaded.has_errors_at(&at) {
+            continue;
+        }
         let pool = r.upstream.as_ref().and_then(|name| pools.get(name));
         let Some(route_stages) = stages.route_stages(r, pool, &at, &mut problems) else {
             continue;

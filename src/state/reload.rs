@@ -20,7 +20,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use super::compile::compile;
 use super::{Retained, SharedSnapshot};
 use crate::config::raw::{AdminSection, ListenerSection, RawConfig, ServerSection};
-use crate::config::{load_file, ConfigError, ConfigErrors};
+use crate::config::{read_file, ConfigError, ConfigErrors};
 
 pub struct Reloader {
     path: PathBuf,
@@ -95,8 +95,8 @@ impl Reloader {
     }
 
     fn apply(&self) -> Result<Reloaded, ConfigErrors> {
-        let loaded = load_file(&self.path)?;
-        let snapshot = Arc::new(compile(&loaded, &self.retained).map_err(|p| loaded.errors(p))?);
+        let loaded = read_file(&self.path)?;
+        let snapshot = Arc::new(compile(&loaded, &self.retained)?);
         for warning in &snapshot.warnings {
             warn!("{warning}");
         }

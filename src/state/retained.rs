@@ -9,7 +9,7 @@ use super::Snapshot;
 use crate::auth::jwks::JwksRegistry;
 use crate::base::clock::Clock;
 use crate::jail::JailsRegistry;
-use crate::observability::{Metrics, SecurityLog};
+use crate::observability::{JsonLines, Metrics, SecurityLog};
 use crate::ratelimit::{BucketsRegistry, RedisRegistry};
 use crate::tls::TlsSlots;
 use crate::upstream::TargetsRegistry;
@@ -41,6 +41,13 @@ impl Retained {
             security_log,
             clock,
         }
+    }
+
+    /// What compiling a config needs when it is only checked: the system clock, and
+    /// a security log that writes nothing.
+    pub fn for_check(metrics: Arc<Metrics>) -> Self {
+        let security_log = SecurityLog::new(JsonLines::default(), metrics.clone());
+        Self::new(metrics, security_log, Clock::system())
     }
 
     /// Makes the snapshot's pools and key sets current (after it was swapped in).
