@@ -104,7 +104,9 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
         shared.clone(),
         GatewayParts {
             lifecycle: lifecycle.clone(),
-            listeners: Arc::new(ListenerMap::new(&raw.listeners)),
+            listeners: Arc::new(ListenerMap::new(
+                raw.listeners.iter().map(|(n, l)| (l.addr, n.clone())),
+            )),
             access_log: AccessLog::new(access_lines),
             security_log: security_log.clone(),
             metrics: retained.metrics.clone(),

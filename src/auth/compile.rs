@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::api_key::{consumer_principal, parse_digest, ApiKeys, Consumer};
+use super::credential::Source;
 use super::jwks::{JwksDefinition, JwksRegistry, RemoteJwks};
 use super::jwt::{ClaimMapping, JwtVerifier, KeySource};
 use super::keys::KeySet;
@@ -16,7 +17,9 @@ use super::mtls::{CertConsumer, CertConsumers, CertMatch};
 use super::{Authenticator, Kind};
 use crate::base::registry::Reusable;
 use crate::config::location::{Problems, TomlPath};
-use crate::config::raw::{ApiKeySection, AuthSection, JwtAlgorithm, JwtSection, MtlsSection};
+use crate::config::raw::{
+    ApiKeySection, AuthSection, CredentialSource, JwtAlgorithm, JwtSection, MtlsSection,
+};
 use crate::observability::Metrics;
 
 /// HMAC secrets shorter than this are refused (RFC 7518 §3.2: at least the hash size).
@@ -54,7 +57,7 @@ pub fn compile_auth(
                     identity.extend(verifier.claims.claim_headers.iter().map(|(_, h)| h.clone()));
                     Authenticator {
                         name: label,
-                        source: Some(j.from.clone()),
+                        source: source(&j.from),
                         log_accepts: j.log_accepts,
                         kind: Kind::Jwt(Box::new(verifier)),
                     }
@@ -66,7 +69,7 @@ pub fn compile_auth(
                         identity.insert(id_header);
                         Ok(Authenticator {
                             name: label.clone(),
-                            source: Some(k.from.clone()),
+                            source: source(&k.from),
                             log_accepts: k.log_accepts,
                             kind: Kind::ApiKey(keys),
                         })
@@ -256,6 +259,17 @@ fn cert_consumers(
         })
         .collect::<Result<_, String>>()?;
     Ok(CertConsumers { consumers })
+}
+
+/// Where `from` reads the credential; `None` for a header name that does not parse
+/// (validation refuses it first).
+fn source(from: &CredentialSource) -> Option<Source> {
+    Some(match from {
+        CredentialSource::Bearer => Source::Bearer,
+        CredentialSource::Header(name) => Source::Header(name.parse().ok()?),
+        CredentialSource::Cookie(name) => Source::Cookie(name.clone()),
+        CredentialSource::Query(name) => Source::Query(name.clone()),
+    })
 }
 
 fn header(name: &str) -> Result<HeaderName, String> {

@@ -2,10 +2,19 @@
 //! parameter) and how they are stripped before a request goes upstream.
 
 use http::header::{AUTHORIZATION, COOKIE};
+use http::HeaderName;
 use pingora::http::RequestHeader;
 use std::borrow::Cow;
 
-use crate::config::raw::CredentialSource;
+/// Where an authenticator reads its credential (`from`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    Header(HeaderName),
+    Cookie(String),
+    Query(String),
+}
 
 /// A credential given more than once (two `x-api-key` headers, a cookie or query
 /// parameter repeated): which one counts would depend on who reads it, so none does.
@@ -14,19 +23,19 @@ pub struct Repeated;
 
 /// The credential `source` names in `req`, if present and non-empty.
 pub fn extract<'a>(
-    source: &CredentialSource,
+    source: &Source,
     req: &'a RequestHeader,
 ) -> Result<Option<Cow<'a, str>>, Repeated> {
     let found = match source {
-        CredentialSource::Bearer => single(req.headers.get_all(AUTHORIZATION).iter())?
+        Source::Bearer => single(req.headers.get_all(AUTHORIZATION).iter())?
             .and_then(|v| v.to_str().ok())
             .and_then(|value| value.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| Cow::Borrowed(token.trim())),
-        CredentialSource::Header(name) => single(req.headers.get_all(name.as_str()).iter())?
+        Source::Header(name) => single(req.headers.get_all(name).iter())?
             .and_then(|v| v.to_str().ok())
             .map(|v| Cow::Borrowed(v.trim())),
-        CredentialSource::Cookie(name) => single(
+        Source::Cookie(name) => single(
             req.headers
                 .get_all(COOKIE)
                 .iter()
@@ -36,7 +45,7 @@ pub fn extract<'a>(
                 .filter(|(k, _)| k == name)
                 .map(|(_, v)| Cow::Borrowed(v)),
         )?,
-        CredentialSource::Query(name) => match req.uri.query() {
+        Source::Query(name) => match req.uri.query() {
             Some(query) => single(
                 form_urlencoded::parse(query.as_bytes())
                     .filter(|(k, _)| k == name)
@@ -57,15 +66,15 @@ fn single<T>(mut items: impl Iterator<Item = T>) -> Result<Option<T>, Repeated> 
 }
 
 /// Removes what `source` reads from the request sent upstream.
-pub fn strip(source: &CredentialSource, req: &mut RequestHeader) -> pingora::Result<()> {
+pub fn strip(source: &Source, req: &mut RequestHeader) -> pingora::Result<()> {
     match source {
-        CredentialSource::Bearer => {
+        Source::Bearer => {
             req.remove_header(&AUTHORIZATION);
         }
-        CredentialSource::Header(name) => {
-            req.remove_header(name.as_str());
+        Source::Header(name) => {
+            req.remove_header(name);
         }
-        CredentialSource::Cookie(name) => {
+        Source::Cookie(name) => {
             let kept: Vec<String> = req
                 .headers
                 .get_all(COOKIE)
@@ -81,7 +90,7 @@ pub fn strip(source: &CredentialSource, req: &mut RequestHeader) -> pingora::Res
                 req.insert_header(COOKIE, kept.join("; "))?;
             }
         }
-        CredentialSource::Query(name) => {
+        Source::Query(name) => {
             // On the target's bytes: the Uri holds a lossy copy of a query that is no
             // UTF-8, and other parameters pass byte for byte.
             let raw = req.raw_path();
@@ -134,24 +143,17 @@ mod tests {
                 ("cookie", "a=1; session=s"),
             ],
         );
-        let get =
-            |s: CredentialSource| extract(&s, &r).expect("given once").map(|c| c.into_owned());
-        assert_eq!(get(CredentialSource::Bearer).as_deref(), Some("tok"));
+        let get = |s: Source| extract(&s, &r).expect("given once").map(|c| c.into_owned());
+        assert_eq!(get(Source::Bearer).as_deref(), Some("tok"));
         assert_eq!(
-            get(CredentialSource::Header("x-key".into())).as_deref(),
+            get(Source::Header(HeaderName::from_static("x-key"))).as_deref(),
             Some("h")
         );
-        assert_eq!(
-            get(CredentialSource::Cookie("session".into())).as_deref(),
-            Some("s")
-        );
-        assert_eq!(
-            get(CredentialSource::Query("api_key".into())).as_deref(),
-            Some("k+1")
-        );
-        assert_eq!(get(CredentialSource::Cookie("nope".into())), None);
+        assert_eq!(get(Source::Cookie("session".into())).as_deref(), Some("s"));
+        assert_eq!(get(Source::Query("api_key".into())).as_deref(), Some("k+1"));
+        assert_eq!(get(Source::Cookie("nope".into())), None);
         let basic = req("/", &[("authorization", "Basic abc")]);
-        assert_eq!(extract(&CredentialSource::Bearer, &basic), Ok(None));
+        assert_eq!(extract(&Source::Bearer, &basic), Ok(None));
     }
 
     #[test]
@@ -166,9 +168,9 @@ mod tests {
             ],
         );
         for source in [
-            CredentialSource::Header("x-key".into()),
-            CredentialSource::Cookie("session".into()),
-            CredentialSource::Query("api_key".into()),
+            Source::Header(HeaderName::from_static("x-key")),
+            Source::Cookie("session".into()),
+            Source::Query("api_key".into()),
         ] {
             assert_eq!(extract(&source, &r), Err(Repeated), "{source:?}");
         }
@@ -180,8 +182,8 @@ mod tests {
             "/x?a=%20+&api%5Fkey=k&b=2",
             &[("cookie", "a=1; session=s; b=2")],
         );
-        strip(&CredentialSource::Query("api_key".into()), &mut r).expect("strip");
-        strip(&CredentialSource::Cookie("session".into()), &mut r).expect("strip");
+        strip(&Source::Query("api_key".into()), &mut r).expect("strip");
+        strip(&Source::Cookie("session".into()), &mut r).expect("strip");
         assert_eq!(
             r.uri.to_string(),
             "/x?a=%20+&b=2",

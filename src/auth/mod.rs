@@ -24,7 +24,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::base::Reply;
-use crate::config::raw::CredentialSource;
 use crate::observability::{SecurityEvent, SecurityLog};
 use crate::tls::ClientCert;
 
@@ -160,7 +159,7 @@ pub struct Authenticator {
     pub name: Arc<str>,
     /// Where the credential is in the request; `None` for `mtls`, whose credential is
     /// the connection's client certificate.
-    pub source: Option<CredentialSource>,
+    pub source: Option<credential::Source>,
     pub log_accepts: bool,
     pub kind: Kind,
 }

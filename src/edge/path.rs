@@ -29,7 +29,25 @@ use http::StatusCode;
 use std::borrow::Cow;
 
 use crate::base::Reply;
-use crate::config::raw::{DoubleEncoding, EscapedSlashes};
+
+/// `escaped_slashes`: what `%2F`, `%5C` and `\` in a path become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscapedSlashes {
+    /// 400.
+    Reject,
+    /// A `/`.
+    Decode,
+    /// Kept escaped, never a segment boundary.
+    Keep,
+}
+
+/// `double_encoding`: `%25` followed by two hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoubleEncoding {
+    /// 400.
+    Reject,
+    Keep,
+}
 
 /// The `[server]` settings normalization follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use crate::base::registry::{Registry, Reusable};
 use crate::base::Reply;
-use crate::config::raw::{JailKey, JailSection, OnStoreError, RedisSection};
+use crate::config::raw::{JailSection, OnStoreError, RedisSection};
 use crate::observability::Metrics;
 use crate::ratelimit::RedisStore;
 use local::{LocalJail, Rules, Strike};
@@ -39,13 +39,22 @@ use shared::SharedJail;
 /// The state of the running config's jails, by name.
 pub type JailsRegistry = Registry<JailState>;
 
+/// What a jail counts strikes and bans by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// The client's address (its /64 for IPv6).
+    ClientIp,
+    /// The authenticated consumer.
+    Consumer,
+}
+
 /// What a jail's state means: equal identities keep strikes and bans across reloads.
 /// Its rules (`statuses`, `max_strikes`, `window`, `ban`, `max_keys`,
 /// `on_store_error`) are not part of it: changing them keeps the bans.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JailIdentity {
     pub name: String,
-    pub key: JailKey,
+    pub key: KeyKind,
     /// `[redis]`, for a shared jail.
     pub redis: Option<RedisSection>,
 }
@@ -189,7 +198,7 @@ impl Jail {
         self.state.name()
     }
 
-    pub fn key(&self) -> JailKey {
+    pub fn key(&self) -> KeyKind {
         self.state.identity.key
     }
 
@@ -269,7 +278,7 @@ pub struct Jails {
 
 impl Jails {
     /// The jails whose key is of `kind`.
-    pub fn of_kind(&self, kind: JailKey) -> Vec<Arc<Jail>> {
+    pub fn of_kind(&self, kind: KeyKind) -> Vec<Arc<Jail>> {
         let jails = self.by_name.values().filter(|j| j.key() == kind);
         jails.cloned().collect()
     }

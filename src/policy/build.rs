@@ -32,9 +32,9 @@ use crate::auth::compile::CompiledAuth;
 use crate::auth::RouteAuth;
 use crate::base::clock::Clock;
 use crate::config::location::{Problems, TomlPath};
-use crate::config::raw::{JailKey, ListenerSection, RawConfig, RouteSection, ServerSection};
+use crate::config::raw::{ListenerSection, RawConfig, RouteSection, ServerSection};
 use crate::edge::forwarded::TrustedProxies;
-use crate::jail::{Jail, Jails};
+use crate::jail::{Jail, Jails, KeyKind};
 use crate::observability::{Metrics, SecurityLog};
 use crate::ratelimit::{InFlightLimit, Policy, RouteLimits};
 use crate::stage::{Stages, StagesBuilder};
@@ -73,7 +73,7 @@ impl<'a> Builder<'a> {
             ip_lists: ip_list::load_all(&raw.ip_lists, problems),
             identity_headers: parts.auth.identity_headers.iter().cloned().collect(),
             max_body: raw.server.max_body,
-            consumer_jails: parts.jails.of_kind(JailKey::Consumer),
+            consumer_jails: parts.jails.of_kind(KeyKind::Consumer),
             server_head: Stages::default(),
             server_tail: Stages::default(),
         };
@@ -119,11 +119,11 @@ impl<'a> Builder<'a> {
         ip_list::install(deny_from, &[], &self.lists_at(&at, ""), problems, &mut head);
         self.server_head = head.finish();
         let mut tail = StagesBuilder::default();
-        let banning = self.parts.jails.of_kind(JailKey::ClientIp);
+        let banning = self.parts.jails.of_kind(KeyKind::ClientIp);
         let striking = pick(self.parts.jails, striking);
         jails::install(
             banning,
-            JailKey::ClientIp,
+            KeyKind::ClientIp,
             striking,
             &self.jails(),
             &mut tail,
@@ -238,7 +238,7 @@ impl<'a> Builder<'a> {
         let striking = pick(self.parts.jails, striking);
         jails::install(
             banning,
-            JailKey::Consumer,
+            KeyKind::Consumer,
             striking,
             &self.jails(),
             &mut stages,

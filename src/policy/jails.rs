@@ -18,9 +18,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::base::clock::Clock;
-use crate::config::raw::JailKey;
 use crate::edge::forwarded::{client_network, TrustedProxies};
-use crate::jail::{check_bans, Jail};
+use crate::jail::{check_bans, Jail, KeyKind};
 use crate::observability::{EventFacts, Metrics, SecurityLog};
 use crate::stage::{self, Cx, Declared, Facts, Hooks, Outcome, Reply, Stage, StagesBuilder, Step};
 
@@ -29,7 +28,7 @@ const NAME: &str = "jail";
 struct Jails {
     /// Jails whose bans are checked here, all of `kind`.
     banning: Vec<Arc<Jail>>,
-    kind: JailKey,
+    kind: KeyKind,
     /// Jails counting strikes from the requests that pass here.
     striking: Vec<Arc<Jail>>,
     trusted_proxies: TrustedProxies,
@@ -51,7 +50,7 @@ pub struct Shared<'a> {
 /// `striking`, when there is either.
 pub fn install(
     banning: Vec<Arc<Jail>>,
-    kind: JailKey,
+    kind: KeyKind,
     striking: Vec<Arc<Jail>>,
     shared: &Shared<'_>,
     stages: &mut StagesBuilder,
@@ -106,14 +105,14 @@ impl Jails {
     }
 
     /// The request's key of `kind` (see the module docs).
-    fn key(&self, facts: &Facts, kind: JailKey) -> Option<String> {
+    fn key(&self, facts: &Facts, kind: KeyKind) -> Option<String> {
         match kind {
-            JailKey::ClientIp => {
+            KeyKind::ClientIp => {
                 let ip = facts.client_ip;
                 let unknown = ip.is_unspecified() || self.trusted_proxies.contains(ip);
                 (!unknown).then(|| ip_key(ip))
             }
-            JailKey::Consumer => {
+            KeyKind::Consumer => {
                 let p = facts.principal.as_deref()?;
                 Some(format!("{}:{}", p.authenticator, p.id))
             }

@@ -4,19 +4,13 @@
 use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use std::net::SocketAddr;
 
-use crate::config::raw::ListenerSection;
-
 #[derive(Debug, Default)]
 pub struct ListenerMap(Vec<(SocketAddr, String)>);
 
 impl ListenerMap {
-    pub fn new<'a>(listeners: impl IntoIterator<Item = (&'a String, &'a ListenerSection)>) -> Self {
-        Self(
-            listeners
-                .into_iter()
-                .map(|(n, l)| (l.addr, n.clone()))
-                .collect(),
-        )
+    /// The map of `listeners`: each one's address and name.
+    pub fn new(listeners: impl IntoIterator<Item = (SocketAddr, String)>) -> Self {
+        Self(listeners.into_iter().collect())
     }
 
     /// The listener bound to `local` (exact address, or a wildcard address on its port).

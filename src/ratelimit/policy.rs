@@ -128,7 +128,9 @@ impl Buckets {
 /// The shared store of a `store = "redis"` policy.
 struct Shared {
     store: Arc<RedisStore>,
-    on_error: OnStoreError,
+    /// While Redis cannot answer, requests are refused (`on_store_error = "deny"`)
+    /// rather than limited by the local buckets.
+    fail_closed: bool,
     /// Redis is failing for this policy (logged once per outage).
     down: AtomicBool,
 }
@@ -161,7 +163,7 @@ impl Policy {
             max_keys: l.max_keys,
             shared: redis.map(|store| Shared {
                 store,
-                on_error: l.on_store_error,
+                fail_closed: l.on_store_error == OnStoreError::Deny,
                 down: AtomicBool::new(false),
             }),
             buckets,
@@ -199,12 +201,15 @@ impl Policy {
                     metrics.rate_limit_store_error(&self.name);
                     if !shared.down.swap(true, Relaxed) {
                         log::warn!(
-                            "rate limit {:?}: Redis unavailable ({e}); on_store_error = {:?} until it answers again",
+                            "rate limit {:?}: Redis unavailable ({e}); {} until it answers again",
                             self.name,
-                            shared.on_error
+                            match shared.fail_closed {
+                                true => "refusing its requests",
+                                false => "limiting with this process's buckets",
+                            }
                         );
                     }
-                    if shared.on_error == OnStoreError::Deny {
+                    if shared.fail_closed {
                         return None;
                     }
                 }

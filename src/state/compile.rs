@@ -19,14 +19,14 @@ use super::{Retained, Snapshot};
 use crate::auth::compile::compile_auth;
 use crate::base::registry::Reusable;
 use crate::config::location::{Problems, TomlPath};
-use crate::config::raw::{LimitStore, RawConfig, RouteSection};
+use crate::config::raw::{self, LimitStore, RawConfig, RouteSection, ServerSection};
 use crate::config::source::ConfigSource;
 use crate::config::{ConfigErrors, LoadedConfig};
 use crate::connection::ClientLimits;
 use crate::edge::forwarded::TrustedProxies;
 use crate::edge::hygiene::RequestLimits;
-use crate::edge::path::{self, PathRules};
-use crate::jail::{Jail, JailIdentity, JailState, Jails};
+use crate::edge::path::{self, DoubleEncoding, EscapedSlashes, PathRules};
+use crate::jail::{Jail, JailIdentity, JailState, Jails, KeyKind};
 use crate::policy::build::{Builder, Parts};
 use crate::ratelimit::{BucketIdentity, Buckets, Policy, RedisStore};
 use crate::routing::{ProxyTo, Route, RouteAction, Router, StaticResponse};
@@ -181,11 +181,7 @@ fn compile_raw(
             max_uri_bytes: usize::try_from(s.max_uri_bytes).unwrap_or(usize::MAX),
             max_header_bytes: usize::try_from(s.max_header_bytes).unwrap_or(usize::MAX),
         },
-        path_rules: PathRules {
-            escaped_slashes: s.escaped_slashes,
-            merge_slashes: s.merge_slashes,
-            double_encoding: s.double_encoding,
-        },
+        path_rules: path_rules(&raw.server),
         listener_stages,
         server_stages: Arc::new(stages.server_stages()),
         unrouted_stages: stages.unrouted_stages(),
@@ -222,7 +218,10 @@ fn compile_jails(
         let shared = redis.filter(|_| section.store == LimitStore::Redis);
         let identity = JailIdentity {
             name: name.clone(),
-            key: section.key,
+            key: match section.key {
+                raw::JailKey::ClientIp => KeyKind::ClientIp,
+                raw::JailKey::Consumer => KeyKind::Consumer,
+            },
             redis: shared.map(|r| r.definition().clone()),
         };
         let built = retained.jails.get_or_build(name, &identity, || {
@@ -281,6 +280,22 @@ fn compile_route(
     let complete = methods.len() == r.methods.len() && problems.len() == before;
     let action = action.filter(|_| complete)?;
     Some(Route::new(&r.name, &r.path_prefix, methods, action, stages))
+}
+
+/// How paths are normalized, as `[server]` says.
+fn path_rules(server: &ServerSection) -> PathRules {
+    PathRules {
+        escaped_slashes: match server.escaped_slashes {
+            raw::EscapedSlashes::Reject => EscapedSlashes::Reject,
+            raw::EscapedSlashes::Decode => EscapedSlashes::Decode,
+            raw::EscapedSlashes::Keep => EscapedSlashes::Keep,
+        },
+        merge_slashes: server.merge_slashes,
+        double_encoding: match server.double_encoding {
+            raw::DoubleEncoding::Reject => DoubleEncoding::Reject,
+            raw::DoubleEncoding::Keep => DoubleEncoding::Keep,
+        },
+    }
 }
 
 /// A route prefix is matched against normalized paths, so it must be written as one

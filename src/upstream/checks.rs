@@ -35,7 +35,7 @@ pub(super) fn health_check(
             let mut hc = HttpHealthCheck::new(&h.host, tls.is_some());
             match tls {
                 Some(tls) => tls.apply(&mut hc.peer_template),
-                None => speak(&mut hc.peer_template, protocol),
+                None => speak(&mut hc.peer_template, protocol == UpstreamProtocol::H2c),
             }
             let path = h.path.as_deref().unwrap_or("/");
             let uri = path

@@ -115,6 +115,8 @@ pub struct Targets {
     definition: TargetsDefinition,
     set: Arc<TargetSet>,
     balancer: Box<dyn Balancer>,
+    /// Plaintext targets speak HTTP/2 with prior knowledge (`protocol = "h2c"`).
+    h2c: bool,
     last_checks: LastChecks,
     /// Requests in flight to this upstream (its `max_in_flight` counts here).
     pub in_flight: Arc<Inflight>,
@@ -152,6 +154,7 @@ impl Targets {
             definition: definition.clone(),
             set,
             balancer,
+            h2c: definition.protocol == UpstreamProtocol::H2c,
             last_checks,
             in_flight: Arc::new(Inflight::new()),
             retry_budget: RetryBudget::default(),
@@ -265,7 +268,7 @@ impl Targets {
             Some(tls) => tls.peer(addr),
             None => {
                 let mut peer = HttpPeer::new(addr, false, String::new());
-                speak(&mut peer, self.definition.protocol);
+                speak(&mut peer, self.h2c);
                 peer
             }
         }
