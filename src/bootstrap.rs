@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use crate::admin;
 use crate::auth::jwks::jwks_refresher;
+use crate::base::background;
 use crate::base::chores::Chores;
 use crate::base::clock::Clock;
 use crate::base::lifecycle::{Lifecycle, LifecycleWatch};
@@ -185,6 +186,7 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
         server.add_service(admin::service(admin, parts));
     }
     chores.add(health_checks(retained.targets.clone()));
+    chores.add(background::chores(retained.background.clone()));
     chores.add(dns_refreshes(
         retained.targets.clone(),
         retained.metrics.clone(),

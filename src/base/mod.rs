@@ -1,10 +1,12 @@
 //! Building blocks that know nothing of the config file or of Pingora's phases, used
 //! by the modules above them: the [`Reply`] every stage that refuses a request
 //! converts its error into, the registry that keeps state (pools, key sets,
-//! buckets) across reloads while its definition is unchanged, the one clock the
+//! buckets) across reloads while its definition is unchanged, the background chores
+//! stages build with a config, the one clock the
 //! time-based logic reads, the process's lifecycle (starting, serving, draining), the
 //! thread the background chores share, and cheap header edits for the hot path.
 
+pub mod background;
 pub mod chores;
 pub mod clock;
 pub mod headers;

@@ -15,7 +15,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::location::{line_column, path_at, span_of, Problems, TomlPath};
-use super::raw::{AuthSection, LogTarget, RawConfig};
+use super::raw::{single_section, AuthSection, LogTarget, RawConfig, SINGLE_SECTIONS};
 use super::validate::{validate, Unparsed};
 
 /// A config that parsed, with its text (to place later problems) and the errors
@@ -269,8 +269,29 @@ struct Sections<'a, 'i> {
     unparsed: Unparsed,
 }
 
-const SECTIONS: &str = "`server`, `admin`, `listeners`, `upstreams`, `auth`, `limits`, \
-     `redis`, `ip_lists`, `jails`, `routes`";
+/// Every section's name, as an error lists them: `server`, `admin`, ...
+fn known_sections() -> String {
+    let singles = SINGLE_SECTIONS.iter().map(|(name, _)| *name);
+    let names: Vec<String> = SECTIONS
+        .into_iter()
+        .chain(singles)
+        .map(|name| format!("`{name}`"))
+        .collect();
+    names.join(", ")
+}
+
+/// The sections `Sections::read` reads itself (each of the others is in
+/// `raw::SINGLE_SECTIONS`).
+const SECTIONS: [&str; 8] = [
+    "server",
+    "listeners",
+    "upstreams",
+    "auth",
+    "limits",
+    "ip_lists",
+    "jails",
+    "routes",
+];
 
 impl<'i> Sections<'_, 'i> {
     fn read(&mut self) -> RawConfig {
@@ -283,20 +304,26 @@ impl<'i> Sections<'_, 'i> {
                         raw.server = server;
                     }
                 }
-                "admin" => raw.admin = self.item(value, &path),
                 "auth" => raw.auth = self.named(value, &path, Some(|u| &mut u.auth)),
                 "limits" => raw.limits = self.named(value, &path, Some(|u| &mut u.limits)),
-                "redis" => raw.redis = self.item(value, &path),
                 "ip_lists" => raw.ip_lists = self.named(value, &path, None),
                 "jails" => raw.jails = self.named(value, &path, Some(|u| &mut u.jails)),
                 "listeners" => raw.listeners = self.named(value, &path, Some(|u| &mut u.listeners)),
                 "upstreams" => raw.upstreams = self.named(value, &path, Some(|u| &mut u.upstreams)),
                 "routes" => raw.routes = self.list(value, &path),
-                other => self.error_at(
-                    key.span().start,
-                    &path,
-                    format!("unknown section `{other}`, expected one of {SECTIONS}"),
-                ),
+                other => match single_section(other) {
+                    Some(read) => {
+                        self.read_with(value, &path, |de| read(&mut raw, de));
+                    }
+                    None => self.error_at(
+                        key.span().start,
+                        &path,
+                        format!(
+                            "unknown section `{other}`, expected one of {}",
+                            known_sections()
+                        ),
+                    ),
+                },
             }
         }
         raw
@@ -308,7 +335,17 @@ impl<'i> Sections<'_, 'i> {
         value: &Spanned<DeValue<'i>>,
         path: &TomlPath,
     ) -> Option<T> {
-        match T::deserialize(ValueDeserializer::from(value.clone())) {
+        self.read_with(value, path, T::deserialize)
+    }
+
+    /// One table read by `read`; its error placed at the value it is about.
+    fn read_with<T>(
+        &mut self,
+        value: &Spanned<DeValue<'i>>,
+        path: &TomlPath,
+        read: impl FnOnce(ValueDeserializer<'i>) -> Result<T, toml::de::Error>,
+    ) -> Option<T> {
+        match read(ValueDeserializer::from(value.clone())) {
             Ok(v) => Some(v),
             Err(e) => {
                 let span = e.span().unwrap_or_else(|| value.span());

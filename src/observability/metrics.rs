@@ -1,11 +1,16 @@
 //! Prometheus metrics, in a registry owned by the process (no global statics) and
 //! served on the admin listener's `/metrics`. Counters survive reloads: they live
-//! beside the snapshot, not in it.
+//! beside the snapshot, not in it. A capability with counters of its own registers
+//! them through [`Metrics::counter_vec`], without a field here.
 
 use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 pub struct Metrics {
     registry: Registry,
+    /// Counter families registered by name through `counter_vec`.
+    registered: Mutex<HashMap<String, IntCounterVec>>,
     auth_decisions: IntCounterVec,
     jwks_fetches: IntCounterVec,
     rate_limits: IntCounterVec,
@@ -193,6 +198,7 @@ impl Metrics {
         registry.register(Box::new(rate_limit_untracked.clone()))?;
         Ok(Self {
             registry,
+            registered: Mutex::default(),
             auth_decisions,
             jwks_fetches,
             rate_limits,
@@ -348,6 +354,24 @@ impl Metrics {
             .set(gauge(untracked));
     }
 
+    /// The counter family `tollgate_NAME` with `labels`, registered on first use; the
+    /// same family every time after (a capability rebuilt by a reload keeps counting).
+    pub fn counter_vec(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntCounterVec, prometheus::Error> {
+        let mut registered = self.registered.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(family) = registered.get(name) {
+            return Ok(family.clone());
+        }
+        let family = IntCounterVec::new(Opts::new(name, help), labels)?;
+        self.registry.register(Box::new(family.clone()))?;
+        registered.insert(name.to_owned(), family.clone());
+        Ok(family)
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
@@ -355,5 +379,26 @@ impl Metrics {
             log::warn!("cannot encode metrics: {e}");
         }
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_family_registered_twice_is_one_family() {
+        let metrics = Metrics::new().expect("metrics");
+        let first = metrics
+            .counter_vec("things_total", "Things", &["kind"])
+            .expect("registered");
+        first.with_label_values(&["a"]).inc();
+        let again = metrics
+            .counter_vec("things_total", "Things", &["kind"])
+            .expect("the same family");
+        again.with_label_values(&["a"]).inc();
+        assert!(metrics
+            .render()
+            .contains("tollgate_things_total{kind=\"a\"} 2"));
     }
 }

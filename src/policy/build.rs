@@ -30,6 +30,7 @@ use super::{
 };
 use crate::auth::compile::CompiledAuth;
 use crate::auth::RouteAuth;
+use crate::base::background::Making;
 use crate::base::clock::Clock;
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{ListenerSection, RawConfig, RouteSection, ServerSection};
@@ -50,6 +51,8 @@ pub struct Parts<'a> {
     pub rate_limits: &'a HashMap<String, Arc<Policy>>,
     pub jails: &'a Jails,
     pub clock: &'a Clock,
+    /// Where stages ask for background chores.
+    pub background: &'a Making<'a>,
 }
 
 /// What the stages of one config share: its lists, server-wide defaults, and the

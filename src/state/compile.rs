@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use super::{Retained, Snapshot};
 use crate::auth::compile::compile_auth;
+use crate::base::background::Making;
 use crate::base::registry::Reusable;
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{self, LimitStore, RawConfig, RouteSection, ServerSection};
@@ -139,6 +140,7 @@ fn compile_raw(
     let jails = compile_jails(raw, retained, redis.get("redis"), &mut problems);
     let s = &raw.server;
     let trusted_proxies = TrustedProxies::new(s.trusted_proxies.clone());
+    let making = Making::new(&retained.background);
     let parts = Parts {
         metrics: &retained.metrics,
         security_log: &retained.security_log,
@@ -147,6 +149,7 @@ fn compile_raw(
         rate_limits: &rate_limits,
         jails: &jails,
         clock: &retained.clock,
+        background: &making,
     };
     let stages = Builder::new(raw, &parts, &mut problems);
     let listener_stages = raw
@@ -201,6 +204,7 @@ fn compile_raw(
         auth,
         rate_limits,
         redis,
+        background: making.finish(),
         tls,
         warnings: found.warnings,
     })

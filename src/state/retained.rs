@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::Snapshot;
 use crate::auth::jwks::JwksRegistry;
+use crate::base::background::BackgroundRegistry;
 use crate::base::clock::Clock;
 use crate::jail::JailsRegistry;
 use crate::observability::{JsonLines, Metrics, SecurityLog};
@@ -20,6 +21,8 @@ pub struct Retained {
     pub buckets: Arc<BucketsRegistry>,
     pub redis: Arc<RedisRegistry>,
     pub jails: Arc<JailsRegistry>,
+    /// The chores stages asked for (`base::background`).
+    pub background: Arc<BackgroundRegistry>,
     pub tls: TlsSlots,
     pub metrics: Arc<Metrics>,
     /// Where stages write their security events (its file is fixed at start).
@@ -36,6 +39,7 @@ impl Retained {
             buckets: Arc::default(),
             redis: Arc::default(),
             jails: Arc::default(),
+            background: Arc::default(),
             tls: TlsSlots::default(),
             metrics,
             security_log,
@@ -79,6 +83,7 @@ impl Retained {
                 })
                 .collect(),
         );
+        self.background.commit(snapshot.background.clone());
         self.tls.commit(&snapshot.tls);
         self.metrics
             .tls_certificates(snapshot.tls.iter().flat_map(|(listener, tls)| {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::auth::compile::CompiledAuth;
+use crate::base::background::Background;
 use crate::config::source::ConfigSource;
 use crate::connection::ClientLimits;
 use crate::edge::forwarded::TrustedProxies;
@@ -47,6 +48,8 @@ pub struct Snapshot {
     pub rate_limits: HashMap<String, Arc<Policy>>,
     /// The `[redis]` store, if any (one entry).
     pub redis: HashMap<String, Arc<RedisStore>>,
+    /// The background chores its stages asked for, by name.
+    pub background: HashMap<String, Arc<Background>>,
     /// Certificates and client-certificate settings of TLS listeners, by name.
     pub tls: HashMap<String, Arc<ListenerTls>>,
     /// Problems worth an operator's attention that do not refuse the config

@@ -4,6 +4,9 @@
 //!
 //! These types are plain data. They are never used on the request path: `state::compile`
 //! turns a validated [`RawConfig`] into the runtime `Snapshot`.
+//!
+//! A new section of one table (`[admin]`, `[redis]`) is a field of [`RawConfig`] and a
+//! line of [`single_section`]: `config::load` reads such sections through it.
 
 mod auth;
 mod defaults;
@@ -22,7 +25,9 @@ pub use route::*;
 pub use server::*;
 pub use upstream::*;
 
+use serde::Deserialize;
 use std::collections::BTreeMap;
+use toml::de::{Error, ValueDeserializer};
 
 /// The whole file. Sections are deserialized one by one (see `config::load`) so that an
 /// error in one listener does not hide an error in a route.
@@ -38,4 +43,27 @@ pub struct RawConfig {
     pub ip_lists: BTreeMap<String, IpListSection>,
     pub jails: BTreeMap<String, JailSection>,
     pub routes: Vec<RouteSection>,
+}
+
+/// Reads one section of a single table into its field of a [`RawConfig`].
+pub type ReadSection = fn(&mut RawConfig, ValueDeserializer<'_>) -> Result<(), Error>;
+
+/// The sections of one table each, by name, and how each is read.
+pub const SINGLE_SECTIONS: &[(&str, ReadSection)] = &[
+    ("admin", |raw, de| {
+        raw.admin = Some(Deserialize::deserialize(de)?);
+        Ok(())
+    }),
+    ("redis", |raw, de| {
+        raw.redis = Some(Deserialize::deserialize(de)?);
+        Ok(())
+    }),
+];
+
+/// How the single-table section `name` is read; `None` when it is none.
+pub fn single_section(name: &str) -> Option<ReadSection> {
+    SINGLE_SECTIONS
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, read)| *read)
 }
