@@ -104,6 +104,7 @@ impl RequestCtx {
         upstream: &mut RequestHeader,
     ) -> pingora::Result<()> {
         let facts = &mut self.facts;
+        facts.try_number = self.attempt.as_ref().map_or(0, |a| a.tries().len());
         if let Some(stages) = &self.listener {
             stages.upstream(req, facts, &mut self.listener_slots, upstream)?;
         }

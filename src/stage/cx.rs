@@ -36,6 +36,9 @@ pub struct Facts {
     pub principal: Option<Arc<Principal>>,
     /// In the response phase: the response is tollgate's own reply.
     pub own_reply: bool,
+    /// Which try at the upstream is under way, from 1 (`Outcome::tries[n - 1]`); 0
+    /// before the first.
+    pub try_number: usize,
 }
 
 /// A route as logs and traces name it.
@@ -63,6 +66,7 @@ impl Facts {
             route: None,
             principal: None,
             own_reply: false,
+            try_number: 0,
         }
     }
 
@@ -123,6 +127,7 @@ impl<'a> RequestView<'a> {
             secure: false,
             consumer: None,
             own_reply: false,
+            try_number: 0,
         }
     }
 }
