@@ -127,7 +127,6 @@ impl<'a> RequestView<'a> {
             secure: false,
             consumer: None,
             own_reply: false,
-            try_number: 0,
         }
     }
 }
