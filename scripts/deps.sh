@@ -3,7 +3,8 @@
 # cmake (libz-ng-sys, aws-lc-sys), pkg-config and the OpenSSL headers (pingora's
 # openssl flavour, linked against the system library; see .cargo/config.toml), a C
 # compiler, redis-server (the tests start their own, on a free loopback port), and
-# Python's grpcio (the gRPC server and client of the tests).
+# Python's grpcio (the gRPC server and client of the tests) and opentelemetry-proto
+# (the OTLP receiver of the tracing tests).
 set -euo pipefail
 
 missing=()
@@ -33,4 +34,21 @@ if ! python3 -c 'import grpc' 2>/dev/null; then
     python3 -m pip install --quiet grpcio
   fi
   python3 -c 'import grpc'
+fi
+
+if ! python3 -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null; then
+  echo "installing: opentelemetry-proto for $(command -v python3)"
+  if [ "$(command -v python3)" = /usr/bin/python3 ]; then
+    # Debian packages no opentelemetry-proto: pip, beside the system's packages.
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+      sudo_cmd=()
+      [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+      "${sudo_cmd[@]}" apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-pip
+    fi
+    python3 -m pip install --quiet --break-system-packages opentelemetry-proto
+  else
+    python3 -m pip install --quiet opentelemetry-proto
+  fi
+  python3 -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2'
 fi

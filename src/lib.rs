@@ -24,5 +24,6 @@ pub mod routing;
 pub mod stage;
 pub mod state;
 pub mod tls;
+pub mod tracing;
 pub mod upgrade;
 pub mod upstream;

@@ -28,6 +28,7 @@ mod reload;
 mod retries;
 mod routing;
 mod tls;
+mod tracing;
 mod upgrade;
 mod validation;
 mod websocket;

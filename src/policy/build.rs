@@ -39,6 +39,7 @@ use crate::jail::{Jail, Jails, KeyKind};
 use crate::observability::{Metrics, SecurityLog};
 use crate::ratelimit::{InFlightLimit, Policy, RouteLimits};
 use crate::stage::{Stages, StagesBuilder};
+use crate::tracing;
 use crate::upstream::Pool;
 
 /// What stages are built from besides their sections: the snapshot's compiled
@@ -80,11 +81,12 @@ impl<'a> Builder<'a> {
             server_head: Stages::default(),
             server_tail: Stages::default(),
         };
-        builder.build_server_stages(&raw.server, problems);
+        builder.build_server_stages(raw, problems);
         builder
     }
 
-    fn build_server_stages(&mut self, server: &ServerSection, problems: &mut Problems) {
+    fn build_server_stages(&mut self, raw: &RawConfig, problems: &mut Problems) {
+        let server = &raw.server;
         let ServerSection {
             // Process settings (`bootstrap`), request limits and path rules (`state`).
             workers: _,
@@ -118,6 +120,14 @@ impl<'a> Builder<'a> {
         } = server;
         let at = TomlPath::root().key("server");
         let mut head = StagesBuilder::default();
+        let (metrics, background) = (self.parts.metrics, self.parts.background);
+        tracing::install(
+            raw.tracing.as_ref(),
+            metrics,
+            background,
+            problems,
+            &mut head,
+        );
         forwarded::install(&mut head);
         ip_list::install(deny_from, &[], &self.lists_at(&at, ""), problems, &mut head);
         self.server_head = head.finish();

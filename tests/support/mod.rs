@@ -6,6 +6,7 @@ pub mod dns;
 pub mod grpc;
 pub mod jwks_server;
 pub mod origin;
+pub mod otlp;
 pub mod redis;
 pub mod tls_origin;
 pub mod tokens;

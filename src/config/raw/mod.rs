@@ -15,6 +15,7 @@ mod limits;
 mod listener;
 mod route;
 mod server;
+mod tracing;
 mod upstream;
 
 pub use auth::*;
@@ -23,6 +24,7 @@ pub use limits::*;
 pub use listener::*;
 pub use route::*;
 pub use server::*;
+pub use tracing::*;
 pub use upstream::*;
 
 use serde::Deserialize;
@@ -43,6 +45,7 @@ pub struct RawConfig {
     pub ip_lists: BTreeMap<String, IpListSection>,
     pub jails: BTreeMap<String, JailSection>,
     pub routes: Vec<RouteSection>,
+    pub tracing: Option<TracingSection>,
 }
 
 /// Reads one section of a single table into its field of a [`RawConfig`].
@@ -56,6 +59,10 @@ pub const SINGLE_SECTIONS: &[(&str, ReadSection)] = &[
     }),
     ("redis", |raw, de| {
         raw.redis = Some(Deserialize::deserialize(de)?);
+        Ok(())
+    }),
+    ("tracing", |raw, de| {
+        raw.tracing = Some(Deserialize::deserialize(de)?);
         Ok(())
     }),
 ];

@@ -1,0 +1,205 @@
+//! The tracing stage, first of every listener's stages.
+//!
+//! - Request: the trace the request belongs to: its valid `traceparent`'s (whose
+//!   sampled flag decides), or a new one sampled at `sample_ratio`; and the id of its
+//!   SERVER span.
+//! - Upstream, on every try: a new CLIENT span id, sent as the `traceparent` the
+//!   upstream gets (flags `00` when unsampled: it still propagates); the client's
+//!   `tracestate` goes with a parent it belongs to, and never with a new trace.
+//! - Done: a sampled request's spans go to the exporter's queue.
+//! - Log: `trace_id` and `span_id` (the SERVER span's) on the access-log line.
+
+use futures::future::BoxFuture;
+use http::Version;
+use pingora::http::RequestHeader;
+use std::sync::Arc;
+use std::time::{Instant, UNIX_EPOCH};
+
+use super::context::{
+    self, new_span_id, new_trace_id, sampled_at, SpanId, TraceId, TRACEPARENT, TRACESTATE,
+};
+use super::export::Exporter;
+use super::span::{Finished, TrySpan};
+use crate::stage::{Cx, Declared, Facts, Hooks, LogFields, LogValue, Outcome, Stage, Step};
+
+pub struct Tracing {
+    pub exporter: Arc<Exporter>,
+    pub sample_ratio: f64,
+}
+
+/// A request's place in its trace.
+#[derive(Default)]
+struct Trace {
+    trace_id: TraceId,
+    server_span: SpanId,
+    parent: Option<SpanId>,
+    sampled: bool,
+    tracestate: Option<String>,
+    /// The CLIENT span id of each try that reached its upstream, by try number.
+    tries: Vec<(usize, SpanId)>,
+}
+
+impl Tracing {
+    /// The request's trace, begun on first use (a request refused before the stages
+    /// ran begins it when it ends).
+    fn trace<'c>(&self, cx: &'c mut Cx<'_>) -> &'c mut Trace {
+        if cx.state::<Trace>().is_none() {
+            let begun = self.begin(cx.req);
+            *cx.state_mut::<Trace>() = begun;
+        }
+        cx.state_mut::<Trace>()
+    }
+
+    fn begin(&self, req: &RequestHeader) -> Trace {
+        let server_span = new_span_id();
+        match context::parent(req) {
+            Some(parent) => Trace {
+                trace_id: parent.trace_id,
+                server_span,
+                parent: Some(parent.span_id),
+                sampled: parent.sampled,
+                tracestate: tracestate(req),
+                tries: Vec::new(),
+            },
+            None => {
+                let trace_id = new_trace_id();
+                Trace {
+                    trace_id,
+                    server_span,
+                    parent: None,
+                    sampled: sampled_at(self.sample_ratio, &trace_id),
+                    tracestate: None,
+                    tries: Vec::new(),
+                }
+            }
+        }
+    }
+}
+
+impl Stage for Tracing {
+    fn name(&self) -> &'static str {
+        "tracing"
+    }
+
+    fn declares(&self) -> Declared {
+        let hooks = Hooks::REQUEST.and(Hooks::UPSTREAM);
+        Declared::hooks(hooks.and(Hooks::DONE).and(Hooks::LOG))
+    }
+
+    fn on_request<'a>(&'a self, cx: &'a mut Cx<'_>) -> Step<'a> {
+        self.trace(cx);
+        Step::Continue
+    }
+
+    fn on_upstream(&self, cx: &mut Cx<'_>, upstream: &mut RequestHeader) -> pingora::Result<()> {
+        let try_number = cx.facts().try_number;
+        let trace = self.trace(cx);
+        let span = new_span_id();
+        trace.tries.push((try_number, span));
+        let parent = context::traceparent(&trace.trace_id, &span, trace.sampled);
+        upstream.insert_header(TRACEPARENT, parent)?;
+        if trace.tracestate.is_none() {
+            upstream.remove_header(TRACESTATE);
+        }
+        Ok(())
+    }
+
+    fn on_done<'a>(
+        &'a self,
+        cx: &'a mut Cx<'_>,
+        outcome: &'a Outcome<'_>,
+    ) -> Option<BoxFuture<'a, ()>> {
+        self.trace(cx);
+        if let Some(trace) = cx.state::<Trace>().filter(|t| t.sampled) {
+            self.exporter
+                .send(finished(cx.req, cx.facts(), outcome, trace));
+        }
+        None
+    }
+
+    fn log_fields(&self, cx: &Cx<'_>, fields: &mut LogFields) {
+        if let Some(trace) = cx.state::<Trace>() {
+            fields.add("trace_id", LogValue::Text(hex::encode(trace.trace_id)));
+            fields.add("span_id", LogValue::Text(hex::encode(trace.server_span)));
+        }
+    }
+}
+
+/// The client's `tracestate`, its lines joined, when it is text.
+fn tracestate(req: &RequestHeader) -> Option<String> {
+    let values: Vec<&str> = req
+        .headers
+        .get_all(TRACESTATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
+}
+
+/// The request's spans.
+fn finished(req: &RequestHeader, facts: &Facts, outcome: &Outcome<'_>, trace: &Trace) -> Finished {
+    let start_ns = unix_ns(facts);
+    let at = |instant: Instant| {
+        let since = instant.saturating_duration_since(facts.started);
+        start_ns.saturating_add(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+    };
+    let tries = outcome
+        .tries
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TrySpan {
+            span_id: trace
+                .tries
+                .iter()
+                .find(|(number, _)| *number == i + 1)
+                .map_or_else(new_span_id, |(_, span)| *span),
+            target: t.target,
+            status: t.status,
+            error: t.error.clone(),
+            start_ns: at(t.started),
+            end_ns: at(t.ended.unwrap_or(outcome.ended)),
+        })
+        .collect();
+    Finished {
+        trace_id: trace.trace_id,
+        server_span: trace.server_span,
+        parent: trace.parent,
+        tracestate: trace.tracestate.clone(),
+        method: req.method.as_str().to_owned(),
+        path: match facts.path.as_str() {
+            "" => req.uri.path().to_owned(),
+            normalized => normalized.to_owned(),
+        },
+        route: facts
+            .route
+            .as_ref()
+            .map(|r| (r.path_prefix.clone(), r.name.clone())),
+        status: outcome.status,
+        client_ip: facts.client_ip,
+        protocol_version: match req.version {
+            Version::HTTP_10 => "1.0",
+            Version::HTTP_2 => "2",
+            _ => "1.1",
+        },
+        user_agent: req
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        consumer: facts.consumer().map(str::to_owned),
+        refused: outcome
+            .refusal
+            .map(|r| (r.stage, r.detail.clone().into_owned())),
+        start_ns,
+        end_ns: at(outcome.ended),
+        tries,
+    }
+}
+
+fn unix_ns(facts: &Facts) -> u64 {
+    let since = facts
+        .started_at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+}
