@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# load-tests/lib.sh: helpers shared by run.sh, flood.sh and tls-scan.sh (sourced, not run).
+# load-tests/lib.sh: helpers shared by run.sh, compare.sh, flood.sh, tls-scan.sh and the
+# other scripts here (sourced, not run).
 #
 # Processes started here are registered in PIDS with their stop signal in STOP_SIG and
 # stopped by `cleanup` on exit, also on failure or Ctrl-C. NGINX must be set (by
@@ -239,6 +240,113 @@ targets = ["127.0.0.1:$PORT_ORIGIN"]
 name = "all"
 upstream = "origin"
 EOT
+}
+
+# b64url: base64url without padding (JWT segments) of stdin.
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+
+# make_jwt DIR: an RS256 key pair, DIR/jwt.key and DIR/jwt.pub.pem, and a token signed with
+# it, valid for an hour, all made with the openssl CLI. Sets JWT (the token) and
+# AUTH_HEADER ("Authorization: Bearer $JWT", for curl -H and wrk -H).
+make_jwt() {
+    local dir=$1 signed
+    openssl genrsa -out "$dir/jwt.key" 2048 2>/dev/null || die "openssl genrsa failed"
+    openssl rsa -in "$dir/jwt.key" -pubout -out "$dir/jwt.pub.pem" 2>/dev/null || die "openssl rsa failed"
+    signed="$(printf '{"alg":"RS256","typ":"JWT"}' | b64url).$(printf '{"sub":"bench","exp":%d}' $(($(date +%s) + 3600)) | b64url)"
+    JWT="$signed.$(printf %s "$signed" | openssl dgst -sha256 -sign "$dir/jwt.key" -binary | b64url)"
+    AUTH_HEADER="Authorization: Bearer $JWT"
+}
+
+# shared_toml: the sections every benchmark tollgate with policies uses: the origin
+# ($PORT_ORIGIN), RS256 with the verified-token cache (make_jwt's key in $WORK), and a
+# rate limit that never triggers (10^9 per second per client IP): the cost of keeping
+# the buckets.
+shared_toml() {
+    cat <<TOML
+[upstreams.origin]
+targets = ["127.0.0.1:$PORT_ORIGIN"]
+
+[auth.rs256]
+kind = "jwt"
+algorithms = ["RS256"]
+public_key_file = "$WORK/jwt.pub.pem"
+
+[limits.never-local]
+key = "client_ip"
+rate = 1000000000
+per = "1s"
+TOML
+}
+
+# full_config NAME PORT: the whole pipeline in one tollgate (run.sh's tollgate-full,
+# compare.sh's full-pipeline side): the access log written to $WORK/NAME-access.log, a
+# server-wide deny list and a jail, one listener on PORT, and one route for every path
+# with cached RS256 authentication (make_jwt first; requests need $AUTH_HEADER), the
+# never-triggering local rate limit, an IP allow list (loopback), CORS, a deprecation,
+# the security headers (on by default) and a body limit.
+full_config() {
+    cat <<TOML
+[server]
+workers = 1
+pid_file = "$WORK/$1.pid"
+upgrade_socket = "$WORK/$1.sock"
+access_log = { file = "$WORK/$1-access.log" }
+deny_from = ["blocked"]
+jails = ["abuse"]
+
+[listeners.full]
+addr = "127.0.0.1:$2"
+
+$(shared_toml)
+
+[ip_lists.blocked]
+cidrs = ["192.0.2.0/24", "2001:db8::/32"]
+
+[ip_lists.loopback]
+cidrs = ["127.0.0.0/8"]
+
+[jails.abuse]
+key = "client_ip"
+max_strikes = 1000000
+window = "1m"
+ban = "1m"
+
+[[routes]]
+name = "full"
+path_prefix = "/"
+upstream = "origin"
+auth = ["rs256"]
+limits = ["never-local"]
+allow_from = ["loopback"]
+max_body = "64KiB"
+cors = { origins = ["https://app.example.com"], methods = ["GET", "POST"], headers = ["authorization"], max_age = "10m" }
+deprecation = { since = "2026-06-01T00:00:00Z", sunset = "2099-01-01T00:00:00Z", link = "https://developer.example.com/migrate" }
+TOML
+}
+
+# start_tollgate NAME BIN CONFIG PORT [CURL ARGS...]: `BIN check` of CONFIG, then `BIN run`
+# of it in the background (log $WORK/NAME.log), registered for cleanup (INT: Pingora's fast
+# shutdown); waits until http://127.0.0.1:PORT/ answers "hello" (CURL ARGS: e.g.
+# -H "$AUTH_HEADER"). Sets STARTED_PID (no output: a $(...) subshell would lose the
+# registration).
+start_tollgate() {
+    local name=$1 bin=$2 config=$3 port=$4
+    shift 4
+    "$bin" check -c "$config" >"$WORK/$name.check.log" 2>&1 \
+        || { cat "$WORK/$name.check.log" >&2; die "tollgate check failed for $config"; }
+    "$bin" run -c "$config" >"$WORK/$name.log" 2>&1 &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID"); STOP_SIG[$STARTED_PID]=INT
+    wait_ready "tollgate $name" "$STARTED_PID" "http://127.0.0.1:$port/" "$WORK/$name.log" "$@"
+}
+
+# check_full NAME PORT: the full pipeline started from full_config NAME PORT refuses a
+# request without a token (401) and has written access log lines to its file.
+check_full() {
+    local code
+    code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/")
+    [[ $code == 401 ]] || die "tollgate $1 answered $code to a request without a token"
+    [[ -s $WORK/$1-access.log ]] || die "tollgate $1 wrote no access log line to $WORK/$1-access.log"
 }
 
 # tollgate_server NAME: the [server] section of a benchmark's tollgate (1 worker, no
