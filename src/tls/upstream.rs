@@ -17,7 +17,13 @@ use crate::config::raw::UpstreamTlsSection;
 /// exactly when a CA or client certificate changed.
 #[derive(Clone)]
 pub struct UpstreamTls {
+    /// The section as written, for the comparison only.
     section: UpstreamTlsSection,
+    /// What every peer gets: the server name sent and verified, whether the target's
+    /// certificate is verified, the ALPN offered.
+    sni: Option<String>,
+    verify: bool,
+    alpn: ALPN,
     /// The bytes of every file read, for the comparison.
     contents: Vec<Vec<u8>>,
     ca: Option<Arc<Box<[X509]>>>,
@@ -53,6 +59,12 @@ impl UpstreamTls {
         (section, &contents).hash(&mut hasher);
         Ok(UpstreamTls {
             section: section.clone(),
+            sni: section.sni.clone(),
+            verify: section.verify,
+            alpn: match section.http2 {
+                true => ALPN::H2H1,
+                false => ALPN::H1,
+            },
             contents,
             ca,
             client,
@@ -69,17 +81,13 @@ impl UpstreamTls {
 
     /// Applies these settings to a peer (a health check's template, say).
     pub fn apply(&self, peer: &mut HttpPeer) {
-        if let Some(sni) = &self.section.sni {
+        if let Some(sni) = &self.sni {
             peer.sni.clone_from(sni);
         }
-        peer.options.verify_cert = self.section.verify;
-        peer.options.verify_hostname = self.section.verify;
+        peer.options.verify_cert = self.verify;
+        peer.options.verify_hostname = self.verify;
         peer.options.ca.clone_from(&self.ca);
-        peer.options.alpn = if self.section.http2 {
-            ALPN::H2H1
-        } else {
-            ALPN::H1
-        };
+        peer.options.alpn = self.alpn.clone();
         peer.client_cert_key.clone_from(&self.client);
         peer.group_key = self.group_key;
     }

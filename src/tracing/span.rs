@@ -44,7 +44,8 @@ pub struct TrySpan {
     pub span_id: SpanId,
     pub target: SocketAddr,
     pub status: Option<u16>,
-    pub error: Option<String>,
+    /// The kind of error the try failed with, and what was said of it.
+    pub error: Option<(&'static str, String)>,
     pub start_ns: u64,
     pub end_ns: u64,
 }
@@ -128,8 +129,8 @@ impl Finished {
         if let Some(status) = t.status {
             attributes.push(int("http.response.status_code", status.into()));
         }
-        if let Some(error) = &t.error {
-            attributes.push(text("error.type", error));
+        if let Some((kind, _)) = &t.error {
+            attributes.push(text("error.type", kind));
         }
         let failed = t.error.is_some() || t.status.is_none_or(|s| s >= 500);
         Span {
@@ -142,7 +143,7 @@ impl Finished {
             start_time_unix_nano: t.start_ns,
             end_time_unix_nano: t.end_ns,
             attributes,
-            status: Some(status(failed, t.error.as_deref())),
+            status: Some(status(failed, t.error.as_ref().map(|(_, m)| m.as_str()))),
             ..Span::default()
         }
     }
@@ -215,7 +216,7 @@ mod tests {
                 span_id: [4; 8],
                 target: "10.0.0.1:80".parse().expect("addr"),
                 status: Some(503),
-                error: Some("the target answered 503".into()),
+                error: Some(("upstream status to retry", "the target answered 503".into())),
                 start_ns: 2_000,
                 end_ns: 3_000,
             },

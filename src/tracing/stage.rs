@@ -10,8 +10,8 @@
 //! - Log: `trace_id` and `span_id` (the SERVER span's) on the access-log line.
 
 use futures::future::BoxFuture;
-use http::Version;
-use pingora::http::RequestHeader;
+use http::{HeaderName, Version};
+use pingora::http::{KnownHeaderName, RequestHeader};
 use std::sync::Arc;
 use std::time::{Instant, UNIX_EPOCH};
 
@@ -35,9 +35,28 @@ struct Trace {
     parent: Option<SpanId>,
     sampled: bool,
     tracestate: Option<String>,
-    /// The CLIENT span id of each try that reached its upstream, by try number.
-    tries: Vec<(usize, SpanId)>,
+    /// The CLIENT span id of the first try, when it reached its upstream.
+    first_try: Option<SpanId>,
+    /// The CLIENT span ids of the tries after it that reached theirs, by try number.
+    retries: Vec<(usize, SpanId)>,
 }
+
+impl Trace {
+    /// The CLIENT span id of try `number` (from 1), when it reached its upstream.
+    fn try_span(&self, number: usize) -> Option<SpanId> {
+        match number {
+            1 => self.first_try,
+            _ => self
+                .retries
+                .iter()
+                .find(|(n, _)| *n == number)
+                .map(|(_, s)| *s),
+        }
+    }
+}
+
+static TRACEPARENT_HEADER: KnownHeaderName = KnownHeaderName::from_static(TRACEPARENT);
+static TRACESTATE_HEADER: HeaderName = HeaderName::from_static(TRACESTATE);
 
 impl Tracing {
     /// The request's trace, begun on first use (a request refused before the stages
@@ -59,7 +78,8 @@ impl Tracing {
                 parent: Some(parent.span_id),
                 sampled: parent.sampled,
                 tracestate: tracestate(req),
-                tries: Vec::new(),
+                first_try: None,
+                retries: Vec::new(),
             },
             None => {
                 let trace_id = new_trace_id();
@@ -69,7 +89,8 @@ impl Tracing {
                     parent: None,
                     sampled: sampled_at(self.sample_ratio, &trace_id),
                     tracestate: None,
-                    tries: Vec::new(),
+                    first_try: None,
+                    retries: Vec::new(),
                 }
             }
         }
@@ -95,11 +116,14 @@ impl Stage for Tracing {
         let try_number = cx.facts().try_number;
         let trace = self.trace(cx);
         let span = new_span_id();
-        trace.tries.push((try_number, span));
+        match try_number {
+            1 => trace.first_try = Some(span),
+            n => trace.retries.push((n, span)),
+        }
         let parent = context::traceparent(&trace.trace_id, &span, trace.sampled);
-        upstream.insert_header(TRACEPARENT, parent)?;
-        if trace.tracestate.is_none() {
-            upstream.remove_header(TRACESTATE);
+        upstream.insert_known_header(&TRACEPARENT_HEADER, parent)?;
+        if trace.tracestate.is_none() && upstream.headers.contains_key(&TRACESTATE_HEADER) {
+            upstream.remove_header(&TRACESTATE_HEADER);
         }
         Ok(())
     }
@@ -148,14 +172,10 @@ fn finished(req: &RequestHeader, facts: &Facts, outcome: &Outcome<'_>, trace: &T
         .iter()
         .enumerate()
         .map(|(i, t)| TrySpan {
-            span_id: trace
-                .tries
-                .iter()
-                .find(|(number, _)| *number == i + 1)
-                .map_or_else(new_span_id, |(_, span)| *span),
+            span_id: trace.try_span(i + 1).unwrap_or_else(new_span_id),
             target: t.target,
             status: t.status,
-            error: t.error.clone(),
+            error: t.error.as_ref().map(|e| (e.kind, e.message.clone())),
             start_ns: at(t.started),
             end_ns: at(t.ended.unwrap_or(outcome.ended)),
         })

@@ -44,7 +44,24 @@ pub struct Try {
     /// The target's response status, when it answered.
     pub status: Option<u16>,
     /// Why the try failed (a refused connection, a reset, a status retried).
-    pub error: Option<String>,
+    pub error: Option<TryError>,
+}
+
+/// A failed try's error: its kind (`ConnectRefused`, `ReadTimedout`, ...) and what
+/// Pingora said of it.
+#[derive(Debug, Clone)]
+pub struct TryError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl TryError {
+    fn of(e: &Error) -> Self {
+        Self {
+            kind: e.etype().as_str(),
+            message: e.to_string(),
+        }
+    }
 }
 
 /// A request's tries at its upstream (see the module docs).
@@ -101,9 +118,9 @@ impl Attempt {
             .pool
             .select(req, path, client_ip, &self.tried())
             .or_else(|e| {
-                let last = self.tries.last().and_then(|t| t.error.as_deref());
+                let last = self.tries.last().and_then(|t| t.error.as_ref());
                 let why = match last {
-                    Some(last) => format!("{e} (last: {last})"),
+                    Some(last) => format!("{e} (last: {})", last.message),
                     None => e.to_string(),
                 };
                 Error::e_explain(ErrorType::HTTPStatus(e.status()), why)
@@ -127,7 +144,7 @@ impl Attempt {
 
     /// `fail_to_connect`: a failure of the target; retried while `retries` allow.
     pub fn connect_failed(&mut self, e: &mut Error, metrics: &Metrics) {
-        self.end_try(e.to_string());
+        self.end_try(TryError::of(e));
         self.record(Outcome::Failed, metrics);
         self.current = None;
         if self.tries.len() <= self.pool.retries {
@@ -156,7 +173,7 @@ impl Attempt {
     /// otherwise by Pingora's own rule (a reused connection the target had closed
     /// before the request).
     pub fn failed(&mut self, session: &Session, e: &mut Error, reused: bool, metrics: &Metrics) {
-        self.end_try(e.to_string());
+        self.end_try(TryError::of(e));
         let kind = match e.etype() {
             ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError => {
                 Some(RetryKind::Reset)
@@ -191,7 +208,7 @@ impl Attempt {
         if let Some(last) = self.tries.last_mut().filter(|t| t.ended.is_none()) {
             last.ended = Some(Instant::now());
             if let Some(e) = e.filter(|e| e.esource() == &ErrorSource::Upstream) {
-                last.error = Some(e.to_string());
+                last.error = Some(TryError::of(e));
             }
         }
         let outcome = match e {
@@ -212,7 +229,7 @@ impl Attempt {
         self.current = None;
     }
 
-    fn end_try(&mut self, error: String) {
+    fn end_try(&mut self, error: TryError) {
         if let Some(current) = self.tries.last_mut() {
             current.ended = Some(Instant::now());
             current.error = Some(error);

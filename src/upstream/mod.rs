@@ -25,7 +25,7 @@ mod refresh;
 mod retry;
 mod targets;
 
-pub use attempt::{Attempt, Try, RETRY_STATUS};
+pub use attempt::{Attempt, Try, TryError, RETRY_STATUS};
 pub use health::health_checks;
 pub use in_flight::InFlightGuard;
 pub use outlier::Outlier;
