@@ -51,18 +51,17 @@
 # The RS256 key pair and token (make_jwt), the sections both tollgates share (shared_toml)
 # and tollgate-full's config (full_config) come from lib.sh, which compare.sh uses too.
 #
-# Tracing (OpenTelemetry, OTLP over HTTP) runs in two more tollgates, each the one-route
-# config (lib.sh one_route_config) plus a `[tracing]` section exporting to the origin nginx
-# (its `return 200` takes the exporter's POST /v1/traces and discards the body):
-#   tollgate+tracing      sample_ratio = 1.0: every request's spans recorded and queued;
+# Tracing (OpenTelemetry, OTLP over HTTP) runs in two more tollgates, each the plain route
+# of the `tollgate` row (one route `/`, `security_headers = false`) plus a `[tracing]` section
+# exporting to the origin nginx (its `return 200` takes the exporter's POST /v1/traces and
+# discards the body):
+#   tollgate+tracing      sample_ratio = 1.0: every request's spans recorded, queued, exported;
 #   tollgate+tracing-1%   sample_ratio = 0.01: the usual production setting.
 # Both are measured against the plain `tollgate` row; the goal is a ratio of at least 0.90
-# at 1.0 and 0.97 at 1 %. (one_route_config's route keeps the security headers on, the
-# `tollgate` row's route turns them off: the ratios include what those three headers cost.) Each
-# has an [admin] listener; after all runs the script checks on /metrics that exports
-# succeeded (tollgate_tracing_exports_total{result="success"} > 0, else it fails) and prints
-# tollgate_tracing_spans_dropped_total: spans dropped because the exporter's queue (4096
-# requests, emptied once a second) was full, reported as they are.
+# at 1.0 and 0.97 at 1 %. Each has an [admin] listener; after all runs the script checks on
+# /metrics that exports succeeded (tollgate_tracing_exports_total{result="success"} > 0, else
+# it fails) and prints tollgate_tracing_spans_dropped_total: spans dropped because the
+# exporter's queue (4096 requests) was full, reported as they are.
 # Pingora's plain proxy also gets an HTTPS listener (same certificate): `pingora+https`, the
 # reference of tollgate's HTTPS keep-alive. RSS is read at rest (before any load) and after.
 #
@@ -338,7 +337,7 @@ start_tollgate full "$BIN" "$WORK/full.toml" "$PORT_FULL" -H "$AUTH_HEADER"
 FULL_PID=$STARTED_PID
 check_full full "$PORT_FULL"
 
-# --- 4c. tollgate+tracing: the one-route config plus [tracing], all requests or 1 % sampled --
+# --- 4c. tollgate+tracing: the plain route plus [tracing], all requests or 1 % sampled ------
 
 # The collector is the origin: its `return 200` answers the exporter's POST /v1/traces and
 # discards the body (the exporter only looks at the status).
@@ -346,8 +345,20 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Content-Type: applica
     --data-binary x "http://127.0.0.1:$PORT_ORIGIN/v1/traces")
 [[ $code == 200 ]] || die "the origin answered $code to POST /v1/traces"
 tracing_config() { # tracing_config NAME PORT ADMIN_PORT SAMPLE_RATIO
-    one_route_config "$1" "$2"
     cat <<TOML
+$(tollgate_server "$1")
+
+[listeners.main]
+addr = "127.0.0.1:$2"
+
+[upstreams.origin]
+targets = ["127.0.0.1:$PORT_ORIGIN"]
+
+[[routes]]
+name = "bench"
+path_prefix = "/"
+upstream = "origin"
+security_headers = false
 
 [admin]
 listen = "127.0.0.1:$3"

@@ -96,14 +96,15 @@ pub fn sampled_at(ratio: f64, trace_id: &TraceId) -> bool {
 
 /// The `traceparent` of a request sent on behalf of span `span_id`.
 pub fn traceparent(trace_id: &TraceId, span_id: &SpanId, sampled: bool) -> HeaderValue {
-    let flags = if sampled { "01" } else { "00" };
-    let text = format!(
-        "00-{}-{}-{flags}",
-        hex::encode(trace_id),
-        hex::encode(span_id)
-    );
+    let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    // Lower-case hex of the ids; `hex` cannot fail on a buffer of twice their length.
+    let _ = hex::encode_to_slice(trace_id, &mut text[3..35]);
+    let _ = hex::encode_to_slice(span_id, &mut text[36..52]);
+    if sampled {
+        text[54] = b'1';
+    }
     // Hex digits and dashes only.
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 #[cfg(test)]
