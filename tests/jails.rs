@@ -265,7 +265,9 @@ async fn two_instances_share_strikes_and_bans_through_redis() {
     let redis = RedisServer::start().await;
     let origin = Origin::start("o").await;
     let jail = format!("{LOCAL}\nstore = \"redis\"");
-    let redis_section = format!("[redis]\nurl = \"{}\"\n", redis.url());
+    // A generous timeout: this test is about sharing, not about a slow Redis (under a
+    // loaded machine the default 50 ms can pass, and the strike is then counted locally).
+    let redis_section = format!("[redis]\nurl = \"{}\"\ntimeout = \"2s\"\n", redis.url());
     let server = "trusted_proxies = [\"127.0.0.0/8\"]";
     let a = Tollgate::start_with_server(&config(&origin, &jail, &redis_section), server).await;
     let b = Tollgate::start_with_server(&config(&origin, &jail, &redis_section), server).await;
