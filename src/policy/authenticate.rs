@@ -81,7 +81,11 @@ impl Stage for Authenticate {
     fn declares(&self) -> Declared {
         match self.rules.authenticators.is_empty() {
             true => Declared::hooks(Hooks::UPSTREAM),
-            false => Declared::hooks(Hooks::REQUEST.and(Hooks::UPSTREAM)),
+            false => Declared {
+                // The principal's id header (claims named in `claim_headers` are rarer).
+                upstream_headers: 1,
+                ..Declared::hooks(Hooks::REQUEST.and(Hooks::UPSTREAM))
+            },
         }
     }
 

@@ -247,6 +247,8 @@ impl Stage for Cors {
     fn declares(&self) -> Declared {
         Declared {
             answers_preflights: true,
+            // Allow-Origin, Allow-Credentials, Expose-Headers, Vary.
+            response_headers: 4,
             ..Declared::hooks(Hooks::REQUEST.and(Hooks::RESPONSE))
         }
     }

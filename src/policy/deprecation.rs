@@ -145,7 +145,10 @@ impl Stage for Deprecation {
     }
 
     fn declares(&self) -> Declared {
-        Declared::hooks(Hooks::REQUEST.and(Hooks::RESPONSE).and(Hooks::LOG))
+        Declared {
+            response_headers: self.headers.len(),
+            ..Declared::hooks(Hooks::REQUEST.and(Hooks::RESPONSE).and(Hooks::LOG))
+        }
     }
 
     fn on_request<'a>(&'a self, cx: &'a mut Cx<'_>) -> Step<'a> {

@@ -23,13 +23,14 @@ impl Stage for ForwardedHeaders {
     }
 
     fn declares(&self) -> Declared {
-        Declared::hooks(Hooks::UPSTREAM)
+        Declared {
+            // The forwarded headers and `X-Request-Id` (client certificates are rarer).
+            upstream_headers: forwarded::ADDED + 1,
+            ..Declared::hooks(Hooks::UPSTREAM)
+        }
     }
 
     fn on_upstream(&self, cx: &mut Cx<'_>, upstream: &mut RequestHeader) -> pingora::Result<()> {
-        // Pingora's copy of the client's head has no room to spare: one growth of its
-        // maps for the forwarded headers and `X-Request-Id`, not one per header.
-        upstream.reserve_headers(forwarded::ADDED + 1)?;
         let facts = cx.facts();
         let forwarded = Forwarded {
             peer: facts.peer_ip,

@@ -65,7 +65,10 @@ impl Stage for OnRequest {
     }
 
     fn declares(&self) -> Declared {
-        Declared::hooks(Hooks::UPSTREAM)
+        Declared {
+            upstream_headers: self.0.set.len(),
+            ..Declared::hooks(Hooks::UPSTREAM)
+        }
     }
 
     fn on_upstream(&self, _: &mut Cx<'_>, upstream: &mut RequestHeader) -> pingora::Result<()> {
@@ -85,7 +88,10 @@ impl Stage for OnResponse {
     }
 
     fn declares(&self) -> Declared {
-        Declared::hooks(Hooks::RESPONSE)
+        Declared {
+            response_headers: self.0.set.len(),
+            ..Declared::hooks(Hooks::RESPONSE)
+        }
     }
 
     fn on_response(&self, _: &mut Cx<'_>, resp: &mut ResponseHeader) -> pingora::Result<()> {

@@ -108,7 +108,11 @@ impl Stage for Limits {
     }
 
     fn declares(&self) -> Declared {
-        Declared::hooks(Hooks::REQUEST.and(Hooks::RESPONSE))
+        Declared {
+            // RateLimit-Policy and RateLimit.
+            response_headers: 2,
+            ..Declared::hooks(Hooks::REQUEST.and(Hooks::RESPONSE))
+        }
     }
 
     fn on_request<'a>(&'a self, cx: &'a mut Cx<'_>) -> Step<'a> {

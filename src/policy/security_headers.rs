@@ -71,7 +71,10 @@ impl Stage for SecurityHeaders {
     }
 
     fn declares(&self) -> Declared {
-        Declared::hooks(Hooks::RESPONSE)
+        Declared {
+            response_headers: ALWAYS.len() + usize::from(self.hsts.is_some()),
+            ..Declared::hooks(Hooks::RESPONSE)
+        }
     }
 
     fn on_response(&self, cx: &mut Cx<'_>, resp: &mut ResponseHeader) -> pingora::Result<()> {

@@ -103,6 +103,9 @@ impl RequestCtx {
         req: &RequestHeader,
         upstream: &mut RequestHeader,
     ) -> pingora::Result<()> {
+        let route_stages = self.route.as_ref().map(|r| &r.stages);
+        let adding = self.listener.iter().chain(route_stages);
+        upstream.reserve_headers(adding.map(|s| s.upstream_headers()).sum())?;
         let facts = &mut self.facts;
         facts.try_number = self.attempt.as_ref().map_or(0, |a| a.tries().len());
         if let Some(stages) = &self.listener {
@@ -169,6 +172,15 @@ impl RequestCtx {
             }
             None => Ok(()),
         }
+    }
+
+    /// Headers the response stages usually add, all together.
+    pub fn response_headers_added(&self) -> usize {
+        let route = match &self.route {
+            Some(route) => route.stages.response_headers(),
+            None => self.snap.unrouted_stages.response_headers(),
+        };
+        self.listener.as_ref().map_or(0, |s| s.response_headers()) + route
     }
 
     /// The end of the request, for every stage of both lists.

@@ -107,6 +107,8 @@ pub fn response_phase(
     ctx: &mut RequestCtx,
     own_reply: bool,
 ) -> pingora::Result<()> {
+    // One growth of the header maps at most, for the request id and the stages'.
+    resp.reserve_headers(1 + ctx.response_headers_added())?;
     if !ctx.facts.request_id.is_empty() {
         resp.insert_known_header(&request_id::HEADER_NAME, &ctx.facts.request_id)?;
     }

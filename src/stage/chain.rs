@@ -23,6 +23,8 @@ pub struct Stages {
     answers_preflights: bool,
     whole_body: bool,
     refuses_after_head: bool,
+    upstream_headers: usize,
+    response_headers: usize,
 }
 
 /// A stage answered the request instead of letting it go on.
@@ -45,6 +47,16 @@ impl Stages {
     /// Whether a stage may refuse the request from its body.
     pub fn refuses_after_head(&self) -> bool {
         self.refuses_after_head
+    }
+
+    /// Headers the stages usually add to the upstream request, all together.
+    pub fn upstream_headers(&self) -> usize {
+        self.upstream_headers
+    }
+
+    /// Headers the stages usually add to a response, all together.
+    pub fn response_headers(&self) -> usize {
+        self.response_headers
     }
 
     pub fn has_body_hooks(&self) -> bool {
@@ -209,6 +221,8 @@ impl StagesBuilder {
             stages.answers_preflights |= declared.answers_preflights;
             stages.whole_body |= declared.whole_body;
             stages.refuses_after_head |= declared.refuses_after_head;
+            stages.upstream_headers += declared.upstream_headers;
+            stages.response_headers += declared.response_headers;
         }
         stages.all = self.0;
         stages

@@ -183,13 +183,23 @@ impl<'a> Cx<'a> {
     /// The running stage's state of type `T`, made with `T::default()` on first use
     /// (one box for the request).
     pub fn state_mut<T: Default + Send + Sync + 'static>(&mut self) -> &mut T {
+        self.state_or_insert_with(|_| T::default())
+    }
+
+    /// The running stage's state of type `T`, made by `make` from the request on
+    /// first use (one box for the request).
+    pub fn state_or_insert_with<T: Send + Sync + 'static>(
+        &mut self,
+        make: impl FnOnce(&RequestHeader) -> T,
+    ) -> &mut T {
+        let req = self.req;
         let slots = &mut self.slots.0;
         if slots.len() <= self.index {
             slots.resize_with(self.index + 1, || None);
         }
         let slot = &mut slots[self.index];
         if !slot.as_ref().is_some_and(|s| s.is::<T>()) {
-            *slot = Some(Box::new(T::default()));
+            *slot = Some(Box::new(make(req)));
         }
         match slot.as_mut().and_then(|s| s.downcast_mut::<T>()) {
             Some(state) => state,

@@ -108,6 +108,10 @@ pub struct Declared {
     /// Its body hook may refuse the request after its head went upstream (the proxy
     /// then ends the upstream request and answers with the stage's reply).
     pub refuses_after_head: bool,
+    /// Headers its upstream hook usually adds, and its response hook: the proxy makes
+    /// room for all the stages' at once (a header map that grows is copied whole).
+    pub upstream_headers: usize,
+    pub response_headers: usize,
 }
 
 impl Declared {
@@ -117,6 +121,8 @@ impl Declared {
             answers_preflights: false,
             whole_body: false,
             refuses_after_head: false,
+            upstream_headers: 0,
+            response_headers: 0,
         }
     }
 }

@@ -6,12 +6,15 @@
 //! all zeros; anything else (a second header, upper case, another version, extra
 //! fields) is no parent. Refusing nothing, the request then starts a new trace.
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 use rand::RngCore;
 
 pub const TRACEPARENT: &str = "traceparent";
 pub const TRACESTATE: &str = "tracestate";
+/// The two names, parsed once (a lookup by `&str` parses the name every time).
+pub static TRACEPARENT_NAME: HeaderName = HeaderName::from_static(TRACEPARENT);
+pub static TRACESTATE_NAME: HeaderName = HeaderName::from_static(TRACESTATE);
 
 pub type TraceId = [u8; 16];
 pub type SpanId = [u8; 8];
@@ -26,7 +29,7 @@ pub struct Parent {
 
 /// The parent `req` names; `None` when it names none or not exactly one valid one.
 pub fn parent(req: &RequestHeader) -> Option<Parent> {
-    let mut values = req.headers.get_all(TRACEPARENT).iter();
+    let mut values = req.headers.get_all(&TRACEPARENT_NAME).iter();
     let (value, None) = (values.next()?, values.next()) else {
         return None;
     };
@@ -67,13 +70,20 @@ fn lower_hex(text: &[u8], out: &mut [u8]) -> Option<()> {
     Some(())
 }
 
-/// A new, random trace id (never all zeros).
-pub fn new_trace_id() -> TraceId {
-    let mut id = [0u8; 16];
-    while id == [0; 16] {
-        rand::rng().fill_bytes(&mut id);
+/// A new, random trace id and span id (neither all zeros), drawn at once.
+pub fn new_ids() -> (TraceId, SpanId) {
+    let mut bytes = [0u8; 24];
+    let mut rng = rand::rng();
+    loop {
+        rng.fill_bytes(&mut bytes);
+        let (trace, span) = bytes.split_at(16);
+        if trace != [0; 16] && span != [0; 8] {
+            let mut ids = ([0u8; 16], [0u8; 8]);
+            ids.0.copy_from_slice(trace);
+            ids.1.copy_from_slice(span);
+            return ids;
+        }
     }
-    id
 }
 
 /// A new, random span id (never all zeros).
@@ -157,10 +167,10 @@ mod tests {
     #[test]
     fn the_sampling_ratio_is_kept_over_many_traces() {
         let sampled = (0..10_000)
-            .filter(|_| sampled_at(0.25, &new_trace_id()))
+            .filter(|_| sampled_at(0.25, &new_ids().0))
             .count();
         assert!((2_200..2_800).contains(&sampled), "{sampled}");
         assert!(sampled_at(1.0, &[0xff; 16]));
-        assert!(!sampled_at(0.0, &new_trace_id()));
+        assert!(!sampled_at(0.0, &new_ids().0));
     }
 }

@@ -10,13 +10,13 @@
 //! - Log: `trace_id` and `span_id` (the SERVER span's) on the access-log line.
 
 use futures::future::BoxFuture;
-use http::{HeaderName, Version};
+use http::Version;
 use pingora::http::{KnownHeaderName, RequestHeader};
 use std::sync::Arc;
 use std::time::{Instant, UNIX_EPOCH};
 
 use super::context::{
-    self, new_span_id, new_trace_id, sampled_at, SpanId, TraceId, TRACEPARENT, TRACESTATE,
+    self, new_ids, new_span_id, sampled_at, SpanId, TraceId, TRACEPARENT, TRACESTATE_NAME,
 };
 use super::export::Exporter;
 use super::span::{Finished, TrySpan};
@@ -56,21 +56,16 @@ impl Trace {
 }
 
 static TRACEPARENT_HEADER: KnownHeaderName = KnownHeaderName::from_static(TRACEPARENT);
-static TRACESTATE_HEADER: HeaderName = HeaderName::from_static(TRACESTATE);
 
 impl Tracing {
     /// The request's trace, begun on first use (a request refused before the stages
     /// ran begins it when it ends).
     fn trace<'c>(&self, cx: &'c mut Cx<'_>) -> &'c mut Trace {
-        if cx.state::<Trace>().is_none() {
-            let begun = self.begin(cx.req);
-            *cx.state_mut::<Trace>() = begun;
-        }
-        cx.state_mut::<Trace>()
+        cx.state_or_insert_with(|req| self.begin(req))
     }
 
     fn begin(&self, req: &RequestHeader) -> Trace {
-        let server_span = new_span_id();
+        let (new_trace, server_span) = new_ids();
         match context::parent(req) {
             Some(parent) => Trace {
                 trace_id: parent.trace_id,
@@ -82,7 +77,7 @@ impl Tracing {
                 retries: Vec::new(),
             },
             None => {
-                let trace_id = new_trace_id();
+                let trace_id = new_trace;
                 Trace {
                     trace_id,
                     server_span,
@@ -104,7 +99,10 @@ impl Stage for Tracing {
 
     fn declares(&self) -> Declared {
         let hooks = Hooks::REQUEST.and(Hooks::UPSTREAM);
-        Declared::hooks(hooks.and(Hooks::DONE).and(Hooks::LOG))
+        Declared {
+            upstream_headers: 1,
+            ..Declared::hooks(hooks.and(Hooks::DONE).and(Hooks::LOG))
+        }
     }
 
     fn on_request<'a>(&'a self, cx: &'a mut Cx<'_>) -> Step<'a> {
@@ -122,8 +120,8 @@ impl Stage for Tracing {
         }
         let parent = context::traceparent(&trace.trace_id, &span, trace.sampled);
         upstream.insert_known_header(&TRACEPARENT_HEADER, parent)?;
-        if trace.tracestate.is_none() && upstream.headers.contains_key(&TRACESTATE_HEADER) {
-            upstream.remove_header(&TRACESTATE_HEADER);
+        if trace.tracestate.is_none() && upstream.headers.contains_key(&TRACESTATE_NAME) {
+            upstream.remove_header(&TRACESTATE_NAME);
         }
         Ok(())
     }
@@ -153,7 +151,7 @@ impl Stage for Tracing {
 fn tracestate(req: &RequestHeader) -> Option<String> {
     let values: Vec<&str> = req
         .headers
-        .get_all(TRACESTATE)
+        .get_all(&TRACESTATE_NAME)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
