@@ -35,16 +35,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 duration_secs "$DURATION" >/dev/null && duration_secs "$WARMUP" >/dev/null
 install_tools wrk:wrk valgrind:valgrind
 init_work tollgate-instructions
-git -C "$REPO" rev-parse --verify --quiet "$REV^{commit}" >/dev/null || die "no such revision: $REV"
-
-log "building $REV in a worktree"
-git -C "$REPO" worktree add --detach --quiet "$WORK/rev" "$REV"
-trap 'rc=$?; git -C "$REPO" worktree remove --force "$WORK/rev" 2>/dev/null || true; (exit $rc); cleanup' EXIT
-(cd "$WORK/rev" && CARGO_TARGET_DIR="$REPO/target" timeout "$BUILD_TIMEOUT" \
-    cargo build --release --bin tollgate) || die "building $REV failed"
-cp "$REPO/target/release/tollgate" "$WORK/tollgate-rev"
-build_release --bin tollgate
-cp "$REPO/target/release/tollgate" "$WORK/tollgate-tree"
+build_rev_and_tree "$REV"
 
 PORT_ORIGIN=$(free_port)
 start_origin "$PORT_ORIGIN"

@@ -68,6 +68,22 @@ build_release() {
         || die "cargo build --release failed or took over ${BUILD_TIMEOUT}s"
 }
 
+# build_rev_and_tree REV: tollgate built at git revision REV (in a temporary worktree,
+# sharing this repository's target dir, so only tollgate itself is compiled again) as
+# $WORK/tollgate-rev, and built from the working tree as $WORK/tollgate-tree. The
+# worktree is removed on exit, before the cleanup (which then sees the script's status).
+build_rev_and_tree() {
+    git -C "$REPO" rev-parse --verify --quiet "$1^{commit}" >/dev/null || die "no such revision: $1"
+    log "building $1 in a worktree"
+    git -C "$REPO" worktree add --detach --quiet "$WORK/rev" "$1"
+    trap 'rc=$?; git -C "$REPO" worktree remove --force "$WORK/rev" 2>/dev/null || true; (exit $rc); cleanup' EXIT
+    (cd "$WORK/rev" && CARGO_TARGET_DIR="$REPO/target" timeout "$BUILD_TIMEOUT" \
+        cargo build --release --bin tollgate) || die "building $1 failed"
+    cp "$REPO/target/release/tollgate" "$WORK/tollgate-rev"
+    build_release --bin tollgate
+    cp "$REPO/target/release/tollgate" "$WORK/tollgate-tree"
+}
+
 # init_work NAME: a fresh work dir in $WORK, and the cleanup traps.
 init_work() {
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
