@@ -16,11 +16,9 @@
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
-use prost::Message;
+use prost::encoding::{self, message, WireType};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -73,6 +71,9 @@ impl Destination {
 
 pub struct Exporter {
     queue: SyncSender<Finished>,
+    /// The resource (`service.name`) and the instrumentation scope of every export.
+    resource: Resource,
+    scope: InstrumentationScope,
     waiting: Mutex<Receiver<Finished>>,
     destination: Destination,
     client: reqwest::Client,
@@ -108,6 +109,15 @@ impl Exporter {
         let (queue, waiting) = sync_channel(QUEUED);
         Ok(Self {
             queue,
+            resource: Resource {
+                attributes: vec![text("service.name", &destination.service_name)],
+                ..Resource::default()
+            },
+            scope: InstrumentationScope {
+                name: "tollgate".to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                ..InstrumentationScope::default()
+            },
             waiting: Mutex::new(waiting),
             destination,
             client,
@@ -127,8 +137,13 @@ impl Exporter {
         }
     }
 
-    /// Up to `BATCH` queued requests' spans, as one export's body; `None` when
-    /// nothing waits.
+    /// Up to `BATCH` queued requests' spans, as one export's body (an
+    /// `ExportTraceServiceRequest` with one `ResourceSpans` and one `ScopeSpans`);
+    /// `None` when nothing waits.
+    ///
+    /// Each span is encoded once, as it is made, and the messages around them are
+    /// framed by hand: encoding the whole request as one message would measure every
+    /// span's length again at each level it is nested in.
     fn next_batch(&self) -> Option<(Bytes, usize)> {
         let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         let finished: Vec<Finished> = waiting.try_iter().take(BATCH).collect();
@@ -137,29 +152,20 @@ impl Exporter {
             return None;
         }
         let count = finished.len();
-        let spans = finished
-            .into_iter()
-            .flat_map(Finished::into_spans)
-            .collect();
-        let request = ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![text("service.name", &self.destination.service_name)],
-                    ..Resource::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "tollgate".to_owned(),
-                        version: env!("CARGO_PKG_VERSION").to_owned(),
-                        ..InstrumentationScope::default()
-                    }),
-                    spans,
-                    schema_url: String::new(),
-                }],
-                schema_url: String::new(),
-            }],
-        };
-        Some((Bytes::from(request.encode_to_vec()), count))
+        // ScopeSpans: its scope (field 1), then every span (field 2).
+        let mut scope_spans = Vec::with_capacity(count * 1024);
+        message::encode(1, &self.scope, &mut scope_spans);
+        for span in finished.into_iter().flat_map(Finished::into_spans) {
+            message::encode(2, &span, &mut scope_spans);
+        }
+        // ResourceSpans: its resource (field 1), then the ScopeSpans (field 2).
+        let mut resource_spans = Vec::with_capacity(scope_spans.len() + 64);
+        message::encode(1, &self.resource, &mut resource_spans);
+        length_delimited(2, &scope_spans, &mut resource_spans);
+        // ExportTraceServiceRequest: the ResourceSpans (field 1).
+        let mut request = Vec::with_capacity(resource_spans.len() + 8);
+        length_delimited(1, &resource_spans, &mut request);
+        Some((Bytes::from(request), count))
     }
 
     /// Sends one batch; whether the collector took it.
@@ -202,6 +208,13 @@ impl Exporter {
     }
 }
 
+/// Field `tag` of a message: `bytes`, an encoded message, framed with their length.
+fn length_delimited(tag: u32, bytes: &[u8], out: &mut Vec<u8>) {
+    encoding::encode_key(tag, WireType::LengthDelimited, out);
+    encoding::encode_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
 impl Chore for Exporter {
     fn first_round(&self) -> Duration {
         EXPORT_EVERY
@@ -231,6 +244,8 @@ impl Chore for Exporter {
 mod tests {
     use super::*;
     use crate::tracing::span::TrySpan;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
 
     fn request(tries: usize) -> Finished {
         let try_span = |_| TrySpan {
@@ -282,6 +297,7 @@ mod tests {
         let mut left = QUEUED - BATCH;
         while let Some((body, count)) = exporter.next_batch() {
             let decoded = ExportTraceServiceRequest::decode(body).expect("protobuf");
+            assert_eq!(decoded.resource_spans.len(), 1);
             let spans = &decoded.resource_spans[0].scope_spans[0].spans;
             assert_eq!(spans.len(), 2 * count, "each request: SERVER + CLIENT");
             left -= count;
