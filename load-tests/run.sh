@@ -298,6 +298,21 @@ name = "unvalidated"
 path_prefix = "/unvalidated"
 upstream = "origin"
 max_body = "64KiB"
+
+# The plain route and the unvalidated one, without a request buffer: bodies stream.
+[[routes]]
+name = "streamed"
+path_prefix = "/streamed"
+upstream = "origin"
+security_headers = false
+request_buffer = "0"
+
+[[routes]]
+name = "unvalidated-streamed"
+path_prefix = "/unvalidated-streamed"
+upstream = "origin"
+max_body = "64KiB"
+request_buffer = "0"
 TOML
 "$BIN" check -c "$WORK/tollgate.toml" >&2 || die "tollgate check failed for $WORK/tollgate.toml"
 "$BIN" run -c "$WORK/tollgate.toml" >"$WORK/tollgate.log" 2>&1 &
@@ -311,7 +326,8 @@ for path in limited-local limited-redis; do
     wait_ready "tollgate /$path" "$TG_PID" "http://127.0.0.1:$PORT_TG/$path" "$WORK/tollgate.log"
 done
 wait_ready "tollgate /protected" "$TG_PID" "http://127.0.0.1:$PORT_TG/protected" "$WORK/tollgate.log" -H "Origin: https://app.example.com"
-for path in validated unvalidated; do
+wait_ready "tollgate /streamed" "$TG_PID" "http://127.0.0.1:$PORT_TG/streamed" "$WORK/tollgate.log"
+for path in validated unvalidated unvalidated-streamed; do
     wait_ready "tollgate /$path" "$TG_PID" "http://127.0.0.1:$PORT_TG/$path" "$WORK/tollgate.log" \
         -X POST -H "Content-Type: application/json" --data-binary '{"customer":"c","items":[]}'
 done
@@ -534,15 +550,17 @@ WRK_ARGS[tollgate+protected]="Origin: https://app.example.com"
 WRK_ARGS[tollgate+static-headers]="Origin: https://app.example.com"
 WRK_SCRIPT[tollgate+validated]="$WORK/post.lua"
 WRK_SCRIPT[tollgate+unvalidated]="$WORK/post.lua"
+WRK_SCRIPT[tollgate+unvalidated-streamed]="$WORK/post.lua"
 WRK_ARGS[tollgate+https-new]="Connection: close"
 WRK_ARGS[nginx+https-new]="Connection: close"
 TLS_SIDE=([tollgate+https]=tollgate [tollgate+https-new]=tollgate [nginx+https]=nginx [nginx+https-new]=nginx)
-SCENARIOS=(tollgate tollgate-full tollgate+tracing tollgate+tracing-1% tollgate+jwt tollgate+jwt-nocache tollgate+limit-local
-    tollgate+limit-redis tollgate+protected tollgate+static-headers tollgate+validated
-    tollgate+unvalidated pingora nginx tollgate+https pingora+https nginx+https
-    tollgate+https-new nginx+https-new)
+SCENARIOS=(tollgate tollgate+streamed tollgate-full tollgate+tracing tollgate+tracing-1% tollgate+jwt
+    tollgate+jwt-nocache tollgate+limit-local tollgate+limit-redis tollgate+protected
+    tollgate+static-headers tollgate+validated tollgate+unvalidated tollgate+unvalidated-streamed
+    pingora nginx tollgate+https pingora+https nginx+https tollgate+https-new nginx+https-new)
 for ((round = 1; round <= ROUNDS; round++)); do
     bench tollgate "$round" "http://127.0.0.1:$PORT_TG/" "$TG_PID"
+    bench tollgate+streamed "$round" "http://127.0.0.1:$PORT_TG/streamed" "$TG_PID"
     bench tollgate-full "$round" "http://127.0.0.1:$PORT_FULL/" "$FULL_PID"
     for n in tollgate+tracing tollgate+tracing-1%; do
         bench "$n" "$round" "http://127.0.0.1:${TRACE_PORT[$n]}/" "${TRACE_PID[$n]}"
@@ -556,6 +574,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     bench tollgate+static-headers "$round" "http://127.0.0.1:$PORT_TG/static-headers" "$TG_PID"
     bench tollgate+validated "$round" "http://127.0.0.1:$PORT_TG/validated" "$TG_PID"
     bench tollgate+unvalidated "$round" "http://127.0.0.1:$PORT_TG/unvalidated" "$TG_PID"
+    bench tollgate+unvalidated-streamed "$round" "http://127.0.0.1:$PORT_TG/unvalidated-streamed" "$TG_PID"
     bench pingora "$round" "http://127.0.0.1:$PORT_PLAIN/" "$PLAIN_PID"
     # nginx: master plus its worker(s)
     bench nginx "$round" "http://127.0.0.1:$PORT_NGX/" "$NGX_PID" $(children_of "$NGX_PID")
@@ -599,12 +618,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else pri
 
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP), median of $ROUNDS interleaved rounds; 1 worker per proxy; origin: nginx"
-echo "tollgate+validated and +unvalidated: POST of a $BODY_BYTES-byte JSON body"
+echo "tollgate+validated, +unvalidated and +unvalidated-streamed: POST of a $BODY_BYTES-byte JSON body"
+echo "tollgate+streamed and +unvalidated-streamed: the same routes with request_buffer = \"0\""
 printf '%-42s %12s %12s %12s %10s\n' "" "requests/s" "p50 ms" "p99 ms" "RSS MiB"
 for n in "${SCENARIOS[@]}"; do
     printf '%-42s %12.0f %12.3f %12.3f %10.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${RSS[$n]}"
 done
 for pair in tollgate/nginx tollgate/pingora tollgate-full/pingora tollgate-full/nginx \
+    tollgate/tollgate+streamed tollgate+unvalidated/tollgate+unvalidated-streamed \
     tollgate+tracing/tollgate tollgate+tracing-1%/tollgate \
     tollgate+jwt/tollgate tollgate+jwt-nocache/tollgate \
     tollgate+limit-local/tollgate tollgate+limit-redis/tollgate \

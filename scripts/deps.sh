@@ -2,7 +2,8 @@
 # Installs the system packages tollgate's build and tests need, only when missing:
 # cmake (libz-ng-sys, aws-lc-sys), pkg-config and the OpenSSL headers (pingora's
 # openssl flavour, linked against the system library; see .cargo/config.toml), a C
-# compiler, redis-server (the tests start their own, on a free loopback port), and
+# compiler, redis-server and haproxy (the tests start their own, on free loopback
+# ports: haproxy as a TCP balancer sending PROXY headers), and
 # Python's grpcio (the gRPC server and client of the tests) and opentelemetry-proto
 # (the OTLP receiver of the tracing tests).
 set -euo pipefail
@@ -13,6 +14,7 @@ command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v cc >/dev/null || missing+=(build-essential)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v haproxy >/dev/null || missing+=(haproxy)
 command -v python3 >/dev/null || missing+=(python3)
 
 if [ ${#missing[@]} -gt 0 ]; then

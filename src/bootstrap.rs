@@ -29,13 +29,13 @@ use crate::base::chores::Chores;
 use crate::base::clock::Clock;
 use crate::base::lifecycle::{Lifecycle, LifecycleWatch};
 use crate::config::{raw::ServerSection, read_file, LoadedConfig};
-use crate::connection::{ConnectionGuard, OneAcceptPerTurn, PerIp};
+use crate::connection::{AcceptFilter, ConnectionGuard, CurrentLimits, PerIp, ProxyListeners};
 use crate::jail::keeper;
 use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
 use crate::proxy::{Gateway, GatewayParts, ListenerMap};
 use crate::ratelimit::sweeper;
 use crate::state::reload::{ReloadOnHangup, Reloader};
-use crate::state::{compile::compile, Retained};
+use crate::state::{compile::compile, Retained, SharedSnapshot};
 use crate::tls::{acceptor_settings, Handshakes};
 use crate::upgrade::UpgradeOnSignal;
 use crate::upstream::{dns_refreshes, health_checks};
@@ -127,18 +127,40 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
         options.h2c = h2c;
         // An HTTP/2 connection without a request in flight is idle.
         options.h2_idle_timeout = Some(raw.server.keepalive_timeout);
+        // Read once at start: a reload does not change it (HttpServerOptions is fixed
+        // per service).
+        options.h2_first_stream_timeout = Some(raw.server.header_timeout);
         proxy.server_options = Some(options);
-        let current = shared.clone();
+        let metrics = &retained.metrics;
+        let proxied = |tls: bool| ProxyListeners {
+            bound: (listeners.iter())
+                .filter(|(_, l)| l.proxy_protocol && l.tls.is_some() == tls)
+                .map(|(_, l)| l.addr)
+                .collect(),
+            limits: client_limits(&shared),
+            refused: metrics.connections_refused("proxy_protocol"),
+        };
         let guard = ConnectionGuard::new(
             proxy,
-            Box::new(move || current.load().client_limits.clone()),
+            client_limits(&shared),
             lifecycle.clone(),
             h2c,
             per_ip.clone(),
-            &retained.metrics,
+            Arc::new(proxied(false)),
+            metrics,
         );
         let mut service = Service::new(name.to_owned(), guard);
-        service.set_connection_filter(Arc::new(OneAcceptPerTurn));
+        service.set_connection_filter(Arc::new(AcceptFilter {
+            per_ip: per_ip.clone(),
+            limits: client_limits(&shared),
+            refused_per_ip: metrics.connections_refused("max_connections_per_ip"),
+        }));
+        let before_tls = proxied(true);
+        if !before_tls.bound.is_empty() {
+            service
+                .endpoints()
+                .set_pre_tls_callback(Arc::new(before_tls));
+        }
         for (name, listener) in listeners {
             let endpoint =
                 ListenerConfig::tcp(listener.addr.to_string()).l4_buffer(client_buffers());
@@ -227,6 +249,12 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
             .join(", ")
     );
     Ok(server)
+}
+
+/// The client connection limits of the snapshot current when they are read.
+fn client_limits(shared: &SharedSnapshot) -> CurrentLimits {
+    let shared = shared.clone();
+    Box::new(move || shared.load().client_limits.clone())
 }
 
 fn server_conf(s: &ServerSection, daemon: bool) -> ServerConf {

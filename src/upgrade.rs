@@ -4,6 +4,11 @@
 //! over (SIGQUIT). It returns once the pid file names the new process, which writes it
 //! after it received the sockets and compiled its config.
 //!
+//! The new process writes where the serving one writes (the unit's journal, a file),
+//! not to this command's output: holding the command's pipes open, it would keep a
+//! caller that reads them to their end (`out=$(tollgate upgrade ...)`, a
+//! configuration-management tool) waiting forever. See [`serving_output`].
+//!
 //! When the new process cannot start (a config it refuses, a binary that fails, no
 //! hand-over within the timeout), it says why and fails; while the new process has
 //! not started waiting for the sockets, the serving one is never signalled and keeps
@@ -20,6 +25,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,10 +65,13 @@ pub fn upgrade(
     kill(Pid::from_raw(old), None).map_err(|e| format!("pid {old} is not running: {e}"))?;
     // The new process makes the socket: a stale one must not look like it.
     let _ = std::fs::remove_file(socket);
+    let (stdout, stderr) = serving_output(old);
     let mut new = Command::new(binary)
         .args(["run", "-u", "-c"])
         .arg(config)
         .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
         .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
@@ -77,6 +86,45 @@ pub fn upgrade(
         read_pid(pid_file).is_ok_and(|p| u32::try_from(p) == Ok(new_pid))
     })?;
     Ok(new_pid)
+}
+
+/// The serving process's stdout and stderr, for the new process. From inside it
+/// (SIGUSR2) they are inherited. Otherwise each is taken with `pidfd_getfd` (Linux
+/// 5.6+; needs the right to ptrace the process: root, or its owner where ptrace is
+/// not restricted), else reopened through `/proc/PID/fd` (a file, a pipe, a terminal;
+/// not a socket such as the journal's); else the new process writes nowhere, and
+/// this says so.
+pub fn serving_output(pid: i32) -> (Stdio, Stdio) {
+    if u32::try_from(pid) == Ok(std::process::id()) {
+        return (Stdio::inherit(), Stdio::inherit());
+    }
+    let take = |fd: i32, name: &str| match output_of(pid, fd) {
+        Ok(out) => Stdio::from(out),
+        Err(e) => {
+            eprintln!("the new process's {name} goes nowhere: {e}");
+            Stdio::null()
+        }
+    };
+    (take(1, "stdout"), take(2, "stderr"))
+}
+
+/// Descriptor `fd` of process `pid`, duplicated into this one.
+fn output_of(pid: i32, fd: i32) -> Result<OwnedFd, String> {
+    use rustix::process::{pidfd_getfd, pidfd_open, PidfdFlags, PidfdGetfdFlags};
+    let taken = rustix::process::Pid::from_raw(pid)
+        .ok_or(rustix::io::Errno::INVAL)
+        .and_then(|p| pidfd_open(p, PidfdFlags::empty()))
+        .and_then(|pidfd| pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty()));
+    let taken_err = match taken {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    let path = format!("/proc/{pid}/fd/{fd}");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map(OwnedFd::from)
+        .map_err(|e| format!("pidfd_getfd: {taken_err}; {path}: {e}"))
 }
 
 /// Stops process `pid` (default: the one in `server.pid_file`) gracefully and waits

@@ -4,7 +4,9 @@
 
 use futures::stream;
 
-use crate::support::{assert_problem, client, free_port, get, raw_request, send, Origin, Tollgate};
+use crate::support::{
+    assert_problem, chunked_request, client, free_port, get, raw_request, send, Origin, Tollgate,
+};
 
 fn config(origin: &Origin, extra_listener: &str) -> String {
     format!(
@@ -56,18 +58,10 @@ async fn a_declared_length_over_the_limit_never_reaches_the_upstream() {
     }
 }
 
-fn chunked(path: &str, chunks: &[usize]) -> Vec<u8> {
-    let mut req = format!(
-        "POST {path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    )
-    .into_bytes();
-    for n in chunks {
-        req.extend(format!("{n:x}\r\n").bytes());
-        req.extend(std::iter::repeat_n(b'y', *n));
-        req.extend(b"\r\n");
-    }
-    req.extend(b"0\r\n\r\n");
-    req
+fn chunked(path: &str, sizes: &[usize]) -> Vec<u8> {
+    let chunks: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![b'y'; n]).collect();
+    let chunks: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+    chunked_request(path, "", &chunks)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -446,3 +446,41 @@ fn upstream_protocol_and_name_mistakes_are_reported_at_their_place() {
     assert!(stderr.contains(&format!("{file}:5:")), "{stderr}");
     assert!(stderr.contains("\"name:port\""), "{stderr}");
 }
+
+#[test]
+fn spellings_an_option_makes_ambiguous_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (file, stderr) = check_refuses(
+        dir.path(),
+        r#"[server]
+path_case = "insensitive"
+
+[listeners.main]
+addr = "127.0.0.1:7000"
+
+[upstreams.app]
+targets = ["127.0.0.1:9000"]
+
+[auth.keys]
+kind = "api_key"
+from = { header = "x_api_key" }
+consumers = [{ id = "a", key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000" }]
+
+[[routes]]
+name = "admin"
+path_prefix = "/admin"
+upstream = "app"
+
+[[routes]]
+name = "Admin"
+path_prefix = "/Admin/"
+upstream = "app"
+"#,
+    );
+    for expected in [
+        format!("{file}:12:19: auth.keys.from.header: \"x_api_key\" has '_'"),
+        format!("{file}:22:15: routes[1].path_prefix: route \"Admin\" differs from route \"admin\" (routes[0]) only in case"),
+    ] {
+        assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
+    }
+}

@@ -36,8 +36,10 @@ async fn untrusted_peers_cannot_spoof_forwarded_headers() {
 async fn headers_tollgate_removes_are_removed_in_their_underscore_spelling_too() {
     // CGI-style upstreams (PHP, IIS, WSGI, Rack) read `X_Original_URL` as
     // `X-Original-URL`: a spelling with `_` must not carry what the other may not.
+    // With headers named with `_` passed (`underscore_headers = "drop"`, the
+    // default, removes them all).
     let origin = Origin::start("o").await;
-    let tg = Tollgate::start(&config(&origin)).await;
+    let tg = Tollgate::start_with_server(&config(&origin), "underscore_headers = \"pass\"").await;
     let r = send(
         client()
             .get(tg.url("/x"))

@@ -97,36 +97,43 @@ async fn upgrades_under_keep_alive_load_lose_no_request() {
     assert_eq!(pid, tg.pid(), "the pid file names the serving process");
 }
 
-/// Runs `tollgate upgrade` on `tg`'s config with `extra` arguments; its output goes
-/// to files (the new process inherits them, so pipes would never close).
-fn upgrade_command(tg: &Tollgate, extra: &[&str]) -> (Option<i32>, String) {
-    let out = tg.path("upgrade.out");
-    let file = || std::fs::File::create(&out).expect("output file");
+/// Runs `tollgate upgrade` on `tg`'s config with `extra` arguments and reads its
+/// output from pipes to their end, as `out=$(tollgate upgrade ...)` does: its exit
+/// code, its output, and how long until both came (at most 40 s).
+fn upgrade_command(tg: &Tollgate, extra: &[&str]) -> (Option<i32>, String, Duration) {
+    use std::io::Read;
+    let started = std::time::Instant::now();
     let mut child = std::process::Command::new(crate::support::tollgate::BIN)
         .args(["upgrade", "-c"])
         .arg(tg.config_path())
         .args(extra)
-        .stdout(file())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(&out)
-                .expect("output"),
-        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run tollgate upgrade");
-    let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status.code();
+    let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = String::new();
+        for pipe in [
+            stdout.as_mut().map(|p| p as &mut dyn Read),
+            stderr.as_mut().map(|p| p as &mut dyn Read),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _ = pipe.read_to_string(&mut out);
         }
-        if std::time::Instant::now() >= deadline {
+        let _ = tx.send(out);
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(40))
+        .unwrap_or_else(|_| {
             let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (status, std::fs::read_to_string(&out).unwrap_or_default())
+            "(the output did not end within 40 s)".into()
+        });
+    let status = child.wait().ok().and_then(|s| s.code());
+    (status, out, started.elapsed())
 }
 
 /// Stops the process `pid` when dropped (one the test did not start itself).
@@ -161,25 +168,38 @@ async fn the_upgrade_command_hands_over_or_leaves_the_old_process_untouched() {
     assert_eq!(crate::support::get(&tg.url("/x")).await.status, 200);
 
     // A binary that fails: the old process is never signalled.
-    let (code, out) =
+    let (code, out, _) =
         tokio::task::block_in_place(|| upgrade_command(&tg, &["--binary", "/bin/false"]));
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("exited"), "{out}");
     // A file that does not check: nothing is started.
     tg.write_config("[[routes]]\nname = \"x\"\nupstream = \"nowhere\"\n");
-    let (code, out) = tokio::task::block_in_place(|| upgrade_command(&tg, &[]));
+    let (code, out, _) = tokio::task::block_in_place(|| upgrade_command(&tg, &[]));
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("not upgrading"), "{out}");
     assert_eq!(pid_in(&tg), old, "the old process still serves");
     assert_eq!(crate::support::get(&tg.url("/x")).await.status, 200);
 
     tg.write_config(&body);
-    let (code, out) = tokio::task::block_in_place(|| upgrade_command(&tg, &["--timeout", "20s"]));
+    let starts = || tg.log().matches("tollgate starting with").count();
+    let started_before = starts();
+    let (code, out, took) =
+        tokio::task::block_in_place(|| upgrade_command(&tg, &["--timeout", "20s"]));
     let new = pid_in(&tg);
     let _stop_new = Stops(new as i32);
     assert_eq!(code, Some(0), "{out}\n{}", tg.log());
     assert_ne!(new, old);
     assert!(out.contains(&format!("pid {new} serves now")), "{out}");
+    assert!(
+        took < Duration::from_secs(10),
+        "its output ended after {took:?}: the new process held the command's pipes"
+    );
+    assert_eq!(
+        starts(),
+        started_before + 1,
+        "the new process writes where the old one did\n{}",
+        tg.log()
+    );
     assert_eq!(crate::support::get(&tg.url("/x")).await.status, 200);
     let old_gone = crate::support::eventually(Duration::from_secs(15), || async {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(old as i32), None).is_err()

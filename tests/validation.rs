@@ -4,7 +4,8 @@
 
 use crate::support::{assert_problem, client, raw_request, send, Origin, Tollgate};
 
-const SCHEMA: &str = r#"{
+/// An order: a SKU and a quantity (also used by `request_buffering`).
+pub const SCHEMA: &str = r#"{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "type": "object",
   "required": ["sku", "qty"],
@@ -29,6 +30,7 @@ validate = {{ body_schema = "order.json", content_types = ["application/json"] }
 "#,
         origin.target()
     );
+    // The old name of request_buffer_memory, still read.
     Tollgate::start_full(&body, "validation_memory = \"4KiB\"", &[], |dir| {
         std::fs::write(dir.join("order.json"), SCHEMA).expect("schema");
     })

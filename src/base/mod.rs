@@ -4,13 +4,15 @@
 //! buckets) across reloads while its definition is unchanged, the background chores
 //! stages build with a config, the one clock the
 //! time-based logic reads, the process's lifecycle (starting, serving, draining), the
-//! thread the background chores share, and cheap header edits for the hot path.
+//! thread the background chores share, cheap header edits for the hot path, and which
+//! listener address a connection belongs to.
 
 pub mod background;
 pub mod chores;
 pub mod clock;
 pub mod headers;
 pub mod lifecycle;
+pub mod listen;
 pub mod registry;
 mod reply;
 pub mod sd_notify;

@@ -1,22 +1,29 @@
 //! Client connections between accept and the proxy: the slow-client limits of
-//! `[server]` (`header_timeout`, `body_min_rate`, `max_connections_per_ip`) and the
-//! drain of open connections when the process stops or hands its sockets over.
+//! `[server]` (`header_timeout`, `body_min_rate`, `max_connections_per_ip`), the
+//! lingering close of a refused request ([`linger`]) and the drain of open
+//! connections when the process stops or hands its sockets over.
 //!
+//! [`AcceptFilter`] runs as each connection is accepted, before a TLS handshake: one
+//! accept per turn, and the per-IP limit, whose slot it reserves.
 //! [`ConnectionGuard`] wraps a listener service's Pingora app. Per connection it
-//! takes a per-IP slot (none left: the connection is closed at once and counted), and
+//! claims that slot (or takes one: none left, the connection is closed at once and
+//! counted), and
 //! wraps the stream in a [`stream::GuardedStream`], which holds the slot. On an
 //! HTTP/1.1 connection its reads carry the clocks; the proxy tells it where its
 //! request is with [`head_complete`], [`body_complete`] and [`request_complete`].
-//! HTTP/2 connections are not judged here: Pingora's h2 idle timeout closes one
-//! without a request in flight (`keepalive_timeout`). On an h2c listener the guard
+//! HTTP/2 connections are judged by stream: each stream's body by its own pace
+//! (`h2_pace`), and a connection that opens no stream within `header_timeout` of its
+//! handshake gets GOAWAY (Pingora's server option `h2_first_stream_timeout`, set at
+//! start); one without a request in flight for `keepalive_timeout` is closed. On an h2c listener the guard
 //! reads the first bytes itself to tell the two apart (within `header_timeout`; a
 //! client that closes first is dropped), and hands them on.
 //!
-//! Between two requests of an HTTP/1.x connection the guard itself waits for the
-//! next request's first byte (at most `keepalive_timeout`), and only then hands the
-//! stream to Pingora for the request. Pingora's per-request state (its session, 4 KiB
-//! head buffer and the proxy's request future, about 18 KB) is allocated from
-//! the first byte on, not held by every idle keep-alive connection. This is Pingora's
+//! Before each request of an HTTP/1.x connection, its first too, the guard itself
+//! waits for the request's first byte (the first at most `header_timeout` from
+//! accept, a later one at most `keepalive_timeout`), and only then hands the stream
+//! to Pingora for the request. Pingora's per-request state (its session, 4 KiB head
+//! buffer and the proxy's request future, about 18 KB) is allocated from the first
+//! byte on, not held by every silent or idle connection. This is Pingora's
 //! own HTTP/1.x loop (`ServerApp` for an `HttpServerApp`) with that wait added; HTTP/2
 //! connections go to Pingora's.
 //!
@@ -27,10 +34,13 @@
 //! its head (at most `header_timeout`), so a client whose request is on its way gets
 //! an answer, with `Connection: close`.
 
+mod accept;
+mod h2_pace;
+mod linger;
 mod pace;
 mod per_ip;
+mod proxy_protocol;
 mod stream;
-mod turns;
 
 use async_trait::async_trait;
 use http::StatusCode;
@@ -38,7 +48,6 @@ use pingora::apps::{HttpServerApp, ReusedHttpStream, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Stream, ALPN, IO};
 use pingora::server::ShutdownWatch;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,11 +58,13 @@ use crate::base::lifecycle::Lifecycle;
 use crate::base::problem_document;
 use crate::edge::forwarded::TrustedProxies;
 use crate::observability::Metrics;
+pub use accept::AcceptFilter;
+pub use linger::{linger, Lingering};
 use pace::{HeadsAwaited, Phase, BODY, BUSY, IDLE};
 use per_ip::IpSlot;
 pub use per_ip::PerIp;
+pub use proxy_protocol::ProxyListeners;
 use stream::{Accepted, Clocks, GuardedStream, SlowBody, Sniffed};
-pub use turns::OneAcceptPerTurn;
 
 /// The `[server]` limits on client connections, as the current snapshot has them.
 #[derive(Debug, Clone)]
@@ -66,6 +77,8 @@ pub struct ClientLimits {
     pub keepalive_timeout: Duration,
     /// Trusted proxies carry many clients' connections: never limited per IP.
     pub exempt: TrustedProxies,
+    /// What is read of a refused request's body before its connection closes.
+    pub lingering: Lingering,
 }
 
 /// Where the guard reads the current limits (the running snapshot's).
@@ -120,6 +133,9 @@ pub struct ConnectionGuard<A> {
     h2c: bool,
     heads: Arc<HeadsAwaited>,
     per_ip: Arc<PerIp>,
+    /// The plain listeners that expect a PROXY header (TLS ones read it before
+    /// their handshake).
+    proxied: Arc<ProxyListeners>,
     shared: Arc<Shared>,
     refused_per_ip: prometheus::IntCounter,
     /// The longest `header_timeout` a connection was accepted with (ms): how long the
@@ -138,6 +154,7 @@ impl<A> ConnectionGuard<A> {
         lifecycle: Arc<Lifecycle>,
         h2c: bool,
         per_ip: Arc<PerIp>,
+        proxied: Arc<ProxyListeners>,
         metrics: &Metrics,
     ) -> Self {
         Self {
@@ -148,6 +165,7 @@ impl<A> ConnectionGuard<A> {
             h2c,
             heads: Arc::default(),
             per_ip,
+            proxied,
             shared: Arc::new(Shared::new(metrics)),
             refused_per_ip: metrics.connections_refused("max_connections_per_ip"),
             longest_head_ms: AtomicU64::new(0),
@@ -160,13 +178,16 @@ impl<A> ConnectionGuard<A> {
         let Some(max) = limits.max_connections_per_ip else {
             return Ok(None);
         };
-        let Some(ip) = peer_ip(stream) else {
+        let Some(peer) = peer_addr(stream) else {
             return Ok(None);
         };
-        if limits.exempt.contains(ip) {
+        if let Some(reserved) = self.per_ip.claim(peer) {
+            return Ok(Some(reserved));
+        }
+        if limits.exempt.contains(peer.ip()) {
             return Ok(None);
         }
-        self.per_ip.take(ip, max).map(Some).ok_or(())
+        self.per_ip.take(peer.ip(), max).map(Some).ok_or(())
     }
 }
 
@@ -196,9 +217,11 @@ async fn sniff(stream: &mut Stream, until: Instant) -> Option<Sniffed> {
 }
 
 impl<A: HttpServerApp + Send + Sync + 'static> ConnectionGuard<A> {
-    /// Pingora's HTTP/1.x keep-alive loop, waiting for each next request first.
+    /// Pingora's HTTP/1.x keep-alive loop, waiting for each request's first byte
+    /// first, the connection's first request too.
     async fn serve_http1(self: &Arc<Self>, stream: GuardedStream) -> Option<Stream> {
-        let mut session = ServerSession::new_http1(Box::new(stream));
+        let first = self.first_request(stream).await?;
+        let mut session = ServerSession::new_http1(first);
         // As Pingora's loop: no keep-alive once the drain began; the proxy sets
         // `keepalive_timeout` per request.
         session.set_keepalive((!*self.drain.borrow()).then_some(60));
@@ -216,6 +239,19 @@ impl<A: HttpServerApp + Send + Sync + 'static> ConnectionGuard<A> {
             result = self.app.process_new_http(session, &self.drain).await;
         }
         None
+    }
+
+    /// The stream once its first request's first byte arrived; `None`: the client
+    /// closed, `header_timeout` passed (the stream answers 408 then: the head's
+    /// deadline runs from accept), or the app's cleanup began.
+    async fn first_request(&self, mut stream: GuardedStream) -> Option<Stream> {
+        let mut closing = self.closing.subscribe();
+        let arrived = tokio::select! {
+            biased;
+            arrived = stream.await_next_request() => arrived,
+            _ = closing.wait_for(|closing| *closing) => false,
+        };
+        arrived.then(|| Box::new(stream) as Stream)
     }
 
     /// The stream once its next request's first byte arrived; `None`: the client
@@ -244,6 +280,9 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionGuard<A> 
         _shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let accepted_at = Instant::now();
+        if self.proxied.expect(&mut *stream).await.is_err() {
+            return None;
+        }
         let limits = (self.limits)();
         let Ok(slot) = self.slot(&stream, &limits) else {
             self.refused_per_ip.inc();
@@ -297,9 +336,9 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionGuard<A> 
     }
 }
 
-fn peer_ip(stream: &Stream) -> Option<IpAddr> {
+fn peer_addr(stream: &Stream) -> Option<std::net::SocketAddr> {
     let digest = stream.get_socket_digest()?;
-    digest.peer_addr()?.as_inet().map(|addr| addr.ip())
+    digest.peer_addr()?.as_inet().copied()
 }
 
 fn phase_of(session: &ServerSession) -> Option<&Phase> {
@@ -310,8 +349,13 @@ fn phase_of(session: &ServerSession) -> Option<&Phase> {
 }
 
 /// The request's head is parsed: from now on its body (if it has one) is judged by
-/// its pace, no longer by the head deadline.
-pub fn head_complete(session: &ServerSession) {
+/// its pace, no longer by the head deadline (an HTTP/2 stream's body by its own pace,
+/// see `h2_pace`).
+pub fn head_complete(session: &mut ServerSession, limits: &ClientLimits, metrics: &Metrics) {
+    if session.is_http2() {
+        let too_slow = metrics.client_timeouts("body");
+        return h2_pace::judge(session, limits.body_min_rate, &too_slow);
+    }
     if let Some(phase) = phase_of(session) {
         let headers = &session.req_header().headers;
         let has_body = headers.contains_key(http::header::TRANSFER_ENCODING)

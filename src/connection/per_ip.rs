@@ -2,9 +2,14 @@
 //! IPv4 addresses count as they are, IPv6 addresses by their /64 (one host usually
 //! holds a whole /64, as for jails). A connection holds an [`IpSlot`]; dropping it
 //! gives the slot back. Never fails: an address over its limit gets no slot.
+//!
+//! A slot is taken at accept, before a TLS handshake ([`PerIp::reserve`], by the
+//! listener's connection filter); the connection claims it once it reaches the
+//! proxy ([`PerIp::claim`]), or it is given back when the handshake fails or times
+//! out (Pingora tells the filter, an addition of the vendored `pingora-core`).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::edge::forwarded::client_network;
@@ -12,9 +17,35 @@ use crate::edge::forwarded::client_network;
 #[derive(Default)]
 pub struct PerIp {
     open: Mutex<HashMap<IpAddr, u32>>,
+    /// Slots taken at accept, by the connection's peer address.
+    reserved: Mutex<HashMap<SocketAddr, IpSlot>>,
 }
 
 impl PerIp {
+    /// Takes a slot for the connection from `peer` (unless its address holds `max`
+    /// already), for the connection to [`Self::claim`] or [`Self::release`].
+    pub fn reserve(self: &Arc<Self>, peer: SocketAddr, max: u32) -> bool {
+        let Some(slot) = self.take(peer.ip(), max) else {
+            return false;
+        };
+        // A peer address reused while an old reservation waits replaces it (dropped
+        // outside the lock: dropping a slot locks `open`).
+        let replaced = lock(&self.reserved).insert(peer, slot);
+        drop(replaced);
+        true
+    }
+
+    /// The slot reserved at accept for the connection from `peer`, if any.
+    pub fn claim(&self, peer: SocketAddr) -> Option<IpSlot> {
+        lock(&self.reserved).remove(&peer)
+    }
+
+    /// Gives back the slot reserved for `peer`, whose connection was lost.
+    pub fn release(&self, peer: SocketAddr) {
+        let released = self.claim(peer);
+        drop(released);
+    }
+
     /// A slot for one more connection from `ip`, unless it holds `max` already.
     pub fn take(self: &Arc<Self>, ip: IpAddr, max: u32) -> Option<IpSlot> {
         let key = client_network(ip);
@@ -37,9 +68,13 @@ impl PerIp {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, u32>> {
-        // The map is consistent between statements: a panic elsewhere poisons nothing.
-        self.open.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.open)
     }
+}
+
+fn lock<T>(map: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The maps are consistent between statements: a panic elsewhere poisons nothing.
+    map.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One open connection from an address.
@@ -80,6 +115,26 @@ mod tests {
         drop((b, c));
         assert_eq!(table.open(ip("192.0.2.1")), 0);
         assert!(table.lock().is_empty(), "no entry is left behind");
+    }
+
+    #[test]
+    fn slots_reserved_at_accept_are_claimed_or_released() {
+        let table = Arc::new(PerIp::default());
+        let peer = |port| SocketAddr::new(ip("192.0.2.1"), port);
+        assert!(table.reserve(peer(1), 2));
+        assert!(table.reserve(peer(2), 2));
+        assert!(!table.reserve(peer(3), 2), "two connections at most");
+        let claimed = table.claim(peer(1)).expect("reserved");
+        assert!(table.claim(peer(1)).is_none(), "claimed once");
+        table.release(peer(2));
+        assert!(
+            table.reserve(peer(3), 2),
+            "the lost handshake's slot came back"
+        );
+        assert_eq!(table.open(ip("192.0.2.1")), 2);
+        drop(claimed);
+        table.release(peer(3));
+        assert_eq!(table.open(ip("192.0.2.1")), 0);
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! the other), or a request target that is not a path, an http(s) URL
 //! or `*` on OPTIONS (see `target`) → 400. Pure checks, no I/O; the host they return
 //! is what routing matches.
+//!
+//! Headers named with `_` ([`underscored`], `underscore_headers`): CGI-style
+//! upstreams (PHP, WSGI, Rack, IIS) read `X_User` and `X-User` as one variable, so a
+//! client could send a header the gateway does not see under the name it checks or
+//! sets. Dropped by default, as nginx does; kept or refused with 400 if asked.
 
 use http::header::{HeaderName, AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{StatusCode, Version};
@@ -16,11 +21,20 @@ use pingora::http::RequestHeader;
 use super::target::{self, Target, TargetError};
 use crate::base::Reply;
 
-/// Size limits from `[server]`.
+/// Size limits and the header-name rule from `[server]`.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLimits {
     pub max_uri_bytes: usize,
     pub max_header_bytes: usize,
+    pub underscore_headers: Underscores,
+}
+
+/// What happens to request headers named with `_`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Underscores {
+    Pass,
+    Drop,
+    Reject,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -37,6 +51,8 @@ pub enum HygieneError {
     InvalidHost,
     #[error("the request has more than one {0} header")]
     Repeated(&'static str),
+    #[error("the request header name {0:?} has '_' (spell it with '-')")]
+    Underscored(String),
     #[error(transparent)]
     Target(#[from] TargetError),
 }
@@ -97,6 +113,26 @@ pub fn check<'a>(
     Ok(Checked { host, target })
 }
 
+/// Applies `mode` to the headers of `req` named with `_`: removes them (`Drop`) or
+/// refuses the request (`Reject`).
+pub fn underscored(req: &mut RequestHeader, mode: Underscores) -> Result<(), HygieneError> {
+    if mode == Underscores::Pass {
+        return Ok(());
+    }
+    let has_underscore = |name: &&HeaderName| name.as_str().contains('_');
+    let Some(first) = req.headers.keys().find(has_underscore) else {
+        return Ok(());
+    };
+    if mode == Underscores::Reject {
+        return Err(HygieneError::Underscored(first.as_str().to_owned()));
+    }
+    let names: Vec<HeaderName> = req.headers.keys().filter(has_underscore).cloned().collect();
+    for name in names {
+        req.remove_header(&name);
+    }
+    Ok(())
+}
+
 /// The host from `Host` (required in HTTP/1.1, RFC 9112 §3.2, even with an
 /// absolute-form target, whose authority Pingora has checked it against), else from
 /// an HTTP/1.0 absolute-form target or HTTP/2's `:authority`.
@@ -148,7 +184,31 @@ mod tests {
     const LIMITS: RequestLimits = RequestLimits {
         max_uri_bytes: 32,
         max_header_bytes: 64,
+        underscore_headers: Underscores::Drop,
     };
+
+    #[test]
+    fn headers_named_with_underscores_are_dropped_or_refused() {
+        let sent = || {
+            let mut r = req("/", Some("h"));
+            r.append_header("X_User", "admin").expect("h");
+            r.append_header("x_user", "root").expect("h");
+            r.append_header("x-user", "alice").expect("h");
+            r
+        };
+        let mut kept = sent();
+        underscored(&mut kept, Underscores::Pass).expect("pass");
+        assert_eq!(kept.headers.len(), 4);
+        let mut dropped = sent();
+        underscored(&mut dropped, Underscores::Drop).expect("drop");
+        assert!(!dropped.headers.contains_key("x_user"));
+        assert_eq!(dropped.headers["x-user"], "alice");
+        let mut refused = sent();
+        assert_eq!(
+            underscored(&mut refused, Underscores::Reject),
+            Err(HygieneError::Underscored("x_user".into()))
+        );
+    }
 
     fn req(path: &str, host: Option<&str>) -> RequestHeader {
         let mut r = RequestHeader::build("GET", path.as_bytes(), None).expect("request");

@@ -1,8 +1,13 @@
-//! `max_body` of a route (or `[server] max_body`): request bodies over the limit are
-//! refused with 413. A `Content-Length` over it is refused before anything goes
-//! upstream; a chunked or HTTP/2 body that grows past it is cut off mid-stream, which
-//! aborts the upstream request (it never completes) and answers 413 when no response
-//! has started. Counted per route in `tollgate_body_too_large_total`.
+//! The size of a route's request bodies: `max_body` (or `[server] max_body`), over
+//! which a body is refused with 413, and `request_buffer` (or `[server]
+//! request_buffer`), how much of a body is read and judged before an upstream is
+//! chosen (declared as `holds_body`; the proxy does the reading).
+//!
+//! A `Content-Length` over the limit is refused at the head. A chunked or HTTP/2 body
+//! that grows past it is refused while it is held, before the upstream sees anything,
+//! when the limit is within the request buffer; past the buffer it is cut off
+//! mid-stream, which aborts the upstream request (it never completes) and answers 413
+//! when no response has started. Counted per route in `tollgate_body_too_large_total`.
 
 use http::{header, StatusCode};
 use std::sync::Arc;
@@ -13,16 +18,26 @@ use crate::stage::{
 };
 
 struct BodyLimit {
+    /// 0: no limit.
     max: u64,
+    buffer: u64,
     route: Arc<str>,
     metrics: Arc<Metrics>,
 }
 
-/// Installs the limit; `max` 0 means no limit.
-pub fn install(max: u64, route: &str, metrics: &Arc<Metrics>, stages: &mut StagesBuilder) {
-    if max > 0 {
+/// Installs the limit (`max` 0: none) and the request buffer (`buffer` 0: bodies
+/// stream).
+pub fn install(
+    max: u64,
+    buffer: u64,
+    route: &str,
+    metrics: &Arc<Metrics>,
+    stages: &mut StagesBuilder,
+) {
+    if max > 0 || buffer > 0 {
         stages.add(BodyLimit {
             max,
+            buffer,
             route: route.into(),
             metrics: metrics.clone(),
         });
@@ -47,14 +62,14 @@ impl BodyLimit {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
         match declared {
-            Some(length) if length > self.max => Err(self.too_large()),
+            Some(length) if self.max > 0 && length > self.max => Err(self.too_large()),
             _ => Ok(()),
         }
     }
 
     /// A body that grew past the limit.
     fn check_received(&self, chunk: &BodyChunk<'_>) -> Flow {
-        match chunk.received > self.max {
+        match self.max > 0 && chunk.received > self.max {
             true => Err(self.too_large()),
             false => Ok(()),
         }
@@ -67,9 +82,14 @@ impl Stage for BodyLimit {
     }
 
     fn declares(&self) -> Declared {
+        let hooks = match self.max {
+            0 => Hooks::default(),
+            _ => Hooks::REQUEST.and(Hooks::BODY),
+        };
         Declared {
-            refuses_after_head: true,
-            ..Declared::hooks(Hooks::REQUEST.and(Hooks::BODY))
+            holds_body: self.buffer,
+            refuses_after_head: self.max > self.buffer,
+            ..Declared::hooks(hooks)
         }
     }
 
@@ -92,6 +112,7 @@ mod tests {
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let limit = BodyLimit {
             max: 10,
+            buffer: 0,
             route: "r".into(),
             metrics,
         };

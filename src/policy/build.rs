@@ -63,6 +63,7 @@ pub struct Builder<'a> {
     ip_lists: IpLists,
     identity_headers: Arc<[HeaderName]>,
     max_body: u64,
+    request_buffer: u64,
     /// Jails banning by consumer: checked on every route that authenticates.
     consumer_jails: Vec<Arc<Jail>>,
     server_head: Stages,
@@ -77,6 +78,7 @@ impl<'a> Builder<'a> {
             ip_lists: ip_list::load_all(&raw.ip_lists, problems),
             identity_headers: parts.auth.identity_headers.iter().cloned().collect(),
             max_body: raw.server.max_body,
+            request_buffer: raw.server.request_buffer,
             consumer_jails: parts.jails.of_kind(KeyKind::Consumer),
             server_head: Stages::default(),
             server_tail: Stages::default(),
@@ -98,24 +100,31 @@ impl<'a> Builder<'a> {
             max_uri_bytes: _,
             max_header_bytes: _,
             trusted_proxies: _,
+            client_ip_header: _,
             escaped_slashes: _,
             merge_slashes: _,
             double_encoding: _,
+            underscore_headers: _,
+            path_case: _,
             upstream_keepalive_pool: _,
             access_log: _,
             security_log: _,
-            // Stages; `max_body` is the routes' default (`route_stages`).
+            // Stages; `max_body` and `request_buffer` are the routes' defaults
+            // (`route_stages`).
             deny_from,
             max_body: _,
+            request_buffer: _,
             jails: striking,
             // The proxy's bound on held bodies and client idle timeout (`state`).
-            validation_memory: _,
+            request_buffer_memory: _,
             keepalive_timeout: _,
             // Client connection limits (`connection`).
             header_timeout: _,
             // Resolving upstream names (`upstream`).
             resolver: _,
             body_min_rate: _,
+            lingering_time: _,
+            lingering_bytes: _,
             max_connections_per_ip: _,
         } = server;
         let at = TomlPath::root().key("server");
@@ -128,7 +137,8 @@ impl<'a> Builder<'a> {
             problems,
             &mut head,
         );
-        forwarded::install(&mut head);
+        let named_elsewhere = self.parts.trusted_proxies.reads_other_header();
+        forwarded::install(named_elsewhere, &mut head);
         ip_list::install(deny_from, &[], &self.lists_at(&at, ""), problems, &mut head);
         self.server_head = head.finish();
         let mut tail = StagesBuilder::default();
@@ -161,10 +171,12 @@ impl<'a> Builder<'a> {
     /// every request it accepts, before routing.
     pub fn listener_stages(&self, listener: &ListenerSection) -> Stages {
         let ListenerSection {
-            // The socket and its TLS acceptor: built once at start (`bootstrap`, `tls`).
+            // The socket, its TLS acceptor and its PROXY headers: set up once at start
+            // (`bootstrap`, `tls`, `connection`).
             addr: _,
             h2c: _,
             tls: _,
+            proxy_protocol: _,
             // Stages.
             redirect_https,
             https_port,
@@ -218,6 +230,7 @@ impl<'a> Builder<'a> {
             hsts,
             security_headers,
             max_body,
+            request_buffer,
             cors,
             deprecation,
             validate,
@@ -232,7 +245,8 @@ impl<'a> Builder<'a> {
         let max_body = max_body.unwrap_or(self.max_body);
         ip_list::install(deny_from, allow_from, &lists, problems, &mut stages);
         cors::install(cors.as_ref(), at, problems, &mut stages);
-        body_limit::install(max_body, name, metrics, &mut stages);
+        let buffer = request_buffer.unwrap_or(self.request_buffer);
+        body_limit::install(max_body, buffer, name, metrics, &mut stages);
         let deprecation = deprecation.as_ref();
         deprecation::install(deprecation, name, metrics, at, problems, &mut stages);
         let validate = validate.as_ref();

@@ -11,10 +11,13 @@ use crate::edge::request_id;
 use crate::stage::{Cx, Declared, Hooks, Stage, StagesBuilder};
 use crate::tls::forward_client_cert;
 
-struct ForwardedHeaders;
+struct ForwardedHeaders {
+    /// `client_ip_header` is not `X-Forwarded-For`: the client believed is passed on.
+    named_elsewhere: bool,
+}
 
-pub fn install(stages: &mut StagesBuilder) {
-    stages.add(ForwardedHeaders);
+pub fn install(named_elsewhere: bool, stages: &mut StagesBuilder) {
+    stages.add(ForwardedHeaders { named_elsewhere });
 }
 
 impl Stage for ForwardedHeaders {
@@ -35,6 +38,7 @@ impl Stage for ForwardedHeaders {
         let forwarded = Forwarded {
             peer: facts.peer_ip,
             peer_trusted: facts.peer_trusted,
+            named_client: self.named_elsewhere.then_some(facts.client_ip),
             proto: if facts.tls.is_some() { "https" } else { "http" },
         };
         forwarded.apply(upstream)?;

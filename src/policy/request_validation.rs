@@ -3,11 +3,12 @@
 //! draft-07, compiled at load with the `jsonschema` crate; remote `$ref`s are not
 //! fetched).
 //!
-//! The body is held back from the upstream until it is complete (bounded by the
-//! route's `max_body`, which validation requires), then checked: malformed JSON (or an
-//! object with a key twice, see `strict_json`) gets 400, a body that fails the schema 400 with an `errors` member (at most
-//! `MAX_ERRORS` entries of `instance_path`, `schema_path`, `message`); a valid body is
-//! sent upstream as it arrived, byte for byte. A request without a body is not
+//! The whole body is read and checked before an upstream is chosen or connected
+//! (bounded by the route's `max_body`, which validation requires), so a refused body
+//! reaches no upstream, not even its head. Malformed JSON (or an object with a key
+//! twice, see `strict_json`) gets 400, a body that fails the schema 400 with an
+//! `errors` member (at most `MAX_ERRORS` entries of `instance_path`, `schema_path`,
+//! `message`); a valid body is sent upstream as it arrived, byte for byte. A request without a body is not
 //! checked. A schema file that is missing or does not compile is a config problem.
 
 use http::{header, StatusCode};
@@ -31,6 +32,8 @@ struct RequestValidation {
     /// Lower-case media types; empty: any.
     content_types: Vec<String>,
     schema: Option<Validator>,
+    /// The route's `max_body`: all of a body the schema judges.
+    max_body: u64,
 }
 
 /// Installs the checks; `max_body` is the route's effective limit (0: none).
@@ -61,6 +64,7 @@ pub fn install(
             .map(|t| t.trim().to_ascii_lowercase())
             .collect(),
         schema,
+        max_body,
     });
 }
 
@@ -166,7 +170,11 @@ impl Stage for RequestValidation {
     fn declares(&self) -> Declared {
         Declared {
             whole_body: self.schema.is_some(),
-            refuses_after_head: true,
+            holds_body: match self.schema {
+                Some(_) => self.max_body,
+                None => 0,
+            },
+            refuses_after_head: false,
             ..Declared::hooks(Hooks::REQUEST.and(Hooks::BODY))
         }
     }
@@ -193,6 +201,7 @@ mod tests {
         RequestValidation {
             content_types: vec!["application/json".into()],
             schema: Some(jsonschema::validator_for(&schema).expect("schema")),
+            max_body: 1024,
         }
     }
 

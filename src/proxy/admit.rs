@@ -1,7 +1,8 @@
 //! `request_filter`'s steps, in the fixed order every request takes them. The first
 //! step that refuses answers with its [`Reply`]; the rest do not run.
 //!
-//! 1. hygiene: sizes, Host, the request target → 414/431/400
+//! 1. hygiene: headers named with `_` (dropped, or 400), sizes, Host, the request
+//!    target → 414/431/400
 //! 2. normalization of the path, once → 400
 //! 3. the listener's stages (server-wide ones around its own: deny lists, HTTPS
 //!    redirect, bans of client-IP jails, ...) → 403/308
@@ -23,7 +24,11 @@ use crate::stage::{Refusal, Refused};
 impl Gateway {
     /// Runs the steps; a refusal is recorded in `ctx.refusal` and returned as the
     /// reply to write.
-    pub(super) async fn admit(&self, session: &Session, ctx: &mut RequestCtx) -> Result<(), Reply> {
+    pub(super) async fn admit(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), Reply> {
         self.admit_steps(session, ctx).await.map_err(|refused| {
             ctx.refusal = Some(Refusal {
                 stage: refused.stage,
@@ -36,12 +41,16 @@ impl Gateway {
 
     async fn admit_steps(
         &self,
-        session: &Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<(), Box<Refused>> {
+        let step = |stage: &'static str| move |reply: Reply| Box::new(Refused { stage, reply });
+        let underscores = ctx.snap.request_limits.underscore_headers;
+        hygiene::underscored(session.req_header_mut(), underscores)
+            .map_err(|e| step("hygiene")(e.into()))?;
+        let session: &Session = session;
         let req = session.req_header();
         ctx.identify(session);
-        let step = |stage: &'static str| move |reply: Reply| Box::new(Refused { stage, reply });
         let checked =
             hygiene::check(req, &ctx.snap.request_limits).map_err(|e| step("hygiene")(e.into()))?;
         ctx.facts.host = checked.host;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::hold::HeldBody;
-use crate::edge::{forwarded::X_FORWARDED_FOR, request_id};
+use crate::edge::request_id;
 use crate::observability::AccessRecord;
 use crate::routing::{Route, RouteAction};
 use crate::stage::{Facts, LogFields, Outcome, Refusal, Reply, Slots, Stages};
@@ -76,8 +76,7 @@ impl RequestCtx {
             let proxies = &self.snap.trusted_proxies;
             facts.peer_ip = peer.ip();
             facts.peer_trusted = proxies.contains(facts.peer_ip);
-            let xff = req.headers.get_all(X_FORWARDED_FOR).into_iter();
-            facts.client_ip = proxies.client_ip(facts.peer_ip, xff.map(|v| v.as_bytes()));
+            facts.client_ip = proxies.client_ip(facts.peer_ip, &req.headers);
         }
     }
 

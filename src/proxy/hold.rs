@@ -29,13 +29,14 @@ pub struct HeldBody {
 }
 
 impl HeldBody {
-    /// Keeps `body`'s chunk, leaving an empty one in its place; at the end of the body,
-    /// hands on all of it. Refuses (503) a chunk that would hold more than `budget`
-    /// bytes across all requests.
+    /// Counts `body`'s chunk as held. With `whole`, keeps it too, leaving an empty
+    /// one in its place, and at the end of the body hands on all of it. Refuses (503)
+    /// a chunk that would hold more than `budget` bytes across all requests.
     pub fn hold(
         &mut self,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
+        whole: bool,
         total: &HeldBytes,
         budget: u64,
     ) -> Result<(), Reply> {
@@ -47,12 +48,19 @@ impl HeldBody {
                 counted.0.fetch_sub(n, Relaxed);
                 return Err(Reply::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "too many request bodies are being validated right now; retry shortly",
+                    "too many request bodies are being held right now; retry shortly",
                 )
                 .with_header(http::header::RETRY_AFTER, "1"));
             }
             self.reserved += n;
+            if !whole {
+                *body = Some(chunk);
+                return Ok(());
+            }
             self.data.extend_from_slice(&chunk);
+        }
+        if !whole {
+            return Ok(());
         }
         *body = Some(match end_of_stream {
             true => std::mem::take(&mut self.data).freeze(),
@@ -79,27 +87,42 @@ mod tests {
         let total = HeldBytes::default();
         let (mut a, mut b) = (HeldBody::default(), HeldBody::default());
         let mut chunk = Some(Bytes::from_static(b"abcd"));
-        a.hold(&mut chunk, false, &total, 10).expect("fits");
+        a.hold(&mut chunk, false, true, &total, 10).expect("fits");
         assert_eq!(
             chunk.as_deref(),
             Some(&b""[..]),
             "nothing goes upstream yet"
         );
         let mut chunk = Some(Bytes::from_static(b"efgh"));
-        b.hold(&mut chunk, false, &total, 10).expect("fits");
+        b.hold(&mut chunk, false, true, &total, 10).expect("fits");
         let mut chunk = Some(Bytes::from_static(b"ijk"));
         assert!(
-            a.hold(&mut chunk, false, &total, 10).is_err(),
+            a.hold(&mut chunk, false, true, &total, 10).is_err(),
             "11 > 10 bytes held"
         );
         drop(b);
         let mut chunk = Some(Bytes::from_static(b"ijk"));
-        a.hold(&mut chunk, true, &total, 10).expect("fits again");
+        a.hold(&mut chunk, true, true, &total, 10)
+            .expect("fits again");
         assert_eq!(
             chunk.as_deref(),
             Some(&b"abcdijk"[..]),
             "the whole body at its end"
         );
+        drop(a);
+        assert_eq!(total.0.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_counted_chunk_is_left_in_place() {
+        let total = HeldBytes::default();
+        let mut a = HeldBody::default();
+        let mut chunk = Some(Bytes::from_static(b"abcd"));
+        a.hold(&mut chunk, false, false, &total, 10).expect("fits");
+        assert_eq!(chunk.as_deref(), Some(&b"abcd"[..]));
+        assert_eq!(total.0.load(Relaxed), 4);
+        let mut chunk = Some(Bytes::from_static(b"efghijk"));
+        assert!(a.hold(&mut chunk, false, false, &total, 10).is_err());
         drop(a);
         assert_eq!(total.0.load(Relaxed), 0);
     }

@@ -4,6 +4,8 @@
 use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use std::net::SocketAddr;
 
+use crate::base::listen::serves;
+
 #[derive(Debug, Default)]
 pub struct ListenerMap(Vec<(SocketAddr, String)>);
 
@@ -18,14 +20,11 @@ impl ListenerMap {
         let Some(local) = local.and_then(PeerAddr::as_inet) else {
             return "";
         };
+        // An exact address first: it wins over a wildcard on the same port.
         self.0
             .iter()
             .find(|(a, _)| a == local)
-            .or_else(|| {
-                self.0
-                    .iter()
-                    .find(|(a, _)| a.port() == local.port() && a.ip().is_unspecified())
-            })
+            .or_else(|| self.0.iter().find(|(a, _)| serves(a, local)))
             .map_or("", |(_, n)| n.as_str())
     }
 }

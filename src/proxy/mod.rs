@@ -6,9 +6,10 @@
 //! - `new_ctx`: load the current snapshot once; the request keeps it to the end.
 //! - `request_filter`: the client's idle timeout (`keepalive_timeout`, on connections
 //!   kept alive), then `admit` (hygiene, normalization, the listener's stages, the
-//!   route, the route's stages), then a static `respond` answer. A refusal writes its
-//!   reply and returns `Ok(true)`; `Err` is for real failures only.
-//! - `request_body_filter`: the route's body stages, per chunk (`body`).
+//!   route, the route's stages), then a static `respond` answer, or the body held and
+//!   judged before proxying (`body::hold`). A refusal writes its reply and returns
+//!   `Ok(true)`; `Err` is for real failures only.
+//! - `request_body_filter`: the route's body stages, per chunk past the hold (`body`).
 //! - `upstream_peer`: the attempt's next target (re-entered on a retry).
 //! - `fail_to_connect`: the attempt's connect failure (retried while `retries` allow).
 //! - `upstream_request_filter`: the normalized target, the stages' upstream hooks
@@ -92,7 +93,8 @@ impl Gateway {
         }
     }
 
-    /// Answers with `reply` instead of proxying, logging its security event if any.
+    /// Answers with `reply` instead of proxying, logging its security event if any;
+    /// a reply that closes the connection lingers first (`connection::linger`).
     async fn answer(
         &self,
         session: &mut Session,
@@ -111,7 +113,12 @@ impl Gateway {
                 .security_log
                 .policy(event.event, &event_facts, &event.fields);
         }
-        respond::reply(session, reply, ctx).await
+        let close = reply.close;
+        respond::reply(session, reply, ctx).await?;
+        if close {
+            connection::linger(session, ctx.snap.client_limits.lingering).await;
+        }
+        Ok(())
     }
 }
 
@@ -131,7 +138,8 @@ impl ProxyHttp for Gateway {
         if session.get_keepalive().is_some() {
             session.set_keepalive(Some(ctx.snap.keepalive_timeout_secs));
         }
-        connection::head_complete(session);
+        let (limits, metrics) = (&ctx.snap.client_limits, &self.parts.metrics);
+        connection::head_complete(session, limits, metrics);
         if let Err(reply) = self.admit(session, ctx).await {
             self.answer(session, reply, ctx).await?;
             return Ok(true);
@@ -145,7 +153,13 @@ impl ProxyHttp for Gateway {
                 respond::static_answer(session, answer, ctx).await?;
                 Ok(true)
             }
-            RouteAction::Proxy(_) => Ok(false),
+            RouteAction::Proxy(_) => match body::hold(session, ctx, &self.held).await? {
+                Some(reply) => {
+                    self.answer(session, reply, ctx).await?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
         }
     }
 

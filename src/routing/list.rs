@@ -25,16 +25,21 @@ struct Node {
 }
 
 impl RouteList {
-    pub fn push(&mut self, route: Arc<Route>) {
+    /// Adds `route`; with `fold_case`, under its prefix in ASCII lower case.
+    pub fn push(&mut self, route: Arc<Route>, fold_case: bool) {
         let mut node = &mut self.root;
         for segment in route.prefix_segments() {
-            node = node.children.entry(segment.to_owned()).or_default();
+            let segment = match fold_case {
+                true => segment.to_ascii_lowercase(),
+                false => segment.to_owned(),
+            };
+            node = node.children.entry(segment).or_default();
         }
         node.routes.push(route);
     }
 
-    /// The routes that match `path` (normalized), longest prefix first, file order
-    /// among equals.
+    /// The routes that match `path` (normalized; in lower case if they were pushed
+    /// with `fold_case`), longest prefix first, file order among equals.
     pub fn matching<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a Arc<Route>> + use<'a> {
         let mut met = Vec::with_capacity(4);
         met.push(&self.root);

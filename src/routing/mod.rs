@@ -4,6 +4,9 @@
 //! prefers an exact name, then the longest `*.suffix` wildcard, then routes without
 //! hosts; within that host group the longest path prefix that also allows the method
 //! wins. A path that matches only routes of other methods gives 405 with `Allow`.
+//! Hosts match ignoring ASCII case; path prefixes too under `path_case =
+//! "insensitive"` (for upstreams that ignore case, so that a route guarding `/admin`
+//! also takes `/ADMIN`).
 //!
 //! A CORS preflight belongs to the route its actual request would take (by the
 //! method it asks about) when that route has a stage that answers preflights, or, when
@@ -20,6 +23,7 @@ pub use route::{ProxyTo, Route, RouteAction, StaticResponse};
 
 use http::{header, Method, StatusCode};
 use pingora::http::RequestHeader;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -55,6 +59,8 @@ impl From<RouteError> for Reply {
 #[derive(Default)]
 pub struct Router {
     listeners: HashMap<String, HostTable>,
+    /// Path prefixes match ignoring ASCII case.
+    fold_case: bool,
 }
 
 /// The routes one listener can reach, grouped by host pattern.
@@ -67,12 +73,20 @@ struct HostTable {
 }
 
 impl Router {
+    /// A router whose path prefixes match ignoring ASCII case when `fold_case`.
+    pub fn new(fold_case: bool) -> Self {
+        Self {
+            fold_case,
+            ..Self::default()
+        }
+    }
+
     /// Adds `route` to each listener it serves, for each of its host patterns.
     pub fn add(&mut self, listeners: &[String], hosts: &[String], route: Arc<Route>) {
         for listener in listeners {
             let table = self.listeners.entry(listener.clone()).or_default();
             if hosts.is_empty() {
-                table.any_host.push(route.clone());
+                table.any_host.push(route.clone(), self.fold_case);
             }
             for host in hosts {
                 let host = host.to_ascii_lowercase();
@@ -89,7 +103,7 @@ impl Router {
                     },
                     None => table.exact.entry(host).or_default(),
                 };
-                list.push(route.clone());
+                list.push(route.clone(), self.fold_case);
             }
         }
     }
@@ -111,6 +125,7 @@ impl Router {
         path: &str,
         method: &Method,
     ) -> Result<&Arc<Route>, RouteError> {
+        let path = &*self.lookup_path(path);
         for group in self.host_groups(listener, host) {
             let mut allowed: Vec<&str> = Vec::new();
             for route in group.matching(path) {
@@ -165,6 +180,7 @@ impl Router {
     /// prefix matching `path` in the first host group that has one, the first that
     /// answers preflights.
     fn find_preflight(&self, listener: &str, host: &str, path: &str) -> Option<&Arc<Route>> {
+        let path = &*self.lookup_path(path);
         let mut matching = self
             .host_groups(listener, host)
             .map(|group| group.matching(path))
@@ -177,6 +193,14 @@ impl Router {
                 return Some(longest);
             }
             longest = matching.next().filter(|r| r.prefix_len() == prefix_len)?;
+        }
+    }
+
+    /// `path` as the route lists match it.
+    fn lookup_path<'p>(&self, path: &'p str) -> Cow<'p, str> {
+        match self.fold_case {
+            true => Cow::Owned(path.to_ascii_lowercase()),
+            false => Cow::Borrowed(path),
         }
     }
 
@@ -221,6 +245,34 @@ mod tests {
         r
     }
 
+    #[test]
+    fn prefixes_match_ignoring_case_when_asked() {
+        let routes = [route("admin", "/Admin", &[]), route("all", "/", &[])];
+        let mut sensitive = Router::default();
+        let mut insensitive = Router::new(true);
+        for r in [&mut sensitive, &mut insensitive] {
+            for route in &routes {
+                r.add(&["l".to_owned()], &[], route.clone());
+            }
+            r.finish();
+        }
+        for path in ["/ADMIN/x", "/admin", "/aDmIn/"] {
+            assert_eq!(
+                name(&insensitive, "h", path, Method::GET),
+                Ok("admin".into())
+            );
+            assert_eq!(name(&sensitive, "h", path, Method::GET), Ok("all".into()));
+        }
+        assert_eq!(
+            name(&sensitive, "h", "/Admin/x", Method::GET),
+            Ok("admin".into())
+        );
+        assert_eq!(
+            name(&insensitive, "h", "/Adminx", Method::GET),
+            Ok("all".into())
+        );
+    }
+
     fn name(r: &Router, host: &str, path: &str, method: Method) -> Result<String, RouteError> {
         r.find("l", host, path, &method)
             .map(|r| r.name().to_string())
@@ -240,7 +292,7 @@ mod tests {
         ];
         let mut list = RouteList::default();
         for (i, prefix) in prefixes.iter().enumerate() {
-            list.push(route(&format!("{i}:{prefix}"), prefix, &[]));
+            list.push(route(&format!("{i}:{prefix}"), prefix, &[]), false);
         }
         let paths = [
             "/",

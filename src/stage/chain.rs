@@ -22,6 +22,7 @@ pub struct Stages {
     log: Vec<usize>,
     answers_preflights: bool,
     whole_body: bool,
+    holds_body: u64,
     refuses_after_head: bool,
     upstream_headers: usize,
     response_headers: usize,
@@ -42,6 +43,11 @@ impl Stages {
     /// Whether a stage needs the whole body before any of it goes upstream.
     pub fn whole_body(&self) -> bool {
         self.whole_body
+    }
+
+    /// Body bytes the stages judge before an upstream is chosen (see `Declared`).
+    pub fn holds_body(&self) -> u64 {
+        self.holds_body
     }
 
     /// Whether a stage may refuse the request from its body.
@@ -220,6 +226,7 @@ impl StagesBuilder {
             }
             stages.answers_preflights |= declared.answers_preflights;
             stages.whole_body |= declared.whole_body;
+            stages.holds_body = stages.holds_body.max(declared.holds_body);
             stages.refuses_after_head |= declared.refuses_after_head;
             stages.upstream_headers += declared.upstream_headers;
             stages.response_headers += declared.response_headers;

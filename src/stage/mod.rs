@@ -9,7 +9,8 @@
 //! - `on_request`, in `request_filter`: continue, reply, or wait on a future (the only
 //!   hook that may await; see [`Step`]);
 //! - `on_body`, per chunk of the request body, or once with the whole body when some
-//!   stage of the list declares `whole_body`;
+//!   stage of the list declares `whole_body`; the first `holds_body` bytes (the most
+//!   any stage of the list declares) are read and judged before an upstream is chosen;
 //! - `on_upstream`, on every try's request to the upstream (a retry runs it again);
 //! - `on_response` and `on_response_body`, on every response of the request, the
 //!   upstream's and tollgate's own replies alike;
@@ -19,7 +20,8 @@
 //!
 //! [`Declared`] says which hooks a stage has (only those are called) and what it can
 //! do that the stages and the proxy around it must know: answer CORS preflights, need
-//! the whole body, refuse a request from its body once the head may be upstream.
+//! the whole body, how much of the body must be judged before anything goes upstream,
+//! refuse a request from its body once the head may be upstream.
 //!
 //! Per-request state: each stage of a list has its own typed slot ([`Cx::state_mut`]),
 //! boxed on first use only; stages without state allocate nothing. What every stage may
@@ -64,8 +66,8 @@ impl From<Flow> for Step<'_> {
     }
 }
 
-/// A piece of the request body. When the list holds the body (`whole_body`), `data`
-/// is empty until the end, then all of it.
+/// A piece of the request body. When the list needs the whole body (`whole_body`),
+/// `data` is empty until the end, then all of it.
 pub struct BodyChunk<'a> {
     pub data: Option<&'a Bytes>,
     /// Body bytes received so far, this chunk included.
@@ -102,9 +104,13 @@ pub struct Declared {
     /// It answers CORS preflights: routing sends a preflight to its route (by the
     /// method the preflight asks about).
     pub answers_preflights: bool,
-    /// Its body hook needs the whole body before any of it goes upstream: the list
-    /// holds the body back until its end.
+    /// Its body hook needs the whole body in one piece: the list holds the body until
+    /// its end and hands it on whole (declare `holds_body` as large as it may be).
     pub whole_body: bool,
+    /// Body bytes to read and judge before an upstream is chosen or connected: a body
+    /// that fits is refused, if at all, before the upstream sees anything of the
+    /// request; the rest of a larger one streams. 0: none.
+    pub holds_body: u64,
     /// Its body hook may refuse the request after its head went upstream (the proxy
     /// then ends the upstream request and answers with the stage's reply).
     pub refuses_after_head: bool,
@@ -120,6 +126,7 @@ impl Declared {
             hooks,
             answers_preflights: false,
             whole_body: false,
+            holds_body: 0,
             refuses_after_head: false,
             upstream_headers: 0,
             response_headers: 0,

@@ -23,9 +23,9 @@ use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{self, LimitStore, RawConfig, RouteSection, ServerSection};
 use crate::config::source::ConfigSource;
 use crate::config::{ConfigErrors, LoadedConfig};
-use crate::connection::ClientLimits;
-use crate::edge::forwarded::TrustedProxies;
-use crate::edge::hygiene::RequestLimits;
+use crate::connection::{ClientLimits, Lingering};
+use crate::edge::forwarded::{ClientIpHeader, TrustedProxies};
+use crate::edge::hygiene::{RequestLimits, Underscores};
 use crate::edge::path::{self, DoubleEncoding, EscapedSlashes, PathRules};
 use crate::jail::{Jail, JailIdentity, JailState, Jails, KeyKind};
 use crate::policy::build::{Builder, Parts};
@@ -139,7 +139,13 @@ fn compile_raw(
     }
     let jails = compile_jails(raw, retained, redis.get("redis"), &mut problems);
     let s = &raw.server;
-    let trusted_proxies = TrustedProxies::new(s.trusted_proxies.clone());
+    let client_ip_header = match s.client_ip_header {
+        raw::ClientIpHeader::XForwardedFor => ClientIpHeader::XForwardedFor,
+        raw::ClientIpHeader::Forwarded => ClientIpHeader::Forwarded,
+        raw::ClientIpHeader::XRealIp => ClientIpHeader::XRealIp,
+        raw::ClientIpHeader::CfConnectingIp => ClientIpHeader::CfConnectingIp,
+    };
+    let trusted_proxies = TrustedProxies::new(s.trusted_proxies.clone(), client_ip_header);
     let making = Making::new(&retained.background);
     let parts = Parts {
         metrics: &retained.metrics,
@@ -158,7 +164,7 @@ fn compile_raw(
         .map(|(name, listener)| (name.clone(), Arc::new(stages.listener_stages(listener))))
         .collect();
     let all_listeners: Vec<String> = raw.listeners.keys().cloned().collect();
-    let mut router = Router::default();
+    let mut router = Router::new(s.path_case == raw::PathCase::Insensitive);
     for (i, r) in raw.routes.iter().enumerate() {
         let at = root.key("routes").index(i);
         if loaded.has_errors_at(&at) {
@@ -183,6 +189,11 @@ fn compile_raw(
         request_limits: RequestLimits {
             max_uri_bytes: usize::try_from(s.max_uri_bytes).unwrap_or(usize::MAX),
             max_header_bytes: usize::try_from(s.max_header_bytes).unwrap_or(usize::MAX),
+            underscore_headers: match s.underscore_headers {
+                raw::UnderscoreHeaders::Pass => Underscores::Pass,
+                raw::UnderscoreHeaders::Drop => Underscores::Drop,
+                raw::UnderscoreHeaders::Reject => Underscores::Reject,
+            },
         },
         path_rules: path_rules(&raw.server),
         listener_stages,
@@ -194,9 +205,13 @@ fn compile_raw(
             max_connections_per_ip: s.max_connections_per_ip,
             keepalive_timeout: Duration::from_secs(s.keepalive_timeout.as_secs().max(1)),
             exempt: trusted_proxies.clone(),
+            lingering: Lingering {
+                time: s.lingering_time,
+                bytes: s.lingering_bytes,
+            },
         }),
         trusted_proxies,
-        validation_memory: s.validation_memory,
+        request_buffer_memory: s.request_buffer_memory,
         keepalive_timeout_secs: s.keepalive_timeout.as_secs().max(1),
         source: Arc::new(ConfigSource::of(loaded)),
         jails,

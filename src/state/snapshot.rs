@@ -34,8 +34,8 @@ pub struct Snapshot {
     pub keepalive_timeout_secs: u64,
     /// The slow-client and per-IP limits of client connections.
     pub client_limits: Arc<ClientLimits>,
-    /// Bytes of request bodies held for validation, all requests together, at most.
-    pub validation_memory: u64,
+    /// Bytes of request bodies held before proxying, all requests together, at most.
+    pub request_buffer_memory: u64,
     /// Automatic bans, by name.
     pub jails: Jails,
     /// Response stages of replies to requests no route took.

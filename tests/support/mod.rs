@@ -120,6 +120,22 @@ pub async fn get(url: &str) -> Reply {
     send(client().get(url)).await
 }
 
+/// An HTTP/1.1 POST of `chunks` to `path`, chunked, with the extra head lines `head`,
+/// on a connection that closes after it.
+pub fn chunked_request(path: &str, head: &str, chunks: &[&[u8]]) -> Vec<u8> {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: a\r\n{head}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in chunks {
+        req.extend(format!("{:x}\r\n", chunk.len()).bytes());
+        req.extend_from_slice(chunk);
+        req.extend(b"\r\n");
+    }
+    req.extend(b"0\r\n\r\n");
+    req
+}
+
 /// Writes `request` verbatim to `port` and returns everything read until the server
 /// closes (bounded by a 5 s read timeout).
 pub fn raw_request(port: u16, request: &[u8]) -> String {

@@ -2,11 +2,13 @@
 //! request it sees, and can be stopped (connections refused) and restarted on the
 //! same port.
 //!
-//! Told to fail, it answers every request with 503. Paths: `/healthz` → 200; `/slow?ms=N` → 200 after N ms; `.../with-headers` → 200
+//! Told to fail, it answers every request with 503. Paths: `/healthz` → 200; `/slow?ms=N` → 200 after N ms;
+//! `.../early` → 200 at once, without reading the body; `.../with-headers` → 200
 //! with headers an upstream may set on its own (`Vary`, `Access-Control-Allow-Origin`,
 //! `X-Frame-Options`); anything else → 200 with the origin's name as body. Every
 //! response carries `x-origin: NAME`. A request is recorded once its whole body has
-//! arrived (one whose body is cut off is not).
+//! arrived (one whose body is cut off is not); every request head is counted when it
+//! arrives ([`Origin::heads`]).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -34,6 +36,7 @@ pub struct Origin {
     pub name: String,
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    heads: Arc<AtomicUsize>,
     connections: Arc<AtomicUsize>,
     failing: Arc<AtomicBool>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -52,6 +55,7 @@ impl Origin {
             name: name.to_owned(),
             addr,
             seen: Arc::default(),
+            heads: Arc::default(),
             connections: Arc::default(),
             failing: Arc::default(),
             server: None,
@@ -72,6 +76,7 @@ impl Origin {
     fn serve(&mut self, listener: TcpListener) {
         let name = self.name.clone();
         let seen = self.seen.clone();
+        let heads = self.heads.clone();
         let failing = self.failing.clone();
         let connections_accepted = self.connections.clone();
         self.server = Some(tokio::spawn(async move {
@@ -83,8 +88,12 @@ impl Origin {
                 };
                 connections_accepted.fetch_add(1, Ordering::Relaxed);
                 let (name, seen, failing) = (name.clone(), seen.clone(), failing.clone());
+                let heads = heads.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |req| {
+                        if req.uri().path() != "/healthz" {
+                            heads.fetch_add(1, Ordering::Relaxed);
+                        }
                         handle(
                             req,
                             name.clone(),
@@ -128,6 +137,12 @@ impl Origin {
         self.connections.load(Ordering::Relaxed)
     }
 
+    /// Request heads that arrived (health checks aside), whether or not their body
+    /// did.
+    pub fn heads(&self) -> usize {
+        self.heads.load(Ordering::Relaxed)
+    }
+
     pub fn count(&self) -> usize {
         self.seen.lock().expect("seen").len()
     }
@@ -158,6 +173,9 @@ async fn handle(
         .path_and_query()
         .map_or("/".into(), |p| p.to_string());
     let headers = req.headers().clone();
+    if path.ends_with("/early") {
+        return Ok(Response::new(Full::new(Bytes::from(name))));
+    }
     let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
         return Ok(Response::builder()
             .status(400)

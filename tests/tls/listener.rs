@@ -231,3 +231,48 @@ async fn plain_listener_redirects_to_https_and_hsts_is_sent_over_tls_only() {
     assert_eq!(plain_reply.status, 200);
     assert_eq!(plain_reply.header("strict-transport-security"), "");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_at_max_connections_per_ip_gets_no_handshake() {
+    let ca = Ca::new("test ca");
+    let port = free_port();
+    let tls = r#"certificates = [{ cert = "$DIR/s.pem", key = "$DIR/s.key" }]"#;
+    let body = "[[routes]]\nname = \"hello\"\nrespond = { status = 200, body = \"hi\" }\n";
+    let server = "max_connections_per_ip = 10\nheader_timeout = \"30s\"";
+    let tg = crate::support::Tollgate::start_full(
+        &super::tls_config(port, tls, body),
+        server,
+        &[],
+        |dir| {
+            ca.server(&["s.test"]).write(dir, "s");
+        },
+    )
+    .await;
+    wait_listening(&tg, port).await;
+    // The probe's connection above was lost in its handshake: its slot comes back.
+    let connect = move || handshake(port, Some("s.test"), |_| ());
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        let mut last = Err(String::new());
+        let done = eventually(Duration::from_secs(5), || {
+            last = tokio::task::block_in_place(connect);
+            let ok = last.is_ok();
+            async move { ok }
+        })
+        .await;
+        assert!(done, "a handshake within the limit failed: {last:?}");
+        held.push(last.expect("handshake"));
+    }
+    let refused = tokio::task::block_in_place(connect);
+    assert!(refused.is_err(), "an 11th connection got a handshake");
+    let metrics = get(&tg.admin_url("/metrics")).await.body;
+    let line = "tollgate_connections_refused_total{reason=\"max_connections_per_ip\"}";
+    assert!(crate::support::metric(&metrics, line) >= 1, "{metrics}");
+    drop(held.pop());
+    let freed = eventually(Duration::from_secs(5), || {
+        let ok = tokio::task::block_in_place(connect).is_ok();
+        async move { ok }
+    })
+    .await;
+    assert!(freed, "a closed connection's slot never came back");
+}

@@ -23,6 +23,10 @@ pub struct ListenerSection {
     /// The port `redirect_https` points at (443 is left out of the URL).
     #[serde(default = "defaults::https_port")]
     pub https_port: u16,
+    /// Connections begin with a PROXY protocol header (v1 or v2) naming the client:
+    /// accepted from `[server] trusted_proxies` only, and required from them.
+    #[serde(default)]
+    pub proxy_protocol: bool,
 }
 
 /// `[listeners.NAME.tls]`: certificates and TLS settings of a listener.

@@ -72,6 +72,9 @@ pub struct RouteSection {
     /// Request bodies larger than this are refused (413); `None`: `[server] max_body`.
     #[serde(default, with = "units::opt_size")]
     pub max_body: Option<u64>,
+    /// Body bytes read and checked before proxying; `None`: `[server] request_buffer`.
+    #[serde(default, with = "units::opt_size")]
+    pub request_buffer: Option<u64>,
     /// Cross-origin requests from browsers.
     #[serde(default)]
     pub cors: Option<CorsSection>,

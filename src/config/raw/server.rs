@@ -38,8 +38,17 @@ pub struct ServerSection {
     pub escaped_slashes: EscapedSlashes,
     /// Merge repeated slashes in paths.
     pub merge_slashes: bool,
+    /// Where a trusted proxy names the client: `x-forwarded-for`, `forwarded`,
+    /// `x-real-ip` or `cf-connecting-ip`.
+    pub client_ip_header: ClientIpHeader,
     /// What `%25` followed by two hex digits in a path does.
     pub double_encoding: DoubleEncoding,
+    /// Whether route path prefixes match the path's case exactly, or ignoring ASCII
+    /// case (for upstreams that ignore it).
+    pub path_case: PathCase,
+    /// Request headers whose name has a `_`: kept, removed before anything reads
+    /// them, or refused with 400.
+    pub underscore_headers: UnderscoreHeaders,
     /// Idle upstream connections kept for reuse, across all upstreams.
     pub upstream_keepalive_pool: usize,
     pub access_log: LogTarget,
@@ -53,9 +62,14 @@ pub struct ServerSection {
     pub max_body: u64,
     /// `[jails]` names that count strikes on every route.
     pub jails: Vec<String>,
-    /// Request bodies held in memory for validation, all requests together, at most.
+    /// The first bytes of a request body read and checked before an upstream is
+    /// chosen (the whole body on a route that validates it); 0: bodies stream.
     #[serde(with = "units::size")]
-    pub validation_memory: u64,
+    pub request_buffer: u64,
+    /// Request bodies held in memory before proxying, all requests together, at most
+    /// (called `validation_memory` before request buffering held every route's).
+    #[serde(with = "units::size", alias = "validation_memory")]
+    pub request_buffer_memory: u64,
     /// DNS servers for upstream targets named by DNS name; empty: the system's
     /// (`/etc/resolv.conf`, and `/etc/hosts` first).
     pub resolver: Vec<SocketAddr>,
@@ -70,6 +84,13 @@ pub struct ServerSection {
     /// windows of waiting after 5 s of grace) is cut off with 408; 0: not judged.
     #[serde(with = "units::rate")]
     pub body_min_rate: u64,
+    /// After refusing a request whose body is still arriving, read and discard it
+    /// for up to this long, or this many bytes, before closing (so the client, still
+    /// sending, reads the refusal); 0: close at once.
+    #[serde(with = "units::duration")]
+    pub lingering_time: Duration,
+    #[serde(with = "units::size")]
+    pub lingering_bytes: u64,
     /// Open connections per client address (IPv6: per /64) at most; more are
     /// closed at accept. Trusted proxies are not limited.
     pub max_connections_per_ip: Option<u32>,
@@ -90,17 +111,23 @@ impl Default for ServerSection {
             escaped_slashes: EscapedSlashes::Reject,
             merge_slashes: true,
             double_encoding: DoubleEncoding::Reject,
+            path_case: PathCase::Sensitive,
+            client_ip_header: ClientIpHeader::XForwardedFor,
+            underscore_headers: UnderscoreHeaders::Drop,
             upstream_keepalive_pool: 128,
             access_log: LogTarget::Stdout,
             security_log: LogTarget::Stderr,
             deny_from: Vec::new(),
             max_body: 10 * 1024 * 1024,
             jails: Vec::new(),
-            validation_memory: 256 * 1024 * 1024,
+            request_buffer: 64 * 1024,
+            request_buffer_memory: 256 * 1024 * 1024,
             keepalive_timeout: Duration::from_secs(60),
             resolver: Vec::new(),
             header_timeout: Duration::from_secs(10),
             body_min_rate: 1024,
+            lingering_time: Duration::from_secs(5),
+            lingering_bytes: 1024 * 1024,
             max_connections_per_ip: None,
         }
     }
@@ -124,6 +151,36 @@ pub enum EscapedSlashes {
 pub enum DoubleEncoding {
     Reject,
     Keep,
+}
+
+/// `path_case`: `sensitive` matches route prefixes as written; `insensitive` ignores
+/// ASCII case, as Express, ASP.NET, IIS and some Spring set-ups do upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathCase {
+    Sensitive,
+    Insensitive,
+}
+
+/// `client_ip_header`, as nginx's `real_ip_header`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientIpHeader {
+    XForwardedFor,
+    Forwarded,
+    XRealIp,
+    CfConnectingIp,
+}
+
+/// `underscore_headers`: `pass` forwards a header named with `_` (`X_User`), `drop`
+/// removes it before any stage or upstream sees it (nginx's `underscores_in_headers
+/// off`), `reject` refuses the request with 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnderscoreHeaders {
+    Pass,
+    Drop,
+    Reject,
 }
 
 /// Where JSON log lines go: `"stdout"`, `"stderr"`, `"off"` or

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::{header_name, Problems, TomlPath};
 use crate::config::raw::{
     ApiKeySection, AuthSection, CredentialSource, JwtAlgorithm, JwtSection, MtlsSection,
+    UnderscoreHeaders,
 };
 use crate::config::units::parse_fingerprint;
 
@@ -14,6 +15,33 @@ pub(super) fn auth(a: &AuthSection, path: &TomlPath, out: &mut Problems) {
         AuthSection::Jwt(j) => jwt(j, path, out),
         AuthSection::ApiKey(k) => api_key(k, path, out),
         AuthSection::Mtls(m) => mtls(m, path, out),
+    }
+}
+
+/// A credential read from a header named with `_`, which `underscore_headers` drops
+/// or refuses before authentication could read it.
+pub(super) fn underscored_source(
+    a: &AuthSection,
+    underscores: UnderscoreHeaders,
+    path: &TomlPath,
+    out: &mut Problems,
+) {
+    let from = match a {
+        AuthSection::Jwt(j) => &j.from,
+        AuthSection::ApiKey(k) => &k.from,
+        AuthSection::Mtls(_) => return,
+    };
+    if let CredentialSource::Header(h) = from {
+        if h.contains('_') && underscores != UnderscoreHeaders::Pass {
+            out.push((
+                path.key("from").key("header"),
+                format!(
+                    "{h:?} has '_': [server] underscore_headers removes or refuses such \
+                     headers before authentication (spell it with '-', or set \
+                     underscore_headers = \"pass\")"
+                ),
+            ));
+        }
     }
 }
 

@@ -23,6 +23,14 @@ pub(super) fn listeners(raw: &RawConfig, unparsed: &Unparsed, out: &mut Problems
             ));
         }
         listener_tls(l, &path.key(name), out);
+        if l.proxy_protocol && raw.server.trusted_proxies.is_empty() {
+            out.push((
+                path.key(name).key("proxy_protocol"),
+                "PROXY headers are accepted from [server] trusted_proxies only: list the \
+                 balancer's addresses there"
+                    .into(),
+            ));
+        }
     }
 }
 

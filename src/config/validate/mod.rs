@@ -48,7 +48,9 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
         upstreams::upstream(up, &root.key("upstreams").key(name), &mut out);
     }
     for (name, a) in &raw.auth {
-        auth::auth(a, &root.key("auth").key(name), &mut out);
+        let at = root.key("auth").key(name);
+        auth::auth(a, &at, &mut out);
+        auth::underscored_source(a, raw.server.underscore_headers, &at, &mut out);
     }
     for (name, l) in &raw.limits {
         limits::limit(raw, l, &root.key("limits").key(name), &mut out);
@@ -80,7 +82,8 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
         }
         routes::route(raw, unparsed, r, &path, &mut out);
     }
-    routes::shadowed_routes(&raw.routes, &mut out);
+    let fold_case = raw.server.path_case == crate::config::raw::PathCase::Insensitive;
+    routes::shadowed_routes(&raw.routes, fold_case, &mut out);
     out
 }
 
@@ -104,9 +107,9 @@ fn server(raw: &RawConfig, path: &TomlPath, out: &mut Problems) {
             "must be at least 1 (leave it out for no limit)".into(),
         ));
     }
-    if s.validation_memory == 0 {
+    if s.request_buffer_memory == 0 {
         out.push((
-            path.key("validation_memory"),
+            path.key("request_buffer_memory"),
             "must be greater than 0".into(),
         ));
     }

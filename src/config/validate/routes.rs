@@ -146,8 +146,24 @@ fn header_rules(rules: &HeaderRulesSection, path: &TomlPath, out: &mut Problems)
 }
 
 /// A later route that can never match because an earlier one takes all its requests.
-pub(super) fn shadowed_routes(routes: &[RouteSection], out: &mut Problems) {
+pub(super) fn shadowed_routes(routes: &[RouteSection], fold_case: bool, out: &mut Problems) {
     for (j, later) in routes.iter().enumerate() {
+        let later_prefix = normalized_prefix(&later.path_prefix);
+        let in_other_case = routes[..j].iter().position(|earlier| {
+            let earlier_prefix = normalized_prefix(&earlier.path_prefix);
+            earlier_prefix != later_prefix && earlier_prefix.eq_ignore_ascii_case(later_prefix)
+        });
+        if let (true, Some(i)) = (fold_case, in_other_case) {
+            out.push((
+                TomlPath::root().key("routes").index(j).key("path_prefix"),
+                format!(
+                    "route {:?} differs from route {:?} (routes[{i}]) only in case, which \
+                     path_case = \"insensitive\" ignores: spell the prefixes alike",
+                    later.name, routes[i].name
+                ),
+            ));
+            continue;
+        }
         let shadow = routes[..j].iter().position(|earlier| {
             normalized_prefix(&earlier.path_prefix) == normalized_prefix(&later.path_prefix)
                 && overlaps(&earlier.listeners, &later.listeners)
