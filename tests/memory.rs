@@ -64,11 +64,11 @@ async fn silent_connections_cost_little() {
         open_fds(pid).saturating_sub(fds)
     );
     let open = rss_kib(pid);
-    // Measured: 10.6 KiB (release build), 10.5 (debug); 25 KiB while Pingora's
-    // session was allocated at accept.
+    // Measured (debug build): 7.8 KiB; 10.5 with Pingora's handshake future inline
+    // in each connection's task, 25 while Pingora's session was allocated at accept.
     let per_connection = open.saturating_sub(rest) as f64 / SILENT as f64;
     assert!(
-        per_connection <= 12.0,
+        per_connection <= 10.0,
         "{per_connection:.1} KiB per silent connection (RSS {rest} -> {open} KiB)"
     );
     drop(silent);
