@@ -355,8 +355,13 @@ fn write_config(dir: &Path, frame: &Frame, body: &str) {
         Some(token) => format!("token_sha256 = \"{}\"\n", tollgate::auth::hash_key(token)),
         None => String::new(),
     };
+    // Two workers, unless the test's `[server]` lines name their own.
+    let workers = match server_extra.contains("workers =") {
+        true => "",
+        false => "workers = 2\n",
+    };
     let text = format!(
-        "[server]\nworkers = 2\npid_file = \"{d}/tollgate.pid\"\nupgrade_socket = \"{d}/upgrade.sock\"\n\
+        "[server]\n{workers}pid_file = \"{d}/tollgate.pid\"\nupgrade_socket = \"{d}/upgrade.sock\"\n\
          access_log = {{ file = \"{d}/access.log\" }}\nsecurity_log = {{ file = \"{d}/security.log\" }}\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n{server_extra}\n\n\
          [admin]\nlisten = \"127.0.0.1:{admin_port}\"\n{token}{admin_extra}\n\n\
          [listeners.main]\naddr = \"127.0.0.1:{port}\"\n\n{body}\n"
