@@ -226,3 +226,43 @@ async fn rapid_reset_and_continuation_floods_are_cut() {
     let p99 = latencies[latencies.len() * 99 / 100];
     assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_http2_connection_over_tls_is_closed_at_header_timeout() {
+    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+    use std::io::Read;
+    let ca = crate::support::certs::Ca::new("test ca");
+    let port = free_port();
+    let body = format!(
+        "[listeners.secure]\naddr = \"127.0.0.1:{port}\"\n[listeners.secure.tls]\n\
+         certificates = [{{ cert = \"$DIR/s.pem\", key = \"$DIR/s.key\" }}]\n\n\
+         [[routes]]\nname = \"ok\"\nrespond = {{ status = 200, body = \"ok\" }}\n"
+    );
+    let tg = Tollgate::start_full(&body, "header_timeout = \"2s\"", &[], |dir| {
+        ca.server(&["s.test"]).write(dir, "s");
+    })
+    .await;
+    crate::tls::wait_listening(&tg, port).await;
+    let (alpn, closed_after) = tokio::task::spawn_blocking(move || {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut builder = SslConnector::builder(SslMethod::tls()).expect("connector");
+        builder.set_verify(SslVerifyMode::NONE);
+        builder.set_alpn_protos(b"\x02h2").expect("alpn");
+        let mut tls = builder.build().connect("s.test", tcp).expect("handshake");
+        let alpn = tls.ssl().selected_alpn_protocol().map(<[u8]>::to_vec);
+        // No preface, nothing: read until the server closes.
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        while matches!(tls.read(&mut buf), Ok(n) if n > 0) {}
+        (alpn, started.elapsed())
+    })
+    .await
+    .expect("client");
+    assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
+    assert!(
+        closed_after < Duration::from_secs(4),
+        "closed after {closed_after:?}, header_timeout 2 s"
+    );
+}

@@ -175,7 +175,7 @@ async fn behind_haproxy_policies_see_the_real_client() {
 #[tokio::test(flavor = "multi_thread")]
 async fn v1_headers_are_read_and_untrusted_or_malformed_ones_close() {
     let proxied = free_port();
-    let _tg = start(proxied).await;
+    let tg = start(proxied).await;
     let v1 = |header: &str| [header.as_bytes(), GET].concat();
     let trusted = |request: Vec<u8>| async move {
         exchange(connect_from("127.0.0.1", proxied).await, &request).await
@@ -196,4 +196,73 @@ async fn v1_headers_are_read_and_untrusted_or_malformed_ones_close() {
     )
     .await;
     assert_eq!(forged, "", "a header from an untrusted peer closes");
+    // The per-IP slots those refused connections took at accept came back: the
+    // address is still served on the main listener (max_connections_per_ip = 2).
+    for _ in 0..3 {
+        let refused = exchange(connect_from("127.0.0.2", proxied).await, GET).await;
+        assert_eq!(refused, "");
+    }
+    let main = exchange(connect_from("127.0.0.2", tg.port).await, GET).await;
+    assert!(main.starts_with("HTTP/1.1 200 "), "slots leaked: {main}");
+}
+
+/// A GET over TLS on a connection to `port` that first sends `header`.
+fn tls_exchange(port: u16, header: &str) -> String {
+    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+    use std::io::{Read, Write};
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    tcp.write_all(header.as_bytes()).expect("header");
+    let mut builder = SslConnector::builder(SslMethod::tls()).expect("connector");
+    builder.set_verify(SslVerifyMode::NONE);
+    let Ok(mut tls) = builder.build().connect("s.test", tcp) else {
+        return String::new();
+    };
+    let _ = tls.write_all(GET);
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_listener_reads_the_header_before_its_handshake() {
+    let ca = crate::support::certs::Ca::new("test ca");
+    let port = free_port();
+    let plain =
+        format!("[listeners.balanced]\naddr = \"127.0.0.1:{port}\"\nproxy_protocol = true\n");
+    let secure = format!(
+        "[listeners.balanced]\naddr = \"127.0.0.1:{port}\"\nproxy_protocol = true\n\
+         [listeners.balanced.tls]\ncertificates = [{{ cert = \"$DIR/s.pem\", key = \"$DIR/s.key\" }}]\n"
+    );
+    let body = config(port).replace(&plain, &secure);
+    assert_ne!(body, config(port), "the listener is TLS");
+    let server = "trusted_proxies = [\"127.0.0.1/32\"]";
+    let _tg = Tollgate::start_full(&body, server, &[], |dir| {
+        ca.server(&["s.test"]).write(dir, "s");
+    })
+    .await;
+    let up = eventually(Duration::from_secs(10), || async move {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .await;
+    assert!(up, "listener {port} not up");
+    let (blocked, allowed, missing) = tokio::task::spawn_blocking(move || {
+        (
+            tls_exchange(port, "PROXY TCP4 127.0.0.3 127.0.0.1 5000 443\r\n"),
+            tls_exchange(port, "PROXY TCP4 198.51.100.7 127.0.0.1 5000 443\r\n"),
+            tls_exchange(port, ""),
+        )
+    })
+    .await
+    .expect("clients");
+    assert!(
+        blocked.starts_with("HTTP/1.1 403 "),
+        "the header's client: {blocked}"
+    );
+    assert!(allowed.starts_with("HTTP/1.1 200 "), "{allowed}");
+    assert_eq!(
+        missing, "",
+        "a TLS handshake without the header first is refused"
+    );
 }

@@ -47,6 +47,13 @@ max_body = "1KiB"
 request_buffer = "0"
 
 [[routes]]
+name = "typed-streamed"
+path_prefix = "/typed-streamed"
+upstream = "app"
+request_buffer = "0"
+validate = {{ content_types = ["application/json"] }}
+
+[[routes]]
 name = "any"
 path_prefix = "/"
 upstream = "app"
@@ -180,6 +187,15 @@ async fn a_refused_body_reaches_no_upstream_in_any_spelling() {
             post(at, "Content-Type: text/plain\r\n", invalid),
             415,
         ),
+        (
+            "an upgrade with a body",
+            post(
+                at,
+                "Content-Type: application/json\r\nUpgrade: websocket\r\n",
+                invalid,
+            ),
+            400,
+        ),
     ];
     for (spelling, request, status) in spellings {
         let answer = raw(tg.port, request).await;
@@ -224,6 +240,44 @@ async fn a_body_over_max_body_is_refused_before_the_upstream_however_it_is_sent(
         "no body sent: {expecting}"
     );
     assert_eq!(origin.heads(), 0, "no refused body reached the upstream");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_end_of_a_streamed_http2_body_is_judged_too() {
+    // HTTP/2 without a length: the media type is checked when the body ends, which
+    // is past the hold on a route without a request buffer.
+    let origin = Origin::start("o").await;
+    let h2_port = free_port();
+    let h2c = format!("[listeners.h2c]\naddr = \"127.0.0.1:{h2_port}\"\nh2c = true\n");
+    let _tg = start(&origin, &h2c).await;
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .expect("h2c client");
+    let parts = (0..3).map(|_| Ok::<_, std::io::Error>(b"text".to_vec()));
+    let typed = send(
+        h2.post(format!("http://127.0.0.1:{h2_port}/typed-streamed"))
+            .header("content-type", "text/plain")
+            .body(reqwest::Body::wrap_stream(stream::iter(parts))),
+    )
+    .await;
+    assert_problem(&typed, 415);
+    assert_eq!(origin.count(), 0, "no body completed upstream");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_the_memory_bound_streams_instead_of_failing() {
+    let origin = Origin::start("o").await;
+    let body = format!(
+        "[upstreams.app]\ntargets = [{}]\n\n[[routes]]\nname = \"any\"\nupstream = \"app\"\n",
+        origin.target()
+    );
+    let tg = Tollgate::start_with_server(&body, "request_buffer_memory = \"1KiB\"").await;
+    let sent = vec![b'z'; 4096];
+    let answer = send(client().post(tg.url("/x")).body(sent.clone())).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(origin.seen()[0].body == sent, "the body arrived changed");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,11 +12,12 @@
 //! HTTP/1.1 connection its reads carry the clocks; the proxy tells it where its
 //! request is with [`head_complete`], [`body_complete`] and [`request_complete`].
 //! HTTP/2 connections are judged by stream: each stream's body by its own pace
-//! (`h2_pace`), and a connection that opens no stream within `header_timeout` of its
-//! handshake gets GOAWAY (Pingora's server option `h2_first_stream_timeout`, set at
-//! start); one without a request in flight for `keepalive_timeout` is closed. On an h2c listener the guard
-//! reads the first bytes itself to tell the two apart (within `header_timeout`; a
-//! client that closes first is dropped), and hands them on.
+//! (`h2_pace`); a connection whose preface and first stream do not arrive within
+//! `header_timeout` of its HTTP/2 handshake's start is closed, with GOAWAY once the
+//! handshake is done (Pingora's server option `h2_first_stream_timeout`, set at
+//! start); one without a request in flight for `keepalive_timeout` is closed. On an
+//! h2c listener the guard reads the first bytes itself to tell the two apart (within
+//! `header_timeout`; a client that closes first is dropped), and hands them on.
 //!
 //! Before each request of an HTTP/1.x connection, its first too, the guard itself
 //! waits for the request's first byte (the first at most `header_timeout` from
@@ -173,17 +174,23 @@ impl<A> ConnectionGuard<A> {
         }
     }
 
-    /// The connection's per-IP slot; `Err` when its address holds all of them.
-    fn slot(&self, stream: &Stream, limits: &ClientLimits) -> Result<Option<IpSlot>, ()> {
+    /// The connection's per-IP slot: the one reserved at accept, else a new one;
+    /// `Err` when its address holds all of them.
+    fn slot(
+        &self,
+        reserved: Option<IpSlot>,
+        stream: &Stream,
+        limits: &ClientLimits,
+    ) -> Result<Option<IpSlot>, ()> {
+        if reserved.is_some() {
+            return Ok(reserved);
+        }
         let Some(max) = limits.max_connections_per_ip else {
             return Ok(None);
         };
         let Some(peer) = peer_addr(stream) else {
             return Ok(None);
         };
-        if let Some(reserved) = self.per_ip.claim(peer) {
-            return Ok(Some(reserved));
-        }
         if limits.exempt.contains(peer.ip()) {
             return Ok(None);
         }
@@ -280,11 +287,14 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionGuard<A> 
         _shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let accepted_at = Instant::now();
+        // The slot the accept filter reserved, claimed first: every return below
+        // gives it back by dropping it.
+        let reserved = peer_addr(&stream).and_then(|peer| self.per_ip.claim(peer));
         if self.proxied.expect(&mut *stream).await.is_err() {
             return None;
         }
         let limits = (self.limits)();
-        let Ok(slot) = self.slot(&stream, &limits) else {
+        let Ok(slot) = self.slot(reserved, &stream, &limits) else {
             self.refused_per_ip.inc();
             return None;
         };

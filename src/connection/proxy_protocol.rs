@@ -8,8 +8,10 @@
 //! `header_timeout`; else it is closed. The header's source address becomes the
 //! connection's peer address (its socket digest) for everything after: the per-IP
 //! limit, IP lists, jails, limits, logs and `X-Forwarded-For`. A v2 `LOCAL` header
-//! (the balancer's own health check) keeps the balancer's address; so does a v1
-//! `UNKNOWN` one. Exactly the header's bytes are read, nothing after it.
+//! (the balancer's own health check) keeps the balancer's address. A header that
+//! names no TCP client (v1 `UNKNOWN`, a v2 UNIX or UDP address) closes the
+//! connection: it would count as the balancer's own, whose headers are believed.
+//! Exactly the header's bytes are read, nothing after it.
 
 use async_trait::async_trait;
 use pingora::listeners::PreTlsProcess;
@@ -89,10 +91,12 @@ pub enum ProxyHeaderError {
     TimedOut,
     #[error("the connection closed in its PROXY header")]
     Closed,
+    #[error("a PROXY header that names no TCP client (v1 UNKNOWN, or another family)")]
+    NoClient,
 }
 
-/// What a header says: the client's address, or `None` to keep the peer's (`LOCAL`,
-/// `UNKNOWN`, an address family other than TCP over IPv4 or IPv6).
+/// What a header says: the client's address, or `None` to keep the peer's (a v2
+/// `LOCAL` header: the balancer's own connection, such as a health check).
 pub type Source = Option<SocketAddr>;
 
 /// Reads the PROXY header of `stream`, whose peer is `peer`, within `within`, and
@@ -180,7 +184,9 @@ fn parse_v1(line: &[u8]) -> Result<Source, ProxyHeaderError> {
         return Err(ProxyHeaderError::Malformed);
     };
     if family == "UNKNOWN" {
-        return Ok(None);
+        // The balancer does not know the client: the connection would count as the
+        // balancer's own, a trusted proxy whose headers are believed.
+        return Err(ProxyHeaderError::NoClient);
     }
     let fields: Vec<&str> = parts.collect();
     let [source, destination, source_port, destination_port] = fields[..] else {
@@ -230,8 +236,8 @@ fn parse_v2(head: &[u8; 16], body: &[u8]) -> Result<Source, ProxyHeaderError> {
             )))
         }
         0x11 | 0x21 => Err(ProxyHeaderError::Malformed),
-        // UNSPEC, UDP, UNIX sockets: no TCP client address to take.
-        _ => Ok(None),
+        // UNSPEC, UDP, UNIX sockets: no TCP client to take (see v1 UNKNOWN).
+        _ => Err(ProxyHeaderError::NoClient),
     }
 }
 
@@ -256,10 +262,11 @@ mod tests {
         assert_eq!(rest, b"GET /");
         let (source, _) = read(b"PROXY TCP6 2001:db8::1 2001:db8::2 4000 443\r\n").await;
         assert_eq!(source, Ok(addr("[2001:db8::1]:4000")));
-        assert_eq!(read(b"PROXY UNKNOWN\r\n").await.0, Ok(None));
+        let unknown = Err(ProxyHeaderError::NoClient);
+        assert_eq!(read(b"PROXY UNKNOWN\r\n").await.0, unknown);
         assert_eq!(
             read(b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n").await.0,
-            Ok(None)
+            unknown
         );
         for bad in [
             &b"PROXY TCP4 192.0.2.1 198.51.100.1 56324\r\n"[..],
@@ -315,11 +322,8 @@ mod tests {
             Ok(addr("[2001:db8::1]:4000"))
         );
         assert_eq!(read(&v2(0, 0x00, &[])).await.0, Ok(None), "LOCAL");
-        assert_eq!(
-            read(&v2(1, 0x31, &[0; 216])).await.0,
-            Ok(None),
-            "a UNIX socket"
-        );
+        let unix = read(&v2(1, 0x31, &[0; 216])).await.0;
+        assert_eq!(unix, Err(ProxyHeaderError::NoClient), "a UNIX socket");
         assert_eq!(
             read(&v2(1, 0x11, &[1, 2, 3])).await.0,
             Err(ProxyHeaderError::Malformed)

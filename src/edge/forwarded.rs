@@ -12,7 +12,8 @@
 //! never the list the client itself may have sent. Headers sent by an untrusted peer are replaced, never extended (and
 //! removed in their `_` spellings too), so a client cannot forge its origin. The
 //! routing hints frameworks build links, redirects and sometimes routes from
-//! ([`ROUTING_HINTS`]) are removed from an untrusted peer's request the same way.
+//! ([`ROUTING_HINTS`]) and the other headers that name a client ([`CLIENT_HEADERS`])
+//! are removed from an untrusted peer's request the same way.
 //! IPv4-mapped IPv6 addresses count as IPv4.
 
 use http::HeaderMap;
@@ -34,6 +35,14 @@ pub const ROUTING_HINTS: [&str; 4] = [
     "x-forwarded-uri",
     "x-forwarded-prefix",
     "x-forwarded-path",
+];
+/// Headers that name the client to an upstream (RFC 7239, nginx's, Cloudflare's,
+/// Akamai's): believed from trusted proxies only, removed from anyone else's request.
+pub const CLIENT_HEADERS: [&str; 4] = [
+    "forwarded",
+    "x-real-ip",
+    "cf-connecting-ip",
+    "true-client-ip",
 ];
 /// How many headers [`Forwarded::apply`] may add (for `reserve_headers`).
 pub const ADDED: usize = 3;
@@ -186,7 +195,10 @@ impl Forwarded<'_> {
         } else {
             // Nothing of an untrusted client's is kept, in any spelling.
             let forwarded = [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST];
-            let names = forwarded.into_iter().chain(ROUTING_HINTS);
+            let names = forwarded
+                .into_iter()
+                .chain(ROUTING_HINTS)
+                .chain(CLIENT_HEADERS);
             crate::base::headers::remove_present(req, names);
         }
         crate::base::headers::push_ip(&mut xff, self.peer);
@@ -350,7 +362,7 @@ mod tests {
     }
 
     #[test]
-    fn routing_hints_are_believed_from_trusted_proxies_only() {
+    fn routing_hints_and_client_headers_are_believed_from_trusted_proxies_only() {
         let hinted = || {
             let mut req = RequestHeader::build("GET", b"/", None).expect("request");
             for name in [
@@ -358,6 +370,9 @@ mod tests {
                 "x-forwarded-uri",
                 "X_Forwarded_Prefix",
                 "x_forwarded_path",
+                "Forwarded",
+                "X-Real-IP",
+                "cf_connecting_ip",
             ] {
                 req.append_header(name.to_owned(), "/admin").expect("h");
             }
@@ -376,6 +391,9 @@ mod tests {
             "x-forwarded-uri",
             "x_forwarded_prefix",
             "x_forwarded_path",
+            "forwarded",
+            "x-real-ip",
+            "cf_connecting_ip",
         ] {
             assert!(!untrusted.headers.contains_key(name), "{name} kept");
         }

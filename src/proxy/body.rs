@@ -42,8 +42,21 @@ pub async fn hold(
     ctx: &mut RequestCtx,
     held: &HeldBytes,
 ) -> Result<Option<Reply>> {
+    if session.is_body_empty() {
+        return Ok(None);
+    }
+    if session.is_upgrade_req() {
+        // A WebSocket handshake has no body. One with a body leaves where the body
+        // ends and the upgraded bytes begin to each reader's guess, and would pass
+        // around the hold.
+        let reply = Reply::new(
+            StatusCode::BAD_REQUEST,
+            "a request that asks to upgrade the connection must not have a body",
+        );
+        return Ok(Some(reply.closing()));
+    }
     let holds = ctx.route.as_ref().map_or(0, |r| r.stages.holds_body());
-    if holds == 0 || session.is_body_empty() || session.is_upgrade_req() {
+    if holds == 0 {
         return Ok(None);
     }
     if expects_continue(session) {
@@ -55,6 +68,7 @@ pub async fn hold(
     }
     let room = usize::try_from(holds.saturating_add(READ_MAX)).unwrap_or(usize::MAX);
     session.enable_retry_buffering_up_to(room);
+    ctx.body.holding = true;
     loop {
         let read = session.read_request_body().await;
         let mut body = read.map_err(|e| e.into_down())?;
@@ -65,10 +79,12 @@ pub async fn hold(
                 false => reply.closing(),
             }));
         }
-        if end || ctx.body.received > holds {
+        // `holding` turns off when held bodies use all `request_buffer_memory`.
+        if end || ctx.body.received > holds || !ctx.body.holding {
             break;
         }
     }
+    ctx.body.holding = false;
     if session.is_body_done() {
         connection::body_complete(session);
     }
@@ -100,9 +116,12 @@ pub fn filter(
 ) -> Result<()> {
     // Pingora calls this once for a request without a body too (nothing to check:
     // no Arc is cloned), for an upgraded connection (WebSocket), whose bytes are no
-    // request body, and with the held bytes, judged already, before the rest.
+    // request body, and with the held bytes, judged already, before the rest (and
+    // with the end of the body, judged already when the hold saw it).
     let no_body = body.is_none() && ctx.body.received == 0;
-    let judged = session.body_bytes_read() as u64 <= ctx.body.received;
+    let replayed = body.as_ref().is_some_and(|b| !b.is_empty());
+    let held_again = replayed && session.body_bytes_read() as u64 <= ctx.body.received;
+    let judged = held_again || ctx.body.ended;
     let stages = ctx.route.as_ref().map(|r| &r.stages);
     let looked_at = stages.is_some_and(|s| s.has_body_hooks());
     if no_body || judged || session.was_upgraded() || !looked_at {
@@ -132,18 +151,24 @@ fn judge(
     };
     let stages = &route.stages;
     let state = &mut ctx.body;
-    let holding = state.received <= stages.holds_body();
     state.received += body.as_ref().map_or(0, |b| b.len() as u64);
+    state.ended |= end_of_stream;
     let budget = ctx.snap.request_buffer_memory;
     let whole = stages.whole_body();
-    let mut refused = match holding {
+    let mut refused = match state.holding {
         true => state
             .held
             .hold(body, end_of_stream, whole, held, budget)
             .err(),
         false => None,
+    };
+    if refused.is_some() && !whole {
+        // Over `request_buffer_memory`: a body only part of which is held streams
+        // from here on rather than being refused (503 is for whole bodies).
+        state.holding = false;
+        refused = None;
     }
-    .map(|reply| ("hold", reply));
+    let mut refused = refused.map(|reply| ("hold", reply));
     if refused.is_none() && stages.has_body_hooks() {
         let chunk = BodyChunk {
             data: body.as_ref(),

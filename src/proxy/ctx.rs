@@ -43,6 +43,11 @@ pub struct RequestCtx {
 pub struct BodyState {
     /// Body bytes received so far.
     pub received: u64,
+    /// The body is being read before proxying (`body::hold`): its chunks count
+    /// against `request_buffer_memory`.
+    pub holding: bool,
+    /// The end of the body was judged.
+    pub ended: bool,
     /// The body, while the route's stages need all of it first.
     pub held: HeldBody,
     /// A body stage's answer, written by `fail_to_proxy`.

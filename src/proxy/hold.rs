@@ -1,12 +1,14 @@
-//! Holding a request body back from the upstream until it is complete, for a route
-//! whose body policies need all of it first (validation). Chunks are kept in the
-//! request's [`HeldBody`]; nothing of the body goes upstream until its end, then all
-//! of it at once. (An empty chunk is not sent; `None` would end the upstream body.)
+//! The memory of request bodies held before proxying (`body::hold`), and the whole
+//! body for a route whose stages need it in one piece (validation): its chunks are
+//! kept in the request's [`HeldBody`] and handed on together at the end.
 //!
-//! Memory is bounded twice: each body by the route's `max_body` (a body policy), and
-//! all held bodies together by `[server] validation_memory`, counted in one
-//! process-wide [`HeldBytes`]: a chunk that would pass it gets 503, so many slow
-//! uploads at once cannot exhaust memory. A request gives its bytes back when it ends.
+//! Memory is bounded twice: each body by the route's request buffer (or `max_body`
+//! where the whole body is needed), and all held bodies together by `[server]
+//! request_buffer_memory`, counted in one process-wide [`HeldBytes`]. A chunk that
+//! would pass it gets 503 where the whole body is needed, and ends the hold elsewhere
+//! (the rest of the body streams), so many slow uploads at once cannot exhaust
+//! memory. A request gives its bytes back when it ends (Pingora keeps its copy for
+//! the upstream until then).
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
@@ -46,6 +48,7 @@ impl HeldBody {
             let counted = self.counted.get_or_insert_with(|| total.clone());
             if before + n > budget {
                 counted.0.fetch_sub(n, Relaxed);
+                *body = Some(chunk);
                 return Err(Reply::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "too many request bodies are being held right now; retry shortly",

@@ -313,7 +313,24 @@ where
             });
 
             let h2_options = self.h2_options();
-            let h2_conn = match server::handshake(stream, h2_options).await {
+            // tollgate: the client's preface too must arrive within the first-stream
+            // deadline (the h2 handshake waits for it without one).
+            let first_stream_timeout = self
+                .server_options()
+                .and_then(|o| o.h2_first_stream_timeout);
+            let handshake_started = std::time::Instant::now();
+            let handshake = server::handshake(stream, h2_options);
+            let handshake = match first_stream_timeout {
+                Some(within) => match pingora_timeout::timeout(within, handshake).await {
+                    Ok(handshake) => handshake,
+                    Err(_) => {
+                        debug!("H2 handshake timed out");
+                        return None;
+                    }
+                },
+                None => handshake.await,
+            };
+            let h2_conn = match handshake {
                 Err(e) => {
                     error!("H2 handshake error {e}");
                     return None;
@@ -327,15 +344,12 @@ where
             let app = self.clone();
             let shutdown_for_session = shutdown.clone();
             let h2_idle_timeout = self.server_options().and_then(|o| o.h2_idle_timeout);
-            let h2_first_stream_timeout = self
-                .server_options()
-                .and_then(|o| o.h2_first_stream_timeout);
             server::accept_downstream_sessions_within(
                 h2_conn,
                 digest,
                 shutdown.clone(),
                 h2_idle_timeout,
-                h2_first_stream_timeout,
+                first_stream_timeout.map(|t| t.saturating_sub(handshake_started.elapsed())),
                 |h2_stream, guard| {
                     let app = app.clone();
                     let shutdown = shutdown_for_session.clone();

@@ -489,7 +489,14 @@ impl ListenerEndpoint {
                     continue;
                 }
 
-                self.apply_stream_settings(&mut stream)?;
+                if let Err(e) = self.apply_stream_settings(&mut stream) {
+                    // tollgate: the filter let this connection through; it is lost.
+                    let peer = stream
+                        .get_socket_digest()
+                        .and_then(|d| d.peer_addr().and_then(|a| a.as_inet().copied()));
+                    self.connection_filter.connection_lost(peer.as_ref());
+                    return Err(e);
+                }
                 return Ok(stream);
             }
         }

@@ -160,6 +160,8 @@ pub(crate) async fn accept_downstream_sessions_within<F>(
     F: FnMut(HttpSession, StreamGuard),
 {
     let mut awaiting_first = first_stream_timeout.is_some();
+    let first_deadline =
+        tokio::time::Instant::now() + first_stream_timeout.unwrap_or_default();
     let mut shutdown_initiated = false;
     // Per-connection budget for malformed streams (see MAX_MALFORMED_STREAMS_PER_CONN).
     let mut malformed_streams = 0usize;
@@ -192,7 +194,7 @@ pub(crate) async fn accept_downstream_sessions_within<F>(
                 // Any accepted stream cancels this future. The next iteration
                 // waits for all active streams to finish before starting a fresh
                 // idle period.
-                _ = pingora_timeout::sleep(first_stream_timeout.unwrap_or_default()), if awaiting_first => {
+                _ = tokio::time::sleep_until(first_deadline), if awaiting_first => {
                     // tollgate: no stream opened in time: GOAWAY, flushed within a
                     // second, then the socket closes.
                     conn.abrupt_shutdown(h2::Reason::NO_ERROR);
