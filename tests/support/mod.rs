@@ -169,6 +169,32 @@ pub fn server_has_read(stream: &tokio::net::TcpStream) -> bool {
     sent && read
 }
 
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port` (from
+/// /proc/net/tcp and the process's descriptors). A port handed out by `free_port`
+/// can be taken by another test's process in between; answering on it is not
+/// enough to know the process under test listens there. Linux only.
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    let local = proc_net_addr(SocketAddr::from(([127, 0, 0, 1], port)));
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    // sl local_address rem_address st ... uid timeout inode
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let listening = fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A");
+            listening.then(|| fields.get(9).map(|i| format!("socket:[{i}]")))?
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .any(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+}
+
 /// `tx_queue` and `rx_queue` of the socket from `local` to `remote`.
 fn tcp_queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
     let (local, remote) = (proc_net_addr(local), proc_net_addr(remote));

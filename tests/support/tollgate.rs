@@ -111,9 +111,13 @@ impl Tollgate {
             child,
             dir,
         };
+        // Its own sockets: another process may have taken a port meanwhile (Pingora
+        // then retries the bind), and would answer in its place.
+        let pid = tg.child.id();
         for port in [tg.port, tg.admin_port] {
             let ready = eventually(Duration::from_secs(20), || async {
-                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                super::listens_on(pid, port)
+                    && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
             })
             .await;
             assert!(ready, "tollgate did not listen on {port}:\n{}", tg.log());
