@@ -10,13 +10,16 @@ use http::HeaderName;
 use pingora::http::RequestHeader;
 
 /// Removes every header of `req` named as one of `names` (lowercase, with `-`), also
-/// when spelled with `_` in place of a `-`.
-pub fn remove_present<'a>(req: &mut RequestHeader, names: impl IntoIterator<Item = &'a str>) {
-    let names: Vec<&str> = names.into_iter().collect();
+/// when spelled with `_` in place of a `-`. Allocates nothing when none is present
+/// (`names` is walked again for each header, not collected).
+pub fn remove_present<'a, I>(req: &mut RequestHeader, names: I)
+where
+    I: IntoIterator<Item = &'a str> + Clone,
+{
     let present: Vec<HeaderName> = req
         .headers
         .keys()
-        .filter(|k| names.iter().any(|n| cgi_same(k.as_str(), n)))
+        .filter(|k| names.clone().into_iter().any(|n| cgi_same(k.as_str(), n)))
         .cloned()
         .collect();
     for name in present {

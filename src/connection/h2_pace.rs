@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use super::pace::{BodyPace, TooSlow};
 use super::stream::SlowBody;
+use crate::observability::Metrics;
 
 /// One HTTP/2 stream's body pace, and where a body too slow is counted.
 struct StreamPace {
@@ -23,14 +24,14 @@ struct StreamPace {
 
 /// Judges the body of `session`, when it is an HTTP/2 stream with a body, by
 /// `min_rate` (bytes per second; 0: not judged).
-pub fn judge(session: &mut ServerSession, min_rate: u64, too_slow: &prometheus::IntCounter) {
+pub fn judge(session: &mut ServerSession, min_rate: u64, metrics: &Metrics) {
     if min_rate == 0 || session.is_body_empty() {
         return;
     }
     if let ServerSession::H2(h2) = session {
         h2.set_read_pace(Box::new(StreamPace {
             pace: BodyPace::new(min_rate),
-            too_slow: too_slow.clone(),
+            too_slow: metrics.client_timeouts("body"),
         }));
     }
 }

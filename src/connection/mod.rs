@@ -363,8 +363,7 @@ fn phase_of(session: &ServerSession) -> Option<&Phase> {
 /// see `h2_pace`).
 pub fn head_complete(session: &mut ServerSession, limits: &ClientLimits, metrics: &Metrics) {
     if session.is_http2() {
-        let too_slow = metrics.client_timeouts("body");
-        return h2_pace::judge(session, limits.body_min_rate, &too_slow);
+        return h2_pace::judge(session, limits.body_min_rate, metrics);
     }
     if let Some(phase) = phase_of(session) {
         let headers = &session.req_header().headers;
