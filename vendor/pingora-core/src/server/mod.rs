@@ -863,11 +863,62 @@ impl Server {
         blocking_opts: BlockingPoolOpts,
         runtime_opts: RuntimeOpts,
     ) -> Runtime {
+        if let (true, Some(hook)) = (work_steal, WORKER_PARK_HOOK.get()) {
+            return work_stealing_runtime_with_park_hook(name, threads, &blocking_opts, *hook);
+        }
         RuntimeBuilder::new(threads, name)
             .work_steal(work_steal)
             .blocking_pool_opts(blocking_opts)
             .runtime_opts(runtime_opts)
             .build()
+    }
+}
+
+/// tollgate: the function every work-stealing runtime's worker threads call each
+/// time they park (`set_worker_park_hook`).
+static WORKER_PARK_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// tollgate: has every worker thread of the work-stealing runtimes created after this
+/// call run `hook` each time it parks (runs out of work and waits), through tokio's
+/// `on_thread_park`. Set once, before the server runs; a second call is ignored and
+/// returns false.
+///
+/// Why: an allocator with thread-local heaps (mimalloc) gives back memory that one
+/// thread allocated and another freed only when the first thread next allocates or
+/// collects. A worker that goes idle after a burst of connections would hold that
+/// memory until it works again; collecting as it parks gives it back.
+pub fn set_worker_park_hook(hook: fn()) -> bool {
+    WORKER_PARK_HOOK.set(hook).is_ok()
+}
+
+/// tollgate: the work-stealing runtime `RuntimeBuilder::build` makes, with `hook` on
+/// park. `RuntimeOpts` is not applied: its metrics and alternative-timer options take
+/// effect only in `tokio_unstable` builds.
+fn work_stealing_runtime_with_park_hook(
+    name: &str,
+    threads: usize,
+    blocking_opts: &BlockingPoolOpts,
+    hook: fn(),
+) -> Runtime {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
+        .enable_all()
+        .worker_threads(threads)
+        .thread_name(name)
+        .on_thread_park(hook);
+    if let Some(max) = blocking_opts.max_threads {
+        builder.max_blocking_threads(max);
+    }
+    if let Some(ttl) = blocking_opts.thread_keep_alive {
+        builder.thread_keep_alive(ttl);
+    }
+    let runtime = builder
+        .build()
+        .expect("failed to build work-stealing Tokio runtime");
+    Runtime::Steal {
+        runtime,
+        #[cfg(feature = "dial9")]
+        dial9_guard: None,
     }
 }
 
