@@ -80,6 +80,10 @@ build_rev_and_tree() {
     (cd "$WORK/rev" && CARGO_TARGET_DIR="$REPO/target" timeout "$BUILD_TIMEOUT" \
         cargo build --release --bin tollgate) || die "building $1 failed"
     cp "$REPO/target/release/tollgate" "$WORK/tollgate-rev"
+    # Cargo fingerprints a path dependency (vendor/) by its files' times relative to the
+    # package: files the worktree build just compiled look fresh here, however they
+    # differ. Touch those that differ, so that they are compiled again.
+    git -C "$REPO" diff --name-only "$1" -- vendor | (cd "$REPO" && xargs -r touch)
     build_release --bin tollgate
     cp "$REPO/target/release/tollgate" "$WORK/tollgate-tree"
 }
@@ -297,9 +301,10 @@ TOML
 # full_config NAME PORT: the whole pipeline in one tollgate (run.sh's tollgate-full,
 # compare.sh's full-pipeline side): the access log written to $WORK/NAME-access.log, a
 # server-wide deny list and a jail, one listener on PORT, and one route for every path
-# with cached RS256 authentication (make_jwt first; requests need $AUTH_HEADER), the
-# never-triggering local rate limit, an IP allow list (loopback), CORS, a deprecation,
-# the security headers (on by default) and a body limit.
+# with cached RS256 authentication (make_jwt first; requests need $AUTH_HEADER), a
+# never-triggering local rate limit per consumer (the token's `sub`), an IP allow list
+# (loopback), CORS, a deprecation, the security headers (on by default), a body limit,
+# and tracing at 1 % (spans exported to the origin, $PORT_ORIGIN).
 full_config() {
     cat <<TOML
 [server]
@@ -327,12 +332,21 @@ max_strikes = 1000000
 window = "1m"
 ban = "1m"
 
+[limits.per-consumer]
+key = "consumer"
+rate = 1000000000
+per = "1s"
+
+[tracing]
+endpoint = "http://127.0.0.1:$PORT_ORIGIN/v1/traces"
+sample_ratio = 0.01
+
 [[routes]]
 name = "full"
 path_prefix = "/"
 upstream = "origin"
 auth = ["rs256"]
-limits = ["never-local"]
+limits = ["per-consumer"]
 allow_from = ["loopback"]
 max_body = "64KiB"
 cors = { origins = ["https://app.example.com"], methods = ["GET", "POST"], headers = ["authorization"], max_age = "10m" }
