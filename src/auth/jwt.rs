@@ -67,9 +67,13 @@ impl JwtVerifier {
         if token.len() > self.max_token_bytes {
             return Verdict::rejected(Reason::TokenTooLarge);
         }
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        // The cache key; no hashing when there is no cache (`token_cache = 0`).
+        let digest: Option<[u8; 32]> = self
+            .cache
+            .as_ref()
+            .map(|_| Sha256::digest(token.as_bytes()).into());
         let keys = self.keys.current();
-        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(&digest)) {
+        if let Some(hit) = self.cache.as_ref().zip(digest).and_then(|(c, d)| c.get(&d)) {
             if now() <= hit.valid_until && Arc::ptr_eq(&hit.keys, &keys) {
                 return Verdict::Accepted(hit.principal.clone());
             }
@@ -104,7 +108,9 @@ impl JwtVerifier {
             Err(e) => return Verdict::rejected_with(reason_for(e.kind()), None, kid),
         };
         let principal = Arc::new(self.principal(claims, kid));
-        if let (Some(cache), Some(exp)) = (&self.cache, principal_exp(&principal)) {
+        if let (Some(cache), Some(digest), Some(exp)) =
+            (&self.cache, digest, principal_exp(&principal))
+        {
             cache.insert(
                 digest,
                 Arc::new(CachedToken {
