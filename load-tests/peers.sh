@@ -146,7 +146,8 @@ start_haproxy haproxy-gateway "$WORK/haproxy-gateway.cfg"
 wait_ready haproxy-gateway "${PID[haproxy-gateway]}" "http://127.0.0.1:${PORT[haproxy-gateway]}/" \
     "$WORK/haproxy-gateway.log" -H "$AUTH_HEADER"
 
-# gateway_config NAME PORT TOKEN_CACHE: tollgate doing the same work.
+# gateway_config NAME PORT TOKEN_CACHE: tollgate doing the same work (lib.sh shared_toml:
+# the origin upstream and the RS256 key).
 gateway_config() {
     cat <<TOML
 $(tollgate_server "$1" | sed "s|^access_log = .*|access_log = { file = \"$WORK/$1-access.log\" }|")
@@ -154,14 +155,7 @@ $(tollgate_server "$1" | sed "s|^access_log = .*|access_log = { file = \"$WORK/$
 [listeners.main]
 addr = "127.0.0.1:$2"
 
-[upstreams.origin]
-targets = ["127.0.0.1:$PORT_ORIGIN"]
-
-[auth.rs256]
-kind = "jwt"
-algorithms = ["RS256"]
-public_key_file = "$WORK/jwt.pub.pem"
-token_cache = $3
+$(shared_toml | sed "/^public_key_file/a token_cache = $3")
 
 [limits.per-sub]
 key = "consumer"
