@@ -14,6 +14,7 @@ use super::json_lines::JsonLines;
 pub struct AccessRecord<'a> {
     pub time: String,
     pub request_id: &'a str,
+    #[serde(serialize_with = "ip_text")]
     pub client_ip: IpAddr,
     pub method: &'a str,
     pub host: &'a str,
@@ -35,6 +36,13 @@ pub struct AccessRecord<'a> {
     /// What the request's stages add (`deprecated`, ...).
     #[serde(flatten)]
     pub extra: &'a LogFields,
+}
+
+/// An address as text, IPv4 without the formatting machinery (every line has one).
+fn ip_text<S: Serializer>(ip: &IpAddr, serializer: S) -> Result<S::Ok, S::Error> {
+    let mut text = Vec::with_capacity(15);
+    crate::base::headers::push_ip(&mut text, *ip);
+    serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
 }
 
 #[derive(Clone, Default)]

@@ -243,7 +243,8 @@ impl Policy {
 /// Visits the key parts. A part the request has no value for (no principal, no such
 /// header or claim) is its client IP.
 fn key_parts(parts: &[KeyPart], input: &KeyInput<'_>, mut visit: impl FnMut(u8, &[u8])) {
-    let ip = input.client_ip.to_string();
+    // The client's address in its text form, written once if a part needs it.
+    let mut ip: Vec<u8> = Vec::new();
     for part in parts {
         let value: Option<&str> = match part {
             KeyPart::ClientIp => None,
@@ -261,7 +262,12 @@ fn key_parts(parts: &[KeyPart], input: &KeyInput<'_>, mut visit: impl FnMut(u8, 
         };
         match value {
             Some(v) => visit(1, v.as_bytes()),
-            None => visit(0, ip.as_bytes()),
+            None => {
+                if ip.is_empty() {
+                    crate::base::headers::push_ip(&mut ip, input.client_ip);
+                }
+                visit(0, &ip)
+            }
         }
     }
 }

@@ -104,6 +104,14 @@ pub fn sampled_at(ratio: f64, trace_id: &TraceId) -> bool {
     (draw as f64) < ratio * (1u64 << 53) as f64
 }
 
+/// An id's lower-case hex text (`hex::encode` builds it a char at a time).
+pub fn hex_text(id: &[u8]) -> String {
+    let mut text = vec![0u8; id.len() * 2];
+    // `hex` cannot fail on a buffer of twice the id's length; hex digits are UTF-8.
+    let _ = hex::encode_to_slice(id, &mut text);
+    String::from_utf8(text).unwrap_or_default()
+}
+
 /// The `traceparent` of a request sent on behalf of span `span_id`.
 pub fn traceparent(trace_id: &TraceId, span_id: &SpanId, sampled: bool) -> HeaderValue {
     let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
@@ -135,6 +143,7 @@ mod tests {
     fn a_valid_parent_is_read_with_its_sampled_flag() {
         let p = parent(&request(&[VALID])).expect("valid");
         assert_eq!(hex::encode(p.trace_id), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(hex_text(&p.trace_id), "0af7651916cd43dd8448eb211c80319c");
         assert_eq!(hex::encode(p.span_id), "b7ad6b7169203331");
         assert!(p.sampled);
         let unsampled = VALID.replace("-01", "-00");

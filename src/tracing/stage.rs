@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Instant, UNIX_EPOCH};
 
 use super::context::{
-    self, new_ids, new_span_id, sampled_at, SpanId, TraceId, TRACEPARENT, TRACESTATE_NAME,
+    self, hex_text, new_ids, new_span_id, sampled_at, SpanId, TraceId, TRACEPARENT, TRACESTATE_NAME,
 };
 use super::export::Exporter;
 use super::span::{Finished, TrySpan};
@@ -141,8 +141,8 @@ impl Stage for Tracing {
 
     fn log_fields(&self, cx: &Cx<'_>, fields: &mut LogFields) {
         if let Some(trace) = cx.state::<Trace>() {
-            fields.add("trace_id", LogValue::Text(hex::encode(trace.trace_id)));
-            fields.add("span_id", LogValue::Text(hex::encode(trace.server_span)));
+            fields.add("trace_id", LogValue::Text(hex_text(&trace.trace_id)));
+            fields.add("span_id", LogValue::Text(hex_text(&trace.server_span)));
         }
     }
 }
