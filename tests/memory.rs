@@ -87,8 +87,8 @@ async fn silent_connections_cost_little_and_give_their_memory_back() {
     })
     .await;
     assert!(closed, "{} descriptors open, {fds} before", open_fds(pid));
-    // Measured (debug build, two workers): back to 100.4 % of `rest` half a second
-    // after they closed; 124 % while idle workers kept what other threads had freed,
+    // Measured (debug build, two workers): back to 100.1 % of `rest` within a second
+    // of their closing; 124 % while idle workers kept what other threads had freed,
     // and up to 4 MiB more with transparent huge pages.
     let back = eventually(Duration::from_secs(3), || async {
         rss_kib(pid) as f64 <= rest as f64 * 1.10
