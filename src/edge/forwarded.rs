@@ -170,16 +170,17 @@ fn one_address<'a>(mut lines: impl Iterator<Item = &'a [u8]>) -> Option<IpAddr> 
 }
 
 /// The connection facts the forwarded headers are made of.
-pub struct Forwarded<'a> {
+pub struct Forwarded {
     pub peer: IpAddr,
     pub peer_trusted: bool,
     /// The client, when a trusted peer named it in another header than
     /// `X-Forwarded-For` (that header then says this client and the peer).
     pub named_client: Option<IpAddr>,
-    pub proto: &'a str,
+    /// `http` or `https`.
+    pub proto: &'static str,
 }
 
-impl Forwarded<'_> {
+impl Forwarded {
     /// Sets `X-Forwarded-For`, `-Proto` and `-Host` on the upstream request, and
     /// removes an untrusted peer's routing hints.
     pub fn apply(&self, req: &mut RequestHeader) -> pingora::Result<()> {
@@ -204,7 +205,7 @@ impl Forwarded<'_> {
         crate::base::headers::push_ip(&mut xff, self.peer);
         req.insert_known_header(&FOR, xff)?;
         if !(self.peer_trusted && req.headers.contains_key(X_FORWARDED_PROTO)) {
-            req.insert_known_header(&PROTO, self.proto)?;
+            req.insert_known_header(&PROTO, http::HeaderValue::from_static(self.proto))?;
         }
         if !(self.peer_trusted && req.headers.contains_key(X_FORWARDED_HOST)) {
             match req.headers.get(http::header::HOST).cloned() {

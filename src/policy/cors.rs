@@ -306,7 +306,8 @@ impl Cors {
             }
         }
         if self.varies() {
-            resp.append_header(header::VARY, "Origin")?;
+            static VARY: KnownHeaderName = KnownHeaderName::from_static("vary");
+            resp.append_known_header(&VARY, HeaderValue::from_static("Origin"))?;
         }
         Ok(())
     }

@@ -172,7 +172,7 @@ impl Stage for Deprecation {
         for (name, value) in &self.headers {
             match *name.name() == header::LINK {
                 // The upstream's own links (pagination, ...) stay.
-                true => resp.append_header(name.name(), value.clone()).map(|_| ())?,
+                true => resp.append_known_header(name, value.clone())?,
                 false => resp.insert_known_header(name, value.clone())?,
             }
         }

@@ -18,7 +18,7 @@ pub use policy::{BucketIdentity, Buckets, KeyInput, Policy};
 pub use redis::RedisStore;
 pub use sweeper::sweeper;
 
-use http::{header, StatusCode};
+use http::{header, HeaderValue, StatusCode};
 use pingora::http::{KnownHeaderName, ResponseHeader};
 use pingora_limits::inflight::{Guard, Inflight};
 use std::sync::Arc;
@@ -35,12 +35,12 @@ pub type BucketsRegistry = crate::base::registry::Registry<Buckets>;
 pub type RedisRegistry = crate::base::registry::Registry<RedisStore>;
 
 /// A route's limits.
-#[derive(Default)]
 pub struct RouteLimits {
     pub policies: Vec<Arc<Policy>>,
     pub in_flight: Option<InFlightLimit>,
-    /// `RateLimit-Policy` value: fixed for the route, so built once.
-    policy_header: String,
+    /// `RateLimit-Policy` value: fixed for the route, so built once (and shared by
+    /// every response: a clone counts a reference).
+    policy_header: HeaderValue,
 }
 
 /// At most `max` requests at once (`max_in_flight`).
@@ -75,7 +75,7 @@ impl InFlightLimit {
 /// The two headers every response of a limited route carries.
 #[derive(Debug, Clone)]
 pub struct RateLimitHeaders {
-    pub policy: String,
+    pub policy: HeaderValue,
     pub state: String,
 }
 
@@ -84,7 +84,7 @@ impl RateLimitHeaders {
     pub fn apply(&self, resp: &mut ResponseHeader) -> pingora::Result<()> {
         static POLICY: KnownHeaderName = KnownHeaderName::from_static("ratelimit-policy");
         static STATE: KnownHeaderName = KnownHeaderName::from_static("ratelimit");
-        resp.insert_known_header(&POLICY, &self.policy)?;
+        resp.insert_known_header(&POLICY, self.policy.clone())?;
         resp.insert_known_header(&STATE, &self.state)
     }
 }
@@ -118,6 +118,12 @@ impl From<RateLimitError> for Reply {
     }
 }
 
+impl Default for RouteLimits {
+    fn default() -> Self {
+        Self::new(Vec::new(), None)
+    }
+}
+
 impl RouteLimits {
     pub fn new(policies: Vec<Arc<Policy>>, in_flight: Option<InFlightLimit>) -> Self {
         let policy_header = policies
@@ -125,6 +131,9 @@ impl RouteLimits {
             .map(|p| p.policy_item())
             .collect::<Vec<_>>()
             .join(", ");
+        // Policy names are config keys; an unsendable one leaves the header empty.
+        let policy_header =
+            HeaderValue::from_str(&policy_header).unwrap_or(HeaderValue::from_static(""));
         Self {
             policies,
             in_flight,

@@ -231,6 +231,24 @@ impl RequestHeader {
         )
     }
 
+    /// [Self::append_header()] for a name parsed once: the name is neither parsed
+    /// nor copied again.
+    pub fn append_known_header(
+        &mut self,
+        name: &KnownHeaderName,
+        value: impl TryInto<HeaderValue>,
+    ) -> Result<()> {
+        let header_value = value
+            .try_into()
+            .explain_err(InvalidHTTPHeader, |_| "invalid value while append")?;
+        append_known_header_value(
+            self.header_name_map.as_mut(),
+            &mut self.base.headers,
+            name,
+            header_value,
+        )
+    }
+
     /// [Self::insert_header()] for a name parsed once: the name is neither parsed
     /// nor copied again.
     pub fn insert_known_header(
@@ -614,6 +632,24 @@ impl ResponseHeader {
         )
     }
 
+    /// [Self::append_header()] for a name parsed once: the name is neither parsed
+    /// nor copied again.
+    pub fn append_known_header(
+        &mut self,
+        name: &KnownHeaderName,
+        value: impl TryInto<HeaderValue>,
+    ) -> Result<()> {
+        let header_value = value
+            .try_into()
+            .explain_err(InvalidHTTPHeader, |_| "invalid value while append")?;
+        append_known_header_value(
+            self.header_name_map.as_mut(),
+            &mut self.base.headers,
+            name,
+            header_value,
+        )
+    }
+
     /// [Self::insert_header()] for a name parsed once: the name is neither parsed
     /// nor copied again.
     pub fn insert_known_header(
@@ -953,6 +989,24 @@ fn insert_header_value<T>(
 }
 
 #[inline]
+fn append_known_header_value<T>(
+    name_map: Option<&mut CaseMap>,
+    value_map: &mut HMap<T>,
+    name: &KnownHeaderName,
+    value: T,
+) -> Result<()> {
+    // The non-panicking `try_append`, as in `append_header_value`.
+    if let Some(name_map) = name_map {
+        name_map
+            .try_append(name.name().clone(), name.case().clone())
+            .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+    }
+    value_map
+        .try_append(name.name().clone(), value)
+        .or_err(InvalidHTTPHeader, "header value map size overflows MAX_SIZE")?;
+    Ok(())
+}
+
 fn insert_known_header_value<T>(
     name_map: Option<&mut CaseMap>,
     value_map: &mut HMap<T>,
