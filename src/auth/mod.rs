@@ -14,6 +14,7 @@ pub mod jwks;
 mod jwt;
 mod keys;
 mod mtls;
+pub mod parsed_keys;
 
 pub use api_key::hash_key;
 
