@@ -1,9 +1,11 @@
 //! The hot pure functions of the request path, so that a regression shows without a
 //! load test: path normalization, route lookup (10 routes; 10,000 on one host, with
 //! distinct first segments or all under `/api`; 10,000 on 1,000 hosts), a GCRA take,
-//! the lookup of a cached token (its digest and the cache get), and the request phase
-//! of 8 stages that decide at once, against the same 8 stages each boxing a future
-//! (what a trait with `async fn` hooks costs per stage per request).
+//! the lookup of a cached token (its digest and the cache get), an RS256 signature
+//! check with jsonwebtoken's provider (the key parsed each time) and with tollgate's
+//! (src/auth/parsed_keys.rs, the key parsed once), and the request phase of 8 stages
+//! that decide at once, against the same 8 stages each boxing a future (what a trait
+//! with `async fn` hooks costs per stage per request).
 //!
 //! `cargo bench --bench hot_paths`
 
@@ -107,6 +109,43 @@ fn token_cache_hit(c: &mut Criterion) {
     });
 }
 
+fn rs256_signature_check(c: &mut Criterion) {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+    use jsonwebtoken::crypto::{aws_lc, CryptoProvider};
+    use jsonwebtoken::{Algorithm, DecodingKey};
+
+    let pair = KeyPair::generate(KeySize::Rsa2048).expect("key pair");
+    let message = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiZW5jaCJ9";
+    let mut signature = vec![0u8; pair.public_modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        message,
+        &mut signature,
+    )
+    .expect("sign");
+    let key = DecodingKey::from_rsa_der(pair.public_key().as_ref());
+    let providers: [(&str, &CryptoProvider); 2] = [
+        (
+            "jsonwebtoken's provider, key parsed each time",
+            &aws_lc::DEFAULT_PROVIDER,
+        ),
+        ("keys parsed once", tollgate::auth::parsed_keys::provider()),
+    ];
+    for (label, provider) in providers {
+        c.bench_function(&format!("RS256 signature check, {label}"), |b| {
+            b.iter(|| {
+                (provider.verifier_factory)(&Algorithm::RS256, &key)
+                    .expect("verifier")
+                    .verify(black_box(message), &signature)
+                    .is_ok()
+            })
+        });
+    }
+}
+
 /// A stage that lets every request go on: at once, or through a boxed future.
 struct Pass {
     boxed: bool,
@@ -160,6 +199,7 @@ criterion_group!(
     route_lookup,
     gcra,
     token_cache_hit,
+    rs256_signature_check,
     stages
 );
 criterion_main!(benches);

@@ -46,7 +46,12 @@ static PROVIDER: LazyLock<CryptoProvider> = LazyLock::new(|| CryptoProvider {
 /// Makes this the process's provider; once, before any token is verified. False when
 /// a provider was installed already (then that one verifies).
 pub fn install() -> bool {
-    LazyLock::force(&PROVIDER).install_default().is_ok()
+    provider().install_default().is_ok()
+}
+
+/// The provider (benches/hot_paths.rs sets it beside jsonwebtoken's own).
+pub fn provider() -> &'static CryptoProvider {
+    LazyLock::force(&PROVIDER)
 }
 
 fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, Error> {
