@@ -33,6 +33,11 @@ pub use server::{ReusableHttpStream, Session as ServerSession};
 /// The Pingora server name string
 pub const SERVER_NAME: &[u8; 7] = b"Pingora";
 
+/// Room for headers a proxy adds (forwarded headers, security headers, ...) in a header
+/// map parsed from HTTP/1.x, beyond the headers parsed: without it the map is built at
+/// exactly their number and every addition rebuilds it (tollgate's patch).
+pub const PARSED_HEADER_HEADROOM: usize = 8;
+
 /// An enum to hold all possible HTTP response events.
 #[derive(Debug)]
 pub enum HttpTask {

@@ -353,7 +353,7 @@ impl HttpSession {
                             req.method.unwrap_or(""),
                             // we path httparse to allow unsafe bytes in the str
                             req.path.unwrap_or("").as_bytes(),
-                            Some(req.headers.len()),
+                            Some(req.headers.len() + crate::protocols::http::PARSED_HEADER_HEADROOM),
                         )?);
 
                         request_header.set_version(match req.version {
