@@ -1,7 +1,8 @@
 //! The reference for `load-tests/run.sh`: Pingora's plain proxy, the smallest
 //! `ProxyHttp` that forwards every request to one upstream, with nothing of
-//! tollgate in it, built with tollgate's release profile and allocator. Comparing
-//! with it separates Pingora's cost from tollgate's.
+//! tollgate in it, built with tollgate's release profile and allocator (and, like
+//! tollgate, without transparent huge pages; load-tests/peers.sh gives it tollgate's
+//! purge delay too). Comparing with it separates Pingora's cost from tollgate's.
 //! With a TLS address, certificate and key, it also listens for HTTPS there
 //! (Pingora's `add_tls`: OpenSSL's Mozilla intermediate settings, HTTP/1.1).
 //!
@@ -30,6 +31,10 @@ impl ProxyHttp for Plain {
 }
 
 fn main() {
+    // As tollgate (src/allocator.rs): no transparent huge pages, so that memory compares.
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        eprintln!("plain_proxy: cannot opt out of transparent huge pages: {e}");
+    }
     let args: Vec<String> = std::env::args().collect();
     let (Some(listen), Some(upstream), Some(workers)) = (args.get(1), args.get(2), args.get(3))
     else {

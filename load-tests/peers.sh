@@ -18,6 +18,7 @@
 # Pinned: each proxy runs one worker (thread or process) on CPU 0 (taskset); wrk and the
 # nginx origin run on CPU 1. So requests/s here is per core of proxy. wrk -t1 -c64 for
 # DURATION, ROUNDS interleaved rounds after a warm-up, medians; every answer must be 2xx.
+# RSS: VmRSS of the proxy's processes right after each measured round, median.
 # Instructions per request for tollgate and Pingora: load-tests/instructions.sh.
 #
 # Knobs (env): DURATION=8s WARMUP=2s ROUNDS=3 CONNECTIONS=64 PROXY_CPU=0 LOAD_CPU=1
@@ -46,6 +47,12 @@ init_work tollgate-peers
 build_release --bin tollgate --example plain_proxy
 BIN="$REPO/target/release/tollgate"
 PLAIN="$REPO/target/release/examples/plain_proxy"
+
+# Every proxy runs with the allocator environment of tollgate's systemd unit; Pingora's
+# plain proxy also with tollgate's purge delay (src/allocator.rs; like tollgate, it opts
+# out of transparent huge pages itself), so the RSS column compares what each does.
+# shellcheck disable=SC2046 # unit_env: VAR=value words
+export $(unit_env)
 
 # The origin and wrk share the load CPU; every proxy started below gets the proxy CPU.
 PORT_ORIGIN=$(free_port)
@@ -111,7 +118,7 @@ start_haproxy haproxy "$WORK/haproxy.cfg"
 wait_ready haproxy "${PID[haproxy]}" "http://127.0.0.1:${PORT[haproxy]}/" "$WORK/haproxy.log"
 
 PORT[pingora]=$(free_port)
-"$PLAIN" "127.0.0.1:${PORT[pingora]}" "127.0.0.1:$PORT_ORIGIN" 1 >"$WORK/pingora.log" 2>&1 &
+MIMALLOC_PURGE_DELAY=250 "$PLAIN" "127.0.0.1:${PORT[pingora]}" "127.0.0.1:$PORT_ORIGIN" 1 >"$WORK/pingora.log" 2>&1 &
 PID[pingora]=$!
 PIDS+=("${PID[pingora]}"); STOP_SIG[${PID[pingora]}]=INT
 wait_ready pingora "${PID[pingora]}" "http://127.0.0.1:${PORT[pingora]}/" "$WORK/pingora.log"
@@ -195,7 +202,7 @@ done
 NAMES=(nginx haproxy pingora tollgate haproxy-gateway tollgate-gateway tollgate-gateway-uncached)
 for name in "${NAMES[@]}"; do pin "$name"; done
 
-declare -A RPS=() P99=()
+declare -A RPS=() P99=() RSS=()
 measure() { # measure NAME ROUND|warmup
     local name=$1 out="$WORK/wrk-$1-$2.txt" d=$DURATION args=()
     [[ $2 == warmup ]] && d=$WARMUP
@@ -204,7 +211,10 @@ measure() { # measure NAME ROUND|warmup
     [[ $2 == warmup ]] && return 0
     RPS[$name]+=" $(awk '/^Requests\/sec:/ { print $2 }' "$out")"
     P99[$name]+=" $(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
-    log "$name round $2: $(awk '/^Requests\/sec:/ { print $2 }' "$out") requests/s"
+    local kib=0 p
+    for p in "${PID[$name]}" $(children_of "${PID[$name]}"); do kib=$((kib + $(rss_kib "$p"))); done
+    RSS[$name]+=" $kib"
+    log "$name round $2: $(awk '/^Requests\/sec:/ { print $2 }' "$out") requests/s, RSS $(mib "$kib") MiB"
 }
 # This shell, and so wrk, on the load CPU.
 taskset -p -c "$LOAD_CPU" $$ >/dev/null
@@ -216,12 +226,13 @@ in_rounds measure "${NAMES[@]}"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "per core: each proxy 1 worker on CPU $PROXY_CPU; wrk -t1 -c$CONNECTIONS -d$DURATION and the nginx origin on CPU $LOAD_CPU; median of $ROUNDS rounds"
-printf '%-30s %12s %10s %12s\n' "" "requests/s" "p99 ms" "x HAProxy"
+printf '%-30s %12s %10s %12s %9s\n' "" "requests/s" "p99 ms" "x HAProxy" "RSS MiB"
 row() { # row NAME REFERENCE
     local rps p99
     rps=$(median <<<"${RPS[$1]}")
     p99=$(median <<<"${P99[$1]}")
-    printf '%-30s %12.0f %10.3f %12s\n' "$1" "$rps" "$p99" "$(ratio "$rps" "$(median <<<"${RPS[$2]}")")"
+    printf '%-30s %12.0f %10.3f %12s %9s\n' "$1" "$rps" "$p99" "$(ratio "$rps" "$(median <<<"${RPS[$2]}")")" \
+        "$(mib "$(median <<<"${RSS[$1]}")")"
 }
 echo "plain proxies"
 for name in nginx haproxy pingora tollgate; do row "$name" haproxy; done
