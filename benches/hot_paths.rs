@@ -5,7 +5,9 @@
 //! check with jsonwebtoken's provider (the key parsed each time) and with tollgate's
 //! (src/auth/parsed_keys.rs, the key parsed once), and the request phase of 8 stages
 //! that decide at once, against the same 8 stages each boxing a future (what a trait
-//! with `async fn` hooks costs per stage per request).
+//! with `async fn` hooks costs per stage per request), the local rate-limit key of a
+//! client IP, the forwarded headers added to a request parsed as Pingora parses it
+//! (with and without its room for added headers), and one access-log line.
 //!
 //! `cargo bench --bench hot_paths`
 
@@ -18,8 +20,12 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use tollgate::config::limit_key::KeyPart;
+use tollgate::edge::forwarded::Forwarded;
 use tollgate::edge::path::{normalize, PathRules};
+use tollgate::observability::{AccessRecord, LogFields};
 use tollgate::ratelimit::gcra::Quota;
+use tollgate::ratelimit::{BucketIdentity, Buckets, KeyInput};
 use tollgate::routing::{Route, RouteAction, Router, StaticResponse};
 use tollgate::stage::{Cx, Declared, Facts, Hooks, Slots, Stage, Stages, StagesBuilder, Step};
 
@@ -193,6 +199,71 @@ fn stages(c: &mut Criterion) {
     }
 }
 
+fn limit_key(c: &mut Criterion) {
+    let buckets = Buckets::new(BucketIdentity {
+        name: "per-ip".to_owned(),
+        rate: 100,
+        per: Duration::from_secs(1),
+        burst: 100,
+        key: vec![KeyPart::parse("client_ip").expect("key")],
+    });
+    let req = RequestHeader::build("GET", b"/", None).expect("request");
+    let input = KeyInput {
+        client_ip: "203.0.113.7".parse().expect("ip"),
+        principal: None,
+        route: "all",
+        req: &req,
+    };
+    c.bench_function("local limit key of a client IP", |b| {
+        b.iter(|| buckets.local_key(black_box(&input)))
+    });
+}
+
+fn forwarded_headers(c: &mut Criterion) {
+    let room = pingora::protocols::http::PARSED_HEADER_HEADROOM;
+    let forwarded = Forwarded {
+        peer: "203.0.113.7".parse().expect("ip"),
+        peer_trusted: false,
+        named_client: None,
+        proto: "http",
+    };
+    for (label, size) in [("with room", 1 + room), ("built to size", 1)] {
+        c.bench_function(&format!("forwarded headers, parsed map {label}"), |b| {
+            b.iter(|| {
+                let mut req = RequestHeader::build("GET", b"/", Some(size)).expect("request");
+                req.append_header("Host", "api.example.com").expect("host");
+                forwarded.apply(&mut req).expect("apply");
+                req
+            })
+        });
+    }
+}
+
+fn access_log_line(c: &mut Criterion) {
+    let extra = LogFields::default();
+    let record = AccessRecord {
+        time: "2026-12-06T21:00:00.123Z".to_owned(),
+        request_id: "0b9f6c1e-4d7a-4c55-9a0e-3f1d2b6c7a88",
+        client_ip: "203.0.113.7".parse().expect("ip"),
+        method: "GET",
+        host: "api.example.com",
+        path: "/api/v1/orders/12345",
+        status: 200,
+        route: Some("orders"),
+        consumer: Some("bench"),
+        tls: None,
+        client_cert_subject: None,
+        client_cert_sha256: None,
+        upstream: Some("127.0.0.1:8080".parse().expect("addr")),
+        bytes: 1234,
+        duration_ms: 0.42,
+        extra: &extra,
+    };
+    c.bench_function("access log line", |b| {
+        b.iter(|| serde_json::to_string(black_box(&record)).expect("json"))
+    });
+}
+
 criterion_group!(
     benches,
     path_normalization,
@@ -200,6 +271,9 @@ criterion_group!(
     gcra,
     token_cache_hit,
     rs256_signature_check,
-    stages
+    stages,
+    limit_key,
+    forwarded_headers,
+    access_log_line
 );
 criterion_main!(benches);

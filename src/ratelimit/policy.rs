@@ -116,7 +116,8 @@ impl Buckets {
     }
 
     /// The local bucket: a keyed hash of the key parts (fast, private to this process).
-    fn local_key(&self, input: &KeyInput<'_>) -> u64 {
+    /// Public for `cargo bench`.
+    pub fn local_key(&self, input: &KeyInput<'_>) -> u64 {
         let mut h = self.hasher.build_hasher();
         key_parts(&self.identity.key, input, |tag, value| {
             (tag, value).hash(&mut h)
