@@ -3,7 +3,8 @@
 //! distinct first segments or all under `/api`; 10,000 on 1,000 hosts), a GCRA take,
 //! the lookup of a cached token (its digest and the cache get), an RS256 signature
 //! check with jsonwebtoken's provider (the key parsed each time) and with tollgate's
-//! (src/auth/parsed_keys.rs, the key parsed once), and the request phase of 8 stages
+//! (src/auth/parsed_keys.rs, the key parsed once), for a DER key and for one given as
+//! JWK components, and the request phase of 8 stages
 //! that decide at once, against the same 8 stages each boxing a future (what a trait
 //! with `async fn` hooks costs per stage per request), the local rate-limit key of a
 //! client IP, the forwarded headers added to a request parsed as Pingora parses it
@@ -133,17 +134,27 @@ fn rs256_signature_check(c: &mut Criterion) {
     )
     .expect("sign");
     let key = DecodingKey::from_rsa_der(pair.public_key().as_ref());
-    let providers: [(&str, &CryptoProvider); 2] = [
+    let parts = aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+    let jwk = DecodingKey::from_rsa_raw_components(&parts.n, &parts.e);
+    let parsed_once = tollgate::auth::parsed_keys::provider();
+    let cases: [(&str, &CryptoProvider, &DecodingKey); 4] = [
         (
             "jsonwebtoken's provider, key parsed each time",
             &aws_lc::DEFAULT_PROVIDER,
+            &key,
         ),
-        ("keys parsed once", tollgate::auth::parsed_keys::provider()),
+        ("keys parsed once", parsed_once, &key),
+        (
+            "JWK components, jsonwebtoken's provider",
+            &aws_lc::DEFAULT_PROVIDER,
+            &jwk,
+        ),
+        ("JWK components, keys parsed once", parsed_once, &jwk),
     ];
-    for (label, provider) in providers {
+    for (label, provider, key) in cases {
         c.bench_function(&format!("RS256 signature check, {label}"), |b| {
             b.iter(|| {
-                (provider.verifier_factory)(&Algorithm::RS256, &key)
+                (provider.verifier_factory)(&Algorithm::RS256, key)
                     .expect("verifier")
                     .verify(black_box(message), &signature)
                     .is_ok()
