@@ -15,7 +15,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::location::{line_column, path_at, span_of, Problems, TomlPath};
-use super::raw::{single_section, AuthSection, LogTarget, RawConfig, SINGLE_SECTIONS};
+use super::raw::{single_section, RawConfig, SINGLE_SECTIONS};
 use super::validate::{validate, Unparsed};
 
 /// A config that parsed, with its text (to place later problems) and the errors
@@ -216,49 +216,8 @@ fn resolve_paths(raw: &mut RawConfig, base: &Path) {
             *p = base.join(&*p);
         }
     };
-    let server = &mut raw.server;
-    fix(&mut server.pid_file);
-    fix(&mut server.upgrade_socket);
-    for target in [&mut server.access_log, &mut server.security_log] {
-        if let LogTarget::File(p) = target {
-            fix(p);
-        }
-    }
-    for tls in raw.listeners.values_mut().filter_map(|l| l.tls.as_mut()) {
-        for c in &mut tls.certificates {
-            fix(&mut c.cert);
-            fix(&mut c.key);
-        }
-        if let Some(p) = &mut tls.client_ca {
-            fix(p);
-        }
-    }
-    for tls in raw.upstreams.values_mut().filter_map(|u| u.tls.as_mut()) {
-        for p in [&mut tls.ca, &mut tls.client_cert, &mut tls.client_key]
-            .into_iter()
-            .flatten()
-        {
-            fix(p);
-        }
-    }
-    for file in raw.ip_lists.values_mut().filter_map(|l| l.file.as_mut()) {
-        fix(file);
-    }
-    for route in &mut raw.routes {
-        if let Some(schema) = route.validate.as_mut().and_then(|v| v.body_schema.as_mut()) {
-            fix(schema);
-        }
-    }
-    for section in raw.auth.values_mut() {
-        if let AuthSection::Jwt(j) = section {
-            for p in [&mut j.public_key_file, &mut j.jwks_file]
-                .into_iter()
-                .flatten()
-            {
-                fix(p);
-            }
-        }
-    }
+    raw.output_paths_mut().into_iter().for_each(fix);
+    raw.input_files_mut().into_iter().for_each(fix);
 }
 
 /// Deserializes the top-level sections one entry at a time, collecting errors.

@@ -13,6 +13,7 @@ mod defaults;
 mod jails;
 mod limits;
 mod listener;
+mod paths;
 mod route;
 mod server;
 mod tracing;
