@@ -2,8 +2,9 @@
 # Installs the system packages tollgate's build and tests need, only when missing:
 # cmake (libz-ng-sys, aws-lc-sys), pkg-config and the OpenSSL headers (pingora's
 # openssl flavour, linked against the system library; see .cargo/config.toml), a C
-# compiler, redis-server and haproxy (the tests start their own, on free loopback
-# ports: haproxy as a TCP balancer sending PROXY headers), and
+# compiler, protoc (the etcd-client crate generates its gRPC code with it),
+# redis-server, etcd (server and etcdctl) and haproxy (the tests start their own, on
+# free loopback ports: haproxy as a TCP balancer sending PROXY headers), and
 # Python's grpcio (the gRPC server and client of the tests) and opentelemetry-proto
 # (the OTLP receiver of the tracing tests).
 set -euo pipefail
@@ -16,6 +17,9 @@ pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v haproxy >/dev/null || missing+=(haproxy)
 command -v python3 >/dev/null || missing+=(python3)
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
+command -v etcd >/dev/null || missing+=(etcd-server)
+command -v etcdctl >/dev/null || missing+=(etcd-client)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

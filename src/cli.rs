@@ -1,4 +1,5 @@
-//! The command line: `run`, `check`, `reload`, `upgrade` and `hash-key`. Each subcommand returns an exit
+//! The command line: `run`, `check`, `reload`, `upgrade`, `stop`, `hash-key`, `push`
+//! and `fleet`. Each subcommand returns an exit
 //! code; `main` only parses and exits.
 
 use clap::{Parser, Subcommand};
@@ -11,6 +12,7 @@ use crate::auth::hash_key as digest;
 use crate::bootstrap::{self, RunFlags};
 use crate::config::raw::{RawConfig, ServerSection};
 use crate::config::{load_file, read_file};
+use crate::fleet::commands::{self as fleet, Source, Target};
 use crate::observability::Metrics;
 use crate::state::{compile::compile, Retained};
 use crate::upgrade::read_pid;
@@ -79,6 +81,57 @@ pub enum Command {
         #[arg(long)]
         generate: bool,
     },
+    /// Check a config and store it, with every file it reads, as a cluster's config in
+    /// etcd (one transaction), or store a revision stored before again (roll back).
+    Push {
+        /// The config to push.
+        #[arg(short, long, required_unless_present = "revision")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        target: EtcdTarget,
+        /// Push only if the cluster's config is still at this revision.
+        #[arg(long)]
+        expect_revision: Option<i64>,
+        /// Push this stored revision again, through the same checks.
+        #[arg(long, conflicts_with = "config")]
+        revision: Option<i64>,
+    },
+    /// A cluster configured from etcd.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// The revisions of the cluster's config, newest first: when, by whom, its SHA-256.
+    History {
+        #[command(flatten)]
+        target: EtcdTarget,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EtcdTarget {
+    /// etcd's client URLs, comma-separated (`http://10.0.0.1:2379,...`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    etcd: Vec<String>,
+    /// The cluster's name: its keys are under `/tollgate/NAME/`.
+    #[arg(long)]
+    cluster: String,
+}
+
+impl From<EtcdTarget> for Target {
+    fn from(t: EtcdTarget) -> Self {
+        Target {
+            etcd: t.etcd,
+            cluster: t.cluster,
+        }
+    }
 }
 
 impl Cli {
@@ -104,6 +157,26 @@ impl Cli {
             } => upgrade(&config, binary, timeout, metrics),
             Command::Stop { config, pid } => stop(&config, pid),
             Command::HashKey { generate } => hash_key(generate),
+            Command::Push {
+                config,
+                target,
+                expect_revision,
+                revision,
+            } => {
+                let source = match (config, revision) {
+                    (_, Some(revision)) => Source::Revision(revision),
+                    (Some(config), None) => Source::File(config),
+                    (None, None) => {
+                        eprintln!("tollgate: push needs -c FILE or --revision N");
+                        return 2;
+                    }
+                };
+                let check = |path: &Path| check_fully(path, metrics.clone()).is_some();
+                fleet::push(&target.into(), &source, expect_revision, check)
+            }
+            Command::Fleet {
+                command: FleetCommand::History { target, limit },
+            } => fleet::history(&target.into(), limit),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod edge;
+pub mod fleet;
 pub mod jail;
 pub mod observability;
 pub mod policy;

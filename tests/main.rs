@@ -14,6 +14,7 @@ mod deprecation;
 mod dns;
 mod drain;
 mod failures;
+mod fleet;
 mod grpc;
 mod headers;
 mod health;

@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod dns;
+pub mod etcd;
 pub mod grpc;
 pub mod jwks_server;
 pub mod origin;

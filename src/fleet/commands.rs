@@ -1,0 +1,143 @@
+//! `tollgate push` and `tollgate fleet history`. Each returns an exit code and prints
+//! what it did or why not; a push exits 0 only once etcd has stored the revision.
+//! The check a document must pass is the caller's (`cli`: the same as `check`), so a
+//! pushed document is one `tollgate check` accepts, its files included.
+
+use std::path::{Path, PathBuf};
+
+use super::bundle::Bundle;
+use super::layout::Layout;
+use super::store::Fleet;
+
+/// The cluster a command works on.
+pub struct Target {
+    pub etcd: Vec<String>,
+    pub cluster: String,
+}
+
+/// What to push: a file, or a revision already stored (a roll back).
+pub enum Source {
+    File(PathBuf),
+    Revision(i64),
+}
+
+/// Checks and pushes; `check` prints the errors of a document that does not pass.
+pub fn push(
+    target: &Target,
+    source: &Source,
+    expect: Option<i64>,
+    check: impl Fn(&Path) -> bool,
+) -> i32 {
+    let outcome = runtime().and_then(|rt| rt.block_on(checked_push(target, source, expect, check)));
+    match outcome {
+        Ok(message) => {
+            println!("{message}");
+            0
+        }
+        Err(e) => {
+            eprintln!("tollgate: not pushed: {e}");
+            1
+        }
+    }
+}
+
+async fn checked_push(
+    target: &Target,
+    source: &Source,
+    expect: Option<i64>,
+    check: impl Fn(&Path) -> bool,
+) -> Result<String, String> {
+    let layout = Layout::new(&target.cluster)?;
+    let (bundle, from) = match source {
+        Source::File(path) => {
+            if !check(path) {
+                return Err("fix the errors above first".to_owned());
+            }
+            (Bundle::read(path)?, path.display().to_string())
+        }
+        Source::Revision(revision) => {
+            let mut fleet = Fleet::connect(&target.etcd, layout.clone()).await?;
+            let stored = fleet.read(Some(*revision)).await?.ok_or_else(|| {
+                format!(
+                    "cluster {} had no config at revision {revision}",
+                    target.cluster
+                )
+            })?;
+            let dir = scratch_dir()?;
+            let document = stored.bundle.write_to(&dir);
+            let passed = document.as_deref().map(&check);
+            let _ = std::fs::remove_dir_all(&dir);
+            if !passed? {
+                return Err(format!(
+                    "revision {revision} does not pass the checks of this tollgate"
+                ));
+            }
+            (stored.bundle, format!("revision {revision}"))
+        }
+    };
+    let mut fleet = Fleet::connect(&target.etcd, layout).await?;
+    match fleet.push(&bundle, expect).await {
+        Ok(revision) => Ok(format!(
+            "pushed {from} to cluster {} as revision {revision} (sha256 {}, {} files)",
+            target.cluster,
+            bundle.sha256(),
+            bundle.files.len()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Prints the document's revisions, newest first.
+pub fn history(target: &Target, limit: usize) -> i32 {
+    let listed = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let mut fleet = Fleet::connect(&target.etcd, Layout::new(&target.cluster)?).await?;
+            fleet.history(limit).await
+        })
+    });
+    let (revisions, compacted) = match listed {
+        Ok(listed) => listed,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return 1;
+        }
+    };
+    if revisions.is_empty() {
+        println!("cluster {} has no config", target.cluster);
+    }
+    for r in &revisions {
+        let (at, by) = r.pushed.as_ref().map_or(("-".to_owned(), "-"), |p| {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(p.at);
+            (
+                humantime::format_rfc3339_seconds(at).to_string(),
+                p.by.as_str(),
+            )
+        });
+        println!("{:>10}  {at}  {by}  sha256 {}", r.revision, r.sha256);
+    }
+    if compacted {
+        println!("(older revisions were compacted by etcd)");
+    }
+    0
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// A new directory, this user's only, to write a stored revision into for its check.
+fn scratch_dir() -> Result<PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!("tollgate-push-{}-{nanos}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}

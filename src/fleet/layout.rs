@@ -1,0 +1,69 @@
+//! Where a cluster lives in etcd, under `/tollgate/CLUSTER/`: `config` (the TOML
+//! document, exactly as a file), `files/PATH` (each file it reads, by its path relative
+//! to the document), `pushed` (when and from where the document was pushed, JSON) and
+//! `nodes/ID` (running nodes, under a lease).
+
+/// A cluster's keys. Its name is checked: letters, digits, `.`, `_` and `-`.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: String,
+}
+
+impl Layout {
+    pub fn new(cluster: &str) -> Result<Self, String> {
+        let valid = !cluster.is_empty()
+            && cluster.len() <= 64
+            && cluster
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !valid {
+            return Err(format!(
+                "cluster name {cluster:?}: 1 to 64 letters, digits, '.', '_' or '-'"
+            ));
+        }
+        Ok(Self {
+            root: format!("/tollgate/{cluster}/"),
+        })
+    }
+
+    pub fn config(&self) -> String {
+        format!("{}config", self.root)
+    }
+
+    pub fn pushed(&self) -> String {
+        format!("{}pushed", self.root)
+    }
+
+    pub fn files_prefix(&self) -> String {
+        format!("{}files/", self.root)
+    }
+
+    pub fn file(&self, path: &str) -> String {
+        format!("{}{path}", self.files_prefix())
+    }
+
+    /// The file path a `files/` key names; `None` for a key outside the prefix.
+    pub fn file_path<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(self.files_prefix().as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_names() {
+        let l = Layout::new("edge-eu").expect("valid");
+        assert_eq!(l.config(), "/tollgate/edge-eu/config");
+        assert_eq!(
+            l.file("keys/jwks.json"),
+            "/tollgate/edge-eu/files/keys/jwks.json"
+        );
+        assert_eq!(l.file_path("/tollgate/edge-eu/files/a/b"), Some("a/b"));
+        assert_eq!(l.file_path("/tollgate/edge-eu/config"), None);
+        for bad in ["", "a/b", "x y", &"a".repeat(65)] {
+            assert!(Layout::new(bad).is_err(), "{bad:?}");
+        }
+    }
+}

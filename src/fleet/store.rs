@@ -1,0 +1,261 @@
+//! A cluster's documents in etcd: read the document and its files at one revision,
+//! push a bundle in one transaction (guarded by the revision it replaces), and walk
+//! the document's earlier revisions. Connecting and every call are bounded in time;
+//! each failure is a message naming what failed.
+
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::bundle::{document_sha256, Bundle};
+use super::layout::Layout;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A document as stored: its bundle and the revision that last changed it.
+#[derive(Debug)]
+pub struct Stored {
+    pub bundle: Bundle,
+    pub revision: i64,
+}
+
+/// The `pushed` record written beside each document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pushed {
+    pub sha256: String,
+    /// Unix seconds.
+    pub at: u64,
+    /// `user@host` of the push.
+    pub by: String,
+}
+
+/// One revision of the document, for `fleet history`.
+#[derive(Debug)]
+pub struct Revision {
+    pub revision: i64,
+    pub pushed: Option<Pushed>,
+    pub sha256: String,
+}
+
+#[derive(Debug)]
+pub enum PushError {
+    /// The document is not at the revision the push was told to expect.
+    Stale {
+        expected: i64,
+        current: i64,
+    },
+    /// Another push changed the document after this one read it at `read`.
+    Raced {
+        read: i64,
+    },
+    Etcd(String),
+}
+
+impl std::fmt::Display for PushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushError::Stale { expected, current } => write!(
+                f,
+                "the cluster's config is at revision {current}, not {expected}: someone pushed meanwhile; look at it and push again"
+            ),
+            PushError::Raced { read } => write!(
+                f,
+                "another push changed the cluster's config after revision {read}; look at it and push again"
+            ),
+            PushError::Etcd(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+pub struct Fleet {
+    client: Client,
+    layout: Layout,
+    /// The client URLs, for messages.
+    endpoints: String,
+}
+
+impl Fleet {
+    pub async fn connect(endpoints: &[String], layout: Layout) -> Result<Self, String> {
+        let options = ConnectOptions::new()
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout(CALL_TIMEOUT);
+        let client = Client::connect(endpoints, Some(options))
+            .await
+            .map_err(|e| format!("etcd {}: {e}", endpoints.join(",")))?;
+        Ok(Self {
+            client,
+            layout,
+            endpoints: endpoints.join(","),
+        })
+    }
+
+    /// An etcd failure while doing `what`, as a message naming the endpoints.
+    fn failed<'a>(&'a self, what: &'a str) -> impl Fn(etcd_client::Error) -> String + 'a {
+        move |e| format!("etcd {}: {what}: {e}", self.endpoints)
+    }
+
+    /// The document and its files at `revision` (the latest when `None`); `None` when
+    /// the cluster has no document then.
+    pub async fn read(&mut self, revision: Option<i64>) -> Result<Option<Stored>, String> {
+        let mut options = GetOptions::new();
+        if let Some(r) = revision {
+            options = options.with_revision(r);
+        }
+        let got = self
+            .client
+            .get(self.layout.config(), Some(options))
+            .await
+            .map_err(self.failed("reading the config"))?;
+        let Some(config) = got.kvs().first() else {
+            return Ok(None);
+        };
+        // The files at the same revision as the document.
+        let at = revision.unwrap_or_else(|| got.header().map_or(0, |h| h.revision()));
+        let files = self
+            .client
+            .get(
+                self.layout.files_prefix(),
+                Some(GetOptions::new().with_prefix().with_revision(at)),
+            )
+            .await
+            .map_err(self.failed("reading the config's files"))?;
+        let mut bundle = Bundle {
+            document: config
+                .value_str()
+                .map_err(|e| format!("etcd: the config is no text: {e}"))?
+                .to_owned(),
+            files: BTreeMap::new(),
+        };
+        for kv in files.kvs() {
+            let key = kv.key_str().map_err(|e| format!("etcd: a file key: {e}"))?;
+            if let Some(path) = self.layout.file_path(key) {
+                bundle.files.insert(path.to_owned(), kv.value().to_vec());
+            }
+        }
+        Ok(Some(Stored {
+            bundle,
+            revision: config.mod_revision(),
+        }))
+    }
+
+    /// Stores `bundle` as the cluster's document in one transaction, replacing its
+    /// files (those it no longer reads are deleted). With `expect`, only if the
+    /// document is still at that revision (0: there is none yet). Returns the new
+    /// revision.
+    pub async fn push(&mut self, bundle: &Bundle, expect: Option<i64>) -> Result<i64, PushError> {
+        let config = self.layout.config();
+        let current = self
+            .client
+            .get(config.as_str(), None)
+            .await
+            .map_err(|e| PushError::Etcd(self.failed("reading the config")(e)))?;
+        let current_revision = current.kvs().first().map_or(0, |kv| kv.mod_revision());
+        if let Some(expected) = expect.filter(|&e| e != current_revision) {
+            return Err(PushError::Stale {
+                expected,
+                current: current_revision,
+            });
+        }
+        let stored_files = self
+            .client
+            .get(
+                self.layout.files_prefix(),
+                Some(GetOptions::new().with_prefix().with_keys_only()),
+            )
+            .await
+            .map_err(|e| PushError::Etcd(self.failed("listing the config's files")(e)))?;
+        let mut ops = vec![TxnOp::put(config.as_str(), bundle.document.as_str(), None)];
+        let pushed = Pushed {
+            sha256: bundle.sha256(),
+            at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            by: pusher(),
+        };
+        let record = serde_json::to_vec(&pushed).unwrap_or_default();
+        ops.push(TxnOp::put(self.layout.pushed(), record, None));
+        for (path, content) in &bundle.files {
+            ops.push(TxnOp::put(self.layout.file(path), content.clone(), None));
+        }
+        for kv in stored_files.kvs() {
+            let gone = kv
+                .key_str()
+                .ok()
+                .and_then(|k| self.layout.file_path(k))
+                .is_some_and(|path| !bundle.files.contains_key(path));
+            if gone {
+                ops.push(TxnOp::delete(kv.key(), None));
+            }
+        }
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                config.as_str(),
+                CompareOp::Equal,
+                current_revision,
+            )])
+            .and_then(ops);
+        let done = self
+            .client
+            .txn(txn)
+            .await
+            .map_err(|e| PushError::Etcd(self.failed("writing the config")(e)))?;
+        if !done.succeeded() {
+            return Err(PushError::Raced {
+                read: current_revision,
+            });
+        }
+        Ok(done.header().map_or(0, |h| h.revision()))
+    }
+
+    /// The document's revisions, newest first, at most `limit`; stops where etcd has
+    /// compacted the history.
+    pub async fn history(&mut self, limit: usize) -> Result<(Vec<Revision>, bool), String> {
+        let mut revisions = Vec::new();
+        let mut at: Option<i64> = None;
+        while revisions.len() < limit {
+            let options = at.map(|r| GetOptions::new().with_revision(r));
+            let got = match self.client.get(self.layout.config(), options).await {
+                Ok(got) => got,
+                Err(e) if e.to_string().contains("compacted") => return Ok((revisions, true)),
+                Err(e) => return Err(self.failed("reading the config's history")(e)),
+            };
+            let Some(kv) = got.kvs().first() else { break };
+            let revision = kv.mod_revision();
+            let pushed = self
+                .client
+                .get(
+                    self.layout.pushed(),
+                    Some(GetOptions::new().with_revision(revision)),
+                )
+                .await
+                .ok()
+                .and_then(|p| {
+                    p.kvs()
+                        .first()
+                        .and_then(|kv| serde_json::from_slice(kv.value()).ok())
+                });
+            revisions.push(Revision {
+                revision,
+                pushed,
+                sha256: document_sha256(kv.value()),
+            });
+            if revision <= 1 {
+                break;
+            }
+            at = Some(revision - 1);
+        }
+        Ok((revisions, false))
+    }
+}
+
+/// `user@host` of this process, for the `pushed` record.
+fn pusher() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    format!("{user}@{host}")
+}

@@ -1,0 +1,91 @@
+//! A real single-member `etcd` on free loopback ports with its data in a temporary
+//! directory, and `etcdctl` against it.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use super::{eventually, tollgate::free_port};
+
+pub struct Etcd {
+    pub client_port: u16,
+    child: Child,
+    _data: tempfile::TempDir,
+}
+
+impl Etcd {
+    /// Starts etcd and waits until it answers.
+    pub async fn start() -> Etcd {
+        let data = tempfile::tempdir().expect("tempdir");
+        let (client_port, peer_port) = (free_port(), free_port());
+        let client = format!("http://127.0.0.1:{client_port}");
+        let peer = format!("http://127.0.0.1:{peer_port}");
+        let child = Command::new("etcd")
+            .args(["--name", "t", "--data-dir"])
+            .arg(data.path())
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", &format!("t={peer}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd (scripts/deps.sh installs etcd-server)");
+        let etcd = Etcd {
+            client_port,
+            child,
+            _data: data,
+        };
+        let up = eventually(Duration::from_secs(20), || async {
+            etcd.ctl(&["endpoint", "health"]).status.success()
+        })
+        .await;
+        assert!(up, "etcd did not answer on {client_port}");
+        etcd
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// `etcdctl` (v3 API) against this etcd, bounded in time.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.url(), "--command-timeout=5s"])
+            .args(args)
+            .output()
+            .expect("etcdctl (scripts/deps.sh installs etcd-client)")
+    }
+
+    /// The value of `key`, `None` when it is absent.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let out = self.ctl(&["get", key, "--print-value-only"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut value = out.stdout;
+        // etcdctl ends the value with a newline; an absent key prints nothing.
+        (!value.is_empty()).then(|| {
+            value.pop();
+            value
+        })
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
