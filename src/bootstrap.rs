@@ -61,6 +61,8 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     // Absolute, because daemon mode changes the working directory to `/`.
     let config_path = std::fs::canonicalize(config_path)
         .with_context(|| format!("cannot open config {}", config_path.display()))?;
+    // With `[fleet]`: the cluster's document with this host's keys, from etcd or the cache.
+    let config_path = crate::fleet::node::prepare(&config_path)?;
     let loaded = read_file(&config_path)?;
     if !loaded.is_valid() {
         // Every error at once, as `tollgate check` shows them, before anything opens:

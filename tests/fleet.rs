@@ -1,12 +1,15 @@
 //! A fleet's config in a real etcd: `tollgate push` stores a checked document with
 //! every file it reads in one revision, refuses a document that does not check and a
 //! stale `--expect-revision`, deletes the files a new document no longer reads, and
-//! `--revision` pushes a stored revision again; `fleet history` lists them.
+//! `--revision` pushes a stored revision again; `fleet history` lists them. Nodes
+//! (`[fleet]`) serve the cluster's document with their own listener address, and one
+//! started with etcd away serves the cached revision.
 
 use std::path::Path;
 
 use crate::support::etcd::Etcd;
-use crate::support::tollgate::cli;
+use crate::support::get;
+use crate::support::tollgate::{cli, Tollgate};
 
 const CLUSTER: &str = "edge-test";
 
@@ -162,4 +165,77 @@ async fn push_without_etcd_fails_with_the_reason() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("not pushed") && err.contains(&url), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+/// A cluster document for nodes: listener `main` (each node sets its own address) and
+/// one route answering `body`.
+fn node_document(body: &str) -> String {
+    format!(
+        "[listeners.main]\naddr = \"127.0.0.1:1\"\n\n[[routes]]\nname = \"all\"\n\
+         respond = {{ status = 200, body = \"{body}\" }}\n"
+    )
+}
+
+/// The node answers `/` with 200 and `body`.
+async fn assert_serves(node: &Tollgate, body: &str) {
+    let reply = get(&node.url("/")).await;
+    let got = (reply.status, reply.body.as_str());
+    assert_eq!(got, (200, body), "{}", node.log());
+}
+
+#[tokio::test]
+async fn nodes_serve_the_document_and_start_from_their_cache_with_etcd_away() {
+    let etcd = Etcd::start().await;
+    let shared = tempfile::tempdir().expect("tempdir");
+    let v1 = write(shared.path(), "v1.toml", &node_document("v1"));
+    let (code, _, err) = push(&etcd, &["-c", &v1]);
+    assert_eq!(code, 0, "{err}");
+
+    let cache = shared.path().join("cache");
+    let fleet = format!(
+        "[fleet]\netcd = [\"{}\"]\ncluster = \"{CLUSTER}\"\ncache = \"{}\"\n",
+        etcd.url(),
+        cache.display()
+    );
+    // Two nodes, each on its own port (the harness's [listeners.main] addr wins).
+    let a = Tollgate::start(&fleet).await;
+    let b = Tollgate::start(&fleet).await;
+    for node in [&a, &b] {
+        assert_serves(node, "v1").await;
+    }
+    let revision_dir = std::fs::canonicalize(cache.join(CLUSTER).join("current")).expect("current");
+    assert_eq!(
+        std::fs::read_to_string(revision_dir.join("tollgate.toml")).expect("cached document"),
+        node_document("v1")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(cache.join(CLUSTER))
+        .expect("cache")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "the cache is readable by others: {mode:o}");
+
+    // etcd away: a node started now serves the cached revision, and says so.
+    drop(etcd);
+    drop(b);
+    let c = Tollgate::start(&fleet).await;
+    assert_serves(&c, "v1").await;
+    assert!(c.log().contains("serving the cached config"), "{}", c.log());
+    assert_serves(&a, "v1").await;
+
+    // No etcd and no cache: the start fails, saying why.
+    let lonely = write(
+        shared.path(),
+        "lonely.toml",
+        &format!(
+            "[listeners.main]\naddr = \"127.0.0.1:1\"\n\n[fleet]\netcd = [\"http://127.0.0.1:{}\"]\n\
+             cluster = \"{CLUSTER}\"\ncache = \"{}\"\n",
+            crate::support::tollgate::free_port(),
+            shared.path().join("empty").display()
+        ),
+    );
+    let out = cli(&["run", "-c", &lonely], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("no cached config"), "{err}");
 }

@@ -56,7 +56,7 @@ async fn checked_push(
             (Bundle::read(path)?, path.display().to_string())
         }
         Source::Revision(revision) => {
-            let mut fleet = Fleet::connect(&target.etcd, layout.clone()).await?;
+            let mut fleet = Fleet::connect(&target.etcd, layout.clone(), None).await?;
             let stored = fleet.read(Some(*revision)).await?.ok_or_else(|| {
                 format!(
                     "cluster {} had no config at revision {revision}",
@@ -75,7 +75,7 @@ async fn checked_push(
             (stored.bundle, format!("revision {revision}"))
         }
     };
-    let mut fleet = Fleet::connect(&target.etcd, layout).await?;
+    let mut fleet = Fleet::connect(&target.etcd, layout, None).await?;
     match fleet.push(&bundle, expect).await {
         Ok(revision) => Ok(format!(
             "pushed {from} to cluster {} as revision {revision} (sha256 {}, {} files)",
@@ -91,7 +91,8 @@ async fn checked_push(
 pub fn history(target: &Target, limit: usize) -> i32 {
     let listed = runtime().and_then(|rt| {
         rt.block_on(async {
-            let mut fleet = Fleet::connect(&target.etcd, Layout::new(&target.cluster)?).await?;
+            let mut fleet =
+                Fleet::connect(&target.etcd, Layout::new(&target.cluster)?, None).await?;
             fleet.history(limit).await
         })
     });

@@ -3,6 +3,8 @@
 //! to the document), `pushed` (when and from where the document was pushed, JSON) and
 //! `nodes/ID` (running nodes, under a lease).
 
+use crate::config::raw::valid_cluster_name;
+
 /// A cluster's keys. Its name is checked: letters, digits, `.`, `_` and `-`.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -11,12 +13,7 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(cluster: &str) -> Result<Self, String> {
-        let valid = !cluster.is_empty()
-            && cluster.len() <= 64
-            && cluster
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if !valid {
+        if !valid_cluster_name(cluster) {
             return Err(format!(
                 "cluster name {cluster:?}: 1 to 64 letters, digits, '.', '_' or '-'"
             ));

@@ -77,10 +77,18 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub async fn connect(endpoints: &[String], layout: Layout) -> Result<Self, String> {
-        let options = ConnectOptions::new()
+    /// Connects to `endpoints` (as `user` and password, when given).
+    pub async fn connect(
+        endpoints: &[String],
+        layout: Layout,
+        user: Option<(String, String)>,
+    ) -> Result<Self, String> {
+        let mut options = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_timeout(CALL_TIMEOUT);
+        if let Some((name, password)) = user {
+            options = options.with_user(name, password);
+        }
         let client = Client::connect(endpoints, Some(options))
             .await
             .map_err(|e| format!("etcd {}: {e}", endpoints.join(",")))?;

@@ -10,6 +10,7 @@
 
 mod auth;
 mod defaults;
+mod fleet;
 mod jails;
 mod limits;
 mod listener;
@@ -20,6 +21,7 @@ mod tracing;
 mod upstream;
 
 pub use auth::*;
+pub use fleet::*;
 pub use jails::*;
 pub use limits::*;
 pub use listener::*;
@@ -47,6 +49,7 @@ pub struct RawConfig {
     pub jails: BTreeMap<String, JailSection>,
     pub routes: Vec<RouteSection>,
     pub tracing: Option<TracingSection>,
+    pub fleet: Option<FleetSection>,
 }
 
 /// Reads one section of a single table into its field of a [`RawConfig`].
@@ -64,6 +67,10 @@ pub const SINGLE_SECTIONS: &[(&str, ReadSection)] = &[
     }),
     ("tracing", |raw, de| {
         raw.tracing = Some(Deserialize::deserialize(de)?);
+        Ok(())
+    }),
+    ("fleet", |raw, de| {
+        raw.fleet = Some(Deserialize::deserialize(de)?);
         Ok(())
     }),
 ];

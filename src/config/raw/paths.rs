@@ -1,7 +1,7 @@
 //! The file paths a config names, in two kinds: the files it reads (certificates,
 //! keys, CA bundles, IP lists, body schemas, JWT keys and JWKS files: what a document
 //! needs beside it to mean the same elsewhere) and the paths the process writes (pid
-//! file, upgrade socket, log files). `config::load` makes both absolute; nothing here
+//! file, upgrade socket, log files, the fleet's cache). `config::load` makes both absolute; nothing here
 //! touches the file system.
 
 use std::path::PathBuf;
@@ -53,6 +53,7 @@ impl RawConfig {
                 paths.push(p);
             }
         }
+        paths.extend(self.fleet.as_mut().map(|f| &mut f.cache));
         paths
     }
 }

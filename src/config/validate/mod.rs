@@ -13,7 +13,7 @@ use http::HeaderName;
 use std::collections::{BTreeSet, HashMap};
 
 use super::location::{Problems, TomlPath};
-use super::raw::{AdminSection, RawConfig};
+use super::raw::{valid_cluster_name, AdminSection, FleetSection, RawConfig};
 use super::units::parse_fingerprint;
 
 /// Headers a route may not set or remove: framing and connection management belong
@@ -60,6 +60,9 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
     }
     if let Some(a) = &raw.admin {
         admin(a, &root.key("admin"), &mut out);
+    }
+    if let Some(f) = &raw.fleet {
+        fleet(f, &root.key("fleet"), &mut out);
     }
     for (name, j) in &raw.jails {
         limits::jail(raw, j, &root.key("jails").key(name), &mut out);
@@ -137,6 +140,32 @@ fn admin(a: &AdminSection, path: &TomlPath, out: &mut Problems) {
             "an admin listener on an address other than loopback needs token_sha256".into(),
         )),
         None => {}
+    }
+}
+
+fn fleet(f: &FleetSection, path: &TomlPath, out: &mut Problems) {
+    if f.etcd.is_empty() {
+        out.push((path.key("etcd"), "name at least one etcd client URL".into()));
+    }
+    for (i, url) in f.etcd.iter().enumerate() {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            out.push((
+                path.key("etcd").index(i),
+                format!("{url:?}: expected an http:// or https:// URL"),
+            ));
+        }
+    }
+    if !valid_cluster_name(&f.cluster) {
+        out.push((
+            path.key("cluster"),
+            "1 to 64 letters, digits, '.', '_' or '-'".into(),
+        ));
+    }
+    if f.username_env.is_some() != f.password_env.is_some() {
+        out.push((
+            path.clone(),
+            "username_env and password_env go together".into(),
+        ));
     }
 }
 

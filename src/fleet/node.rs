@@ -1,0 +1,299 @@
+//! A node's config from its cluster. The local file (`-c`) holds `[fleet]` and the
+//! keys that belong to the host: `[server]` `pid_file`, `upgrade_socket` and
+//! `workers`, each listener's `addr`, and `[admin]`; they win over the cluster's
+//! document. At start the document and its files are read at one revision and written
+//! to the cache (`fleet.cache`/CLUSTER/rev-N: the document as pushed, its files, and
+//! `node.toml`, the document with the host's keys, which is what the process loads);
+//! `current` points at the last one written. With etcd unreachable the cached
+//! revision is served (with a warning); with no cache either, the start fails saying
+//! so. The cache is the service user's only (mode 0700).
+
+use anyhow::{bail, Context};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::bundle::{Bundle, DOCUMENT};
+use super::layout::Layout;
+use super::store::Fleet;
+use crate::config::raw::FleetSection;
+use crate::config::read_file;
+
+/// The file a node loads, in a revision's directory.
+const NODE_DOCUMENT: &str = "node.toml";
+/// How long a start waits for etcd before it falls back to the cache.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Revisions kept in the cache (the current one and the one before).
+const KEPT: usize = 2;
+
+/// The config the process loads for the local file at `local`: itself without
+/// `[fleet]`, else the cluster's document with this host's keys, from etcd or the cache.
+pub fn prepare(local: &Path) -> anyhow::Result<PathBuf> {
+    let loaded = read_file(local)?;
+    let Some(fleet) = loaded.raw.fleet.clone() else {
+        return Ok(local.to_path_buf());
+    };
+    let local_text = std::fs::read_to_string(local)
+        .with_context(|| format!("cannot read {}", local.display()))?;
+    let host = HostKeys::of(&local_text, &loaded.raw)?;
+    let dir = fleet.cache.join(&fleet.cluster);
+    let fetched = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(fetch(&fleet));
+    match fetched {
+        Ok(Some((bundle, revision))) => write_revision(&dir, revision, &bundle, &host),
+        Ok(None) => bail!(
+            "cluster {} has no config in etcd yet: push one first (tollgate push)",
+            fleet.cluster
+        ),
+        Err(e) => {
+            let current = dir.join("current");
+            let pushed = current.join(DOCUMENT);
+            if !pushed.is_file() {
+                bail!(
+                    "etcd unreachable ({e}) and no cached config in {}: cannot start",
+                    dir.display()
+                );
+            }
+            log::warn!(
+                "etcd unreachable ({e}): serving the cached config {}",
+                std::fs::canonicalize(&current)
+                    .unwrap_or(current.clone())
+                    .display()
+            );
+            let document = std::fs::read_to_string(&pushed)
+                .with_context(|| format!("cannot read {}", pushed.display()))?;
+            write_atomically(
+                &current.join(NODE_DOCUMENT),
+                host.apply(&document)?.as_bytes(),
+            )?;
+            Ok(current.join(NODE_DOCUMENT))
+        }
+    }
+}
+
+async fn fetch(f: &FleetSection) -> Result<Option<(Bundle, i64)>, String> {
+    let user = match (&f.username_env, &f.password_env) {
+        (Some(name), Some(password)) => Some((env(name)?, env(password)?)),
+        _ => None,
+    };
+    let read = async {
+        let mut fleet = Fleet::connect(&f.etcd, Layout::new(&f.cluster)?, user).await?;
+        fleet.read(None).await
+    };
+    match tokio::time::timeout(START_TIMEOUT, read).await {
+        Ok(read) => Ok(read?.map(|stored| (stored.bundle, stored.revision))),
+        Err(_) => Err(format!("no answer within {START_TIMEOUT:?}")),
+    }
+}
+
+/// The variable `name` of the environment, which `[fleet]` names.
+fn env(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("fleet: the environment has no {name}"))
+}
+
+/// Writes revision `revision` (once) and points `current` at it; returns the path of
+/// its node document.
+fn write_revision(
+    dir: &Path,
+    revision: i64,
+    bundle: &Bundle,
+    host: &HostKeys,
+) -> anyhow::Result<PathBuf> {
+    private_dir(dir)?;
+    let name = format!("rev-{revision}");
+    let target = dir.join(&name);
+    let node = host.apply(&bundle.document)?;
+    if !target.is_dir() {
+        let scratch = dir.join(format!(".{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        private_dir(&scratch)?;
+        bundle.write_to(&scratch).map_err(anyhow::Error::msg)?;
+        std::fs::rename(&scratch, &target)
+            .with_context(|| format!("cannot move {} into place", scratch.display()))?;
+    }
+    write_atomically(&target.join(NODE_DOCUMENT), node.as_bytes())?;
+    let link = dir.join(format!(".current-{}", std::process::id()));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&name, &link).context("cannot link the current revision")?;
+    std::fs::rename(&link, dir.join("current")).context("cannot switch the current revision")?;
+    forget_old_revisions(dir, revision);
+    Ok(dir.join("current").join(NODE_DOCUMENT))
+}
+
+/// Removes cached revisions older than the last [`KEPT`].
+fn forget_old_revisions(dir: &Path, newest: i64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut revisions: Vec<i64> = entries
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_prefix("rev-")?
+                .parse()
+                .ok()
+        })
+        .filter(|&r| r <= newest)
+        .collect();
+    revisions.sort_unstable_by(|a, b| b.cmp(a));
+    for old in revisions.into_iter().skip(KEPT) {
+        let _ = std::fs::remove_dir_all(dir.join(format!("rev-{old}")));
+    }
+}
+
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+fn write_atomically(path: &Path, content: &[u8]) -> anyhow::Result<()> {
+    let scratch = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&scratch, content)
+        .with_context(|| format!("cannot write {}", scratch.display()))?;
+    std::fs::rename(&scratch, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The host's own keys, from the local file.
+struct HostKeys {
+    server: toml::Table,
+    listener_addrs: Vec<(String, toml::Value)>,
+    admin: Option<toml::Value>,
+}
+
+impl HostKeys {
+    fn of(text: &str, raw: &crate::config::raw::RawConfig) -> anyhow::Result<Self> {
+        let table: toml::Table = text.parse().context("the local file")?;
+        let local_server = table.get("server").and_then(toml::Value::as_table);
+        let mut server = toml::Table::new();
+        // Paths as the local file resolved them (relative to it, not to the cache).
+        let paths = [
+            ("pid_file", &raw.server.pid_file),
+            ("upgrade_socket", &raw.server.upgrade_socket),
+        ];
+        for (key, resolved) in paths {
+            if local_server.is_some_and(|s| s.contains_key(key)) {
+                server.insert(key.into(), resolved.display().to_string().into());
+            }
+        }
+        if let Some(workers) = local_server.and_then(|s| s.get("workers")) {
+            server.insert("workers".into(), workers.clone());
+        }
+        let listener_addrs = table
+            .get("listeners")
+            .and_then(toml::Value::as_table)
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, l)| Some((name.clone(), l.get("addr")?.clone())))
+            .collect();
+        Ok(Self {
+            server,
+            listener_addrs,
+            admin: table.get("admin").cloned(),
+        })
+    }
+
+    /// `document` with these keys in place of its own, and without `[fleet]`.
+    fn apply(&self, document: &str) -> anyhow::Result<String> {
+        let mut doc: toml::Table = document.parse().context("the cluster's document")?;
+        doc.remove("fleet");
+        let server = doc
+            .entry("server")
+            .or_insert_with(|| toml::Table::new().into());
+        if let Some(server) = server.as_table_mut() {
+            server.extend(self.server.clone());
+        }
+        for (name, addr) in &self.listener_addrs {
+            let listener = doc
+                .get_mut("listeners")
+                .and_then(|l| l.get_mut(name))
+                .and_then(toml::Value::as_table_mut);
+            match listener {
+                Some(listener) => {
+                    listener.insert("addr".into(), addr.clone());
+                }
+                None => bail!(
+                    "the local file sets listeners.{name}.addr, but the cluster's document has no listener {name:?}"
+                ),
+            }
+        }
+        if let Some(admin) = &self.admin {
+            doc.insert("admin".into(), admin.clone());
+        }
+        Ok(toml::to_string(&doc)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    fn host(local: &str) -> HostKeys {
+        let raw = load_str(local, "local").expect("valid local file").raw;
+        HostKeys::of(local, &raw).expect("host keys")
+    }
+
+    #[test]
+    fn the_hosts_keys_win_and_the_rest_is_the_documents() {
+        let local = "[server]\npid_file = \"/run/t.pid\"\nworkers = 3\n\
+                     [listeners.main]\naddr = \"127.0.0.1:8443\"\n\
+                     [admin]\nlisten = \"127.0.0.1:9900\"\n\
+                     [fleet]\netcd = [\"http://127.0.0.1:2379\"]\ncluster = \"c\"\n";
+        let document = "[server]\nworkers = 8\ngrace_period = \"7s\"\n\
+                        [listeners.main]\naddr = \"0.0.0.0:1\"\nh2c = true\n\
+                        [admin]\nlisten = \"127.0.0.1:1\"\n\
+                        [fleet]\netcd = [\"http://elsewhere:2379\"]\ncluster = \"x\"\n";
+        let node: toml::Table = host(local)
+            .apply(document)
+            .expect("merged")
+            .parse()
+            .expect("toml");
+        let server = &node["server"];
+        assert_eq!(server["pid_file"].as_str(), Some("/run/t.pid"));
+        assert_eq!(server["workers"].as_integer(), Some(3));
+        assert_eq!(server["grace_period"].as_str(), Some("7s"));
+        assert!(
+            server.get("upgrade_socket").is_none(),
+            "not set locally: the document's"
+        );
+        assert_eq!(
+            node["listeners"]["main"]["addr"].as_str(),
+            Some("127.0.0.1:8443")
+        );
+        assert_eq!(node["listeners"]["main"]["h2c"].as_bool(), Some(true));
+        assert_eq!(node["admin"]["listen"].as_str(), Some("127.0.0.1:9900"));
+        assert!(node.get("fleet").is_none());
+    }
+
+    #[test]
+    fn a_local_listener_the_document_lacks_is_an_error() {
+        let local = "[listeners.other]\naddr = \"127.0.0.1:8443\"\n";
+        let err = host(local)
+            .apply("[listeners.main]\naddr = \"0.0.0.0:1\"\n")
+            .expect_err("refused");
+        assert!(err.to_string().contains("no listener \"other\""), "{err}");
+    }
+
+    #[test]
+    fn old_revisions_are_forgotten() {
+        let dir = std::env::temp_dir().join(format!("tollgate-node-{}", std::process::id()));
+        for r in [3, 5, 9, 12] {
+            private_dir(&dir.join(format!("rev-{r}"))).expect("dir");
+        }
+        forget_old_revisions(&dir, 12);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["rev-12", "rev-9"]);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+}
