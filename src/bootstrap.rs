@@ -30,6 +30,7 @@ use crate::base::clock::Clock;
 use crate::base::lifecycle::{Lifecycle, LifecycleWatch};
 use crate::config::{raw::ServerSection, read_file, LoadedConfig};
 use crate::connection::{AcceptFilter, ConnectionGuard, CurrentLimits, PerIp, ProxyListeners};
+use crate::fleet::follow::FollowCluster;
 use crate::jail::keeper;
 use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
 use crate::proxy::{Gateway, GatewayParts, ListenerMap};
@@ -62,7 +63,8 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     let config_path = std::fs::canonicalize(config_path)
         .with_context(|| format!("cannot open config {}", config_path.display()))?;
     // With `[fleet]`: the cluster's document with this host's keys, from etcd or the cache.
-    let config_path = crate::fleet::node::prepare(&config_path)?;
+    let prepared = crate::fleet::node::prepare(&config_path)?;
+    let config_path = prepared.path;
     let loaded = read_file(&config_path)?;
     if !loaded.is_valid() {
         // Every error at once, as `tollgate check` shows them, before anything opens:
@@ -229,6 +231,13 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     ));
     for writer in [access_writer, security_writer].into_iter().flatten() {
         chores.add(writer);
+    }
+    if let Some(follow) = prepared.follow {
+        let connected = retained.metrics.gauge(
+            "fleet_connected",
+            "1 while the node watches its cluster's config in etcd, 0 while it cannot reach etcd",
+        )?;
+        chores.add(FollowCluster::new(follow, reloader.clone(), connected));
     }
     chores.add(ReloadOnHangup(reloader));
     chores.add(UpgradeOnSignal {

@@ -6,10 +6,11 @@
 //! started with etcd away serves the cached revision.
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::support::etcd::Etcd;
-use crate::support::get;
 use crate::support::tollgate::{cli, Tollgate};
+use crate::support::{eventually, get, metric};
 
 const CLUSTER: &str = "edge-test";
 
@@ -238,4 +239,84 @@ async fn nodes_serve_the_document_and_start_from_their_cache_with_etcd_away() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("no cached config"), "{err}");
+}
+
+/// Whether the node answers `/` with `body` within `seconds`.
+async fn serves_within(node: &Tollgate, body: &str, seconds: u64) -> bool {
+    let url = node.url("/");
+    eventually(Duration::from_secs(seconds), || {
+        let url = url.clone();
+        async move { get(&url).await.body == body }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn nodes_follow_pushes_refuse_a_broken_document_and_outlive_etcd() {
+    let mut etcd = Etcd::start().await;
+    let shared = tempfile::tempdir().expect("tempdir");
+    let push_body = |etcd: &Etcd, body: &str| {
+        let file = write(shared.path(), &format!("{body}.toml"), &node_document(body));
+        let (code, _, err) = push(etcd, &["-c", &file]);
+        assert_eq!(code, 0, "{err}");
+    };
+    push_body(&etcd, "v1");
+    let fleet = format!(
+        "[fleet]\netcd = [\"{}\"]\ncluster = \"{CLUSTER}\"\ncache = \"$DIR/cache\"\n",
+        etcd.url()
+    );
+    let a = Tollgate::start(&fleet).await;
+    let b = Tollgate::start(&fleet).await;
+
+    // A push reaches both within 2 s.
+    push_body(&etcd, "v2");
+    for node in [&a, &b] {
+        assert!(serves_within(node, "v2", 2).await, "{}", node.log());
+        assert_eq!(metric(&node.metrics().await, "tollgate_fleet_connected"), 1);
+    }
+
+    // A broken document written straight into etcd: refused by both, which serve on.
+    let out = etcd.ctl(&["put", &key("config"), "[listeners.main\naddr = 1"]);
+    assert!(out.status.success());
+    for node in [&a, &b] {
+        let refused = eventually(Duration::from_secs(5), || async {
+            metric(
+                &node.metrics().await,
+                "tollgate_config_reloads_total{result=\"failure\"}",
+            ) >= 1
+        })
+        .await;
+        assert!(refused, "{}", node.log());
+        assert_serves(node, "v2").await;
+        let current = std::fs::read_to_string(
+            node.path("cache")
+                .join(CLUSTER)
+                .join("current/tollgate.toml"),
+        );
+        assert_eq!(
+            current.expect("cache"),
+            node_document("v2"),
+            "the cache keeps the last good one"
+        );
+    }
+
+    // etcd away: both serve on and say they are not connected.
+    etcd.kill();
+    for node in [&a, &b] {
+        let disconnected = eventually(Duration::from_secs(10), || async {
+            metric(&node.metrics().await, "tollgate_fleet_connected") == 0
+        })
+        .await;
+        assert!(disconnected, "{}", node.log());
+        assert_serves(node, "v2").await;
+        let ready = get(&node.admin_url("/readyz")).await;
+        assert_eq!(ready.status, 200);
+    }
+
+    // etcd back: the next push reaches both.
+    etcd.restart().await;
+    push_body(&etcd, "v3");
+    for node in [&a, &b] {
+        assert!(serves_within(node, "v3", 20).await, "{}", node.log());
+    }
 }

@@ -23,6 +23,11 @@ impl Layout {
         })
     }
 
+    /// Every key of the cluster is under this prefix.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
     pub fn config(&self) -> String {
         format!("{}config", self.root)
     }

@@ -7,6 +7,7 @@
 
 pub mod bundle;
 pub mod commands;
+pub mod follow;
 pub mod layout;
 pub mod node;
 pub mod store;

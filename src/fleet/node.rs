@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::bundle::{Bundle, DOCUMENT};
 use super::layout::Layout;
-use super::store::Fleet;
+use super::store::{Fleet, Stored};
 use crate::config::raw::FleetSection;
 use crate::config::read_file;
 
@@ -26,12 +26,49 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Revisions kept in the cache (the current one and the one before).
 const KEPT: usize = 2;
 
+/// What a start loads, and for a fleet node what following its cluster needs.
+pub struct Prepared {
+    pub path: PathBuf,
+    pub follow: Option<Follow>,
+}
+
+/// A node's cluster, its host keys and cache, and what it serves now.
+pub struct Follow {
+    pub fleet: FleetSection,
+    host: HostKeys,
+    dir: PathBuf,
+    /// The bundle in use (`None` when the node started from its cache).
+    pub applied: Option<Bundle>,
+    /// The store's revision `applied` was read at (0 from the cache).
+    pub read_at: i64,
+}
+
+impl Follow {
+    /// Writes `revision` to the cache beside the current one; the node document's path.
+    pub fn stage(&self, revision: i64, bundle: &Bundle) -> anyhow::Result<PathBuf> {
+        write_revision(&self.dir, revision, bundle, &self.host)
+    }
+
+    /// etcd's user and password, from the environment `[fleet]` names.
+    pub fn user(&self) -> Result<Option<(String, String)>, String> {
+        credentials(&self.fleet)
+    }
+
+    /// Makes the staged `revision` the current one (it was applied).
+    pub fn commit(&self, revision: i64) -> anyhow::Result<()> {
+        make_current(&self.dir, revision)
+    }
+}
+
 /// The config the process loads for the local file at `local`: itself without
 /// `[fleet]`, else the cluster's document with this host's keys, from etcd or the cache.
-pub fn prepare(local: &Path) -> anyhow::Result<PathBuf> {
+pub fn prepare(local: &Path) -> anyhow::Result<Prepared> {
     let loaded = read_file(local)?;
     let Some(fleet) = loaded.raw.fleet.clone() else {
-        return Ok(local.to_path_buf());
+        return Ok(Prepared {
+            path: local.to_path_buf(),
+            follow: None,
+        });
     };
     let local_text = std::fs::read_to_string(local)
         .with_context(|| format!("cannot read {}", local.display()))?;
@@ -42,19 +79,32 @@ pub fn prepare(local: &Path) -> anyhow::Result<PathBuf> {
         .build()
         .context("cannot start the async runtime")?
         .block_on(fetch(&fleet));
-    match fetched {
-        Ok(Some((bundle, revision))) => write_revision(&dir, revision, &bundle, &host),
+    let mut follow = Follow {
+        fleet,
+        host,
+        dir,
+        applied: None,
+        read_at: 0,
+    };
+    let path = match fetched {
+        Ok(Some(stored)) => {
+            follow.stage(stored.revision, &stored.bundle)?;
+            follow.commit(stored.revision)?;
+            follow.read_at = stored.read_at;
+            follow.applied = Some(stored.bundle);
+            follow.dir.join("current").join(NODE_DOCUMENT)
+        }
         Ok(None) => bail!(
             "cluster {} has no config in etcd yet: push one first (tollgate push)",
-            fleet.cluster
+            follow.fleet.cluster
         ),
         Err(e) => {
-            let current = dir.join("current");
+            let current = follow.dir.join("current");
             let pushed = current.join(DOCUMENT);
             if !pushed.is_file() {
                 bail!(
                     "etcd unreachable ({e}) and no cached config in {}: cannot start",
-                    dir.display()
+                    follow.dir.display()
                 );
             }
             log::warn!(
@@ -65,27 +115,33 @@ pub fn prepare(local: &Path) -> anyhow::Result<PathBuf> {
             );
             let document = std::fs::read_to_string(&pushed)
                 .with_context(|| format!("cannot read {}", pushed.display()))?;
-            write_atomically(
-                &current.join(NODE_DOCUMENT),
-                host.apply(&document)?.as_bytes(),
-            )?;
-            Ok(current.join(NODE_DOCUMENT))
+            let node = follow.host.apply(&document)?;
+            write_atomically(&current.join(NODE_DOCUMENT), node.as_bytes())?;
+            current.join(NODE_DOCUMENT)
         }
-    }
+    };
+    Ok(Prepared {
+        path,
+        follow: Some(follow),
+    })
 }
 
-async fn fetch(f: &FleetSection) -> Result<Option<(Bundle, i64)>, String> {
-    let user = match (&f.username_env, &f.password_env) {
-        (Some(name), Some(password)) => Some((env(name)?, env(password)?)),
-        _ => None,
-    };
+async fn fetch(f: &FleetSection) -> Result<Option<Stored>, String> {
+    let user = credentials(f)?;
     let read = async {
         let mut fleet = Fleet::connect(&f.etcd, Layout::new(&f.cluster)?, user).await?;
         fleet.read(None).await
     };
     match tokio::time::timeout(START_TIMEOUT, read).await {
-        Ok(read) => Ok(read?.map(|stored| (stored.bundle, stored.revision))),
+        Ok(read) => read,
         Err(_) => Err(format!("no answer within {START_TIMEOUT:?}")),
+    }
+}
+
+fn credentials(f: &FleetSection) -> Result<Option<(String, String)>, String> {
+    match (&f.username_env, &f.password_env) {
+        (Some(name), Some(password)) => Ok(Some((env(name)?, env(password)?))),
+        _ => Ok(None),
     }
 }
 
@@ -94,8 +150,8 @@ fn env(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("fleet: the environment has no {name}"))
 }
 
-/// Writes revision `revision` (once) and points `current` at it; returns the path of
-/// its node document.
+/// Writes revision `revision` to the cache (its files once, its node document each
+/// time: the host's keys may have changed); returns the node document's path.
 fn write_revision(
     dir: &Path,
     revision: i64,
@@ -115,12 +171,18 @@ fn write_revision(
             .with_context(|| format!("cannot move {} into place", scratch.display()))?;
     }
     write_atomically(&target.join(NODE_DOCUMENT), node.as_bytes())?;
+    Ok(target.join(NODE_DOCUMENT))
+}
+
+/// Points `current` at the cached `revision`, atomically, and forgets older ones.
+fn make_current(dir: &Path, revision: i64) -> anyhow::Result<()> {
+    let name = format!("rev-{revision}");
     let link = dir.join(format!(".current-{}", std::process::id()));
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(&name, &link).context("cannot link the current revision")?;
     std::fs::rename(&link, dir.join("current")).context("cannot switch the current revision")?;
     forget_old_revisions(dir, revision);
-    Ok(dir.join("current").join(NODE_DOCUMENT))
+    Ok(())
 }
 
 /// Removes cached revisions older than the last [`KEPT`].

@@ -3,7 +3,9 @@
 //! the document's earlier revisions. Connecting and every call are bounded in time;
 //! each failure is a message naming what failed.
 
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp};
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp, WatchOptions, WatchStream,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,6 +21,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Stored {
     pub bundle: Bundle,
     pub revision: i64,
+    /// The store's revision the bundle was read at (a watch goes on from the next).
+    pub read_at: i64,
 }
 
 /// The `pushed` record written beside each document.
@@ -145,7 +149,24 @@ impl Fleet {
         Ok(Some(Stored {
             bundle,
             revision: config.mod_revision(),
+            read_at: at,
         }))
+    }
+
+    /// Changes to the document and its files from the store's revision `from` on (the
+    /// first response may say the history was compacted meanwhile).
+    pub async fn watch(&mut self, from: i64) -> Result<WatchStream, String> {
+        let options = WatchOptions::new().with_prefix().with_start_revision(from);
+        self.client
+            .watch(self.layout.root(), Some(options))
+            .await
+            .map_err(self.failed("watching the config"))
+    }
+
+    /// Whether `key` (from a watch) is the document or one of its files.
+    pub fn is_config_key(&self, key: &[u8]) -> bool {
+        let key = String::from_utf8_lossy(key);
+        key == self.layout.config() || self.layout.file_path(&key).is_some()
     }
 
     /// Stores `bundle` as the cluster's document in one transaction, replacing its

@@ -372,6 +372,14 @@ impl Metrics {
         Ok(family)
     }
 
+    /// The gauge `tollgate_NAME`, registered now: for a capability that exists once a
+    /// process, not rebuilt by reloads.
+    pub fn gauge(&self, name: &str, help: &str) -> Result<prometheus::IntGauge, prometheus::Error> {
+        let gauge = prometheus::IntGauge::new(name, help)?;
+        self.registry.register(Box::new(gauge.clone()))?;
+        Ok(gauge)
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

@@ -13,7 +13,7 @@ use log::{error, info, warn};
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -77,16 +77,22 @@ impl Reloader {
     /// Parse, validate, compile, swap, and log the outcome. On error nothing has
     /// changed.
     pub fn reload(&self) -> Result<Reloaded, ConfigErrors> {
+        self.reload_from(&self.path)
+    }
+
+    /// [`Reloader::reload`] from another file than the one the process started with
+    /// (a fleet node's next revision, before it becomes the current one).
+    pub fn reload_from(&self, path: &Path) -> Result<Reloaded, ConfigErrors> {
         let _one_at_a_time = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        let outcome = self.apply();
+        let outcome = self.apply(path);
         self.retained.metrics.config_reload(outcome.is_ok());
         match &outcome {
             Ok(r) if r.needs_restart.is_empty() => {
-                info!("config reloaded from {}", self.path.display())
+                info!("config reloaded from {}", path.display())
             }
             Ok(r) => warn!(
                 "config reloaded from {}, but these changes need a restart or upgrade to apply: {}",
-                self.path.display(),
+                path.display(),
                 r.needs_restart.join("; ")
             ),
             Err(e) => error!("config reload rejected, still serving the previous config:\n{e}"),
@@ -94,8 +100,15 @@ impl Reloader {
         outcome
     }
 
-    fn apply(&self) -> Result<Reloaded, ConfigErrors> {
-        let loaded = read_file(&self.path)?;
+    /// A config refused before it could be read (a fleet document that is no TOML):
+    /// logged and counted as a failed reload.
+    pub fn refused(&self, what: &str, why: &str) {
+        self.retained.metrics.config_reload(false);
+        error!("config reload rejected, still serving the previous config: {what}: {why}");
+    }
+
+    fn apply(&self, path: &Path) -> Result<Reloaded, ConfigErrors> {
+        let loaded = read_file(path)?;
         let snapshot = Arc::new(compile(&loaded, &self.retained)?);
         for warning in &snapshot.warnings {
             warn!("{warning}");

@@ -1,5 +1,6 @@
 //! A real single-member `etcd` on free loopback ports with its data in a temporary
-//! directory, and `etcdctl` against it.
+//! directory, that a test can stop and start again on the same ports and data, and
+//! `etcdctl` against it.
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -8,20 +9,31 @@ use super::{eventually, tollgate::free_port};
 
 pub struct Etcd {
     pub client_port: u16,
-    child: Child,
-    _data: tempfile::TempDir,
+    peer_port: u16,
+    child: Option<Child>,
+    data: tempfile::TempDir,
 }
 
 impl Etcd {
     /// Starts etcd and waits until it answers.
     pub async fn start() -> Etcd {
-        let data = tempfile::tempdir().expect("tempdir");
-        let (client_port, peer_port) = (free_port(), free_port());
-        let client = format!("http://127.0.0.1:{client_port}");
-        let peer = format!("http://127.0.0.1:{peer_port}");
+        let mut etcd = Etcd {
+            client_port: free_port(),
+            peer_port: free_port(),
+            child: None,
+            data: tempfile::tempdir().expect("tempdir"),
+        };
+        etcd.restart().await;
+        etcd
+    }
+
+    /// Starts (again) on the same ports and data, and waits until it answers.
+    pub async fn restart(&mut self) {
+        let client = self.url();
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let child = Command::new("etcd")
             .args(["--name", "t", "--data-dir"])
-            .arg(data.path())
+            .arg(self.data.path())
             .args([
                 "--listen-client-urls",
                 &client,
@@ -39,17 +51,20 @@ impl Etcd {
             .stderr(Stdio::null())
             .spawn()
             .expect("etcd (scripts/deps.sh installs etcd-server)");
-        let etcd = Etcd {
-            client_port,
-            child,
-            _data: data,
-        };
+        self.child = Some(child);
         let up = eventually(Duration::from_secs(20), || async {
-            etcd.ctl(&["endpoint", "health"]).status.success()
+            self.ctl(&["endpoint", "health"]).status.success()
         })
         .await;
-        assert!(up, "etcd did not answer on {client_port}");
-        etcd
+        assert!(up, "etcd did not answer on {}", self.client_port);
+    }
+
+    /// Kills etcd: its clients' connections drop, new ones are refused.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     pub fn url(&self) -> String {
@@ -85,7 +100,6 @@ impl Etcd {
 
 impl Drop for Etcd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }

@@ -1,0 +1,169 @@
+//! A fleet node following its cluster: a watch on the document and its files from the
+//! revision the node read, and each change applied as a reload is (validate, compile,
+//! one atomic swap; `Reloader::reload_from`) from the revision written to the cache,
+//! which becomes `current` only once applied. A document that fails is refused and
+//! counted as a failed reload; the node keeps serving the last good one. When etcd is
+//! away the node keeps serving and reconnects with backoff and jitter
+//! (`tollgate_fleet_connected` 0); after a reconnect or a compaction it reads the
+//! latest revision again, so no change is missed and none is applied twice or out of
+//! order.
+
+use async_trait::async_trait;
+use log::{info, warn};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::layout::Layout;
+use super::node::Follow;
+use super::store::{Fleet, Stored};
+use crate::state::reload::Reloader;
+
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const LONGEST_RETRY: Duration = Duration::from_secs(30);
+
+pub struct FollowCluster {
+    follow: Mutex<Follow>,
+    reloader: Arc<Reloader>,
+    connected: prometheus::IntGauge,
+}
+
+impl FollowCluster {
+    pub fn new(follow: Follow, reloader: Arc<Reloader>, connected: prometheus::IntGauge) -> Self {
+        Self {
+            follow: Mutex::new(follow),
+            reloader,
+            connected,
+        }
+    }
+
+    fn follow(&self) -> std::sync::MutexGuard<'_, Follow> {
+        self.follow.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Connects, catches up, then applies what the watch reports, until the watch or
+    /// etcd fails (the error) or etcd says the history was compacted (`Ok`: read again).
+    async fn follow_once(&self, retry: &mut Duration) -> Result<(), String> {
+        let (endpoints, cluster, user) = {
+            let f = self.follow();
+            (f.fleet.etcd.clone(), f.fleet.cluster.clone(), f.user()?)
+        };
+        let mut fleet = Fleet::connect(&endpoints, Layout::new(&cluster)?, user).await?;
+        let latest = fleet.read(None).await?;
+        let mut from = match latest {
+            Some(stored) => {
+                let read_at = stored.read_at;
+                self.apply(stored).await;
+                read_at
+            }
+            None => self.follow().read_at,
+        };
+        let mut watch = fleet.watch(from + 1).await?;
+        self.connected.set(1);
+        *retry = FIRST_RETRY;
+        loop {
+            let Some(response) = watch
+                .message()
+                .await
+                .map_err(|e| format!("the watch failed: {e}"))?
+            else {
+                return Err("etcd ended the watch".to_owned());
+            };
+            if response.compact_revision() > 0 {
+                warn!("fleet: etcd compacted the history past revision {from}: reading the latest again");
+                return Ok(());
+            }
+            if response.canceled() {
+                return Err(format!(
+                    "etcd canceled the watch: {}",
+                    response.cancel_reason()
+                ));
+            }
+            let changed = response
+                .events()
+                .iter()
+                .filter_map(|e| e.kv())
+                .any(|kv| fleet.is_config_key(kv.key()));
+            let Some(at) = response.header().map(|h| h.revision()).filter(|_| changed) else {
+                continue;
+            };
+            match fleet.read(Some(at)).await? {
+                Some(stored) => self.apply(stored).await,
+                None => warn!(
+                    "fleet: cluster {cluster}'s config was deleted; still serving the last one"
+                ),
+            }
+            from = at;
+        }
+    }
+
+    /// Applies `stored` unless it is what the node serves: written to the cache, reloaded
+    /// from there, then made current. A failure is logged and counted by the reloader.
+    async fn apply(&self, stored: Stored) {
+        let staged = {
+            let mut f = self.follow();
+            f.read_at = stored.read_at;
+            if f.applied.as_ref() == Some(&stored.bundle) {
+                return;
+            }
+            f.applied = Some(stored.bundle.clone());
+            f.stage(stored.revision, &stored.bundle)
+        };
+        let path = match staged {
+            Ok(path) => path,
+            Err(e) => {
+                let what = format!("fleet revision {}", stored.revision);
+                self.reloader.refused(&what, &format!("{e:#}"));
+                return;
+            }
+        };
+        let reloader = self.reloader.clone();
+        let reloaded = tokio::task::spawn_blocking(move || reloader.reload_from(&path).is_ok())
+            .await
+            .unwrap_or(false);
+        if !reloaded {
+            warn!(
+                "fleet: revision {} refused; serving the last good config",
+                stored.revision
+            );
+            return;
+        }
+        match self.follow().commit(stored.revision) {
+            Ok(()) => info!("fleet: serving revision {}", stored.revision),
+            Err(e) => warn!(
+                "fleet: revision {} applied, but not cached: {e:#}",
+                stored.revision
+            ),
+        }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for FollowCluster {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut retry = FIRST_RETRY;
+        loop {
+            tokio::select! {
+                outcome = self.follow_once(&mut retry) => {
+                    if let Err(e) = outcome {
+                        self.connected.set(0);
+                        let wait = jittered(retry);
+                        warn!("fleet: {e}; still serving, trying again in {wait:?}");
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => {}
+                            _ = shutdown.changed() => return,
+                        }
+                        retry = (retry * 2).min(LONGEST_RETRY);
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// `base` plus up to half of it again, so that nodes do not retry in step.
+fn jittered(base: Duration) -> Duration {
+    base + base.mul_f64(rand::random::<f64>() / 2.0)
+}
