@@ -65,7 +65,8 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     // With `[fleet]`: the cluster's document with this host's keys, from etcd or the cache.
     let prepared = crate::fleet::node::prepare(&config_path)?;
     let config_path = prepared.path;
-    let loaded = read_file(&config_path)?;
+    let mut loaded = read_file(&config_path)?;
+    loaded.origin = prepared.origin.clone();
     if !loaded.is_valid() {
         // Every error at once, as `tollgate check` shows them, before anything opens:
         // compiling a file with errors always fails.
@@ -189,6 +190,7 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     }
     let reloader = Arc::new(Reloader::new(
         config_path.clone(),
+        prepared.origin,
         &raw,
         shared.clone(),
         retained.clone(),

@@ -105,6 +105,12 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
+    /// Each running node, the revision it serves, and whether that is the latest (exit
+    /// 1 when one is behind).
+    Status {
+        #[command(flatten)]
+        target: EtcdTarget,
+    },
     /// The revisions of the cluster's config, newest first: when, by whom, its SHA-256.
     History {
         #[command(flatten)]
@@ -177,6 +183,9 @@ impl Cli {
             Command::Fleet {
                 command: FleetCommand::History { target, limit },
             } => fleet::history(&target.into(), limit),
+            Command::Fleet {
+                command: FleetCommand::Status { target },
+            } => fleet::status(&target.into()),
         }
     }
 }

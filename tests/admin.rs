@@ -154,6 +154,7 @@ async fn config_shows_the_running_file_without_its_secrets() {
     use sha2::Digest;
     assert_eq!(json["sha256"], hex::encode(sha2::Sha256::digest(&text)));
     assert!(json["loaded_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(json["source"], serde_json::json!({ "kind": "file" }));
 
     tg.write_config(&format!("{body}\n# changed\n"));
     let reloaded = send(client().post(tg.admin_url("/reload")).bearer_auth(TOKEN)).await;

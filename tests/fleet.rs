@@ -241,6 +241,32 @@ async fn nodes_serve_the_document_and_start_from_their_cache_with_etcd_away() {
     assert!(err.contains("no cached config"), "{err}");
 }
 
+/// Pushes `node_document(body)`, written into `dir`; asserts it was stored.
+fn push_node_document(etcd: &Etcd, dir: &Path, body: &str) {
+    let file = write(dir, &format!("{body}.toml"), &node_document(body));
+    let (code, _, err) = push(etcd, &["-c", &file]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// A node's `[fleet]`: this etcd, the test cluster, a cache in the node's directory.
+fn fleet_section(etcd: &Etcd) -> String {
+    format!(
+        "[fleet]\netcd = [\"{}\"]\ncluster = \"{CLUSTER}\"\ncache = \"$DIR/cache\"\n",
+        etcd.url()
+    )
+}
+
+/// `tollgate fleet status`: exit code and stdout.
+fn status(etcd: &Etcd) -> (i32, String) {
+    let url = etcd.url();
+    let out = cli(
+        &["fleet", "status", "--etcd", &url, "--cluster", CLUSTER],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
 /// Whether the node answers `/` with `body` within `seconds`.
 async fn serves_within(node: &Tollgate, body: &str, seconds: u64) -> bool {
     let url = node.url("/");
@@ -255,16 +281,9 @@ async fn serves_within(node: &Tollgate, body: &str, seconds: u64) -> bool {
 async fn nodes_follow_pushes_refuse_a_broken_document_and_outlive_etcd() {
     let mut etcd = Etcd::start().await;
     let shared = tempfile::tempdir().expect("tempdir");
-    let push_body = |etcd: &Etcd, body: &str| {
-        let file = write(shared.path(), &format!("{body}.toml"), &node_document(body));
-        let (code, _, err) = push(etcd, &["-c", &file]);
-        assert_eq!(code, 0, "{err}");
-    };
+    let push_body = |etcd: &Etcd, body: &str| push_node_document(etcd, shared.path(), body);
     push_body(&etcd, "v1");
-    let fleet = format!(
-        "[fleet]\netcd = [\"{}\"]\ncluster = \"{CLUSTER}\"\ncache = \"$DIR/cache\"\n",
-        etcd.url()
-    );
+    let fleet = fleet_section(&etcd);
     let a = Tollgate::start(&fleet).await;
     let b = Tollgate::start(&fleet).await;
 
@@ -274,6 +293,14 @@ async fn nodes_follow_pushes_refuse_a_broken_document_and_outlive_etcd() {
         assert!(serves_within(node, "v2", 2).await, "{}", node.log());
         assert_eq!(metric(&node.metrics().await, "tollgate_fleet_connected"), 1);
     }
+
+    let config = get(&a.admin_url("/config")).await.json();
+    assert_eq!(config["source"]["kind"], "etcd", "{config}");
+    assert_eq!(config["source"]["cluster"], CLUSTER);
+    assert!(config["source"]["revision"].as_i64() > Some(0), "{config}");
+    let (code, listed) = status(&etcd);
+    assert_eq!(code, 0, "{listed}");
+    assert_eq!(listed.matches("  latest  ").count(), 2, "{listed}");
 
     // A broken document written straight into etcd: refused by both, which serve on.
     let out = etcd.ctl(&["put", &key("config"), "[listeners.main\naddr = 1"]);
@@ -300,6 +327,13 @@ async fn nodes_follow_pushes_refuse_a_broken_document_and_outlive_etcd() {
         );
     }
 
+    let (code, listed) = status(&etcd);
+    assert_eq!(
+        code, 1,
+        "both serve the revision before the broken one: {listed}"
+    );
+    assert_eq!(listed.matches("  BEHIND  ").count(), 2, "{listed}");
+
     // etcd away: both serve on and say they are not connected.
     etcd.kill();
     for node in [&a, &b] {
@@ -319,4 +353,46 @@ async fn nodes_follow_pushes_refuse_a_broken_document_and_outlive_etcd() {
     for node in [&a, &b] {
         assert!(serves_within(node, "v3", 20).await, "{}", node.log());
     }
+}
+
+#[tokio::test]
+async fn a_node_that_missed_compacted_revisions_catches_up() {
+    let mut etcd = Etcd::start().await;
+    let shared = tempfile::tempdir().expect("tempdir");
+    let push_body = |etcd: &Etcd, body: &str| push_node_document(etcd, shared.path(), body);
+    push_body(&etcd, "v1");
+    let fleet = fleet_section(&etcd);
+    let node = Tollgate::start(&fleet).await;
+    assert_serves(&node, "v1").await;
+    let known_port = etcd.client_port;
+
+    // etcd moves where the node cannot reach it; two pushes, then a compaction of the
+    // history the node's watch would resume from.
+    etcd.kill();
+    etcd.restart_on(crate::support::tollgate::free_port()).await;
+    push_body(&etcd, "v2");
+    push_body(&etcd, "v3");
+    let status = etcd.ctl(&["endpoint", "status", "--write-out=json"]);
+    let revision = String::from_utf8_lossy(&status.stdout)
+        .split("\"revision\":")
+        .nth(1)
+        .and_then(|r| {
+            r.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<i64>()
+                .ok()
+        })
+        .expect("revision");
+    let compacted = etcd.ctl(&["compact", &revision.to_string()]);
+    assert!(
+        compacted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compacted.stderr)
+    );
+    assert_serves(&node, "v1").await;
+
+    // Back where the node looks: it reads the latest again and serves it.
+    etcd.kill();
+    etcd.restart_on(known_port).await;
+    assert!(serves_within(&node, "v3", 40).await, "{}", node.log());
 }

@@ -123,6 +123,7 @@ impl Admin {
         ok_json(json!({
             "sha256": source.sha256,
             "loaded_at": humantime::format_rfc3339_seconds(source.loaded_at).to_string(),
+            "source": source.origin,
             "config": source.json,
         }))
     }

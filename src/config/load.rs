@@ -29,6 +29,8 @@ pub struct LoadedConfig {
     text: String,
     /// Every error found before compiling, placed in the file.
     invalid: Vec<ConfigError>,
+    /// Where it came from (a file, unless its reader says otherwise).
+    pub origin: super::source::Origin,
 }
 
 impl LoadedConfig {
@@ -204,6 +206,7 @@ pub fn read_str(text: &str, source: &str) -> Result<LoadedConfig, ConfigErrors> 
         source: source.to_owned(),
         text: text.to_owned(),
         invalid: errors,
+        origin: super::source::Origin::File,
     })
 }
 

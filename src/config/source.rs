@@ -25,6 +25,17 @@ pub struct ConfigSource {
     pub json: Box<RawValue>,
     pub sha256: String,
     pub loaded_at: SystemTime,
+    pub origin: Origin,
+}
+
+/// Where a config came from, as `/config` names it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Origin {
+    /// A file (`-c`).
+    File,
+    /// A fleet cluster's document in etcd, at a revision.
+    Etcd { cluster: String, revision: i64 },
 }
 
 impl ConfigSource {
@@ -40,6 +51,7 @@ impl ConfigSource {
                 .unwrap_or_else(|_| RawValue::NULL.to_owned()),
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
             loaded_at: SystemTime::now(),
+            origin: loaded.origin.clone(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `tollgate push` and `tollgate fleet history`. Each returns an exit code and prints
+//! `tollgate push`, `tollgate fleet status` and `tollgate fleet history`. Each returns an exit code and prints
 //! what it did or why not; a push exits 0 only once etcd has stored the revision.
 //! The check a document must pass is the caller's (`cli`: the same as `check`), so a
 //! pushed document is one `tollgate check` accepts, its files included.
@@ -85,6 +85,48 @@ async fn checked_push(
         )),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Prints each registered node, the revision it serves and whether that is the latest;
+/// exit 0 when every node serves the latest.
+pub fn status(target: &Target) -> i32 {
+    let listed = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let mut fleet =
+                Fleet::connect(&target.etcd, Layout::new(&target.cluster)?, None).await?;
+            fleet.nodes().await
+        })
+    });
+    let (nodes, latest) = match listed {
+        Ok(listed) => listed,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return 1;
+        }
+    };
+    println!(
+        "cluster {}: config at revision {latest}, {} nodes",
+        target.cluster,
+        nodes.len()
+    );
+    let mut behind = 0;
+    for (id, node) in &nodes {
+        let state = match node.revision == latest {
+            true => "latest".to_owned(),
+            false => {
+                behind += 1;
+                "BEHIND".to_owned()
+            }
+        };
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(node.loaded_at);
+        println!(
+            "{id}  revision {}  {state}  loaded {}  sha256 {}",
+            node.revision,
+            humantime::format_rfc3339_seconds(at),
+            node.sha256
+        );
+    }
+    i32::from(behind > 0)
 }
 
 /// Prints the document's revisions, newest first.

@@ -6,7 +6,8 @@
 //! away the node keeps serving and reconnects with backoff and jitter
 //! (`tollgate_fleet_connected` 0); after a reconnect or a compaction it reads the
 //! latest revision again, so no change is missed and none is applied twice or out of
-//! order.
+//! order. While connected, the node's record (`nodes/HOST:PID`: the revision it
+//! serves, the document's SHA-256, when it loaded it) is kept under a lease of 10 s.
 
 use async_trait::async_trait;
 use log::{info, warn};
@@ -22,17 +23,27 @@ use crate::state::reload::Reloader;
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
+/// A node's record lives this long past its last keep-alive.
+const LEASE_TTL: i64 = 10;
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(3);
 
 pub struct FollowCluster {
     follow: Mutex<Follow>,
+    /// This node's name under `nodes/`: `HOST:PID`.
+    id: String,
     reloader: Arc<Reloader>,
     connected: prometheus::IntGauge,
 }
 
 impl FollowCluster {
     pub fn new(follow: Follow, reloader: Arc<Reloader>, connected: prometheus::IntGauge) -> Self {
+        let host = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
         Self {
             follow: Mutex::new(follow),
+            id: format!("{host}:{}", std::process::id()),
             reloader,
             connected,
         }
@@ -42,8 +53,9 @@ impl FollowCluster {
         self.follow.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Connects, catches up, then applies what the watch reports, until the watch or
-    /// etcd fails (the error) or etcd says the history was compacted (`Ok`: read again).
+    /// Connects, catches up, registers the node, then applies what the watch reports
+    /// and keeps the node's lease alive, until the watch or etcd fails (the error) or
+    /// etcd says the history was compacted (`Ok`: read the latest again).
     async fn follow_once(&self, retry: &mut Duration) -> Result<(), String> {
         let (endpoints, cluster, user) = {
             let f = self.follow();
@@ -60,14 +72,23 @@ impl FollowCluster {
             None => self.follow().read_at,
         };
         let mut watch = fleet.watch(from + 1).await?;
+        let (lease, mut keeper, mut acks) = fleet.lease(LEASE_TTL).await?;
+        self.register(&mut fleet, lease).await?;
         self.connected.set(1);
         *retry = FIRST_RETRY;
+        let mut beat = tokio::time::interval(KEEP_ALIVE_EVERY);
         loop {
-            let Some(response) = watch
-                .message()
-                .await
-                .map_err(|e| format!("the watch failed: {e}"))?
-            else {
+            let response = tokio::select! {
+                message = watch.message() => message.map_err(|e| format!("the watch failed: {e}"))?,
+                _ = beat.tick() => {
+                    keeper.keep_alive().await.map_err(|e| format!("the node's lease: {e}"))?;
+                    match acks.message().await {
+                        Ok(Some(ack)) if ack.ttl() > 0 => continue,
+                        _ => return Err("the node's lease expired".to_owned()),
+                    }
+                }
+            };
+            let Some(response) = response else {
                 return Err("etcd ended the watch".to_owned());
             };
             if response.compact_revision() > 0 {
@@ -89,7 +110,10 @@ impl FollowCluster {
                 continue;
             };
             match fleet.read(Some(at)).await? {
-                Some(stored) => self.apply(stored).await,
+                Some(stored) => {
+                    self.apply(stored).await;
+                    self.register(&mut fleet, lease).await?;
+                }
                 None => warn!(
                     "fleet: cluster {cluster}'s config was deleted; still serving the last one"
                 ),
@@ -98,17 +122,26 @@ impl FollowCluster {
         }
     }
 
+    /// Writes this node's record (the revision it serves) under `lease`.
+    async fn register(&self, fleet: &mut Fleet, lease: i64) -> Result<(), String> {
+        let record = self.follow().record();
+        fleet.register(&self.id, &record, lease).await
+    }
+
     /// Applies `stored` unless it is what the node serves: written to the cache, reloaded
     /// from there, then made current. A failure is logged and counted by the reloader.
     async fn apply(&self, stored: Stored) {
-        let staged = {
+        let (staged, origin) = {
             let mut f = self.follow();
             f.read_at = stored.read_at;
             if f.applied.as_ref() == Some(&stored.bundle) {
                 return;
             }
             f.applied = Some(stored.bundle.clone());
-            f.stage(stored.revision, &stored.bundle)
+            (
+                f.stage(stored.revision, &stored.bundle),
+                f.origin(stored.revision),
+            )
         };
         let path = match staged {
             Ok(path) => path,
@@ -119,9 +152,10 @@ impl FollowCluster {
             }
         };
         let reloader = self.reloader.clone();
-        let reloaded = tokio::task::spawn_blocking(move || reloader.reload_from(&path).is_ok())
-            .await
-            .unwrap_or(false);
+        let reloaded =
+            tokio::task::spawn_blocking(move || reloader.reload_from(&path, origin).is_ok())
+                .await
+                .unwrap_or(false);
         if !reloaded {
             warn!(
                 "fleet: revision {} refused; serving the last good config",
@@ -129,7 +163,7 @@ impl FollowCluster {
             );
             return;
         }
-        match self.follow().commit(stored.revision) {
+        match self.follow().commit(stored.revision, &stored.bundle) {
             Ok(()) => info!("fleet: serving revision {}", stored.revision),
             Err(e) => warn!(
                 "fleet: revision {} applied, but not cached: {e:#}",

@@ -44,6 +44,14 @@ impl Layout {
         format!("{}{path}", self.files_prefix())
     }
 
+    pub fn nodes_prefix(&self) -> String {
+        format!("{}nodes/", self.root)
+    }
+
+    pub fn node(&self, id: &str) -> String {
+        format!("{}{id}", self.nodes_prefix())
+    }
+
     /// The file path a `files/` key names; `None` for a key outside the prefix.
     pub fn file_path<'k>(&self, key: &'k str) -> Option<&'k str> {
         key.strip_prefix(self.files_prefix().as_str())

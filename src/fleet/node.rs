@@ -13,11 +13,12 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::bundle::{Bundle, DOCUMENT};
+use super::bundle::{document_sha256, Bundle, DOCUMENT};
 use super::layout::Layout;
-use super::store::{Fleet, Stored};
+use super::store::{Fleet, NodeRecord, Stored};
 use crate::config::raw::FleetSection;
 use crate::config::read_file;
+use crate::config::source::Origin;
 
 /// The file a node loads, in a revision's directory.
 const NODE_DOCUMENT: &str = "node.toml";
@@ -29,6 +30,7 @@ const KEPT: usize = 2;
 /// What a start loads, and for a fleet node what following its cluster needs.
 pub struct Prepared {
     pub path: PathBuf,
+    pub origin: Origin,
     pub follow: Option<Follow>,
 }
 
@@ -41,6 +43,8 @@ pub struct Follow {
     pub applied: Option<Bundle>,
     /// The store's revision `applied` was read at (0 from the cache).
     pub read_at: i64,
+    /// What the node serves, as its record says it.
+    served: NodeRecord,
 }
 
 impl Follow {
@@ -54,9 +58,23 @@ impl Follow {
         credentials(&self.fleet)
     }
 
-    /// Makes the staged `revision` the current one (it was applied).
-    pub fn commit(&self, revision: i64) -> anyhow::Result<()> {
+    /// Where `revision` of the cluster's document comes from, as `/config` says.
+    pub fn origin(&self, revision: i64) -> Origin {
+        Origin::Etcd {
+            cluster: self.fleet.cluster.clone(),
+            revision,
+        }
+    }
+
+    /// Makes the staged `revision` of `bundle` the current one (it was applied).
+    pub fn commit(&mut self, revision: i64, bundle: &Bundle) -> anyhow::Result<()> {
+        self.served = served(revision, &bundle.document);
         make_current(&self.dir, revision)
+    }
+
+    /// The node's record: what it serves.
+    pub fn record(&self) -> NodeRecord {
+        self.served.clone()
     }
 }
 
@@ -67,6 +85,7 @@ pub fn prepare(local: &Path) -> anyhow::Result<Prepared> {
     let Some(fleet) = loaded.raw.fleet.clone() else {
         return Ok(Prepared {
             path: local.to_path_buf(),
+            origin: Origin::File,
             follow: None,
         });
     };
@@ -85,14 +104,18 @@ pub fn prepare(local: &Path) -> anyhow::Result<Prepared> {
         dir,
         applied: None,
         read_at: 0,
+        served: served(0, ""),
     };
-    let path = match fetched {
+    let (path, revision) = match fetched {
         Ok(Some(stored)) => {
             follow.stage(stored.revision, &stored.bundle)?;
-            follow.commit(stored.revision)?;
+            follow.commit(stored.revision, &stored.bundle)?;
             follow.read_at = stored.read_at;
             follow.applied = Some(stored.bundle);
-            follow.dir.join("current").join(NODE_DOCUMENT)
+            (
+                follow.dir.join("current").join(NODE_DOCUMENT),
+                stored.revision,
+            )
         }
         Ok(None) => bail!(
             "cluster {} has no config in etcd yet: push one first (tollgate push)",
@@ -107,21 +130,26 @@ pub fn prepare(local: &Path) -> anyhow::Result<Prepared> {
                     follow.dir.display()
                 );
             }
+            let cached = std::fs::canonicalize(&current).unwrap_or(current.clone());
             log::warn!(
                 "etcd unreachable ({e}): serving the cached config {}",
-                std::fs::canonicalize(&current)
-                    .unwrap_or(current.clone())
-                    .display()
+                cached.display()
             );
+            let revision = cached
+                .file_name()
+                .and_then(|n| n.to_str()?.strip_prefix("rev-")?.parse().ok())
+                .unwrap_or(0);
             let document = std::fs::read_to_string(&pushed)
                 .with_context(|| format!("cannot read {}", pushed.display()))?;
+            follow.served = served(revision, &document);
             let node = follow.host.apply(&document)?;
             write_atomically(&current.join(NODE_DOCUMENT), node.as_bytes())?;
-            current.join(NODE_DOCUMENT)
+            (current.join(NODE_DOCUMENT), revision)
         }
     };
     Ok(Prepared {
         path,
+        origin: follow.origin(revision),
         follow: Some(follow),
     })
 }
@@ -135,6 +163,17 @@ async fn fetch(f: &FleetSection) -> Result<Option<Stored>, String> {
     match tokio::time::timeout(START_TIMEOUT, read).await {
         Ok(read) => read,
         Err(_) => Err(format!("no answer within {START_TIMEOUT:?}")),
+    }
+}
+
+/// The record of a node serving `revision` of `document`, loaded now.
+fn served(revision: i64, document: &str) -> NodeRecord {
+    NodeRecord {
+        revision,
+        sha256: document_sha256(document.as_bytes()),
+        loaded_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
     }
 }
 

@@ -4,7 +4,8 @@
 //! each failure is a message naming what failed.
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp, WatchOptions, WatchStream,
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, LeaseKeepAliveStream, LeaseKeeper,
+    PutOptions, Txn, TxnOp, WatchOptions, WatchStream,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,6 +34,16 @@ pub struct Pushed {
     pub at: u64,
     /// `user@host` of the push.
     pub by: String,
+}
+
+/// A running node's record under `nodes/ID`, kept under its lease.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// The revision of the document it serves.
+    pub revision: i64,
+    pub sha256: String,
+    /// Unix seconds.
+    pub loaded_at: u64,
 }
 
 /// One revision of the document, for `fleet history`.
@@ -161,6 +172,65 @@ impl Fleet {
             .watch(self.layout.root(), Some(options))
             .await
             .map_err(self.failed("watching the config"))
+    }
+
+    /// A lease of `ttl` seconds and what keeps it alive.
+    pub async fn lease(
+        &mut self,
+        ttl: i64,
+    ) -> Result<(i64, LeaseKeeper, LeaseKeepAliveStream), String> {
+        let granted = self
+            .client
+            .lease_grant(ttl, None)
+            .await
+            .map_err(self.failed("taking a lease"))?;
+        let (keeper, acks) = self
+            .client
+            .lease_keep_alive(granted.id())
+            .await
+            .map_err(self.failed("keeping the lease"))?;
+        Ok((granted.id(), keeper, acks))
+    }
+
+    /// Writes this node's record under `lease`.
+    pub async fn register(
+        &mut self,
+        id: &str,
+        record: &NodeRecord,
+        lease: i64,
+    ) -> Result<(), String> {
+        let value = serde_json::to_vec(record).unwrap_or_default();
+        let options = PutOptions::new().with_lease(lease);
+        self.client
+            .put(self.layout.node(id), value, Some(options))
+            .await
+            .map_err(self.failed("registering the node"))?;
+        Ok(())
+    }
+
+    /// The registered nodes and the revision of the cluster's document (0: none).
+    pub async fn nodes(&mut self) -> Result<(Vec<(String, NodeRecord)>, i64), String> {
+        let config = self
+            .client
+            .get(self.layout.config(), None)
+            .await
+            .map_err(self.failed("reading the config"))?;
+        let latest = config.kvs().first().map_or(0, |kv| kv.mod_revision());
+        let prefix = self.layout.nodes_prefix();
+        let listed = self
+            .client
+            .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(self.failed("listing the nodes"))?;
+        let nodes = listed
+            .kvs()
+            .iter()
+            .filter_map(|kv| {
+                let id = kv.key_str().ok()?.strip_prefix(prefix.as_str())?.to_owned();
+                Some((id, serde_json::from_slice(kv.value()).ok()?))
+            })
+            .collect();
+        Ok((nodes, latest))
     }
 
     /// Whether `key` (from a watch) is the document or one of its files.

@@ -20,10 +20,13 @@ use tokio::signal::unix::{signal, SignalKind};
 use super::compile::compile;
 use super::{Retained, SharedSnapshot};
 use crate::config::raw::{AdminSection, ListenerSection, RawConfig, ServerSection};
+use crate::config::source::Origin;
 use crate::config::{read_file, ConfigError, ConfigErrors};
 
 pub struct Reloader {
     path: PathBuf,
+    /// Where the config in use came from (a fleet revision, or the file).
+    origin: Mutex<Origin>,
     boot: Boot,
     shared: SharedSnapshot,
     retained: Arc<Retained>,
@@ -40,6 +43,7 @@ pub struct Reloaded {
 impl Reloader {
     pub fn new(
         path: PathBuf,
+        origin: Origin,
         boot: &RawConfig,
         shared: SharedSnapshot,
         retained: Arc<Retained>,
@@ -47,6 +51,7 @@ impl Reloader {
         retained.metrics.config_loaded();
         Self {
             path,
+            origin: Mutex::new(origin),
             boot: Boot::of(boot),
             shared,
             retained,
@@ -77,14 +82,23 @@ impl Reloader {
     /// Parse, validate, compile, swap, and log the outcome. On error nothing has
     /// changed.
     pub fn reload(&self) -> Result<Reloaded, ConfigErrors> {
-        self.reload_from(&self.path)
+        let origin = self
+            .origin
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.reload_from(&self.path, origin)
     }
 
     /// [`Reloader::reload`] from another file than the one the process started with
-    /// (a fleet node's next revision, before it becomes the current one).
-    pub fn reload_from(&self, path: &Path) -> Result<Reloaded, ConfigErrors> {
+    /// (a fleet node's next revision, before it becomes the current one), which came
+    /// from `origin`.
+    pub fn reload_from(&self, path: &Path, origin: Origin) -> Result<Reloaded, ConfigErrors> {
         let _one_at_a_time = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        let outcome = self.apply(path);
+        let outcome = self.apply(path, origin.clone());
+        if outcome.is_ok() {
+            *self.origin.lock().unwrap_or_else(|p| p.into_inner()) = origin;
+        }
         self.retained.metrics.config_reload(outcome.is_ok());
         match &outcome {
             Ok(r) if r.needs_restart.is_empty() => {
@@ -107,8 +121,9 @@ impl Reloader {
         error!("config reload rejected, still serving the previous config: {what}: {why}");
     }
 
-    fn apply(&self, path: &Path) -> Result<Reloaded, ConfigErrors> {
-        let loaded = read_file(path)?;
+    fn apply(&self, path: &Path, origin: Origin) -> Result<Reloaded, ConfigErrors> {
+        let mut loaded = read_file(path)?;
+        loaded.origin = origin;
         let snapshot = Arc::new(compile(&loaded, &self.retained)?);
         for warning in &snapshot.warnings {
             warn!("{warning}");

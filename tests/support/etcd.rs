@@ -29,6 +29,13 @@ impl Etcd {
 
     /// Starts (again) on the same ports and data, and waits until it answers.
     pub async fn restart(&mut self) {
+        self.restart_on(self.client_port).await;
+    }
+
+    /// Starts (again) with the same data, answering clients on `client_port` from now
+    /// on (where clients that know only the old one cannot reach it).
+    pub async fn restart_on(&mut self, client_port: u16) {
+        self.client_port = client_port;
         let client = self.url();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let child = Command::new("etcd")
