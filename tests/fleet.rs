@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::etcd::Etcd;
+use crate::support::etcd::{Etcd, EtcdCluster};
 use crate::support::tollgate::{cli, Tollgate};
 use crate::support::{eventually, get, metric};
 
@@ -395,4 +395,40 @@ async fn a_node_that_missed_compacted_revisions_catches_up() {
     etcd.kill();
     etcd.restart_on(known_port).await;
     assert!(serves_within(&node, "v3", 40).await, "{}", node.log());
+}
+
+#[tokio::test]
+async fn with_one_member_of_three_stopped_push_and_start_work() {
+    let mut cluster = EtcdCluster::start().await;
+    cluster.kill(1);
+    let urls = cluster.urls().join(",");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v1 = write(dir.path(), "v1.toml", &node_document("v1"));
+    let out = cli(
+        &["push", "--etcd", &urls, "--cluster", CLUSTER, "-c", &v1],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let quoted: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let fleet = format!(
+        "[fleet]\netcd = [{}]\ncluster = \"{CLUSTER}\"\ncache = \"$DIR/cache\"\n",
+        quoted.join(", ")
+    );
+    let node = Tollgate::start(&fleet).await;
+    assert_serves(&node, "v1").await;
+    let v2 = write(dir.path(), "v2.toml", &node_document("v2"));
+    let out = cli(
+        &["push", "--etcd", &urls, "--cluster", CLUSTER, "-c", &v2],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(serves_within(&node, "v2", 5).await, "{}", node.log());
 }

@@ -4,8 +4,8 @@
 //! each failure is a message naming what failed.
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, LeaseKeepAliveStream, LeaseKeeper,
-    PutOptions, Txn, TxnOp, WatchOptions, WatchStream,
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, GetResponse, LeaseKeepAliveStream,
+    LeaseKeeper, PutOptions, Txn, TxnOp, WatchOptions, WatchStream,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -16,6 +16,8 @@ use super::layout::Layout;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_ATTEMPTS: u32 = 3;
+const READ_RETRY: Duration = Duration::from_millis(300);
 
 /// A document as stored: its bundle and the revision that last changed it.
 #[derive(Debug)]
@@ -92,7 +94,11 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Connects to `endpoints` (as `user` and password, when given).
+    /// Connects to the first of `endpoints` that answers (as `user` and password, when
+    /// given), trying them from a place that differs between processes so that nodes
+    /// spread over the members. One endpoint at a time: a member that is down is
+    /// skipped here rather than tried again by every later call; when the one in use
+    /// fails, the caller connects again.
     pub async fn connect(
         endpoints: &[String],
         layout: Layout,
@@ -104,14 +110,54 @@ impl Fleet {
         if let Some((name, password)) = user {
             options = options.with_user(name, password);
         }
-        let client = Client::connect(endpoints, Some(options))
-            .await
-            .map_err(|e| format!("etcd {}: {e}", endpoints.join(",")))?;
-        Ok(Self {
-            client,
-            layout,
-            endpoints: endpoints.join(","),
-        })
+        let start = std::process::id() as usize % endpoints.len().max(1);
+        let mut failures = Vec::new();
+        for endpoint in endpoints.iter().cycle().skip(start).take(endpoints.len()) {
+            let probe = async {
+                let mut client = Client::connect([endpoint], Some(options.clone())).await?;
+                client.status().await?;
+                Ok::<_, etcd_client::Error>(client)
+            };
+            match tokio::time::timeout(CONNECT_TIMEOUT, probe).await {
+                Ok(Ok(client)) => {
+                    return Ok(Self {
+                        client,
+                        layout,
+                        endpoints: endpoint.clone(),
+                    })
+                }
+                Ok(Err(e)) => failures.push(format!("{endpoint}: {e}")),
+                Err(_) => {
+                    failures.push(format!("{endpoint}: no answer within {CONNECT_TIMEOUT:?}"))
+                }
+            }
+        }
+        Err(format!(
+            "no etcd endpoint answered: {}",
+            failures.join("; ")
+        ))
+    }
+
+    /// A range read, tried up to [`READ_ATTEMPTS`] times: a member going away makes
+    /// the next read fail once while the cluster elects a leader or the client moves
+    /// to another endpoint. Reads change nothing, so trying again is safe.
+    async fn get(
+        &self,
+        key: impl Into<Vec<u8>>,
+        options: Option<GetOptions>,
+    ) -> Result<GetResponse, etcd_client::Error> {
+        let key = key.into();
+        let mut attempt = 1;
+        loop {
+            let mut client = self.client.clone();
+            match client.get(key.clone(), options.clone()).await {
+                Err(_) if attempt < READ_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(READ_RETRY).await;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// An etcd failure while doing `what`, as a message naming the endpoints.
@@ -127,7 +173,6 @@ impl Fleet {
             options = options.with_revision(r);
         }
         let got = self
-            .client
             .get(self.layout.config(), Some(options))
             .await
             .map_err(self.failed("reading the config"))?;
@@ -137,7 +182,6 @@ impl Fleet {
         // The files at the same revision as the document.
         let at = revision.unwrap_or_else(|| got.header().map_or(0, |h| h.revision()));
         let files = self
-            .client
             .get(
                 self.layout.files_prefix(),
                 Some(GetOptions::new().with_prefix().with_revision(at)),
@@ -211,14 +255,12 @@ impl Fleet {
     /// The registered nodes and the revision of the cluster's document (0: none).
     pub async fn nodes(&mut self) -> Result<(Vec<(String, NodeRecord)>, i64), String> {
         let config = self
-            .client
             .get(self.layout.config(), None)
             .await
             .map_err(self.failed("reading the config"))?;
         let latest = config.kvs().first().map_or(0, |kv| kv.mod_revision());
         let prefix = self.layout.nodes_prefix();
         let listed = self
-            .client
             .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
             .await
             .map_err(self.failed("listing the nodes"))?;
@@ -246,7 +288,6 @@ impl Fleet {
     pub async fn push(&mut self, bundle: &Bundle, expect: Option<i64>) -> Result<i64, PushError> {
         let config = self.layout.config();
         let current = self
-            .client
             .get(config.as_str(), None)
             .await
             .map_err(|e| PushError::Etcd(self.failed("reading the config")(e)))?;
@@ -258,7 +299,6 @@ impl Fleet {
             });
         }
         let stored_files = self
-            .client
             .get(
                 self.layout.files_prefix(),
                 Some(GetOptions::new().with_prefix().with_keys_only()),
@@ -315,7 +355,7 @@ impl Fleet {
         let mut at: Option<i64> = None;
         while revisions.len() < limit {
             let options = at.map(|r| GetOptions::new().with_revision(r));
-            let got = match self.client.get(self.layout.config(), options).await {
+            let got = match self.get(self.layout.config(), options).await {
                 Ok(got) => got,
                 Err(e) if e.to_string().contains("compacted") => return Ok((revisions, true)),
                 Err(e) => return Err(self.failed("reading the config's history")(e)),
@@ -323,7 +363,6 @@ impl Fleet {
             let Some(kv) = got.kvs().first() else { break };
             let revision = kv.mod_revision();
             let pushed = self
-                .client
                 .get(
                     self.layout.pushed(),
                     Some(GetOptions::new().with_revision(revision)),

@@ -36,29 +36,14 @@ impl Etcd {
     /// on (where clients that know only the old one cannot reach it).
     pub async fn restart_on(&mut self, client_port: u16) {
         self.client_port = client_port;
-        let client = self.url();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let child = Command::new("etcd")
-            .args(["--name", "t", "--data-dir"])
-            .arg(self.data.path())
-            .args([
-                "--listen-client-urls",
-                &client,
-                "--advertise-client-urls",
-                &client,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-            ])
-            .args(["--initial-cluster", &format!("t={peer}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd (scripts/deps.sh installs etcd-server)");
-        self.child = Some(child);
+        let member = Member {
+            name: "t",
+            data: self.data.path(),
+            client_port,
+            peer_port: self.peer_port,
+        };
+        self.child = Some(member.spawn(&format!("t={peer}")));
         let up = eventually(Duration::from_secs(20), || async {
             self.ctl(&["endpoint", "health"]).status.success()
         })
@@ -102,6 +87,126 @@ impl Etcd {
             value.pop();
             value
         })
+    }
+}
+
+/// One etcd process's settings.
+struct Member<'a> {
+    name: &'a str,
+    data: &'a std::path::Path,
+    client_port: u16,
+    peer_port: u16,
+}
+
+impl Member<'_> {
+    fn spawn(&self, initial_cluster: &str) -> Child {
+        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        Command::new("etcd")
+            .args(["--name", self.name, "--data-dir"])
+            .arg(self.data)
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", initial_cluster])
+            .args(["--initial-cluster-token", "tollgate-test"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd (scripts/deps.sh installs etcd-server)")
+    }
+}
+
+/// A three-member etcd cluster on loopback, whose members a test can stop.
+pub struct EtcdCluster {
+    client_ports: Vec<u16>,
+    children: Vec<Option<Child>>,
+    _data: Vec<tempfile::TempDir>,
+}
+
+impl EtcdCluster {
+    /// Starts three members and waits until the cluster answers.
+    pub async fn start() -> EtcdCluster {
+        let names = ["m0", "m1", "m2"];
+        let ports: Vec<(u16, u16)> = names.iter().map(|_| (free_port(), free_port())).collect();
+        let data: Vec<tempfile::TempDir> = names
+            .iter()
+            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .collect();
+        let initial: Vec<String> = names
+            .iter()
+            .zip(&ports)
+            .map(|(name, (_, peer))| format!("{name}=http://127.0.0.1:{peer}"))
+            .collect();
+        let children = names
+            .iter()
+            .zip(&ports)
+            .zip(&data)
+            .map(|((name, &(client_port, peer_port)), data)| {
+                let member = Member {
+                    name,
+                    data: data.path(),
+                    client_port,
+                    peer_port,
+                };
+                Some(member.spawn(&initial.join(",")))
+            })
+            .collect();
+        let cluster = EtcdCluster {
+            client_ports: ports.iter().map(|&(client, _)| client).collect(),
+            children,
+            _data: data,
+        };
+        let urls = cluster.urls().join(",");
+        let up = eventually(Duration::from_secs(30), || async {
+            Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .args([
+                    "--endpoints",
+                    &urls,
+                    "--command-timeout=5s",
+                    "endpoint",
+                    "health",
+                ])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .await;
+        assert!(up, "the etcd cluster did not come up on {urls}");
+        cluster
+    }
+
+    /// Every member's client URL.
+    pub fn urls(&self) -> Vec<String> {
+        self.client_ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect()
+    }
+
+    /// Kills member `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.children[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.kill(i);
+        }
     }
 }
 
