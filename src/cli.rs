@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::auth::hash_key as digest;
 use crate::bootstrap::{self, RunFlags};
-use crate::config::raw::{RawConfig, ServerSection};
+use crate::config::raw::{FleetSection, FleetTls, RawConfig, ServerSection};
 use crate::config::{load_file, read_file};
 use crate::fleet::commands::{self as fleet, Source, Target};
 use crate::observability::Metrics;
@@ -129,13 +129,37 @@ pub struct EtcdTarget {
     /// The cluster's name: its keys are under `/tollgate/NAME/`.
     #[arg(long)]
     cluster: String,
+    /// The CA that etcd's certificate must chain to (`https://` URLs).
+    #[arg(long)]
+    etcd_ca: Option<PathBuf>,
+    /// A client certificate for etcd, with `--etcd-key`.
+    #[arg(long, requires = "etcd_key", requires = "etcd_ca")]
+    etcd_cert: Option<PathBuf>,
+    #[arg(long, requires = "etcd_cert")]
+    etcd_key: Option<PathBuf>,
+    /// Environment variables holding etcd's user name and password.
+    #[arg(long, requires = "password_env")]
+    username_env: Option<String>,
+    #[arg(long, requires = "username_env")]
+    password_env: Option<String>,
 }
 
 impl From<EtcdTarget> for Target {
     fn from(t: EtcdTarget) -> Self {
+        let tls = t.etcd_ca.map(|ca| FleetTls {
+            ca,
+            cert: t.etcd_cert,
+            key: t.etcd_key,
+        });
         Target {
-            etcd: t.etcd,
-            cluster: t.cluster,
+            fleet: FleetSection {
+                etcd: t.etcd,
+                cluster: t.cluster,
+                cache: PathBuf::new(),
+                username_env: t.username_env,
+                password_env: t.password_env,
+                tls,
+            },
         }
     }
 }

@@ -28,6 +28,11 @@ impl Bundle {
         let mut raw = read_str(&document, &shown.to_string())
             .map_err(|e| e.to_string())?
             .raw;
+        if raw.fleet.is_some() {
+            return Err(format!(
+                "{shown}: [fleet] belongs in each node's own file, not in the cluster's document"
+            ));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let mut files = BTreeMap::new();
         for file in raw.input_files_mut() {
@@ -108,6 +113,13 @@ mod tests {
         let document = bundle.write_to(&dir).expect("written");
         assert_eq!(Bundle::read(&document).expect("read back"), bundle);
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn a_nodes_own_file_is_no_document() {
+        let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf");
+        let err = Bundle::read(&conf.join("fleet-node.toml")).expect_err("refused");
+        assert!(err.contains("[fleet] belongs in each node's own file"), "{err}");
     }
 
     #[test]

@@ -7,12 +7,19 @@ use std::path::{Path, PathBuf};
 
 use super::bundle::Bundle;
 use super::layout::Layout;
-use super::store::Fleet;
+use super::store::{Access, Fleet};
+use crate::config::raw::FleetSection;
 
-/// The cluster a command works on.
+/// The cluster a command works on, and how to reach its etcd (the settings of a
+/// node's `[fleet]`; its `cache` is not used).
 pub struct Target {
-    pub etcd: Vec<String>,
-    pub cluster: String,
+    pub fleet: FleetSection,
+}
+
+impl Target {
+    async fn connect(&self) -> Result<Fleet, String> {
+        Fleet::connect(&Access::of(&self.fleet)?, Layout::new(&self.fleet.cluster)?).await
+    }
 }
 
 /// What to push: a file, or a revision already stored (a roll back).
@@ -47,7 +54,7 @@ async fn checked_push(
     expect: Option<i64>,
     check: impl Fn(&Path) -> bool,
 ) -> Result<String, String> {
-    let layout = Layout::new(&target.cluster)?;
+    Layout::new(&target.fleet.cluster)?;
     let (bundle, from) = match source {
         Source::File(path) => {
             if !check(path) {
@@ -56,11 +63,11 @@ async fn checked_push(
             (Bundle::read(path)?, path.display().to_string())
         }
         Source::Revision(revision) => {
-            let mut fleet = Fleet::connect(&target.etcd, layout.clone(), None).await?;
+            let mut fleet = target.connect().await?;
             let stored = fleet.read(Some(*revision)).await?.ok_or_else(|| {
                 format!(
                     "cluster {} had no config at revision {revision}",
-                    target.cluster
+                    target.fleet.cluster
                 )
             })?;
             let dir = scratch_dir()?;
@@ -75,11 +82,11 @@ async fn checked_push(
             (stored.bundle, format!("revision {revision}"))
         }
     };
-    let mut fleet = Fleet::connect(&target.etcd, layout, None).await?;
+    let mut fleet = target.connect().await?;
     match fleet.push(&bundle, expect).await {
         Ok(revision) => Ok(format!(
             "pushed {from} to cluster {} as revision {revision} (sha256 {}, {} files)",
-            target.cluster,
+            target.fleet.cluster,
             bundle.sha256(),
             bundle.files.len()
         )),
@@ -92,8 +99,7 @@ async fn checked_push(
 pub fn status(target: &Target) -> i32 {
     let listed = runtime().and_then(|rt| {
         rt.block_on(async {
-            let mut fleet =
-                Fleet::connect(&target.etcd, Layout::new(&target.cluster)?, None).await?;
+            let mut fleet = target.connect().await?;
             fleet.nodes().await
         })
     });
@@ -106,7 +112,7 @@ pub fn status(target: &Target) -> i32 {
     };
     println!(
         "cluster {}: config at revision {latest}, {} nodes",
-        target.cluster,
+        target.fleet.cluster,
         nodes.len()
     );
     let mut behind = 0;
@@ -133,8 +139,7 @@ pub fn status(target: &Target) -> i32 {
 pub fn history(target: &Target, limit: usize) -> i32 {
     let listed = runtime().and_then(|rt| {
         rt.block_on(async {
-            let mut fleet =
-                Fleet::connect(&target.etcd, Layout::new(&target.cluster)?, None).await?;
+            let mut fleet = target.connect().await?;
             fleet.history(limit).await
         })
     });
@@ -146,7 +151,7 @@ pub fn history(target: &Target, limit: usize) -> i32 {
         }
     };
     if revisions.is_empty() {
-        println!("cluster {} has no config", target.cluster);
+        println!("cluster {} has no config", target.fleet.cluster);
     }
     for r in &revisions {
         let (at, by) = r.pushed.as_ref().map_or(("-".to_owned(), "-"), |p| {

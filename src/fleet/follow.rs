@@ -57,11 +57,11 @@ impl FollowCluster {
     /// and keeps the node's lease alive, until the watch or etcd fails (the error) or
     /// etcd says the history was compacted (`Ok`: read the latest again).
     async fn follow_once(&self, retry: &mut Duration) -> Result<(), String> {
-        let (endpoints, cluster, user) = {
+        let (access, cluster) = {
             let f = self.follow();
-            (f.fleet.etcd.clone(), f.fleet.cluster.clone(), f.user()?)
+            (f.access()?, f.fleet.cluster.clone())
         };
-        let mut fleet = Fleet::connect(&endpoints, Layout::new(&cluster)?, user).await?;
+        let mut fleet = Fleet::connect(&access, Layout::new(&cluster)?).await?;
         let latest = fleet.read(None).await?;
         let mut from = match latest {
             Some(stored) => {

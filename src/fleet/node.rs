@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::bundle::{document_sha256, Bundle, DOCUMENT};
 use super::layout::Layout;
-use super::store::{Fleet, NodeRecord, Stored};
+use super::store::{Access, Fleet, NodeRecord, Stored};
 use crate::config::raw::FleetSection;
 use crate::config::read_file;
 use crate::config::source::Origin;
@@ -53,9 +53,9 @@ impl Follow {
         write_revision(&self.dir, revision, bundle, &self.host)
     }
 
-    /// etcd's user and password, from the environment `[fleet]` names.
-    pub fn user(&self) -> Result<Option<(String, String)>, String> {
-        credentials(&self.fleet)
+    /// How to reach etcd, as `[fleet]` says.
+    pub fn access(&self) -> Result<Access, String> {
+        Access::of(&self.fleet)
     }
 
     /// Where `revision` of the cluster's document comes from, as `/config` says.
@@ -155,9 +155,9 @@ pub fn prepare(local: &Path) -> anyhow::Result<Prepared> {
 }
 
 async fn fetch(f: &FleetSection) -> Result<Option<Stored>, String> {
-    let user = credentials(f)?;
+    let access = Access::of(f)?;
     let read = async {
-        let mut fleet = Fleet::connect(&f.etcd, Layout::new(&f.cluster)?, user).await?;
+        let mut fleet = Fleet::connect(&access, Layout::new(&f.cluster)?).await?;
         fleet.read(None).await
     };
     match tokio::time::timeout(START_TIMEOUT, read).await {
@@ -175,18 +175,6 @@ fn served(revision: i64, document: &str) -> NodeRecord {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     }
-}
-
-fn credentials(f: &FleetSection) -> Result<Option<(String, String)>, String> {
-    match (&f.username_env, &f.password_env) {
-        (Some(name), Some(password)) => Ok(Some((env(name)?, env(password)?))),
-        _ => Ok(None),
-    }
-}
-
-/// The variable `name` of the environment, which `[fleet]` names.
-fn env(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("fleet: the environment has no {name}"))
 }
 
 /// Writes revision `revision` to the cache (its files once, its node document each

@@ -4,8 +4,9 @@
 //! each failure is a message naming what failed.
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, GetResponse, LeaseKeepAliveStream,
-    LeaseKeeper, PutOptions, Txn, TxnOp, WatchOptions, WatchStream,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, GetResponse, Identity,
+    LeaseKeepAliveStream, LeaseKeeper, PutOptions, TlsOptions, Txn, TxnOp, WatchOptions,
+    WatchStream,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -13,11 +14,51 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::bundle::{document_sha256, Bundle};
 use super::layout::Layout;
+use crate::config::raw::{FleetSection, FleetTls};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_ATTEMPTS: u32 = 3;
 const READ_RETRY: Duration = Duration::from_millis(300);
+
+/// How to reach a cluster's etcd: its client URLs, a user and password, TLS.
+#[derive(Clone)]
+pub struct Access {
+    pub endpoints: Vec<String>,
+    pub user: Option<(String, String)>,
+    pub tls: Option<TlsOptions>,
+}
+
+impl Access {
+    /// From a `[fleet]` section (or the command line's same settings): the user and
+    /// password from the environment variables it names, the TLS files read now.
+    pub fn of(f: &FleetSection) -> Result<Self, String> {
+        let user = match (&f.username_env, &f.password_env) {
+            (Some(name), Some(password)) => Some((env(name)?, env(password)?)),
+            _ => None,
+        };
+        let tls = f.tls.as_ref().map(tls_options).transpose()?;
+        Ok(Self {
+            endpoints: f.etcd.clone(),
+            user,
+            tls,
+        })
+    }
+}
+
+/// The variable `name` of the environment, which `[fleet]` names.
+fn env(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("fleet: the environment has no {name}"))
+}
+
+fn tls_options(tls: &FleetTls) -> Result<TlsOptions, String> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let mut options = TlsOptions::new().ca_certificate(Certificate::from_pem(read(&tls.ca)?));
+    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+        options = options.identity(Identity::from_pem(read(cert)?, read(key)?));
+    }
+    Ok(options)
+}
 
 /// A document as stored: its bundle and the revision that last changed it.
 #[derive(Debug)]
@@ -94,22 +135,21 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Connects to the first of `endpoints` that answers (as `user` and password, when
-    /// given), trying them from a place that differs between processes so that nodes
-    /// spread over the members. One endpoint at a time: a member that is down is
-    /// skipped here rather than tried again by every later call; when the one in use
-    /// fails, the caller connects again.
-    pub async fn connect(
-        endpoints: &[String],
-        layout: Layout,
-        user: Option<(String, String)>,
-    ) -> Result<Self, String> {
+    /// Connects to the first of the endpoints that answers, trying them from a place
+    /// that differs between processes so that nodes spread over the members. One
+    /// endpoint at a time: a member that is down is skipped here rather than tried
+    /// again by every later call; when the one in use fails, the caller connects again.
+    pub async fn connect(access: &Access, layout: Layout) -> Result<Self, String> {
         let mut options = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_timeout(CALL_TIMEOUT);
-        if let Some((name, password)) = user {
+        if let Some((name, password)) = &access.user {
             options = options.with_user(name, password);
         }
+        if let Some(tls) = &access.tls {
+            options = options.with_tls(tls.clone());
+        }
+        let endpoints = &access.endpoints;
         let start = std::process::id() as usize % endpoints.len().max(1);
         let mut failures = Vec::new();
         for endpoint in endpoints.iter().cycle().skip(start).take(endpoints.len()) {

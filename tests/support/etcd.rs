@@ -2,6 +2,7 @@
 //! directory, that a test can stop and start again on the same ports and data, and
 //! `etcdctl` against it.
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use super::{eventually, tollgate::free_port};
 pub struct Etcd {
     pub client_port: u16,
     peer_port: u16,
+    /// With TLS: the files etcd serves and trusts, and a client's.
+    tls: Option<EtcdTls>,
     child: Option<Child>,
     data: tempfile::TempDir,
 }
@@ -17,9 +20,19 @@ pub struct Etcd {
 impl Etcd {
     /// Starts etcd and waits until it answers.
     pub async fn start() -> Etcd {
+        Self::start_with(None).await
+    }
+
+    /// Starts etcd answering clients over TLS only, with a client certificate.
+    pub async fn start_tls(tls: EtcdTls) -> Etcd {
+        Self::start_with(Some(tls)).await
+    }
+
+    async fn start_with(tls: Option<EtcdTls>) -> Etcd {
         let mut etcd = Etcd {
             client_port: free_port(),
             peer_port: free_port(),
+            tls,
             child: None,
             data: tempfile::tempdir().expect("tempdir"),
         };
@@ -42,6 +55,7 @@ impl Etcd {
             data: self.data.path(),
             client_port,
             peer_port: self.peer_port,
+            tls: self.tls.as_ref(),
         };
         self.child = Some(member.spawn(&format!("t={peer}")));
         let up = eventually(Duration::from_secs(20), || async {
@@ -60,7 +74,8 @@ impl Etcd {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     /// `etcdctl` (v3 API) against this etcd, bounded in time.
@@ -68,6 +83,13 @@ impl Etcd {
         Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
             .args(["--endpoints", &self.url(), "--command-timeout=5s"])
+            .args(self.tls.iter().flat_map(|t| {
+                [
+                    format!("--cacert={}", t.ca.display()),
+                    format!("--cert={}", t.client_cert.display()),
+                    format!("--key={}", t.client_key.display()),
+                ]
+            }))
             .args(args)
             .output()
             .expect("etcdctl (scripts/deps.sh installs etcd-client)")
@@ -90,17 +112,28 @@ impl Etcd {
     }
 }
 
+/// The PEM files of an etcd that serves TLS and asks for client certificates.
+pub struct EtcdTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
 /// One etcd process's settings.
 struct Member<'a> {
     name: &'a str,
     data: &'a std::path::Path,
     client_port: u16,
     peer_port: u16,
+    tls: Option<&'a EtcdTls>,
 }
 
 impl Member<'_> {
     fn spawn(&self, initial_cluster: &str) -> Child {
-        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{}", self.client_port);
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         Command::new("etcd")
             .args(["--name", self.name, "--data-dir"])
@@ -119,6 +152,14 @@ impl Member<'_> {
             ])
             .args(["--initial-cluster", initial_cluster])
             .args(["--initial-cluster-token", "tollgate-test"])
+            .args(self.tls.iter().flat_map(|t| {
+                [
+                    format!("--cert-file={}", t.cert.display()),
+                    format!("--key-file={}", t.key.display()),
+                    format!("--trusted-ca-file={}", t.ca.display()),
+                    "--client-cert-auth".to_owned(),
+                ]
+            }))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -157,6 +198,7 @@ impl EtcdCluster {
                     data: data.path(),
                     client_port,
                     peer_port,
+                    tls: None,
                 };
                 Some(member.spawn(&initial.join(",")))
             })

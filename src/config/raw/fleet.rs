@@ -18,6 +18,19 @@ pub struct FleetSection {
     pub username_env: Option<String>,
     #[serde(default)]
     pub password_env: Option<String>,
+    /// TLS to etcd (`https://` URLs): the CA to trust, and a client certificate.
+    #[serde(default)]
+    pub tls: Option<FleetTls>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetTls {
+    pub ca: PathBuf,
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
 }
 
 fn default_cache() -> PathBuf {

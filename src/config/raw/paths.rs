@@ -32,6 +32,10 @@ impl RawConfig {
                 .iter_mut()
                 .filter_map(|r| r.validate.as_mut().and_then(|v| v.body_schema.as_mut())),
         );
+        if let Some(tls) = self.fleet.as_mut().and_then(|f| f.tls.as_mut()) {
+            files.push(&mut tls.ca);
+            files.extend([&mut tls.cert, &mut tls.key].into_iter().flatten());
+        }
         for section in self.auth.values_mut() {
             if let AuthSection::Jwt(j) = section {
                 files.extend(

@@ -161,6 +161,11 @@ fn fleet(f: &FleetSection, path: &TomlPath, out: &mut Problems) {
             "1 to 64 letters, digits, '.', '_' or '-'".into(),
         ));
     }
+    if let Some(tls) = &f.tls {
+        if tls.cert.is_some() != tls.key.is_some() {
+            out.push((path.key("tls"), "cert and key go together".into()));
+        }
+    }
     if f.username_env.is_some() != f.password_env.is_some() {
         out.push((
             path.clone(),
