@@ -119,7 +119,10 @@ mod tests {
     fn a_nodes_own_file_is_no_document() {
         let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf");
         let err = Bundle::read(&conf.join("fleet-node.toml")).expect_err("refused");
-        assert!(err.contains("[fleet] belongs in each node's own file"), "{err}");
+        assert!(
+            err.contains("[fleet] belongs in each node's own file"),
+            "{err}"
+        );
     }
 
     #[test]
