@@ -484,3 +484,71 @@ async fn etcd_over_tls_with_a_client_certificate() {
     let node = Tollgate::start(&fleet).await;
     assert_serves(&node, "v1").await;
 }
+
+#[tokio::test]
+async fn etcd_with_authentication() {
+    let etcd = Etcd::start().await;
+    for args in [
+        &["user", "add", "root:root-secret", "--interactive=false"][..],
+        &["auth", "enable"][..],
+    ] {
+        let out = etcd.ctl(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v1 = write(dir.path(), "v1.toml", &node_document("v1"));
+    let credentials = [
+        "--username-env",
+        "TEST_ETCD_USER",
+        "--password-env",
+        "TEST_ETCD_PASSWORD",
+    ];
+    let url = etcd.url();
+    let run = |with: &[&str], password: &str| {
+        let mut args = vec![
+            "push",
+            "--etcd",
+            url.as_str(),
+            "--cluster",
+            CLUSTER,
+            "-c",
+            &v1,
+        ];
+        args.extend_from_slice(with);
+        std::process::Command::new(crate::support::tollgate::BIN)
+            .args(&args)
+            .env("TEST_ETCD_USER", "root")
+            .env("TEST_ETCD_PASSWORD", password)
+            .output()
+            .expect("push")
+    };
+    assert!(
+        !run(&[], "").status.success(),
+        "etcd took a push without credentials"
+    );
+    assert!(
+        !run(&credentials, "wrong").status.success(),
+        "etcd took a wrong password"
+    );
+    let out = run(&credentials, "root-secret");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let fleet = format!(
+        "{}username_env = \"TEST_ETCD_USER\"\npassword_env = \"TEST_ETCD_PASSWORD\"\n",
+        fleet_section(&etcd)
+    );
+    let env = [
+        ("TEST_ETCD_USER", "root"),
+        ("TEST_ETCD_PASSWORD", "root-secret"),
+    ];
+    let node = Tollgate::start_full(&fleet, "", &env, |_| ()).await;
+    assert_serves(&node, "v1").await;
+}
