@@ -62,16 +62,16 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     // Absolute, because daemon mode changes the working directory to `/`.
     let config_path = std::fs::canonicalize(config_path)
         .with_context(|| format!("cannot open config {}", config_path.display()))?;
-    // With `[fleet]`: the cluster's document with this host's keys, from etcd or the cache.
-    let prepared = crate::fleet::node::prepare(&config_path)?;
-    let config_path = prepared.path;
     let mut loaded = read_file(&config_path)?;
-    loaded.origin = prepared.origin.clone();
-    if !loaded.is_valid() {
-        // Every error at once, as `tollgate check` shows them, before anything opens:
-        // compiling a file with errors always fails.
-        compile(&loaded, &Retained::for_check(metrics.clone()))?;
+    refuse_errors(&loaded, &metrics)?;
+    // With `[fleet]`: the cluster's document with this host's keys, from etcd or the cache.
+    let prepared = crate::fleet::node::prepare(&config_path, &loaded)?;
+    if prepared.follow.is_some() {
+        loaded = read_file(&prepared.path)?;
+        loaded.origin = prepared.origin.clone();
+        refuse_errors(&loaded, &metrics)?;
     }
+    let config_path = prepared.path;
     let raw = &loaded.raw;
     let (access_lines, access_writer) = JsonLines::open("access log", &raw.server.access_log)?;
     let (security_lines, security_writer) =
@@ -300,6 +300,15 @@ fn catch_drain_signal() -> anyhow::Result<()> {
     let _listener = runtime
         .block_on(async { signal(SignalKind::user_defined1()) })
         .context("cannot catch SIGUSR1")?;
+    Ok(())
+}
+
+/// Every error of a file that does not validate at once, as `tollgate check` shows
+/// them, before anything opens: compiling a file with errors always fails.
+fn refuse_errors(loaded: &LoadedConfig, metrics: &Arc<Metrics>) -> anyhow::Result<()> {
+    if !loaded.is_valid() {
+        compile(loaded, &Retained::for_check(metrics.clone()))?;
+    }
     Ok(())
 }
 

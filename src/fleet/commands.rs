@@ -35,7 +35,8 @@ pub fn push(
     expect: Option<i64>,
     check: impl Fn(&Path) -> bool,
 ) -> i32 {
-    let outcome = runtime().and_then(|rt| rt.block_on(checked_push(target, source, expect, check)));
+    let outcome =
+        super::runtime().and_then(|rt| rt.block_on(checked_push(target, source, expect, check)));
     match outcome {
         Ok(message) => {
             println!("{message}");
@@ -54,13 +55,14 @@ async fn checked_push(
     expect: Option<i64>,
     check: impl Fn(&Path) -> bool,
 ) -> Result<String, String> {
-    Layout::new(&target.fleet.cluster)?;
-    let (bundle, from) = match source {
+    // A file is checked before etcd is asked anything; a revision is read from it.
+    let (mut fleet, bundle, from) = match source {
         Source::File(path) => {
             if !check(path) {
                 return Err("fix the errors above first".to_owned());
             }
-            (Bundle::read(path)?, path.display().to_string())
+            let bundle = Bundle::read(path)?;
+            (target.connect().await?, bundle, path.display().to_string())
         }
         Source::Revision(revision) => {
             let mut fleet = target.connect().await?;
@@ -79,10 +81,9 @@ async fn checked_push(
                     "revision {revision} does not pass the checks of this tollgate"
                 ));
             }
-            (stored.bundle, format!("revision {revision}"))
+            (fleet, stored.bundle, format!("revision {revision}"))
         }
     };
-    let mut fleet = target.connect().await?;
     match fleet.push(&bundle, expect).await {
         Ok(revision) => Ok(format!(
             "pushed {from} to cluster {} as revision {revision} (sha256 {}, {} files)",
@@ -97,7 +98,7 @@ async fn checked_push(
 /// Prints each registered node, the revision it serves and whether that is the latest;
 /// exit 0 when every node serves the latest.
 pub fn status(target: &Target) -> i32 {
-    let listed = runtime().and_then(|rt| {
+    let listed = super::runtime().and_then(|rt| {
         rt.block_on(async {
             let mut fleet = target.connect().await?;
             fleet.nodes().await
@@ -137,7 +138,7 @@ pub fn status(target: &Target) -> i32 {
 
 /// Prints the document's revisions, newest first.
 pub fn history(target: &Target, limit: usize) -> i32 {
-    let listed = runtime().and_then(|rt| {
+    let listed = super::runtime().and_then(|rt| {
         rt.block_on(async {
             let mut fleet = target.connect().await?;
             fleet.history(limit).await
@@ -169,23 +170,15 @@ pub fn history(target: &Target, limit: usize) -> i32 {
     0
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
-}
-
 /// A new directory, this user's only, to write a stored revision into for its check.
 fn scratch_dir() -> Result<PathBuf, String> {
-    use std::os::unix::fs::DirBuilderExt;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let dir = std::env::temp_dir().join(format!("tollgate-push-{}-{nanos}", std::process::id()));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    if dir.exists() {
+        return Err(format!("{} exists already", dir.display()));
+    }
+    super::private_dir(&dir).map_err(|e| format!("{e:#}"))?;
     Ok(dir)
 }

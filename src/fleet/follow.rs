@@ -37,10 +37,7 @@ pub struct FollowCluster {
 
 impl FollowCluster {
     pub fn new(follow: Follow, reloader: Arc<Reloader>, connected: prometheus::IntGauge) -> Self {
-        let host = rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned();
+        let host = super::host_name();
         Self {
             follow: Mutex::new(follow),
             id: format!("{host}:{}", std::process::id()),

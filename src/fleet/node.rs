@@ -9,7 +9,6 @@
 //! so. The cache is the service user's only (mode 0700).
 
 use anyhow::{bail, Context};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,8 +16,8 @@ use super::bundle::{document_sha256, Bundle, DOCUMENT};
 use super::layout::Layout;
 use super::store::{Access, Fleet, NodeRecord, Stored};
 use crate::config::raw::FleetSection;
-use crate::config::read_file;
 use crate::config::source::Origin;
+use crate::config::LoadedConfig;
 
 /// The file a node loads, in a revision's directory.
 const NODE_DOCUMENT: &str = "node.toml";
@@ -78,10 +77,10 @@ impl Follow {
     }
 }
 
-/// The config the process loads for the local file at `local`: itself without
-/// `[fleet]`, else the cluster's document with this host's keys, from etcd or the cache.
-pub fn prepare(local: &Path) -> anyhow::Result<Prepared> {
-    let loaded = read_file(local)?;
+/// The config the process loads for the local file at `local` (read as `loaded`):
+/// itself without `[fleet]`, else the cluster's document with this host's keys, from
+/// etcd or the cache.
+pub fn prepare(local: &Path, loaded: &LoadedConfig) -> anyhow::Result<Prepared> {
     let Some(fleet) = loaded.raw.fleet.clone() else {
         return Ok(Prepared {
             path: local.to_path_buf(),
@@ -89,14 +88,10 @@ pub fn prepare(local: &Path) -> anyhow::Result<Prepared> {
             follow: None,
         });
     };
-    let local_text = std::fs::read_to_string(local)
-        .with_context(|| format!("cannot read {}", local.display()))?;
-    let host = HostKeys::of(&local_text, &loaded.raw)?;
+    let host = HostKeys::of(loaded.text(), &loaded.raw)?;
     let dir = fleet.cache.join(&fleet.cluster);
-    let fetched = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
+    let fetched = super::runtime()
+        .map_err(anyhow::Error::msg)?
         .block_on(fetch(&fleet));
     let mut follow = Follow {
         fleet,
@@ -185,14 +180,14 @@ fn write_revision(
     bundle: &Bundle,
     host: &HostKeys,
 ) -> anyhow::Result<PathBuf> {
-    private_dir(dir)?;
+    super::private_dir(dir)?;
     let name = format!("rev-{revision}");
     let target = dir.join(&name);
     let node = host.apply(&bundle.document)?;
     if !target.is_dir() {
         let scratch = dir.join(format!(".{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&scratch);
-        private_dir(&scratch)?;
+        super::private_dir(&scratch)?;
         bundle.write_to(&scratch).map_err(anyhow::Error::msg)?;
         std::fs::rename(&scratch, &target)
             .with_context(|| format!("cannot move {} into place", scratch.display()))?;
@@ -232,14 +227,6 @@ fn forget_old_revisions(dir: &Path, newest: i64) {
     for old in revisions.into_iter().skip(KEPT) {
         let _ = std::fs::remove_dir_all(dir.join(format!("rev-{old}")));
     }
-}
-
-fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))
 }
 
 fn write_atomically(path: &Path, content: &[u8]) -> anyhow::Result<()> {
@@ -374,7 +361,7 @@ mod tests {
     fn old_revisions_are_forgotten() {
         let dir = std::env::temp_dir().join(format!("tollgate-node-{}", std::process::id()));
         for r in [3, 5, 9, 12] {
-            private_dir(&dir.join(format!("rev-{r}"))).expect("dir");
+            crate::fleet::private_dir(&dir.join(format!("rev-{r}"))).expect("dir");
         }
         forget_old_revisions(&dir, 12);
         let mut left: Vec<String> = std::fs::read_dir(&dir)

@@ -431,9 +431,6 @@ impl Fleet {
 /// `user@host` of this process, for the `pushed` record.
 fn pusher() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
-    let host = rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned();
+    let host = super::host_name();
     format!("{user}@{host}")
 }
