@@ -125,8 +125,9 @@ impl FollowCluster {
         fleet.register(&self.id, &record, lease).await
     }
 
-    /// Applies `stored` unless it is what the node serves: written to the cache, reloaded
-    /// from there, then made current. A failure is logged and counted by the reloader.
+    /// Applies `stored` unless it is the bundle last tried (served, or refused: a refused
+    /// one is not tried again until it changes): written to the cache, reloaded from
+    /// there, then made current. A failure is logged and counted by the reloader.
     async fn apply(&self, stored: Stored) {
         let (staged, origin) = {
             let mut f = self.follow();

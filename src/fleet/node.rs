@@ -38,7 +38,8 @@ pub struct Follow {
     pub fleet: FleetSection,
     host: HostKeys,
     dir: PathBuf,
-    /// The bundle in use (`None` when the node started from its cache).
+    /// The bundle last tried, served or refused (`None` when the node started from
+    /// its cache).
     pub applied: Option<Bundle>,
     /// The store's revision `applied` was read at (0 from the cache).
     pub read_at: i64,
