@@ -65,12 +65,15 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     let mut loaded = read_file(&config_path)?;
     refuse_errors(&loaded, &metrics)?;
     // With `[fleet]`: the cluster's document with this host's keys, from etcd or the cache.
-    let prepared = crate::fleet::node::prepare(&config_path, &loaded)?;
+    let prepared = crate::fleet::node::prepare(&config_path, &loaded, &metrics)?;
     if prepared.follow.is_some() {
         loaded = read_file(&prepared.path)?;
         loaded.origin = prepared.origin.clone();
         refuse_errors(&loaded, &metrics)?;
     }
+    // The local file, which an upgrade starts the new process with; on a fleet node
+    // a reload reads the cache's current revision.
+    let local_path = config_path;
     let config_path = prepared.path;
     let raw = &loaded.raw;
     let (access_lines, access_writer) = JsonLines::open("access log", &raw.server.access_log)?;
@@ -243,7 +246,7 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     }
     chores.add(ReloadOnHangup(reloader));
     chores.add(UpgradeOnSignal {
-        config: config_path.clone(),
+        config: local_path,
         server: raw.server.clone(),
     });
     server.add_service(background_service("chores", chores));

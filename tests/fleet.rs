@@ -285,8 +285,10 @@ async fn nodes_follow_pushes_refuse_a_broken_document_and_outlive_etcd() {
     let push_body = |etcd: &Etcd, body: &str| push_node_document(etcd, shared.path(), body);
     push_body(&etcd, "v1");
     let fleet = fleet_section(&etcd);
+    // Node b keeps its cache outside its directory, so that a restart finds it.
+    let fleet_b = fleet.replace("$DIR/cache", &shared.path().join("b").display().to_string());
     let a = Tollgate::start(&fleet).await;
-    let b = Tollgate::start(&fleet).await;
+    let b = Tollgate::start(&fleet_b).await;
 
     // A push reaches both within 2 s.
     push_body(&etcd, "v2");
@@ -316,18 +318,14 @@ async fn nodes_follow_pushes_refuse_a_broken_document_and_outlive_etcd() {
         .await;
         assert!(refused, "{}", node.log());
         assert_serves(node, "v2").await;
-        let current = std::fs::read_to_string(
-            node.path("cache")
-                .join(CLUSTER)
-                .join("current/tollgate.toml"),
-        );
-        assert_eq!(
-            current.expect("cache"),
-            node_document("v2"),
-            "the cache keeps the last good one"
-        );
     }
-
+    let cached =
+        std::fs::read_to_string(a.path("cache").join(CLUSTER).join("current/tollgate.toml"));
+    assert_eq!(
+        cached.expect("cache"),
+        node_document("v2"),
+        "the cache keeps the last good one"
+    );
     let (code, listed) = status(&etcd);
     assert_eq!(
         code, 1,
@@ -335,8 +333,18 @@ async fn nodes_follow_pushes_refuse_a_broken_document_and_outlive_etcd() {
     );
     assert_eq!(listed.matches("  BEHIND  ").count(), 2, "{listed}");
 
-    // etcd away: both serve on and say they are not connected.
+    // Restarted meanwhile, a node refuses the broken document and serves its cache.
+    drop(b);
+    let b = Tollgate::start(&fleet_b).await;
+    assert_serves(&b, "v2").await;
+    assert!(b.log().contains("refused"), "{}", b.log());
+    assert!(b.log().contains("serving the cached config"), "{}", b.log());
+
+    // etcd away: both serve on and say they are not connected; b restarted meanwhile
+    // serves its cache.
     etcd.kill();
+    drop(b);
+    let b = Tollgate::start(&fleet_b).await;
     for node in [&a, &b] {
         let disconnected = eventually(Duration::from_secs(10), || async {
             metric(&node.metrics().await, "tollgate_fleet_connected") == 0
@@ -348,12 +356,34 @@ async fn nodes_follow_pushes_refuse_a_broken_document_and_outlive_etcd() {
         assert_eq!(ready.status, 200);
     }
 
-    // etcd back: the next push reaches both.
+    // etcd back: the next push reaches the node that kept running and the one
+    // started from its cache.
     etcd.restart().await;
     push_body(&etcd, "v3");
     for node in [&a, &b] {
         assert!(serves_within(node, "v3", 20).await, "{}", node.log());
     }
+
+    // Upgraded in place (SIGUSR2), a node still follows its cluster: the new process
+    // starts from the local file, not from the cache's copy.
+    a.signal(nix::sys::signal::Signal::SIGUSR2);
+    let mut new = None;
+    let upgraded = eventually(Duration::from_secs(20), || {
+        new = a
+            .log()
+            .split("upgraded on SIGUSR2: pid ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next()?.parse::<i32>().ok());
+        let done = new.is_some();
+        async move { done }
+    })
+    .await;
+    assert!(upgraded, "{}", a.log());
+    let _stop_new = crate::support::Stops(new.expect("new pid"));
+    push_body(&etcd, "v4");
+    assert!(serves_within(&a, "v4", 2).await, "{}", a.log());
+    let config = get(&a.admin_url("/config")).await.json();
+    assert_eq!(config["source"]["kind"], "etcd", "{config}");
 }
 
 #[tokio::test]
@@ -391,6 +421,17 @@ async fn a_node_that_missed_compacted_revisions_catches_up() {
         String::from_utf8_lossy(&compacted.stderr)
     );
     assert_serves(&node, "v1").await;
+    let url = etcd.url();
+    let history = cli(
+        &["fleet", "history", "--etcd", &url, "--cluster", CLUSTER],
+        None,
+    );
+    let listed = String::from_utf8_lossy(&history.stdout);
+    assert!(history.status.success(), "{listed}");
+    assert!(
+        listed.contains("older revisions were compacted"),
+        "{listed}"
+    );
 
     // Back where the node looks: it reads the latest again and serves it.
     etcd.kill();

@@ -136,18 +136,6 @@ fn upgrade_command(tg: &Tollgate, extra: &[&str]) -> (Option<i32>, String, Durat
     (status, out, started.elapsed())
 }
 
-/// Stops the process `pid` when dropped (one the test did not start itself).
-struct Stops(i32);
-
-impl Drop for Stops {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-}
-
 fn pid_in(tg: &Tollgate) -> u32 {
     std::fs::read_to_string(tg.path("tollgate.pid"))
         .expect("pid file")
@@ -186,7 +174,7 @@ async fn the_upgrade_command_hands_over_or_leaves_the_old_process_untouched() {
     let (code, out, took) =
         tokio::task::block_in_place(|| upgrade_command(&tg, &["--timeout", "20s"]));
     let new = pid_in(&tg);
-    let _stop_new = Stops(new as i32);
+    let _stop_new = crate::support::Stops(new as i32);
     assert_eq!(code, Some(0), "{out}\n{}", tg.log());
     assert_ne!(new, old);
     assert!(out.contains(&format!("pid {new} serves now")), "{out}");
@@ -243,7 +231,7 @@ async fn systemd_is_told_the_main_pid_and_follows_an_upgrade_on_sigusr2() {
         .strip_prefix("READY=1\nMAINPID=")
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("{second:?}\n{}", tg.log()));
-    let _stop_new = Stops(new as i32);
+    let _stop_new = crate::support::Stops(new as i32);
     assert_ne!(new, old);
     let named =
         crate::support::eventually(Duration::from_secs(10), || async { pid_in(&tg) == new }).await;

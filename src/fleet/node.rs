@@ -4,12 +4,13 @@
 //! document. At start the document and its files are read at one revision and written
 //! to the cache (`fleet.cache`/CLUSTER/rev-N: the document as pushed, its files, and
 //! `node.toml`, the document with the host's keys, which is what the process loads);
-//! `current` points at the last one written. With etcd unreachable the cached
-//! revision is served (with a warning); with no cache either, the start fails saying
-//! so. The cache is the service user's only (mode 0700).
+//! `current` points at the last one that checked. With etcd unreachable, or its
+//! document refused by the checks, the cached revision is served (with a warning);
+//! with no cache either, the start fails saying why. The cache is the service user's only (mode 0700).
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::bundle::{document_sha256, Bundle, DOCUMENT};
@@ -17,7 +18,9 @@ use super::layout::Layout;
 use super::store::{Access, Fleet, NodeRecord, Stored};
 use crate::config::raw::FleetSection;
 use crate::config::source::Origin;
-use crate::config::LoadedConfig;
+use crate::config::{read_file, ConfigErrors, LoadedConfig};
+use crate::observability::Metrics;
+use crate::state::{compile::compile, Retained};
 
 /// The file a node loads, in a revision's directory.
 const NODE_DOCUMENT: &str = "node.toml";
@@ -80,8 +83,14 @@ impl Follow {
 
 /// The config the process loads for the local file at `local` (read as `loaded`):
 /// itself without `[fleet]`, else the cluster's document with this host's keys, from
-/// etcd or the cache.
-pub fn prepare(local: &Path, loaded: &LoadedConfig) -> anyhow::Result<Prepared> {
+/// etcd or the cache. A document from etcd is checked (parsed, validated, compiled)
+/// before it becomes the cache's current revision; one that fails is refused and the
+/// cache served, as with etcd away.
+pub fn prepare(
+    local: &Path,
+    loaded: &LoadedConfig,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Prepared> {
     let Some(fleet) = loaded.raw.fleet.clone() else {
         return Ok(Prepared {
             path: local.to_path_buf(),
@@ -102,52 +111,71 @@ pub fn prepare(local: &Path, loaded: &LoadedConfig) -> anyhow::Result<Prepared> 
         read_at: 0,
         served: served(0, ""),
     };
-    let (path, revision) = match fetched {
+    let revision = match fetched {
         Ok(Some(stored)) => {
-            follow.stage(stored.revision, &stored.bundle)?;
-            follow.commit(stored.revision, &stored.bundle)?;
             follow.read_at = stored.read_at;
+            let checked = follow
+                .stage(stored.revision, &stored.bundle)
+                .map_err(|e| format!("{e:#}"))
+                .and_then(|staged| check(&staged, metrics).map_err(|e| e.to_string()));
+            let refused = match checked {
+                Ok(()) => {
+                    follow.commit(stored.revision, &stored.bundle)?;
+                    None
+                }
+                Err(errors) => Some(format!(
+                    "revision {} of cluster {} refused:\n{errors}",
+                    stored.revision, follow.fleet.cluster
+                )),
+            };
+            // The follower skips what was tried here, served or refused.
             follow.applied = Some(stored.bundle);
-            (
-                follow.dir.join("current").join(NODE_DOCUMENT),
-                stored.revision,
-            )
+            match refused {
+                None => stored.revision,
+                Some(why) => from_cache(&mut follow, &why)?,
+            }
         }
         Ok(None) => bail!(
             "cluster {} has no config in etcd yet: push one first (tollgate push)",
             follow.fleet.cluster
         ),
-        Err(e) => {
-            let current = follow.dir.join("current");
-            let pushed = current.join(DOCUMENT);
-            if !pushed.is_file() {
-                bail!(
-                    "etcd unreachable ({e}) and no cached config in {}: cannot start",
-                    follow.dir.display()
-                );
-            }
-            let cached = std::fs::canonicalize(&current).unwrap_or(current.clone());
-            log::warn!(
-                "etcd unreachable ({e}): serving the cached config {}",
-                cached.display()
-            );
-            let revision = cached
-                .file_name()
-                .and_then(|n| n.to_str()?.strip_prefix("rev-")?.parse().ok())
-                .unwrap_or(0);
-            let document = std::fs::read_to_string(&pushed)
-                .with_context(|| format!("cannot read {}", pushed.display()))?;
-            follow.served = served(revision, &document);
-            let node = follow.host.apply(&document)?;
-            write_atomically(&current.join(NODE_DOCUMENT), node.as_bytes())?;
-            (current.join(NODE_DOCUMENT), revision)
-        }
+        Err(e) => from_cache(&mut follow, &format!("etcd unreachable ({e})"))?,
     };
     Ok(Prepared {
-        path,
+        path: follow.dir.join("current").join(NODE_DOCUMENT),
         origin: follow.origin(revision),
         follow: Some(follow),
     })
+}
+
+/// Reads, validates and compiles the node document at `path`, as a reload would.
+fn check(path: &Path, metrics: &Arc<Metrics>) -> Result<(), ConfigErrors> {
+    compile(&read_file(path)?, &Retained::for_check(metrics.clone())).map(drop)
+}
+
+/// Makes the cache's current revision what `follow` serves, because of `why` (etcd
+/// away, or its document refused); its revision. No cache is an error.
+fn from_cache(follow: &mut Follow, why: &str) -> anyhow::Result<i64> {
+    let current = follow.dir.join("current");
+    let pushed = current.join(DOCUMENT);
+    if !pushed.is_file() {
+        bail!(
+            "{why}\nand no cached config in {}: cannot start",
+            follow.dir.display()
+        );
+    }
+    let cached = std::fs::canonicalize(&current).unwrap_or(current.clone());
+    log::warn!("{why}\nserving the cached config {}", cached.display());
+    let revision = cached
+        .file_name()
+        .and_then(|n| n.to_str()?.strip_prefix("rev-")?.parse().ok())
+        .unwrap_or(0);
+    let document = std::fs::read_to_string(&pushed)
+        .with_context(|| format!("cannot read {}", pushed.display()))?;
+    follow.served = served(revision, &document);
+    let node = follow.host.apply(&document)?;
+    write_atomically(&current.join(NODE_DOCUMENT), node.as_bytes())?;
+    Ok(revision)
 }
 
 async fn fetch(f: &FleetSection) -> Result<Option<Stored>, String> {

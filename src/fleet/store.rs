@@ -70,7 +70,7 @@ pub struct Stored {
 }
 
 /// The `pushed` record written beside each document.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pushed {
     pub sha256: String,
     /// Unix seconds.
@@ -191,7 +191,7 @@ impl Fleet {
         loop {
             let mut client = self.client.clone();
             match client.get(key.clone(), options.clone()).await {
-                Err(_) if attempt < READ_ATTEMPTS => {
+                Err(e) if attempt < READ_ATTEMPTS && !is_answer(&e) => {
                     attempt += 1;
                     tokio::time::sleep(READ_RETRY).await;
                 }
@@ -321,6 +321,15 @@ impl Fleet {
         key == self.layout.config() || self.layout.file_path(&key).is_some()
     }
 
+    /// The revision that stored `pushed`, if the cluster's `pushed` record is it.
+    async fn stored_push(&mut self, pushed: &Pushed) -> Option<i64> {
+        let key = self.layout.pushed();
+        let answer = self.get(key.as_str(), None).await.ok()?;
+        let kv = answer.kvs().first()?;
+        let stored: Pushed = serde_json::from_slice(kv.value()).ok()?;
+        (stored == *pushed).then(|| kv.mod_revision())
+    }
+
     /// Stores `bundle` as the cluster's document in one transaction, replacing its
     /// files (those it no longer reads are deleted). With `expect`, only if the
     /// document is still at that revision (0: there is none yet). Returns the new
@@ -375,11 +384,20 @@ impl Fleet {
                 current_revision,
             )])
             .and_then(ops);
-        let done = self
-            .client
-            .txn(txn)
-            .await
-            .map_err(|e| PushError::Etcd(self.failed("writing the config")(e)))?;
+        let done = match self.client.txn(txn).await {
+            Ok(done) => done,
+            // The answer may be lost after etcd applied it: the `pushed` record, which
+            // names this push's time and user, tells.
+            Err(e) => {
+                let failed = self.failed("writing the config")(e);
+                return match self.stored_push(&pushed).await {
+                    Some(revision) => Ok(revision),
+                    None => Err(PushError::Etcd(format!(
+                        "{failed} (whether it was stored is unknown: see `tollgate fleet history`)"
+                    ))),
+                };
+            }
+        };
         if !done.succeeded() {
             return Err(PushError::Raced {
                 read: current_revision,
@@ -397,7 +415,7 @@ impl Fleet {
             let options = at.map(|r| GetOptions::new().with_revision(r));
             let got = match self.get(self.layout.config(), options).await {
                 Ok(got) => got,
-                Err(e) if e.to_string().contains("compacted") => return Ok((revisions, true)),
+                Err(e) if is_compacted(&e) => return Ok((revisions, true)),
                 Err(e) => return Err(self.failed("reading the config's history")(e)),
             };
             let Some(kv) = got.kvs().first() else { break };
@@ -433,4 +451,22 @@ fn pusher() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
     let host = super::host_name();
     format!("{user}@{host}")
+}
+
+/// Whether etcd answered `e` itself (a definite refusal, not worth retrying), rather
+/// than the request failing on its way.
+fn is_answer(e: &etcd_client::Error) -> bool {
+    use tonic::Code;
+    match e {
+        etcd_client::Error::GRpcStatus(status) => !matches!(
+            status.code(),
+            Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled
+        ),
+        _ => false,
+    }
+}
+
+/// Whether `e` says the revision asked for was compacted (etcd's `ErrCompacted`).
+fn is_compacted(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s) if s.code() == tonic::Code::OutOfRange)
 }

@@ -21,6 +21,18 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+/// Stops the process `pid` when dropped (one the test did not start itself).
+pub struct Stops(pub i32);
+
+impl Drop for Stops {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
 /// Polls `check` every 25 ms until it holds or `timeout` passes; a readiness probe.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where
