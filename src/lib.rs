@@ -4,7 +4,7 @@
 //! `config` reads the TOML file, `state` compiles it into the immutable `Snapshot`
 //! that requests read, `proxy` plugs the request phases into Pingora: it runs the
 //! request through `edge` (hygiene, normalization), `routing`, the listener's and the
-//! route's `stage`s (built by `policy`, over `auth`, `ratelimit`, `jail`, ...) and an
+//! route's `stage`s (built by `policy`, over `auth`, `ratelimit`, `jail`, `waf`, ...) and an
 //! `upstream` attempt, and `bootstrap` assembles the server.
 
 pub mod admin;
@@ -28,3 +28,4 @@ pub mod tls;
 pub mod tracing;
 pub mod upgrade;
 pub mod upstream;
+pub mod waf;

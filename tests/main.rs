@@ -37,4 +37,5 @@ mod tls;
 mod tracing;
 mod upgrade;
 mod validation;
+mod waf;
 mod websocket;

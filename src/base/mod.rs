@@ -5,7 +5,8 @@
 //! stages build with a config, the one clock the
 //! time-based logic reads, the process's lifecycle (starting, serving, draining), the
 //! thread the background chores share, cheap header edits for the hot path, and which
-//! listener address a connection belongs to.
+//! listener address a connection belongs to, and JSON parsed the strict way (a key twice
+//! is refused).
 
 pub mod background;
 pub mod chores;
@@ -16,5 +17,6 @@ pub mod listen;
 pub mod registry;
 mod reply;
 pub mod sd_notify;
+pub mod strict_json;
 
 pub use reply::{problem_document, PolicyEvent, Reply};

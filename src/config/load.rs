@@ -244,7 +244,7 @@ fn known_sections() -> String {
 
 /// The sections `Sections::read` reads itself (each of the others is in
 /// `raw::SINGLE_SECTIONS`).
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "server",
     "listeners",
     "upstreams",
@@ -252,6 +252,7 @@ const SECTIONS: [&str; 8] = [
     "limits",
     "ip_lists",
     "jails",
+    "waf",
     "routes",
 ];
 
@@ -270,6 +271,7 @@ impl<'i> Sections<'_, 'i> {
                 "limits" => raw.limits = self.named(value, &path, Some(|u| &mut u.limits)),
                 "ip_lists" => raw.ip_lists = self.named(value, &path, None),
                 "jails" => raw.jails = self.named(value, &path, Some(|u| &mut u.jails)),
+                "waf" => raw.waf = self.named(value, &path, Some(|u| &mut u.waf)),
                 "listeners" => raw.listeners = self.named(value, &path, Some(|u| &mut u.listeners)),
                 "upstreams" => raw.upstreams = self.named(value, &path, Some(|u| &mut u.upstreams)),
                 "routes" => raw.routes = self.list(value, &path),

@@ -73,6 +73,18 @@ impl SecurityLog {
     /// Writes a policy's refusal: `event` (`"ip_denied"`, ...), the request's facts
     /// and the policy's `fields`. Counting is the policy's own business.
     pub fn policy(&self, event: &str, facts: &EventFacts<'_>, fields: &[(&'static str, String)]) {
+        self.policy_with(event, facts, fields, &[]);
+    }
+
+    /// [`SecurityLog::policy`] with `structured` fields (numbers, lists) after the
+    /// text ones.
+    pub fn policy_with(
+        &self,
+        event: &str,
+        facts: &EventFacts<'_>,
+        fields: &[(&'static str, String)],
+        structured: &[(&'static str, serde_json::Value)],
+    ) {
         let request = [
             ("request_id", facts.request_id.to_owned()),
             ("client_ip", facts.client_ip.to_string()),
@@ -81,6 +93,7 @@ impl SecurityLog {
         self.write(
             event,
             request.iter().chain(&route).chain(fields),
+            structured,
             facts.route.is_none(),
         );
     }
@@ -88,7 +101,7 @@ impl SecurityLog {
     /// Writes an event that no request caused (a ban that ended, one lifted by an
     /// operator): `event` and its `fields`.
     pub fn notice(&self, event: &str, fields: &[(&'static str, String)]) {
-        self.write(event, fields.iter(), false);
+        self.write(event, fields.iter(), &[], false);
     }
 
     /// One line: the time, `event`, the fields in order (`route: null` when asked,
@@ -97,6 +110,7 @@ impl SecurityLog {
         &self,
         event: &str,
         fields: impl Iterator<Item = &'a (&'static str, String)>,
+        structured: &[(&'static str, serde_json::Value)],
         null_route: bool,
     ) {
         if !self.lines.is_on() {
@@ -115,6 +129,9 @@ impl SecurityLog {
         }
         for (key, value) in fields {
             line.insert((*key).into(), value.as_str().into());
+        }
+        for (key, value) in structured {
+            line.insert((*key).into(), value.clone());
         }
         self.lines.send(&line);
     }

@@ -13,27 +13,28 @@
 //!   (preflights answered before authentication), the body limit on a declared length,
 //!   deprecation (410 past the sunset), request validation (media type; the body once
 //!   whole), authentication and authorization, jails (bans of consumer jails; the
-//!   route's strikes), concurrency and rate limits, `strip_prefix`, security headers,
+//!   route's strikes), the WAF (after authentication: its exclusions may name
+//!   consumers), concurrency and rate limits, `strip_prefix`, security headers,
 //!   then the header rules, last, so that an operator's `response_headers` win.
 //!
 //! So the cheap refusals that need no credential come first, a banned consumer takes
 //! no tokens, and a refused request costs no upstream.
 
 use http::HeaderName;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::ip_list::{self, IpLists};
 use super::{
     authenticate, body_limit, cors, deprecation, forwarded, header_rules, https_redirect, jails,
-    limits, request_validation, security_headers, strip_prefix,
+    limits, request_validation, security_headers, strip_prefix, waf,
 };
 use crate::auth::compile::CompiledAuth;
 use crate::auth::RouteAuth;
 use crate::base::background::Making;
 use crate::base::clock::Clock;
 use crate::config::location::{Problems, TomlPath};
-use crate::config::raw::{ListenerSection, RawConfig, RouteSection, ServerSection};
+use crate::config::raw::{ListenerSection, RawConfig, RouteSection, ServerSection, WafSection};
 use crate::edge::forwarded::TrustedProxies;
 use crate::jail::{Jail, Jails, KeyKind};
 use crate::observability::{Metrics, SecurityLog};
@@ -68,6 +69,8 @@ pub struct Builder<'a> {
     consumer_jails: Vec<Arc<Jail>>,
     server_head: Stages,
     server_tail: Stages,
+    /// `[waf.NAME]` sections, installed on the routes that name them.
+    waf: BTreeMap<String, WafSection>,
 }
 
 impl<'a> Builder<'a> {
@@ -82,8 +85,10 @@ impl<'a> Builder<'a> {
             consumer_jails: parts.jails.of_kind(KeyKind::Consumer),
             server_head: Stages::default(),
             server_tail: Stages::default(),
+            waf: raw.waf.clone(),
         };
         builder.build_server_stages(raw, problems);
+        waf::check_rules(&raw.waf, problems);
         builder
     }
 
@@ -234,6 +239,7 @@ impl<'a> Builder<'a> {
             cors,
             deprecation,
             validate,
+            waf,
         } = route;
         // Validation has refused unknown names; a part that failed to compile has its
         // own problem already, so a route that lost one is only left out.
@@ -268,6 +274,21 @@ impl<'a> Builder<'a> {
             KeyKind::Consumer,
             striking,
             &self.jails(),
+            &mut stages,
+        );
+        let named_waf = waf
+            .as_ref()
+            .and_then(|n| Some((n.as_str(), self.waf.get(n)?)));
+        let shared = waf::Shared {
+            metrics,
+            security_log: self.parts.security_log,
+        };
+        waf::install(
+            named_waf,
+            name,
+            &at.key("waf"),
+            &shared,
+            problems,
             &mut stages,
         );
         let rules = RouteLimits::new(rate_limits, max_in_flight.map(InFlightLimit::new));

@@ -25,5 +25,5 @@ mod jails;
 mod limits;
 mod request_validation;
 mod security_headers;
-mod strict_json;
 mod strip_prefix;
+mod waf;

@@ -16,7 +16,7 @@ use jsonschema::Validator;
 use serde_json::{json, Value};
 use std::path::Path;
 
-use super::strict_json;
+use crate::base::strict_json;
 use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::ValidateSection;
 use crate::stage::{

@@ -19,6 +19,7 @@ mod route;
 mod server;
 mod tracing;
 mod upstream;
+mod waf;
 
 pub use auth::*;
 pub use fleet::*;
@@ -29,6 +30,7 @@ pub use route::*;
 pub use server::*;
 pub use tracing::*;
 pub use upstream::*;
+pub use waf::*;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -47,6 +49,7 @@ pub struct RawConfig {
     pub redis: Option<RedisSection>,
     pub ip_lists: BTreeMap<String, IpListSection>,
     pub jails: BTreeMap<String, JailSection>,
+    pub waf: BTreeMap<String, WafSection>,
     pub routes: Vec<RouteSection>,
     pub tracing: Option<TracingSection>,
     pub fleet: Option<FleetSection>,

@@ -75,6 +75,9 @@ pub struct RouteSection {
     /// Body bytes read and checked before proxying; `None`: `[server] request_buffer`.
     #[serde(default, with = "units::opt_size")]
     pub request_buffer: Option<u64>,
+    /// The `[waf.NAME]` that inspects this route's requests.
+    #[serde(default)]
+    pub waf: Option<String>,
     /// Cross-origin requests from browsers.
     #[serde(default)]
     pub cors: Option<CorsSection>,

@@ -8,6 +8,7 @@ mod limits;
 mod listeners;
 mod routes;
 mod upstreams;
+mod waf;
 
 use http::HeaderName;
 use std::collections::{BTreeSet, HashMap};
@@ -36,6 +37,7 @@ pub struct Unparsed {
     pub auth: BTreeSet<String>,
     pub limits: BTreeSet<String>,
     pub jails: BTreeSet<String>,
+    pub waf: BTreeSet<String>,
 }
 
 /// Every semantic problem in `raw`, each with the path of the value at fault.
@@ -74,6 +76,9 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
         &root.key("server").key("jails"),
         &mut out,
     );
+    for (name, w) in &raw.waf {
+        waf::waf(raw, w, &root.key("waf").key(name), &mut out);
+    }
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, r) in raw.routes.iter().enumerate() {
         let path = root.key("routes").index(i);
@@ -84,6 +89,7 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
             ));
         }
         routes::route(raw, unparsed, r, &path, &mut out);
+        waf::waf_name(raw, unparsed, &r.waf, &path.key("waf"), &mut out);
     }
     let fold_case = raw.server.path_case == crate::config::raw::PathCase::Insensitive;
     routes::shadowed_routes(&raw.routes, fold_case, &mut out);

@@ -1,4 +1,4 @@
-//! JSON parsed the strict way for validation: an object with the same key twice is
+//! JSON parsed the strict way, for validation and the WAF: an object with the same key twice is
 //! refused. JSON parsers disagree on `{"qty": 1, "qty": -5}` (serde_json and most
 //! keep the last value, some the first, some stream both), so a schema check of one
 //! reading says nothing about what the upstream acts on. Otherwise as `serde_json`

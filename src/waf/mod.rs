@@ -1,0 +1,287 @@
+//! Injection detection: the engine behind the `waf` stage (`policy::waf`). A request's
+//! fields (`fields`: path, query parameters, headers, cookies, form fields, JSON
+//! fields by pointer, multipart parts) are decoded the ways attackers encode them
+//! (`decode`), then read by the rules (`rules`): libinjection's SQL and XSS
+//! tokenizers (the `libinjectionrs` port) and tollgate's own patterns, each guarded
+//! by literals so that a clean value costs little. Each matched rule adds its
+//! severity to the request's anomaly score once.
+//!
+//! The engine is compiled once per process ([`Engine::shared`]); it holds no state
+//! per request and cannot fail on any input (a value it cannot decode is read as
+//! bytes).
+
+mod catalog;
+pub mod decode;
+pub mod fields;
+pub mod request;
+pub mod rules;
+mod shell;
+mod ssrf;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
+use regex::bytes::Regex;
+use std::sync::OnceLock;
+
+use decode::Views;
+use fields::Field;
+use rules::{Check, Rule, View, VIEWS};
+
+/// Something of SQL besides what arithmetic has: quotes, comments, statement
+/// separators, keywords.
+const SQL_SYNTAX: &str = r"['`;]|--|#|/\*|@@|\b(?:select|union|insert|update|delete|drop|or|and|xor|not|like|rlike|regexp|where|having|order\s+by|group\s+by|sleep|benchmark|waitfor|exec|null|case|when|into|limit|procedure|declare|cast|convert|is|substr|substring|ascii|unhex|hex|mid|ord|database|user|version|schema|concat|char|length)\b";
+/// Markup that runs something.
+const ACTIVE_MARKUP: &str = r"<script|\bon[a-z]{3,25}\s*=|(?:java|vb|live)script:|data:\s*(?:text/html|image/svg|application/(?:x-)?javascript)|expression\s*\(|srcdoc|formaction|<(?:object|embed|applet|base|meta|frameset|isindex)\b|xlink:href|-moz-binding|@import";
+
+/// Each expression's lazy DFA cache at most (the default, 2 MiB, times some 60
+/// expressions would be most of a gateway's memory).
+const DFA_CACHE: usize = 64 * 1024;
+
+/// Bytes of a value quoted in a match's excerpt at most.
+pub const MAX_EXCERPT: usize = 64;
+
+/// A rule that matched one field.
+#[derive(Debug, Clone)]
+pub struct Match {
+    pub rule: &'static Rule,
+    /// `place:name` (see `fields`).
+    pub target: String,
+    /// Where in the decoded value it matched, at most [`MAX_EXCERPT`] bytes, control
+    /// characters escaped.
+    pub excerpt: String,
+}
+
+/// The rules compiled: their expressions, and one literal automaton per view.
+pub struct Engine {
+    rules: Vec<Rule>,
+    regexes: Vec<Option<Regex>>,
+    /// Per view: the automaton over its rules' literals, and the rule of each literal.
+    prefilters: Vec<(View, AhoCorasick, Vec<usize>)>,
+    /// What makes libinjection's findings count at paranoia 1 (see `Check`).
+    sql_syntax: Regex,
+    active_markup: Regex,
+}
+
+impl Engine {
+    /// The rule set, compiled on first use.
+    pub fn shared() -> &'static Engine {
+        static ENGINE: OnceLock<Engine> = OnceLock::new();
+        ENGINE.get_or_init(|| Engine::new(catalog::all()))
+    }
+
+    fn new(rules: Vec<Rule>) -> Self {
+        assert!(rules.len() <= 128, "candidates are a u128");
+        let regexes = rules
+            .iter()
+            .map(|r| match r.check {
+                // The patterns are constants, tested to compile.
+                Check::Pattern { pattern, .. } => Some(compile(pattern)),
+                _ => None,
+            })
+            .collect();
+        let prefilters = VIEWS
+            .iter()
+            .map(|&view| {
+                let mut literals = Vec::new();
+                let mut owners = Vec::new();
+                for (i, rule) in rules.iter().enumerate() {
+                    if let Check::Pattern {
+                        view: v,
+                        literals: l,
+                        ..
+                    }
+                    | Check::Literals {
+                        view: v,
+                        literals: l,
+                    } = rule.check
+                    {
+                        if v == view {
+                            literals.extend(l.iter().copied());
+                            owners.extend(std::iter::repeat_n(i, l.len()));
+                        }
+                    }
+                }
+                let automaton = AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .build(&literals)
+                    .expect("literals build an automaton");
+                (view, automaton, owners)
+            })
+            .collect();
+        Self {
+            rules,
+            regexes,
+            prefilters,
+            sql_syntax: compile(SQL_SYNTAX),
+            active_markup: compile(ACTIVE_MARKUP),
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Runs the rules of paranoia `paranoia` or lower on `field`, except those `skip`
+    /// says (excluded, or matched already), adding what matched to `out`.
+    pub fn inspect(
+        &'static self,
+        field: &Field<'_>,
+        paranoia: u8,
+        skip: &dyn Fn(&Rule, &Field<'_>) -> bool,
+        out: &mut Vec<Match>,
+    ) {
+        if field.value.is_empty() {
+            return;
+        }
+        let views = Views::of(&field.value, field.place == fields::Place::Body);
+        let mut candidates: u128 = 0;
+        for (view, automaton, owners) in &self.prefilters {
+            for found in automaton.find_overlapping_iter(view_of(&views, *view)) {
+                candidates |= 1 << owners[found.pattern().as_usize()];
+            }
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            let runs = rule.paranoia <= paranoia && rule.scope.covers(field.place, &field.name);
+            if !runs || skip(rule, field) {
+                continue;
+            }
+            let found = match rule.check {
+                Check::Sqli { corroborated } => (libinjectionrs::detect_sqli(&views.decoded)
+                    .is_injection()
+                    && (!corroborated || self.sql_syntax.is_match(&views.sql)))
+                .then_some((&views.decoded[..], 0..views.decoded.len())),
+                Check::Xss { corroborated } => (libinjectionrs::detect_xss(&views.decoded)
+                    .is_injection()
+                    && (!corroborated || self.active_markup.is_match(&views.plain)))
+                .then_some((&views.decoded[..], 0..views.decoded.len())),
+                Check::Ssrf { private_networks } => {
+                    ssrf::reaches_inside(&views.plain, private_networks)
+                        .then_some((&views.plain[..], 0..views.plain.len()))
+                }
+                Check::SpelledCommand => shell::spelled_command(&views.plain)
+                    .then_some((&views.plain[..], 0..views.plain.len())),
+                Check::Literals { view, .. } => {
+                    let text = view_of(&views, view);
+                    (candidates & (1 << i) != 0).then_some((text, 0..text.len()))
+                }
+                Check::Pattern { view, .. } => {
+                    if candidates & (1 << i) == 0 {
+                        continue;
+                    }
+                    let text = view_of(&views, view);
+                    self.regexes[i]
+                        .as_ref()
+                        .and_then(|r| r.find(text))
+                        .map(|m| (text, m.range()))
+                }
+            };
+            if let Some((text, range)) = found {
+                out.push(Match {
+                    rule,
+                    target: field.target(),
+                    excerpt: excerpt(text, range),
+                });
+            }
+        }
+    }
+}
+
+/// A constant pattern (the rules', tested to compile) as bytes, ASCII classes.
+fn compile(pattern: &str) -> Regex {
+    regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .dfa_size_limit(DFA_CACHE)
+        .build()
+        .expect("a constant pattern compiles")
+}
+
+fn view_of(views: &Views, view: View) -> &[u8] {
+    match view {
+        View::Decoded => &views.decoded,
+        View::Plain => &views.plain,
+        View::Sql => &views.sql,
+        View::Cmd => &views.cmd,
+    }
+}
+
+/// `text` around `range`, at most [`MAX_EXCERPT`] bytes, printable.
+fn excerpt(text: &[u8], range: std::ops::Range<usize>) -> String {
+    let start = range.start.saturating_sub(16).min(text.len());
+    let end = (start + MAX_EXCERPT).min(text.len());
+    text[start..end]
+        .iter()
+        .flat_map(|&b| std::ascii::escape_default(b))
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fields::Place;
+    use super::*;
+    use std::borrow::Cow;
+
+    fn matches(place: Place, name: &str, value: &str, paranoia: u8) -> Vec<u32> {
+        let field = Field {
+            place,
+            name: Cow::Borrowed(name),
+            value: Cow::Borrowed(value.as_bytes()),
+        };
+        let mut out = Vec::new();
+        Engine::shared().inspect(&field, paranoia, &|_, _| false, &mut out);
+        out.iter().map(|m| m.rule.id).collect()
+    }
+
+    #[test]
+    fn every_pattern_compiles_and_ids_are_unique() {
+        let engine = Engine::shared();
+        let mut ids: Vec<u32> = engine.rules().iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), engine.rules().len());
+    }
+
+    #[test]
+    fn each_class_is_found_in_its_encodings() {
+        let q = Place::Query;
+        assert!(matches(q, "q", "admin%27%20Or%201%3D1--", 1).contains(&942100));
+        assert!(matches(q, "q", "%253Cscript%253Ealert(1)%253C/script%253E", 1).contains(&941110));
+        assert!(matches(q, "f", "..%252f..%252fetc%252fpasswd", 1).contains(&930100));
+        assert!(matches(q, "h", "example.com;c'a't /etc/passwd", 1).contains(&932100));
+        assert!(matches(q, "u", "http%3A%2F%2F2130706433%2F", 1).contains(&934120));
+        assert!(
+            matches(Place::Header, "x-api", "${${lower:j}ndi:ldap://x/a}", 1).contains(&944150)
+        );
+        assert!(matches(Place::Header, "user-agent", "sqlmap/1.8.4#stable", 1).contains(&913100));
+        assert!(matches(Place::Body, "/x", "/__proto__/isAdmin", 1).contains(&934130));
+    }
+
+    #[test]
+    fn prose_code_and_urls_pass_at_paranoia_1() {
+        for value in [
+            "The union members will drop by; select a time that works for everyone",
+            "1 or 2 people might join, not more than 5 or 6 total",
+            "<p>See <a href=\"https://docs.example.com/guide#setup\">the guide</a>.</p>",
+            "https://hooks.example.com/services/T000/B000/XXXX",
+            "| id | name | time |",
+            "O'Brien's café",
+        ] {
+            let found = matches(Place::Body, "/text", value, 1);
+            assert!(found.is_empty(), "{value}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn a_rule_above_the_paranoia_level_does_not_run() {
+        let value = "see system(\"ls\") there";
+        assert!(!matches(Place::Body, "/c", value, 1).contains(&933160));
+        assert!(matches(Place::Body, "/c", value, 2).contains(&933160));
+    }
+
+    #[test]
+    fn excerpts_are_bounded_and_printable() {
+        let long = format!("{}\r\n<script>{}", "a".repeat(100), "b".repeat(100));
+        let e = excerpt(long.as_bytes(), 102..110);
+        assert!(e.len() <= MAX_EXCERPT * 4);
+        assert!(e.contains("\\r\\n<script>"), "{e}");
+    }
+}
