@@ -8,7 +8,6 @@
 //! A record: `{"class", "attack", "method", "path", "headers", "body", "content_type"}`
 //! (the format of the shared corpus). `-v` lists each miss and false positive.
 
-use tollgate::waf::fields::Place;
 use tollgate::waf::request::{body_fields, head_fields, Inspection, Settings};
 
 fn main() {
@@ -22,17 +21,7 @@ fn main() {
         .map(|l| serde_json::from_str(l).expect("a JSON record"))
         .collect();
     for paranoia in 1..=4 {
-        let settings = Settings {
-            paranoia,
-            places: vec![
-                Place::Path,
-                Place::Query,
-                Place::Header,
-                Place::Cookie,
-                Place::Body,
-            ],
-            exclusions: Vec::new(),
-        };
+        let settings = Settings::everywhere(paranoia);
         let (mut attacks, mut detected, mut ordinary, mut false_positives) = (0, 0, 0, 0);
         for record in &records {
             let (score, rules) = score(&settings, record);

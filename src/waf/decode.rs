@@ -242,6 +242,30 @@ pub fn overlong_utf8(s: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `decoded` with each character above U+00FF whose low byte is CR, LF or a space
+/// (`Ċ` U+010A, `č` U+010D, `Ġ` U+0120, `嘊` U+560A, ...) as that byte, which is what
+/// parsers that keep only a code unit's low byte read; `None` when none is CR or LF.
+pub fn truncated_line_breaks(decoded: &[u8]) -> Option<Vec<u8>> {
+    let text = String::from_utf8_lossy(decoded);
+    let mut out = Vec::with_capacity(decoded.len());
+    let mut breaks = false;
+    for c in text.chars() {
+        let code = u32::from(c);
+        match (code > 0xFF, (code & 0xFF) as u8) {
+            (true, low @ (b'\r' | b'\n')) => {
+                breaks = true;
+                out.push(low);
+            }
+            (true, b' ') => out.push(b' '),
+            _ => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    breaks.then_some(out)
+}
+
 /// Runs of whitespace (and NUL, vertical tab, form feed) as one space.
 pub fn compress_whitespace(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());

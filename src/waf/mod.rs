@@ -26,9 +26,13 @@ use decode::Views;
 use fields::Field;
 use rules::{Check, Rule, View, VIEWS};
 
-/// Something of SQL besides what arithmetic has: quotes, comments, statement
-/// separators, keywords.
-const SQL_SYNTAX: &str = r"['`;]|--|#|/\*|@@|\b(?:select|union|insert|update|delete|drop|or|and|xor|not|like|rlike|regexp|where|having|order\s+by|group\s+by|sleep|benchmark|waitfor|exec|null|case|when|into|limit|procedure|declare|cast|convert|is|substr|substring|ascii|unhex|hex|mid|ord|database|user|version|schema|concat|char|length)\b";
+/// Something of SQL that query languages and formulas lack: comments, statement
+/// separators, statements, the functions attacks read data with, a boolean operator
+/// before a literal. (Unbalanced quotes count too: see `breaks_out`.)
+const SQL_SYNTAX: &str = r#"['")\d]\s*(?:--|#|/\*)|--(?:\s|$)|/\*.*?\*/|;|@@|\bunion\b|\bselect\b.*\bfrom\b|\binsert\s+into\b|\bupdate\s+\w+\s+set\b|\bdelete\s+from\b|\bdrop\s+(?:table|database)\b|\b(?:sleep|benchmark|waitfor|pg_sleep|exec|execute|xp_\w+|having|information_schema|load_file|outfile|substr|substring|ascii|unhex|hex|mid|ord|database|user|version|schema|concat|char|length|if|elt|extractvalue|updatexml)\b\s*\(?|\b(?:or|and|xor)\s+[\d'"(]|['"`](?:or|and|xor|like|rlike|regexp|div|union)\b|['"`]\s*(?:\|\||&&|=|<>|!=)"#;
+/// A line break, then a header or a request line.
+const LINE_BREAK_HEADER: &str =
+    r#"(?i)[\r\n]\s*(?:[a-z0-9-]+\s*:|(?:get|post|put|delete|head|options|patch)\s+\S+\s+http/)"#;
 /// Markup that runs something.
 const ACTIVE_MARKUP: &str = r"<script|\bon[a-z]{3,25}\s*=|(?:java|vb|live)script:|data:\s*(?:text/html|image/svg|application/(?:x-)?javascript)|expression\s*\(|srcdoc|formaction|<(?:object|embed|applet|base|meta|frameset|isindex)\b|xlink:href|-moz-binding|@import";
 
@@ -58,6 +62,8 @@ pub struct Engine {
     prefilters: Vec<(View, AhoCorasick, Vec<usize>)>,
     /// What makes libinjection's findings count at paranoia 1 (see `Check`).
     sql_syntax: Regex,
+    /// A line break and a header or request line, after truncation (`921160`).
+    line_break_header: Regex,
     active_markup: Regex,
 }
 
@@ -112,6 +118,7 @@ impl Engine {
             regexes,
             prefilters,
             sql_syntax: compile(SQL_SYNTAX),
+            line_break_header: compile(LINE_BREAK_HEADER),
             active_markup: compile(ACTIVE_MARKUP),
         }
     }
@@ -147,7 +154,9 @@ impl Engine {
             let found = match rule.check {
                 Check::Sqli { corroborated } => (libinjectionrs::detect_sqli(&views.decoded)
                     .is_injection()
-                    && (!corroborated || self.sql_syntax.is_match(&views.sql)))
+                    && (!corroborated
+                        || breaks_out(&views.decoded)
+                        || self.sql_syntax.is_match(&views.plain)))
                 .then_some((&views.decoded[..], 0..views.decoded.len())),
                 Check::Xss { corroborated } => (libinjectionrs::detect_xss(&views.decoded)
                     .is_injection()
@@ -157,6 +166,9 @@ impl Engine {
                     ssrf::reaches_inside(&views.plain, private_networks)
                         .then_some((&views.plain[..], 0..views.plain.len()))
                 }
+                Check::TruncatedLineBreak => decode::truncated_line_breaks(&views.decoded)
+                    .filter(|text| self.line_break_header.is_match(text))
+                    .map(|_| (&views.decoded[..], 0..views.decoded.len())),
                 Check::SpelledCommand => shell::spelled_command(&views.plain)
                     .then_some((&views.plain[..], 0..views.plain.len())),
                 Check::Literals { view, .. } => {
@@ -185,6 +197,14 @@ impl Engine {
     }
 }
 
+/// Whether `value` has a quote without its pair (`'`, `"` or a backtick): the way out
+/// of a string literal.
+fn breaks_out(value: &[u8]) -> bool {
+    [b'\'', b'"', b'`']
+        .iter()
+        .any(|q| value.iter().filter(|&&b| b == *q).count() % 2 == 1)
+}
+
 /// A constant pattern (the rules', tested to compile) as bytes, ASCII classes.
 fn compile(pattern: &str) -> Regex {
     regex::bytes::RegexBuilder::new(pattern)
@@ -192,6 +212,47 @@ fn compile(pattern: &str) -> Regex {
         .dfa_size_limit(DFA_CACHE)
         .build()
         .expect("a constant pattern compiles")
+}
+
+/// Runs everything the WAF does to untrusted bytes on `data`, at the highest
+/// paranoia: the fuzz target's body (`fuzz/`), replayed on its corpus by the tests.
+/// The first byte picks how the rest is read: as a body of one of the media types,
+/// or as a value in one of the head's places.
+#[cfg(any(test, fuzzing))]
+pub fn exercise(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let settings = request::Settings::everywhere(4);
+    let mut inspection = request::Inspection::default();
+    let content_types: [&[u8]; 4] = [
+        b"application/json",
+        b"application/x-www-form-urlencoded",
+        b"multipart/form-data; boundary=b",
+        b"text/plain",
+    ];
+    match selector % 8 {
+        n @ 0..=3 => {
+            let fields = request::body_fields(Some(content_types[n as usize]), rest);
+            inspection.read(&settings, None, &fields);
+        }
+        4 => {
+            let text = String::from_utf8_lossy(rest);
+            let fields = request::head_fields(&text, Some(rest), std::iter::empty());
+            inspection.read(&settings, None, &fields);
+        }
+        5 => {
+            let headers = [("cookie", rest), ("user-agent", rest), ("range", rest)];
+            let fields = request::head_fields("/", None, headers.into_iter());
+            inspection.read(&settings, None, &fields);
+        }
+        _ => {
+            let views = Views::of(rest, selector % 2 == 0);
+            assert!(views.decoded.len() <= rest.len(), "decoding grew the value");
+            let _ = libinjectionrs::detect_sqli(rest);
+            let _ = libinjectionrs::detect_xss(rest);
+        }
+    }
 }
 
 fn view_of(views: &Views, view: View) -> &[u8] {
@@ -275,6 +336,18 @@ mod tests {
         let value = "see system(\"ls\") there";
         assert!(!matches(Place::Body, "/c", value, 1).contains(&933160));
         assert!(matches(Place::Body, "/c", value, 2).contains(&933160));
+    }
+
+    #[test]
+    fn the_fuzz_corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/waf");
+        let mut replayed = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/waf") {
+            let data = std::fs::read(entry.expect("entry").path()).expect("read");
+            exercise(&data);
+            replayed += 1;
+        }
+        assert!(replayed > 0, "no corpus in {}", dir.display());
     }
 
     #[test]

@@ -51,6 +51,21 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Every place read at `paranoia`, nothing excluded.
+    pub fn everywhere(paranoia: u8) -> Self {
+        Self {
+            paranoia,
+            places: vec![
+                Place::Path,
+                Place::Query,
+                Place::Header,
+                Place::Cookie,
+                Place::Body,
+            ],
+            exclusions: Vec::new(),
+        }
+    }
+
     pub fn reads(&self, place: Place) -> bool {
         self.places.contains(&place)
     }
@@ -142,15 +157,8 @@ mod tests {
 
     fn settings(exclusions: Vec<Exclusion>) -> Settings {
         Settings {
-            paranoia: 1,
-            places: vec![
-                Place::Path,
-                Place::Query,
-                Place::Header,
-                Place::Cookie,
-                Place::Body,
-            ],
             exclusions,
+            ..Settings::everywhere(1)
         }
     }
 

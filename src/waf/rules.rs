@@ -63,6 +63,9 @@ pub enum Check {
     Ssrf { private_networks: bool },
     /// A command spelled with what a shell removes (see `shell`).
     SpelledCommand,
+    /// Characters some parsers truncate to CR or LF (U+010A is `Ċ`, whose low byte is
+    /// LF) followed by a header or a request line: request splitting.
+    TruncatedLineBreak,
     /// One of `literals` (lower case) in `view`, compared case-insensitively: names
     /// (of scanners, say) that need no expression.
     Literals {

@@ -55,8 +55,11 @@ pub fn reaches_inside(value: &[u8], private_networks: bool) -> bool {
     let mut from = 0;
     while let Some(at) = text[from..].find("://") {
         from += at + 3;
-        for (host, port, confusing) in authority_hosts(&text[from..]) {
-            let mut host = classify(host);
+        for (written, port, confusing) in authority_hosts(&text[from..]) {
+            // `①②⑦.⓪.⓪.①`: resolvers fold such characters (IDNA) to the address.
+            let folded = fold_compatibility(written);
+            let mut host = classify(&folded);
+            host.disguised |= folded != written;
             // `a\@b`: parsers disagree on which host that is.
             host.disguised |= confusing;
             let service = port.is_some_and(|p| INTERNAL_PORTS.contains(&p));
@@ -121,7 +124,12 @@ fn authority_hosts(rest: &str) -> Vec<(&str, Option<u16>, bool)> {
 }
 
 fn host_port(authority: &str, confusing: bool) -> (&str, Option<u16>, bool) {
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // A user name that looks like a host (`http://example.com@127.0.0.1`) is there to
+    // mislead whoever reads the URL.
+    let (host_port, confusing) = match authority.rsplit_once('@') {
+        Some((user, host)) => (host, confusing || user.contains('.')),
+        None => (authority, confusing),
+    };
     if let Some(v6) = host_port.strip_prefix('[') {
         let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
         return (
@@ -177,6 +185,31 @@ fn classify(host: &str) -> Host {
         },
         None => plain(Reach::Public),
     }
+}
+
+/// `host` with the compatibility characters IDNA folds to ASCII digits, letters and
+/// dots as those (circled and fullwidth digits and letters, ideographic full stops).
+fn fold_compatibility(host: &str) -> String {
+    host.chars()
+        .map(|c| {
+            let code = u32::from(c);
+            let folded = match code {
+                0x2460..=0x2468 => Some(b'1' + (code - 0x2460) as u8),
+                0x24EA | 0x24FF | 0xFF10 => Some(b'0'),
+                0x2776..=0x277E => Some(b'1' + (code - 0x2776) as u8),
+                0x2780..=0x2788 => Some(b'1' + (code - 0x2780) as u8),
+                0x278A..=0x2792 => Some(b'1' + (code - 0x278A) as u8),
+                0xFF11..=0xFF19 => Some(b'1' + (code - 0xFF11) as u8),
+                0x24B6..=0x24CF => Some(b'a' + (code - 0x24B6) as u8),
+                0x24D0..=0x24E9 => Some(b'a' + (code - 0x24D0) as u8),
+                0xFF21..=0xFF3A => Some(b'a' + (code - 0xFF21) as u8),
+                0xFF41..=0xFF5A => Some(b'a' + (code - 0xFF41) as u8),
+                0x3002 | 0xFF0E | 0xFF61 => Some(b'.'),
+                _ => None,
+            };
+            folded.map_or(c, char::from)
+        })
+        .collect()
 }
 
 /// `inet_aton`'s reading: one to four parts, each decimal, octal (leading 0) or hex
@@ -280,6 +313,8 @@ mod tests {
             "http://127.0.0.1:22",
             "http://localhost:6379/",
             "http://127.1.1.1:80\\@127.2.2.2:80/",
+            "http://example.com@127.0.0.1",
+            "http://①②⑦.⓪.⓪.①/",
         ] {
             assert!(local(v), "{v}");
         }
