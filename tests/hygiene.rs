@@ -1,5 +1,6 @@
-//! Request hygiene before routing: missing/invalid Host → 400, long URI → 414,
-//! large headers → 431. None of them reaches the origin.
+//! Request hygiene before routing: missing/invalid Host → 400, both Content-Length
+//! and Transfer-Encoding (request smuggling) → 400, long URI → 414, large headers →
+//! 431. None of them reaches the origin.
 
 use crate::support::{raw_request, Origin, Tollgate};
 
@@ -19,7 +20,17 @@ async fn malformed_requests_are_rejected_before_the_upstream() {
         "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
         "y".repeat(1100)
     );
-    let cases: [(&str, &[u8], &str); 5] = [
+    let cases: [(&str, &[u8], &str); 7] = [
+        (
+            "length and chunked",
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nSMUGGLED",
+            "400 Bad Request",
+        ),
+        (
+            "chunked and length",
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n5c\r\nGPOST / HTTP/1.1\r\n\r\n0\r\n\r\n",
+            "400 Bad Request",
+        ),
         ("no host", b"GET / HTTP/1.1\r\n\r\n", "400 Bad Request"),
         (
             "bad host",

@@ -5,7 +5,9 @@
 //! missing, repeated or malformed `Host` (a port that is not a number included), two
 //! `Authorization` or two `Content-Type` headers (which one counts is each reader's
 //! guess: the gateway may check one credential or media type and the upstream act on
-//! the other), or a request target that is not a path, an http(s) URL
+//! the other), both `Content-Length` and `Transfer-Encoding` (where the body ends is
+//! then each reader's guess: request smuggling; RFC 9112 §6.3 lets a server refuse
+//! it, as nginx does), or a request target that is not a path, an http(s) URL
 //! or `*` on OPTIONS (see `target`) → 400. Pure checks, no I/O; the host they return
 //! is what routing matches.
 //!
@@ -14,7 +16,9 @@
 //! client could send a header the gateway does not see under the name it checks or
 //! sets. Dropped by default, as nginx does; kept or refused with 400 if asked.
 
-use http::header::{HeaderName, AUTHORIZATION, CONTENT_TYPE, HOST};
+use http::header::{
+    HeaderName, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING,
+};
 use http::{StatusCode, Version};
 use pingora::http::RequestHeader;
 
@@ -51,6 +55,8 @@ pub enum HygieneError {
     InvalidHost,
     #[error("the request has more than one {0} header")]
     Repeated(&'static str),
+    #[error("the request has both Content-Length and Transfer-Encoding")]
+    LengthAndTransferEncoding,
     #[error("the request header name {0:?} has '_' (spell it with '-')")]
     Underscored(String),
     #[error(transparent)]
@@ -102,6 +108,9 @@ pub fn check<'a>(
         return Err(HygieneError::HeadersTooLarge {
             limit: limits.max_header_bytes,
         });
+    }
+    if req.headers.contains_key(TRANSFER_ENCODING) && req.headers.contains_key(CONTENT_LENGTH) {
+        return Err(HygieneError::LengthAndTransferEncoding);
     }
     for (name, shown) in SINGLE_HEADERS {
         if req.headers.get_all(name).iter().nth(1).is_some() {

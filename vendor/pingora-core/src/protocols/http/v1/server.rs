@@ -401,17 +401,18 @@ impl HttpSession {
                         let contains_content_length =
                             request_header.headers.contains_key(CONTENT_LENGTH);
 
-                        // Transfer encoding overrides content length, so when
-                        // both are present, we can remove content length. This
-                        // is per https://datatracker.ietf.org/doc/html/rfc9112#section-6.3
+                        // Transfer encoding overrides content length (the body
+                        // reader checks chunked first), per
+                        // https://datatracker.ietf.org/doc/html/rfc9112#section-6.3
                         //
                         // RFC 9112 Section 6.1 (https://datatracker.ietf.org/doc/html/rfc9112#section-6.1-15)
                         // also requires us to disable keepalive when both headers are present.
+                        //
+                        // tollgate (PATCH.md item 8): both headers are kept, so that the
+                        // request filter sees the ambiguity and refuses the request, as
+                        // RFC 9112 Section 6.3 allows, instead of forwarding it.
                         let has_both_te_and_cl =
                             contains_content_length && contains_transfer_encoding;
-                        if has_both_te_and_cl {
-                            request_header.remove_header(&CONTENT_LENGTH);
-                        }
 
                         self.buf = buf;
                         self.preread_body = Some(preread_body);
@@ -2181,7 +2182,12 @@ mod tests_stream {
         let _ = http_stream.read_request().await.unwrap();
 
         match (content_length_header, transfer_encoding_header) {
-            (Some(_) | None, Some(_)) => {
+            // Both kept (PATCH.md item 8).
+            (Some(_), Some(_)) => {
+                assert!(http_stream.get_header(TRANSFER_ENCODING).is_some());
+                assert!(http_stream.get_header(CONTENT_LENGTH).is_some());
+            }
+            (None, Some(_)) => {
                 assert!(http_stream.get_header(TRANSFER_ENCODING).is_some());
                 assert!(http_stream.get_header(CONTENT_LENGTH).is_none());
             }
@@ -3121,8 +3127,9 @@ hello\r\n\
         // Keepalive should be disabled
         assert_eq!(http_stream.keepalive_timeout, KeepaliveStatus::Off);
 
-        // Content-Length header should have been removed
-        assert!(!http_stream
+        // Content-Length header is kept, for the request filter to refuse the
+        // request (PATCH.md item 8)
+        assert!(http_stream
             .req_header()
             .headers
             .contains_key(CONTENT_LENGTH));
