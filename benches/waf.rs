@@ -32,7 +32,7 @@ const HEADERS: &[(&str, &[u8])] = &[
 
 /// A clean JSON body of about 1 KB: an order with a note in prose.
 fn json_body() -> String {
-    let items: Vec<String> = (0..8)
+    let items: Vec<String> = (0..10)
         .map(|i| format!(r#"{{"sku": "SKU-{i:04}", "qty": {i}, "note": "Leave it with the neighbour at no. {i}, it's fine"}}"#))
         .collect();
     format!(

@@ -26,10 +26,12 @@ use decode::Views;
 use fields::Field;
 use rules::{Check, Rule, View, VIEWS};
 
-/// Something of SQL that query languages and formulas lack: comments, statement
-/// separators, statements, the functions attacks read data with, a boolean operator
-/// before a literal. (Unbalanced quotes count too: see `breaks_out`.)
-const SQL_SYNTAX: &str = r#"['")\d]\s*(?:--|#|/\*)|--(?:\s|$)|/\*.*?\*/|;|@@|\bunion\b|\bselect\b.*\bfrom\b|\binsert\s+into\b|\bupdate\s+\w+\s+set\b|\bdelete\s+from\b|\bdrop\s+(?:table|database)\b|\b(?:sleep|benchmark|waitfor|pg_sleep|exec|execute|xp_\w+|having|information_schema|load_file|outfile|substr|substring|ascii|unhex|hex|mid|ord|database|user|version|schema|concat|char|length|if|elt|extractvalue|updatexml)\b\s*\(?|\b(?:or|and|xor)\s+[\d'"(]|['"`](?:or|and|xor|like|rlike|regexp|div|union)\b|['"`]\s*(?:\|\||&&|=|<>|!=)"#;
+/// Something of SQL that query languages, formulas and prose lack: a quote that closes
+/// a value followed by SQL (an operator, a keyword, a comment: a way out of a string),
+/// comments, statement
+/// separators before a statement, statements, the functions attacks read data with, a
+/// boolean operator before a literal.
+const SQL_SYNTAX: &str = r#"[\w)]['"`]\s*(?:\)\s*(?:;|--|#|/\*|\)|\b(?:union|select|having)\b)|;|--|#|/\*|\|\||&&|=|\b(?:union|select|having|(?:order|group)\s+by\s+\d|where|like|rlike|regexp|limit|into|procedure|waitfor|sleep|benchmark|div)\b|\b(?:or|and|xor)\s+(?:[\d'"(]|\w+\s*(?:=|<|>|\blike\b)))|['")\d]\s*(?:--|#|/\*)|--(?:\s|$)|/\*.*?\*/|;\s*(?:select|insert|update|delete|drop|exec|execute|declare|shutdown|create|alter|waitfor|begin)\b|@@|\bunion\b|\bselect\b.*\bfrom\b|\binsert\s+into\b|\bupdate\s+\w+\s+set\b|\bdelete\s+from\b|\bdrop\s+(?:table|database)\b|\b(?:sleep|benchmark|waitfor|pg_sleep|exec|execute|xp_\w+|having|information_schema|load_file|outfile|substr|substring|ascii|unhex|hex|mid|ord|database|user|version|schema|concat|char|length|if|elt|extractvalue|updatexml)\b\s*\(?|\b(?:or|and|xor)\s+[\d'"(]|['"`](?:or|and|xor|like|rlike|regexp|div|union)\b|['"`]\s*(?:\|\||&&|=|<>|!=)"#;
 /// A line break, then a header or a request line.
 const LINE_BREAK_HEADER: &str =
     r#"(?i)[\r\n]\s*(?:[a-z0-9-]+\s*:|(?:get|post|put|delete|head|options|patch)\s+\S+\s+http/)"#;
@@ -133,13 +135,22 @@ impl Engine {
         &'static self,
         field: &Field<'_>,
         paranoia: u8,
-        skip: &dyn Fn(&Rule, &Field<'_>) -> bool,
+        skip: &dyn Fn(&Rule) -> bool,
         out: &mut Vec<Match>,
     ) {
         if field.value.is_empty() {
             return;
         }
         let views = Views::of(&field.value, field.place == fields::Place::Body);
+        let structured = rules::is_structured(field.place, &field.name);
+        // What the native checks need at least, found once: a scheme's colon, a
+        // character a shell removes, a character above ASCII.
+        let colon = memchr::memchr(b':', &views.plain).is_some();
+        let shell_marks = views
+            .plain
+            .iter()
+            .any(|b| matches!(b, b'\'' | b'"' | b'\\' | b'^' | b'$'));
+        let non_ascii = !views.decoded.is_ascii();
         let mut candidates: u128 = 0;
         for (view, automaton, owners) in &self.prefilters {
             for found in automaton.find_overlapping_iter(view_of(&views, *view)) {
@@ -147,38 +158,38 @@ impl Engine {
             }
         }
         for (i, rule) in self.rules.iter().enumerate() {
-            let runs = rule.paranoia <= paranoia && rule.scope.covers(field.place, &field.name);
-            if !runs || skip(rule, field) {
+            let guarded = matches!(rule.check, Check::Pattern { .. } | Check::Literals { .. });
+            let runs = rule.paranoia <= paranoia
+                && (!guarded || candidates & (1 << i) != 0)
+                && rule.scope.covers(field.place, &field.name, structured);
+            if !runs || skip(rule) {
                 continue;
             }
             let found = match rule.check {
-                Check::Sqli { corroborated } => (libinjectionrs::detect_sqli(&views.decoded)
-                    .is_injection()
-                    && (!corroborated
-                        || breaks_out(&views.decoded)
-                        || self.sql_syntax.is_match(&views.plain)))
+                // The corroboration first: a scan, where libinjection tokenizes.
+                Check::Sqli { corroborated } => ((!corroborated
+                    || self.sql_syntax.is_match(&views.plain))
+                    && libinjectionrs::detect_sqli(&views.decoded).is_injection())
                 .then_some((&views.decoded[..], 0..views.decoded.len())),
-                Check::Xss { corroborated } => (libinjectionrs::detect_xss(&views.decoded)
-                    .is_injection()
-                    && (!corroborated || self.active_markup.is_match(&views.plain)))
+                Check::Xss { corroborated } => ((!corroborated
+                    || self.active_markup.is_match(&views.plain))
+                    && libinjectionrs::detect_xss(&views.decoded).is_injection())
                 .then_some((&views.decoded[..], 0..views.decoded.len())),
-                Check::Ssrf { private_networks } => {
-                    ssrf::reaches_inside(&views.plain, private_networks)
-                        .then_some((&views.plain[..], 0..views.plain.len()))
-                }
-                Check::TruncatedLineBreak => decode::truncated_line_breaks(&views.decoded)
+                Check::Ssrf { private_networks } => (colon
+                    && ssrf::reaches_inside(&views.plain, private_networks))
+                .then_some((&views.plain[..], 0..views.plain.len())),
+                Check::TruncatedLineBreak => non_ascii
+                    .then(|| decode::truncated_line_breaks(&views.decoded))
+                    .flatten()
                     .filter(|text| self.line_break_header.is_match(text))
                     .map(|_| (&views.decoded[..], 0..views.decoded.len())),
-                Check::SpelledCommand => shell::spelled_command(&views.plain)
+                Check::SpelledCommand => (shell_marks && shell::spelled_command(&views.plain))
                     .then_some((&views.plain[..], 0..views.plain.len())),
                 Check::Literals { view, .. } => {
                     let text = view_of(&views, view);
-                    (candidates & (1 << i) != 0).then_some((text, 0..text.len()))
+                    Some((text, 0..text.len()))
                 }
                 Check::Pattern { view, .. } => {
-                    if candidates & (1 << i) == 0 {
-                        continue;
-                    }
                     let text = view_of(&views, view);
                     self.regexes[i]
                         .as_ref()
@@ -195,14 +206,6 @@ impl Engine {
             }
         }
     }
-}
-
-/// Whether `value` has a quote without its pair (`'`, `"` or a backtick): the way out
-/// of a string literal.
-fn breaks_out(value: &[u8]) -> bool {
-    [b'\'', b'"', b'`']
-        .iter()
-        .any(|q| value.iter().filter(|&&b| b == *q).count() % 2 == 1)
 }
 
 /// A constant pattern (the rules', tested to compile) as bytes, ASCII classes.
@@ -288,7 +291,7 @@ mod tests {
             value: Cow::Borrowed(value.as_bytes()),
         };
         let mut out = Vec::new();
-        Engine::shared().inspect(&field, paranoia, &|_, _| false, &mut out);
+        Engine::shared().inspect(&field, paranoia, &|_| false, &mut out);
         out.iter().map(|m| m.rule.id).collect()
     }
 

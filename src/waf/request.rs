@@ -88,15 +88,17 @@ impl Inspection {
         let engine = Engine::shared();
         for field in fields.iter().filter(|f| settings.reads(f.place)) {
             let matched: Vec<u32> = self.matches.iter().map(|m| m.rule.id).collect();
-            let skip = |rule: &Rule, field: &Field<'_>| {
-                if matched.contains(&rule.id) {
-                    return true;
-                }
-                let target = field.target();
-                settings
-                    .exclusions
-                    .iter()
-                    .any(|e| e.covers(rule, &target, consumer))
+            // Named once per field, and only where exclusions may need it.
+            let target = match settings.exclusions.is_empty() {
+                true => String::new(),
+                false => field.target(),
+            };
+            let skip = |rule: &Rule| {
+                matched.contains(&rule.id)
+                    || settings
+                        .exclusions
+                        .iter()
+                        .any(|e| e.covers(rule, &target, consumer))
             };
             engine.inspect(field, settings.paranoia, &skip, &mut self.matches);
         }

@@ -142,7 +142,9 @@ const STRUCTURED_HEADERS: &[&str] = &[
 ];
 
 impl Scope {
-    pub fn covers(self, place: Place, name: &str) -> bool {
+    /// Whether the rule reads the field at `place` named `name`; `structured`: it is a
+    /// header in [`STRUCTURED_HEADERS`] (see [`is_structured`]), worked out once a field.
+    pub fn covers(self, place: Place, name: &str, structured: bool) -> bool {
         match self {
             Scope::All => true,
             // The header names (one field, no name) are lines by design.
@@ -151,11 +153,14 @@ impl Scope {
             Scope::Header(wanted) => place == Place::Header && name == wanted,
             Scope::HeaderNames => place == Place::Header && name.is_empty(),
             Scope::Path => place == Place::Path,
-            Scope::NotStructuredHeaders => {
-                place != Place::Header || !STRUCTURED_HEADERS.contains(&name)
-            }
+            Scope::NotStructuredHeaders => !structured,
         }
     }
+}
+
+/// Whether the field at `place` named `name` is a header with a syntax of its own.
+pub fn is_structured(place: Place, name: &str) -> bool {
+    place == Place::Header && STRUCTURED_HEADERS.contains(&name)
 }
 
 #[derive(Debug, Clone, Copy)]
