@@ -20,11 +20,12 @@ pub struct Views {
     pub decoded: Vec<u8>,
     /// `decoded`, lower case, runs of whitespace as one space.
     pub plain: Vec<u8>,
-    /// `plain` without SQL comments (`/* */`, `-- `, `#` to the end of a line).
-    pub sql: Vec<u8>,
+    /// `plain` without SQL comments (`/* */`, `-- `, `#` to the end of a line);
+    /// `None` where that is `plain` (no comment).
+    sql: Option<Vec<u8>>,
     /// The decoded value as a shell reads it: quotes, backslashes and carets removed,
-    /// line breaks as `;`, lower case.
-    pub cmd: Vec<u8>,
+    /// line breaks as `;`, lower case; `None` where that is `plain`.
+    cmd: Option<Vec<u8>>,
 }
 
 impl Views {
@@ -33,9 +34,13 @@ impl Views {
     pub fn of(value: &[u8], in_body: bool) -> Self {
         let decoded = decode(value);
         let plain = compress_whitespace(&decoded.to_ascii_lowercase());
+        let has = |set: &[u8]| decoded.iter().any(|b| set.contains(b));
         // Comments end at line breaks: removed before whitespace is compressed.
-        let sql = compress_whitespace(&remove_sql_comments(&decoded.to_ascii_lowercase()));
-        let cmd = command_line(&decoded, in_body);
+        let comments = has(b"#") || plain.windows(2).any(|w| w == b"/*" || w == b"--");
+        let sql = comments
+            .then(|| compress_whitespace(&remove_sql_comments(&decoded.to_ascii_lowercase())));
+        let shell = has(b"\\\"'^$`\n\r") || plain.windows(2).any(|w| w == b" /" || w == b" (");
+        let cmd = shell.then(|| command_line(&decoded, in_body));
         Self {
             decoded,
             plain,
@@ -43,11 +48,34 @@ impl Views {
             cmd,
         }
     }
+
+    /// `plain` without SQL comments.
+    pub fn sql(&self) -> &[u8] {
+        self.sql.as_deref().unwrap_or(&self.plain)
+    }
+
+    /// The value as a shell reads it.
+    pub fn cmd(&self) -> &[u8] {
+        self.cmd.as_deref().unwrap_or(&self.plain)
+    }
+
+    /// The plain view, and the SQL and shell views where they differ from it.
+    pub fn distinct(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(&self.plain[..])
+            .chain(self.sql.as_deref())
+            .chain(self.cmd.as_deref())
+    }
 }
 
 /// Percent decoding (repeated), then escapes, entities and overlong UTF-8, repeated
 /// while it changes anything (an entity inside a percent encoding and the reverse).
 pub fn decode(value: &[u8]) -> Vec<u8> {
+    let encoded = value
+        .iter()
+        .any(|b| matches!(b, b'%' | b'+' | b'\\' | b'&' | 0xC0 | 0xC1));
+    if !encoded {
+        return value.to_vec();
+    }
     let mut current = value.to_vec();
     for _ in 0..MAX_URL_ROUNDS {
         let next = overlong_utf8(&html_entities(&js_escapes(&percent(&current))));
@@ -386,13 +414,13 @@ mod tests {
     fn the_views_lower_case_compress_and_strip() {
         let v = views("UNION/**/SELECT\t\n password -- x");
         assert_eq!(v.plain, b"union/**/select password -- x");
-        assert_eq!(v.sql, b"union select password ");
+        assert_eq!(v.sql(), b"union select password ");
         let v = views("x\nc'a't /e\"t\"c/pa\\sswd;i^d");
-        assert_eq!(v.cmd, b"x;cat/etc/passwd;id");
+        assert_eq!(v.cmd(), b"x;cat/etc/passwd;id");
         let v = views("cat /et\\\nc/pa\\\nsswd; who$()ami");
-        assert_eq!(v.cmd, b"cat/etc/passwd; whoami");
+        assert_eq!(v.cmd(), b"cat/etc/passwd; whoami");
         let body = Views::of(b"```bash\nnpm ci\n```", true);
-        assert_eq!(body.cmd, b"bash npm ci ");
+        assert_eq!(body.cmd(), b"bash npm ci ");
     }
 
     #[test]

@@ -24,14 +24,14 @@ use std::sync::OnceLock;
 
 use decode::Views;
 use fields::Field;
-use rules::{Check, Rule, View, VIEWS};
+use rules::{Check, Rule, View};
 
 /// Something of SQL that query languages, formulas and prose lack: a quote that closes
 /// a value followed by SQL (an operator, a keyword, a comment: a way out of a string),
 /// comments, statement
 /// separators before a statement, statements, the functions attacks read data with, a
 /// boolean operator before a literal.
-const SQL_SYNTAX: &str = r#"[\w)]['"`]\s*(?:\)\s*(?:;|--|#|/\*|\)|\b(?:union|select|having)\b)|;|--|#|/\*|\|\||&&|=|\b(?:union|select|having|(?:order|group)\s+by\s+\d|where|like|rlike|regexp|limit|into|procedure|waitfor|sleep|benchmark|div)\b|\b(?:or|and|xor)\s+(?:[\d'"(]|\w+\s*(?:=|<|>|\blike\b)))|['")\d]\s*(?:--|#|/\*)|--(?:\s|$)|/\*.*?\*/|;\s*(?:select|insert|update|delete|drop|exec|execute|declare|shutdown|create|alter|waitfor|begin)\b|@@|\bunion\b|\bselect\b.*\bfrom\b|\binsert\s+into\b|\bupdate\s+\w+\s+set\b|\bdelete\s+from\b|\bdrop\s+(?:table|database)\b|\b(?:sleep|benchmark|waitfor|pg_sleep|exec|execute|xp_\w+|having|information_schema|load_file|outfile|substr|substring|ascii|unhex|hex|mid|ord|database|user|version|schema|concat|char|length|if|elt|extractvalue|updatexml)\b\s*\(?|\b(?:or|and|xor)\s+[\d'"(]|['"`](?:or|and|xor|like|rlike|regexp|div|union)\b|['"`]\s*(?:\|\||&&|=|<>|!=)"#;
+const SQL_SYNTAX: &str = r#"[\w)]['"`]\s*(?:\)\s*(?:;|--|#|/\*|\)|\b(?:union|select|having)\b)|;|--|#|/\*|\|\||&&|=|\b(?:union|select|having|(?:order|group)\s+by\s+\d|where|like|rlike|regexp|limit|into|procedure|waitfor|sleep|benchmark|div)\b|\b(?:or|and|xor)\s+(?:[\d'"(]|\w+\s*(?:=|<|>|\blike\b)))|['")\d]\s*(?:--|#|/\*)|--(?:\s|$)|/\*.*?\*/|;\s*(?:select|insert|update|delete|drop|exec|execute|declare|shutdown|create|alter|waitfor|begin)\b|@@|\bunion\b|\bselect\b.*\bfrom\b|\binsert\s+into\b|\bupdate\s+\w+\s+set\b|\bdelete\s+from\b|\bdrop\s+(?:table|database)\b|\b(?:sleep|benchmark|waitfor|pg_sleep|exec|execute|xp_\w+|having|information_schema|load_file|outfile|substr|substring|ascii|unhex|hex|mid|ord|database|user|version|schema|concat|char|length|if|elt|extractvalue|updatexml)\s*\(|\b(?:or|and|xor)\s+[\d'"(]|['"`](?:or|and|xor|like|rlike|regexp|div|union)\b|['"`]\s*(?:\|\||&&|=|<>|!=)"#;
 /// A line break, then a header or a request line.
 const LINE_BREAK_HEADER: &str =
     r#"(?i)[\r\n]\s*(?:[a-z0-9-]+\s*:|(?:get|post|put|delete|head|options|patch)\s+\S+\s+http/)"#;
@@ -45,10 +45,27 @@ const DFA_CACHE: usize = 64 * 1024;
 /// Bytes of a value quoted in a match's excerpt at most.
 pub const MAX_EXCERPT: usize = 64;
 
+/// The rules [`Engine::inspect`] leaves out: those matched already (by their index in
+/// [`Engine::rules`]), and those `excluded` says.
+#[derive(Clone, Copy)]
+pub struct Skip<'a> {
+    pub done: u128,
+    pub excluded: Option<&'a dyn Fn(&Rule) -> bool>,
+}
+
+impl Skip<'_> {
+    pub const NONE: Skip<'static> = Skip {
+        done: 0,
+        excluded: None,
+    };
+}
+
 /// A rule that matched one field.
 #[derive(Debug, Clone)]
 pub struct Match {
     pub rule: &'static Rule,
+    /// The rule's place in [`Engine::rules`].
+    pub index: usize,
     /// `place:name` (see `fields`).
     pub target: String,
     /// Where in the decoded value it matched, at most [`MAX_EXCERPT`] bytes, control
@@ -56,12 +73,17 @@ pub struct Match {
     pub excerpt: String,
 }
 
-/// The rules compiled: their expressions, and one literal automaton per view.
+/// The rules compiled: their expressions, and one automaton over their literals.
 pub struct Engine {
     rules: Vec<Rule>,
     regexes: Vec<Option<Regex>>,
-    /// Per view: the automaton over its rules' literals, and the rule of each literal.
-    prefilters: Vec<(View, AhoCorasick, Vec<usize>)>,
+    /// The automaton over the rules' literals, and the rule of each literal.
+    prefilter: AhoCorasick,
+    owners: Vec<usize>,
+    /// The rules with a line break or NUL among their literals.
+    control_owners: u128,
+    /// The rules without literals (libinjection's and the native checks).
+    unguarded: u128,
     /// What makes libinjection's findings count at paranoia 1 (see `Check`).
     sql_syntax: Regex,
     /// A line break and a header or request line, after truncation (`921160`).
@@ -86,39 +108,45 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        let prefilters = VIEWS
-            .iter()
-            .map(|&view| {
-                let mut literals = Vec::new();
-                let mut owners = Vec::new();
-                for (i, rule) in rules.iter().enumerate() {
-                    if let Check::Pattern {
-                        view: v,
-                        literals: l,
-                        ..
-                    }
-                    | Check::Literals {
-                        view: v,
-                        literals: l,
-                    } = rule.check
-                    {
-                        if v == view {
-                            literals.extend(l.iter().copied());
-                            owners.extend(std::iter::repeat_n(i, l.len()));
+        // One automaton over every rule's literals (lower case, compared without
+        // case), run on the plain view and on the SQL and shell views where they
+        // differ from it. Line breaks and NUL, which the plain view turns into spaces,
+        // are looked for in the decoded value. A literal found in the wrong view only
+        // runs a rule's expression for nothing.
+        let mut literals = Vec::new();
+        let mut owners = Vec::new();
+        let mut control_owners: u128 = 0;
+        for (i, rule) in rules.iter().enumerate() {
+            if let Check::Pattern { literals: l, .. } | Check::Literals { literals: l, .. } =
+                rule.check
+            {
+                for literal in l {
+                    match literal.bytes().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                        true => control_owners |= 1 << i,
+                        false => {
+                            literals.push(*literal);
+                            owners.push(i);
                         }
                     }
                 }
-                let automaton = AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .build(&literals)
-                    .expect("literals build an automaton");
-                (view, automaton, owners)
-            })
-            .collect();
+            }
+        }
+        let unguarded = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !matches!(r.check, Check::Pattern { .. } | Check::Literals { .. }))
+            .fold(0u128, |mask, (i, _)| mask | 1 << i);
+        let prefilter = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(&literals)
+            .expect("literals build an automaton");
         Self {
             rules,
             regexes,
-            prefilters,
+            prefilter,
+            owners,
+            control_owners,
+            unguarded,
             sql_syntax: compile(SQL_SYNTAX),
             line_break_header: compile(LINE_BREAK_HEADER),
             active_markup: compile(ACTIVE_MARKUP),
@@ -130,12 +158,12 @@ impl Engine {
     }
 
     /// Runs the rules of paranoia `paranoia` or lower on `field`, except those `skip`
-    /// says (excluded, or matched already), adding what matched to `out`.
+    /// says (matched already, or excluded), adding what matched to `out`.
     pub fn inspect(
         &'static self,
         field: &Field<'_>,
         paranoia: u8,
-        skip: &dyn Fn(&Rule) -> bool,
+        skip: Skip<'_>,
         out: &mut Vec<Match>,
     ) {
         if field.value.is_empty() {
@@ -152,17 +180,23 @@ impl Engine {
             .any(|b| matches!(b, b'\'' | b'"' | b'\\' | b'^' | b'$'));
         let non_ascii = !views.decoded.is_ascii();
         let mut candidates: u128 = 0;
-        for (view, automaton, owners) in &self.prefilters {
-            for found in automaton.find_overlapping_iter(view_of(&views, *view)) {
-                candidates |= 1 << owners[found.pattern().as_usize()];
+        for text in views.distinct() {
+            for found in self.prefilter.find_overlapping_iter(text) {
+                candidates |= 1 << self.owners[found.pattern().as_usize()];
             }
         }
-        for (i, rule) in self.rules.iter().enumerate() {
-            let guarded = matches!(rule.check, Check::Pattern { .. } | Check::Literals { .. });
+        if views.decoded.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            candidates |= self.control_owners;
+        }
+        // The rules to run: those whose literals are there, and those without any.
+        let mut to_run = (candidates | self.unguarded) & !skip.done;
+        while to_run != 0 {
+            let i = to_run.trailing_zeros() as usize;
+            to_run &= to_run - 1;
+            let rule = &self.rules[i];
             let runs = rule.paranoia <= paranoia
-                && (!guarded || candidates & (1 << i) != 0)
                 && rule.scope.covers(field.place, &field.name, structured);
-            if !runs || skip(rule) {
+            if !runs || skip.excluded.is_some_and(|excluded| excluded(rule)) {
                 continue;
             }
             let found = match rule.check {
@@ -200,6 +234,7 @@ impl Engine {
             if let Some((text, range)) = found {
                 out.push(Match {
                     rule,
+                    index: i,
                     target: field.target(),
                     excerpt: excerpt(text, range),
                 });
@@ -262,8 +297,8 @@ fn view_of(views: &Views, view: View) -> &[u8] {
     match view {
         View::Decoded => &views.decoded,
         View::Plain => &views.plain,
-        View::Sql => &views.sql,
-        View::Cmd => &views.cmd,
+        View::Sql => views.sql(),
+        View::Cmd => views.cmd(),
     }
 }
 
@@ -291,7 +326,7 @@ mod tests {
             value: Cow::Borrowed(value.as_bytes()),
         };
         let mut out = Vec::new();
-        Engine::shared().inspect(&field, paranoia, &|_| false, &mut out);
+        Engine::shared().inspect(&field, paranoia, Skip::NONE, &mut out);
         out.iter().map(|m| m.rule.id).collect()
     }
 

@@ -5,7 +5,7 @@
 
 use super::fields::{self, BodyKind, Field, Place};
 use super::rules::Rule;
-use super::{Engine, Match};
+use super::{Engine, Match, Skip};
 
 /// A rule switched off, for one target or all: `rule` is an id or a prefix ending in
 /// `*` (`941*`); `target` a target (`body:/comment`, `header:x-data`) or a prefix
@@ -87,20 +87,27 @@ impl Inspection {
     pub fn read(&mut self, settings: &Settings, consumer: Option<&str>, fields: &[Field<'_>]) {
         let engine = Engine::shared();
         for field in fields.iter().filter(|f| settings.reads(f.place)) {
-            let matched: Vec<u32> = self.matches.iter().map(|m| m.rule.id).collect();
+            let done = self
+                .matches
+                .iter()
+                .fold(0u128, |mask, m| mask | 1 << m.index);
             // Named once per field, and only where exclusions may need it.
             let target = match settings.exclusions.is_empty() {
                 true => String::new(),
                 false => field.target(),
             };
-            let skip = |rule: &Rule| {
-                matched.contains(&rule.id)
-                    || settings
-                        .exclusions
-                        .iter()
-                        .any(|e| e.covers(rule, &target, consumer))
+            let excluded = |rule: &Rule| {
+                settings
+                    .exclusions
+                    .iter()
+                    .any(|e| e.covers(rule, &target, consumer))
             };
-            engine.inspect(field, settings.paranoia, &skip, &mut self.matches);
+            let skip = Skip {
+                done,
+                excluded: (!settings.exclusions.is_empty())
+                    .then_some(&excluded as &dyn Fn(&Rule) -> bool),
+            };
+            engine.inspect(field, settings.paranoia, skip, &mut self.matches);
         }
     }
 }

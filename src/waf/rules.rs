@@ -45,8 +45,6 @@ pub enum View {
     Cmd,
 }
 
-pub const VIEWS: [View; 4] = [View::Decoded, View::Plain, View::Sql, View::Cmd];
-
 /// How a rule decides.
 #[derive(Debug, Clone, Copy)]
 pub enum Check {
