@@ -142,20 +142,10 @@ impl RequestValidation {
     }
 }
 
-/// Whether the request head announces a body (HTTP/2 bodies without a length are
-/// checked when they end).
-fn declares_body(view: &RequestView<'_>) -> bool {
-    let headers = &view.req.headers;
-    headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0")
-}
-
 impl RequestValidation {
     /// The head of a request that announces a body: its media type.
     fn check_head(&self, view: &RequestView<'_>) -> Flow {
-        match declares_body(view) {
+        match view.announces_body() {
             true => self.check_content_type(view),
             false => Ok(()),
         }

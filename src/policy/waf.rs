@@ -162,7 +162,7 @@ impl Waf {
             .map(|(n, v)| (n.as_str(), v.as_bytes()));
         let fields = head_fields(view.path, view.query, headers);
         inspection.read(&self.settings, view.consumer, &fields);
-        let body = self.settings.reads(Place::Body) && announces_body(&view);
+        let body = self.settings.reads(Place::Body) && view.announces_body();
         if !body || (self.mode == WafMode::Block && inspection.score() >= self.threshold) {
             self.settle(cx, &inspection)?;
             return Ok(None);
@@ -275,15 +275,6 @@ fn holds_credentials(target: &str) -> bool {
         ]
         .iter()
         .any(|w| lower.contains(w))
-}
-
-/// Whether the head announces a body (a length above 0, or chunked).
-fn announces_body(view: &crate::stage::RequestView<'_>) -> bool {
-    let headers = &view.req.headers;
-    headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 impl Stage for Waf {

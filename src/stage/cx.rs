@@ -113,6 +113,18 @@ pub struct RequestView<'a> {
     pub own_reply: bool,
 }
 
+impl RequestView<'_> {
+    /// Whether the head announces a body: `Transfer-Encoding`, or a `Content-Length`
+    /// other than 0 (HTTP/2 bodies without a length show only when they end).
+    pub fn announces_body(&self) -> bool {
+        let headers = &self.req.headers;
+        headers.contains_key(http::header::TRANSFER_ENCODING)
+            || headers
+                .get(http::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0")
+    }
+}
+
 #[cfg(test)]
 impl<'a> RequestView<'a> {
     /// A view of `req` as a plain-HTTP request from 192.0.2.1 to `h.example`, its
