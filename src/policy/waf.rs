@@ -162,7 +162,9 @@ impl Waf {
             .map(|(n, v)| (n.as_str(), v.as_bytes()));
         let fields = head_fields(view.path, view.query, headers);
         inspection.read(&self.settings, view.consumer, &fields);
-        let body = self.settings.reads(Place::Body) && view.announces_body();
+        // An HTTP/2 body needs no length header: such a request may still have one.
+        let http2 = view.req.version == http::Version::HTTP_2;
+        let body = self.settings.reads(Place::Body) && (view.announces_body() || http2);
         if !body || (self.mode == WafMode::Block && inspection.score() >= self.threshold) {
             self.settle(cx, &inspection)?;
             return Ok(None);
