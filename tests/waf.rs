@@ -1,8 +1,9 @@
 //! The `waf` stage with the real binary: every attack class in every place refused in
 //! block mode (the origin sees nothing of it) and logged only in detect mode;
 //! exclusions by rule, target, route and consumer; bodies too large or encoded;
-//! jails counting WAF refusals; `check` placing a bad rule or target; and the
-//! project's own corpus (`tests/data/waf-corpus.jsonl`) sent as-is.
+//! jails counting WAF refusals; an HTTP/2 body without a length; `check` placing a
+//! bad rule or target; and the project's own corpus (`tests/data/waf-corpus.jsonl`)
+//! sent as-is.
 
 use std::time::Duration;
 
@@ -17,8 +18,15 @@ const EDITOR_KEY: &str = "editor-key-0123456789abcdef01234567";
 /// A WAF named `edge` with `waf_extra`, routes `api` and `cms` (api keys, optional)
 /// proxying to `origin`.
 async fn start(origin: &Origin, waf_extra: &str) -> Tollgate {
+    start_with(origin, waf_extra, "").await
+}
+
+/// As [`start`], with `sections` (listeners, say) added to the configuration.
+async fn start_with(origin: &Origin, waf_extra: &str, sections: &str) -> Tollgate {
     let body = format!(
         r#"
+{sections}
+
 [upstreams.app]
 targets = [{target}]
 
@@ -392,6 +400,47 @@ async fn bodies_beyond_max_inspect_or_encoded_follow_on_oversize() {
     );
     let response = tokio::task::block_in_place(|| raw_request(tg.port, &chunked));
     assert_eq!(status(&response), 200, "{response}");
+}
+
+/// HTTP/2 needs no length header for a body: one streamed in DATA frames is held and
+/// inspected all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_body_without_a_length_is_inspected() {
+    let origin = Origin::start("o").await;
+    let h2_port = crate::support::free_port();
+    let listener = format!("[listeners.h2c]\naddr = \"127.0.0.1:{h2_port}\"\nh2c = true\n");
+    let _tg = start_with(&origin, "", &listener).await;
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .expect("h2c client");
+    let streamed = |text: &'static str| {
+        let parts = text
+            .as_bytes()
+            .chunks(8)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>();
+        reqwest::Body::wrap_stream(futures::stream::iter(parts))
+    };
+    let url = format!("http://127.0.0.1:{h2_port}/notes");
+    let post = |body: reqwest::Body| {
+        send(
+            h2.post(&url)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+    };
+    let attack = post(streamed(
+        r#"{"q": "1' UNION SELECT password FROM users--"}"#,
+    ))
+    .await;
+    assert_problem(&attack, 403);
+    assert_eq!(origin.heads(), 0, "the origin saw a refused HTTP/2 request");
+    let clean = post(streamed(r#"{"note": "leave it at the door"}"#)).await;
+    assert_eq!(clean.status, 200, "{}", clean.body);
+    let bodies: Vec<Vec<u8>> = origin.seen().iter().map(|s| s.body.to_vec()).collect();
+    assert_eq!(bodies, [br#"{"note": "leave it at the door"}"#.to_vec()]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,15 +9,18 @@
 //! Every function is total: any input gives an output no longer than the input (so
 //! a field's views are bounded by the field), and nothing here can fail or panic.
 
+use std::borrow::Cow;
+
 /// Rounds of percent decoding at most.
 pub const MAX_URL_ROUNDS: usize = 3;
 
 /// The views of one value that the detectors read.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Views {
+pub struct Views<'a> {
     /// Decoded (percent, entities, escapes, overlong UTF-8), case kept: for
-    /// libinjection, which knows SQL's and HTML's own syntax.
-    pub decoded: Vec<u8>,
+    /// libinjection, which knows SQL's and HTML's own syntax. Borrowed where nothing
+    /// needed decoding.
+    pub decoded: Cow<'a, [u8]>,
     /// `decoded`, lower case, runs of whitespace as one space.
     pub plain: Vec<u8>,
     /// `plain` without SQL comments (`/* */`, `-- `, `#` to the end of a line);
@@ -26,26 +29,71 @@ pub struct Views {
     /// The decoded value as a shell reads it: quotes, backslashes and carets removed,
     /// line breaks as `;`, lower case; `None` where that is `plain`.
     cmd: Option<Vec<u8>>,
+    /// What some checks need at least, found in the same pass.
+    pub marks: Marks,
 }
 
-impl Views {
+/// Characters of the decoded value that some checks need to run at all.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Marks {
+    /// CR, LF or NUL (which the plain view turns into spaces).
+    pub control: bool,
+    /// A character a shell removes from a word: `'`, `"`, `\`, `^`, `$`.
+    pub shell_quotes: bool,
+    /// A byte above ASCII.
+    pub non_ascii: bool,
+    /// A colon (a scheme's, a port's).
+    pub colon: bool,
+}
+
+impl<'a> Views<'a> {
     /// The views of `value`; `in_body` for a body's field, whose line breaks and
     /// backticks are prose and Markdown rather than command separators.
-    pub fn of(value: &[u8], in_body: bool) -> Self {
+    pub fn of(value: &'a [u8], in_body: bool) -> Self {
         let decoded = decode(value);
-        let plain = compress_whitespace(&decoded.to_ascii_lowercase());
-        let has = |set: &[u8]| decoded.iter().any(|b| set.contains(b));
-        // Comments end at line breaks: removed before whitespace is compressed.
-        let comments = has(b"#") || plain.windows(2).any(|w| w == b"/*" || w == b"--");
+        // One pass: the plain view, and what says whether the other views differ
+        // from it (comments end at line breaks, so they are found before whitespace
+        // is compressed).
+        let mut plain = Vec::with_capacity(decoded.len());
+        let mut marks = Marks::default();
+        let (mut comments, mut shell) = (false, false);
+        let (mut previous, mut in_space) = (0u8, false);
+        for &b in decoded.iter() {
+            match b {
+                b'#' => comments = true,
+                b'*' if previous == b'/' => comments = true,
+                b'-' if previous == b'-' => comments = true,
+                b'\\' | b'"' | b'\'' | b'^' | b'$' => {
+                    shell = true;
+                    marks.shell_quotes = true;
+                }
+                b'`' => shell = true,
+                b'\n' | b'\r' | 0 => {
+                    shell |= b != 0;
+                    marks.control = true;
+                }
+                b'/' | b'(' if in_space => shell = true,
+                b':' => marks.colon = true,
+                0x80..=0xFF => marks.non_ascii = true,
+                _ => {}
+            }
+            let space = is_space(b);
+            if !space {
+                plain.push(b.to_ascii_lowercase());
+            } else if !in_space {
+                plain.push(b' ');
+            }
+            (previous, in_space) = (b, space);
+        }
         let sql = comments
             .then(|| compress_whitespace(&remove_sql_comments(&decoded.to_ascii_lowercase())));
-        let shell = has(b"\\\"'^$`\n\r") || plain.windows(2).any(|w| w == b" /" || w == b" (");
         let cmd = shell.then(|| command_line(&decoded, in_body));
         Self {
             decoded,
             plain,
             sql,
             cmd,
+            marks,
         }
     }
 
@@ -67,14 +115,19 @@ impl Views {
     }
 }
 
+/// Whitespace as the plain view compresses it (NUL, vertical tab and form feed too).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0 | 0x0B | 0x0C)
+}
+
 /// Percent decoding (repeated), then escapes, entities and overlong UTF-8, repeated
 /// while it changes anything (an entity inside a percent encoding and the reverse).
-pub fn decode(value: &[u8]) -> Vec<u8> {
+pub fn decode(value: &[u8]) -> Cow<'_, [u8]> {
     let encoded = value
         .iter()
         .any(|b| matches!(b, b'%' | b'+' | b'\\' | b'&' | 0xC0 | 0xC1));
     if !encoded {
-        return value.to_vec();
+        return Cow::Borrowed(value);
     }
     let mut current = value.to_vec();
     for _ in 0..MAX_URL_ROUNDS {
@@ -84,7 +137,7 @@ pub fn decode(value: &[u8]) -> Vec<u8> {
         }
         current = next;
     }
-    current
+    Cow::Owned(current)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -299,7 +352,7 @@ pub fn compress_whitespace(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut in_space = false;
     for &b in s {
-        let space = matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0 | 0x0B | 0x0C);
+        let space = is_space(b);
         if space {
             if !in_space {
                 out.push(b' ');
@@ -347,12 +400,13 @@ pub fn command_line(s: &[u8], in_body: bool) -> Vec<u8> {
     let mut i = 0;
     while i < s.len() {
         let rest = &s[i..];
-        if rest.starts_with(b"\\\n") || rest.starts_with(b"$()") || rest.starts_with(b"${}") {
-            i += if rest[0] == b'\\' { 2 } else { 3 };
-            continue;
-        }
-        if rest.starts_with(b"$@") {
-            i += 2;
+        let removed = match rest {
+            [b'\\', b'\n', ..] | [b'$', b'@', ..] => 2,
+            [b'$', b'(', b')', ..] | [b'$', b'{', b'}', ..] => 3,
+            _ => 0,
+        };
+        if removed > 0 {
+            i += removed;
             continue;
         }
         match rest[0] {
@@ -377,34 +431,42 @@ pub fn command_line(s: &[u8], in_body: bool) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn views(s: &str) -> Views {
+    fn decoded(s: &[u8]) -> Vec<u8> {
+        decode(s).into_owned()
+    }
+
+    fn views(s: &str) -> Views<'_> {
         Views::of(s.as_bytes(), false)
     }
 
     #[test]
     fn percent_decoding_is_repeated_and_knows_u_escapes() {
-        assert_eq!(decode(b"%2527%20or%201%3D1"), b"' or 1=1");
-        assert_eq!(decode(b"%252e%252e%252f"), b"../");
-        assert_eq!(decode(b"%u003cscript%u003e"), b"<script>");
-        assert_eq!(decode(b"100%"), b"100%", "a lone % stays");
-        assert_eq!(decode(b"a+b"), b"a b");
+        assert_eq!(decoded(b"%2527%20or%201%3D1"), b"' or 1=1");
+        assert_eq!(decoded(b"%252e%252e%252f"), b"../");
+        assert_eq!(decoded(b"%u003cscript%u003e"), b"<script>");
+        assert_eq!(decoded(b"100%"), b"100%", "a lone % stays");
+        assert_eq!(decoded(b"a+b"), b"a b");
     }
 
     #[test]
     fn entities_escapes_and_overlong_utf8() {
         assert_eq!(
-            decode(b"&lt;svg&#x2f;onload&#61;alert(1)&gt;"),
+            decoded(b"&lt;svg&#x2f;onload&#61;alert(1)&gt;"),
             b"<svg/onload=alert(1)>"
         );
         assert_eq!(
-            decode(b"javascript&colon;alert&lpar;1&rpar;"),
+            decoded(b"javascript&colon;alert&lpar;1&rpar;"),
             b"javascript:alert(1)"
         );
-        assert_eq!(decode(b"&#106&#97&#118&#97"), b"java", "without semicolons");
-        assert_eq!(decode(br"\u003cimg src=x\x3e"), b"<img src=x>");
-        assert_eq!(decode(b"%C0%AE%C0%AE%C0%AF"), b"../");
         assert_eq!(
-            decode(b"Tom &amp Jerry"),
+            decoded(b"&#106&#97&#118&#97"),
+            b"java",
+            "without semicolons"
+        );
+        assert_eq!(decoded(br"\u003cimg src=x\x3e"), b"<img src=x>");
+        assert_eq!(decoded(b"%C0%AE%C0%AE%C0%AF"), b"../");
+        assert_eq!(
+            decoded(b"Tom &amp Jerry"),
             b"Tom &amp Jerry",
             "no ; no named entity"
         );

@@ -47,30 +47,62 @@ const COMMANDS: &[&str] = &[
     "cmd",
 ];
 
-/// What a shell removes from inside a word.
-const REMOVED: &[&str] = &["$()", "${}", "$@", "$*", "'", "\"", "\\", "^"];
-
 /// Whether `plain` (decoded, lower case) has a command spelled with what a shell
-/// removes.
+/// removes. Only the stretches between ASCII separators that hold such a character
+/// are read as text (prose's single apostrophes cost a byte scan).
 pub fn spelled_command(plain: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(plain);
-    text.split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&' | '`' | '<' | '>'))
+    plain
+        .split(|&b| b.is_ascii_whitespace() || is_separator(b))
+        .filter(|stretch| may_hide(stretch))
+        .any(|stretch| spelled_in(&String::from_utf8_lossy(stretch)))
+}
+
+fn is_separator(b: u8) -> bool {
+    matches!(b, b';' | b'|' | b'&' | b'`' | b'<' | b'>')
+}
+
+/// Whether a word in `stretch` may hold what a shell removes: a quote, backslash,
+/// caret or dollar, or two apostrophes (one is a contraction).
+fn may_hide(stretch: &[u8]) -> bool {
+    stretch
+        .iter()
+        .any(|b| matches!(b, b'"' | b'\\' | b'^' | b'$'))
+        || stretch.iter().filter(|&&b| b == b'\'').count() > 1
+}
+
+fn spelled_in(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || c.is_ascii() && is_separator(c as u8))
         // Quotes around a whole word are prose (`the "id" field`), not evasion.
         .map(|word| word.trim_matches(|c| c == '\'' || c == '"'))
-        .filter(|word| REMOVED.iter().any(|r| word.contains(r)))
-        // One apostrophe inside a word is a contraction (`i'd`, `can't`).
-        .filter(|word| {
-            REMOVED.iter().any(|r| *r != "'" && word.contains(r)) || word.matches('\'').count() > 1
-        })
-        .any(|word| {
-            let mut bare = word.to_owned();
-            for r in REMOVED {
-                bare = bare.replace(r, "");
+        .any(|word| hides_command(word.as_bytes()))
+}
+
+/// Whether `word` is a command once what a shell removes is removed, and holds more
+/// of it than one apostrophe (a contraction: `i'd`, `can't`).
+fn hides_command(word: &[u8]) -> bool {
+    let mut bare = Vec::with_capacity(word.len());
+    let (mut apostrophes, mut others) = (0, 0);
+    let mut i = 0;
+    while i < word.len() {
+        let removed = match &word[i..] {
+            [b'$', b'(', b')', ..] | [b'$', b'{', b'}', ..] => 3,
+            [b'$', b'@' | b'*', ..] => 2,
+            [b'"' | b'\\' | b'^', ..] => 1,
+            [b'\'', ..] => {
+                apostrophes += 1;
+                1
             }
-            // A path's last part counts: `/bin/c'a't`.
-            let name = bare.rsplit('/').next().unwrap_or(&bare);
-            bare.len() < word.len() && COMMANDS.contains(&name)
-        })
+            _ => 0,
+        };
+        match removed {
+            0 => bare.push(word[i]),
+            _ => others += usize::from(word[i] != b'\''),
+        }
+        i += removed.max(1);
+    }
+    // A path's last part counts: `/bin/c'a't`.
+    let name = bare.rsplit(|&b| b == b'/').next().unwrap_or(&bare);
+    (others > 0 || apostrophes > 1) && COMMANDS.iter().any(|c| c.as_bytes() == name)
 }
 
 #[cfg(test)]

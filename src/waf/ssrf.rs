@@ -49,11 +49,11 @@ struct Host {
 /// native apps register OAuth redirects, RFC 8252).
 pub fn reaches_inside(value: &[u8], private_networks: bool) -> bool {
     let text = String::from_utf8_lossy(value);
-    if !private_networks && LOCAL_SCHEMES.iter().any(|s| starts_a_word(&text, s)) {
+    if !private_networks && local_scheme(&text) {
         return true;
     }
     let mut from = 0;
-    while let Some(at) = text[from..].find("://") {
+    while let Some(at) = memchr::memmem::find(text[from..].as_bytes(), b"://") {
         from += at + 3;
         for (written, port, confusing) in authority_hosts(&text[from..]) {
             // `①②⑦.⓪.⓪.①`: resolvers fold such characters (IDNA) to the address.
@@ -86,13 +86,20 @@ const INTERNAL_PORTS: &[u16] = &[
     5432, 5984, 6379, 8500, 9042, 9200, 9300, 10250, 11211, 27017,
 ];
 
-/// Whether `needle` occurs in `text` at the start of a word.
-fn starts_a_word(text: &str, needle: &str) -> bool {
-    text.match_indices(needle).any(|(i, _)| {
-        !text[..i]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
+/// Whether `text` has one of [`LOCAL_SCHEMES`] at the start of a word: at each colon,
+/// the word before it (letters, digits, `+.-`) is the scheme.
+fn local_scheme(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b':', bytes).any(|colon| {
+        let start = bytes[..colon]
+            .iter()
+            .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-')))
+            .map_or(0, |i| i + 1);
+        let (scheme, after) = (&text[start..=colon], &text[colon + 1..]);
+        LOCAL_SCHEMES.iter().any(|s| {
+            s.strip_prefix(scheme)
+                .is_some_and(|rest| after.starts_with(rest))
+        })
     })
 }
 
