@@ -207,10 +207,13 @@ mod tests {
             table_after <= 64 * 1024 * 17,
             "tables kept {table_after} bytes after the sweep"
         );
-        // Other tests run in this process too: allow them a few MiB.
+        // The sweep gives the tables' memory back to the system. Other tests run in
+        // this process too and allocate meanwhile, so RSS is compared across the
+        // sweep alone (a moment), not across the flood.
+        let freed = table_flood - table_after;
         assert!(
-            rss_after <= rss_before + 8 * 1024 * 1024,
-            "RSS {rss_before} -> {rss_after}"
+            rss_flood.saturating_sub(rss_after) >= freed / 10 * 8,
+            "RSS {rss_flood} -> {rss_after} across a sweep that freed {freed} bytes of tables"
         );
     }
 
