@@ -3,8 +3,9 @@
 # cmake (libz-ng-sys, aws-lc-sys), pkg-config and the OpenSSL headers (pingora's
 # openssl flavour, linked against the system library; see .cargo/config.toml), a C
 # compiler, protoc (the etcd-client crate generates its gRPC code with it),
-# redis-server, etcd (server and etcdctl) and haproxy (the tests start their own, on
-# free loopback ports: haproxy as a TCP balancer sending PROXY headers), and
+# redis-server, etcd (server and etcdctl), haproxy and pebble (the tests start their
+# own, on free loopback ports: haproxy as a TCP balancer sending PROXY headers, pebble
+# as an ACME CA with pebble-challtestsrv as its DNS), and
 # Python's grpcio (the gRPC server and client of the tests) and opentelemetry-proto
 # (the OTLP receiver of the tracing tests).
 set -euo pipefail
@@ -20,6 +21,7 @@ command -v python3 >/dev/null || missing+=(python3)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 command -v etcd >/dev/null || missing+=(etcd-server)
 command -v etcdctl >/dev/null || missing+=(etcd-client)
+command -v pebble >/dev/null || missing+=(pebble)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

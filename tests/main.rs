@@ -3,6 +3,7 @@
 
 mod support;
 
+mod acme;
 mod admin;
 mod auth;
 mod balancing;

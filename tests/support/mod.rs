@@ -8,6 +8,7 @@ pub mod grpc;
 pub mod jwks_server;
 pub mod origin;
 pub mod otlp;
+pub mod pebble;
 pub mod redis;
 pub mod tls_origin;
 pub mod tokens;
