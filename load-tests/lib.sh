@@ -244,11 +244,12 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR 
 # VAR=value words): the allocator settings it runs with in production.
 unit_env() { sed -n 's/^Environment=//p' "$REPO/systemd/tollgate.service"; }
 
-# one_route_config NAME PORT: a benchmark tollgate's whole config: tollgate_server NAME,
-# one listener on PORT, the origin ($PORT_ORIGIN) as upstream, one route for every path.
+# one_route_config NAME PORT [logged]: a benchmark tollgate's whole config:
+# tollgate_server NAME [logged], one listener on PORT, the origin ($PORT_ORIGIN) as
+# upstream, one route for every path.
 one_route_config() {
     cat <<EOT
-$(tollgate_server "$1")
+$(tollgate_server "$1" "${3:-}")
 
 [listeners.main]
 addr = "127.0.0.1:$2"
@@ -307,11 +308,7 @@ TOML
 # and tracing at 1 % (spans exported to the origin, $PORT_ORIGIN).
 full_config() {
     cat <<TOML
-[server]
-workers = 1
-pid_file = "$WORK/$1.pid"
-upgrade_socket = "$WORK/$1.sock"
-access_log = { file = "$WORK/$1-access.log" }
+$(tollgate_server "$1" logged)
 deny_from = ["blocked"]
 jails = ["abuse"]
 
@@ -379,15 +376,18 @@ check_full() {
     [[ -s $WORK/$1-access.log ]] || die "tollgate $1 wrote no access log line to $WORK/$1-access.log"
 }
 
-# tollgate_server NAME: the [server] section of a benchmark's tollgate (1 worker, no
-# access log, pid file and upgrade socket in $WORK).
+# tollgate_server NAME [logged]: the [server] section of a benchmark's tollgate (1
+# worker, pid file and upgrade socket in $WORK, no access log; with `logged`, the access
+# log written to $WORK/NAME-access.log).
 tollgate_server() {
+    local access='"off"'
+    [[ ${2:-} == logged ]] && access="{ file = \"$WORK/$1-access.log\" }"
     cat <<EOT
 [server]
 workers = 1
 pid_file = "$WORK/$1.pid"
 upgrade_socket = "$WORK/$1.sock"
-access_log = "off"
+access_log = $access
 EOT
 }
 

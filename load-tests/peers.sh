@@ -157,7 +157,7 @@ wait_ready haproxy-gateway "${PID[haproxy-gateway]}" "http://127.0.0.1:${PORT[ha
 # the origin upstream and the RS256 key).
 gateway_config() {
     cat <<TOML
-$(tollgate_server "$1" | sed "s|^access_log = .*|access_log = { file = \"$WORK/$1-access.log\" }|")
+$(tollgate_server "$1" logged)
 
 [listeners.main]
 addr = "127.0.0.1:$2"

@@ -55,16 +55,11 @@ start_origin "$PORT_ORIGIN"
 taskset -a -p -c "$LOAD_CPU" "$(<"$WORK/origin.pid")" >/dev/null
 for kid in $(children_of "$(<"$WORK/origin.pid")"); do taskset -p -c "$LOAD_CPU" "$kid" >/dev/null; done
 
-# config NAME PORT: the two routes (and one for readiness) on PORT.
+# config NAME PORT [logged]: the two routes on PORT (lib.sh one_route_config's route for
+# every path answers readiness; the longest prefix wins).
 config() {
+    one_route_config "$@"
     cat <<EOT
-$(tollgate_server "$1")
-
-[listeners.main]
-addr = "127.0.0.1:$2"
-
-[upstreams.origin]
-targets = ["127.0.0.1:$PORT_ORIGIN"]
 
 [waf.default]
 
@@ -80,19 +75,12 @@ path_prefix = "/waf"
 upstream = "origin"
 strip_prefix = true
 waf = "default"
-
-[[routes]]
-name = "ready"
-path_prefix = "/"
-upstream = "origin"
 EOT
 }
 PORT=$(free_port) PORT_LOGGED=$(free_port)
-ACCESS_LOG="$WORK/access.log"
+ACCESS_LOG="$WORK/logged-access.log"
 config tollgate "$PORT" >"$WORK/tollgate.toml"
-config logged "$PORT_LOGGED" | sed "s|^access_log = .*|access_log = { file = \"$ACCESS_LOG\" }|" \
-    >"$WORK/logged.toml"
-grep -q "^access_log = { file" "$WORK/logged.toml" || die "no access log in logged.toml"
+config logged "$PORT_LOGGED" logged >"$WORK/logged.toml"
 for name in tollgate logged; do
     port=$PORT
     [[ $name == logged ]] && port=$PORT_LOGGED

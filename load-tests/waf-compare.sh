@@ -202,11 +202,7 @@ NGX
 # tollgate_waf_config NAME PORT PL: one route for every path, under a WAF at level PL.
 tollgate_waf_config() {
     cat <<TOML
-[server]
-workers = 1
-pid_file = "$WORK/$1.pid"
-upgrade_socket = "$WORK/$1.sock"
-access_log = { file = "$WORK/$1-access.log" }
+$(tollgate_server "$1" logged)
 security_log = { file = "$WORK/$1-security.log" }
 
 [listeners.main]

@@ -1,5 +1,5 @@
 //! The rule set: each rule with its CRS-like id, severity, paranoia level, the view
-//! of a value it reads (see `decode`) and how it decides: libinjection's SQL and XSS
+//! of a value it reads (see `views`) and how it decides: libinjection's SQL and XSS
 //! tokenizers, a regular expression guarded by literals, or a native check (SSRF
 //! targets, scanners' user agents). Ids follow the OWASP Core Rule Set's families
 //! (913 scanners, 921 protocol, 930 LFI, 932 RCE, 933 PHP, 934 Node and SSRF, 941
