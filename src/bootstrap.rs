@@ -183,6 +183,7 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
             let handshakes = Handshakes {
                 listener: name.clone(),
                 current: slot.clone(),
+                acme: retained.acme.certs.clone(),
                 metrics: retained.metrics.clone(),
             };
             let settings = acceptor_settings(section, handshakes)

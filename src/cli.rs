@@ -101,6 +101,21 @@ pub enum Command {
         #[command(subcommand)]
         command: FleetCommand,
     },
+    /// Automatic certificates.
+    Acme {
+        #[command(subcommand)]
+        command: AcmeCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AcmeCommand {
+    /// Each set of domains of the config: its stored certificate, expiry and next
+    /// renewal (read from the storage).
+    Status {
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +225,9 @@ impl Cli {
             Command::Fleet {
                 command: FleetCommand::Status { target },
             } => fleet::status(&target.into()),
+            Command::Acme {
+                command: AcmeCommand::Status { config },
+            } => acme_status(&config, metrics),
         }
     }
 }
@@ -249,6 +267,23 @@ fn check_fully(path: &Path, metrics: Arc<Metrics>) -> Option<RawConfig> {
         eprintln!("{}: warning: {warning}", path.display());
     }
     Some(loaded.raw)
+}
+
+/// The ACME report of a valid config; exit 1 when it cannot be read.
+fn acme_status(path: &Path, metrics: Arc<Metrics>) -> i32 {
+    let Some(raw) = check_fully(path, metrics) else {
+        return 1;
+    };
+    match crate::acme::status::report(&raw) {
+        Ok(report) => {
+            print!("{report}");
+            0
+        }
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            1
+        }
+    }
 }
 
 /// Checks the file first, like `check` (so a typo or a bad certificate is reported

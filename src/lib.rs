@@ -7,6 +7,7 @@
 //! route's `stage`s (built by `policy`, over `auth`, `ratelimit`, `jail`, `waf`, ...) and an
 //! `upstream` attempt, and `bootstrap` assembles the server.
 
+pub mod acme;
 pub mod admin;
 pub mod auth;
 pub mod base;

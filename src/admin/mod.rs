@@ -1,6 +1,7 @@
 //! The admin listener (`[admin] listen`): `GET /metrics` (Prometheus text format),
-//! `GET /healthz` (alive), `GET /readyz` (200 while serving; 503 while starting and
-//! once a drain began: `base::lifecycle`), `GET /config` (the running file, redacted: `config::source`),
+//! `GET /healthz` (alive), `GET /readyz` (200 while serving; 503 while starting, once
+//! a drain began (`base::lifecycle`) and while an ACME name waits for its
+//! certificate), `GET /acme` (each ACME set's expiry, renewal, failures), `GET /config` (the running file, redacted: `config::source`),
 //! `POST /reload` (the same reload as SIGHUP), `GET /upstreams` (each
 //! upstream's targets: health, requests in flight, the last check), and the jails' bans
 //! (`GET /jails`, `DELETE /jails/NAME/KEY`, see `jails`). With `token_sha256`, every
@@ -140,6 +141,44 @@ impl Admin {
         ok_json(serde_json::Value::Object(out))
     }
 
+    /// Ready while serving and while every ACME name has a certificate; each name
+    /// still waiting is said, with why.
+    fn readiness(&self) -> Answer {
+        let mut body = String::new();
+        for managed in &self.shared.load().acme {
+            let status = managed.status();
+            if status.not_after.is_none() {
+                let why = status.last_error.as_deref().unwrap_or("ordering");
+                body.push_str(&format!(
+                    "waiting for a certificate for {} (handshakes refused): {why}\n",
+                    managed.set.domains.join(", ")
+                ));
+            }
+        }
+        let ready = self.lifecycle.is_ready() && body.is_empty();
+        let (status, first) = match ready {
+            true => (StatusCode::OK, "ready\n"),
+            false => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        };
+        (status, "text/plain", format!("{first}{body}").into_bytes())
+    }
+
+    /// Each ACME set of domains: its listeners, certificate expiry, renewal, failures.
+    fn acme(&self) -> Answer {
+        let sets: Vec<_> = (self.shared.load().acme.iter())
+            .map(|m| {
+                json!({
+                    "name": m.set.id,
+                    "domains": m.set.domains,
+                    "listeners": m.set.listeners,
+                    "challenge": m.set.challenge.as_str(),
+                    "status": m.status(),
+                })
+            })
+            .collect();
+        ok_json(json!(sets))
+    }
+
     async fn reload(&self) -> Answer {
         match self.reloader.clone().reload_off_runtime().await {
             Ok(reloaded) => ok_json(json!({
@@ -178,14 +217,8 @@ impl ServeHttp for Admin {
                     self.metrics.render().into_bytes(),
                 ),
                 ("GET", "/healthz") => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
-                ("GET", "/readyz") => match self.lifecycle.is_ready() {
-                    true => (StatusCode::OK, "text/plain", b"ready\n".to_vec()),
-                    false => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "text/plain",
-                        b"not ready\n".to_vec(),
-                    ),
-                },
+                ("GET", "/readyz") => self.readiness(),
+                ("GET", "/acme") => self.acme(),
                 ("POST", "/reload") => self.reload().await,
                 ("GET", "/upstreams") => self.upstreams(),
                 ("GET", "/config") => self.config(),

@@ -1,8 +1,10 @@
 //! The answer tollgate gives instead of proxying: a status, extra headers and an RFC
 //! 9457 problem detail. Every stage that refuses a request (hygiene, routing,
 //! policies, authentication, limits) converts its own error into a `Reply`; the proxy
-//! only renders replies.
+//! only renders replies. A stage that answers with content of its own (an ACME
+//! challenge's key authorization) gives it instead of the problem document.
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use std::borrow::Cow;
 
@@ -14,10 +16,13 @@ pub struct Reply {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The client's framing cannot be trusted: close the connection after answering.
     pub close: bool,
-    /// A security-log line for this refusal.
-    pub event: Option<PolicyEvent>,
+    /// A security-log line for this refusal (boxed, like `content`: replies travel
+    /// in `Result`s, and most have neither).
+    pub event: Option<Box<PolicyEvent>>,
     /// Extension members of the problem document (RFC 9457 §3.2), e.g. `errors`.
     pub members: Vec<(&'static str, serde_json::Value)>,
+    /// A body and its media type, sent instead of the problem document.
+    pub content: Option<Box<(HeaderValue, Bytes)>>,
 }
 
 /// A refusal worth a security-log line: `event` names it, `fields` add what the
@@ -38,6 +43,15 @@ impl Reply {
             close: false,
             event: None,
             members: Vec::new(),
+            content: None,
+        }
+    }
+
+    /// An answer with its own body instead of a problem document.
+    pub fn with_content(status: StatusCode, content_type: HeaderValue, body: Bytes) -> Self {
+        Self {
+            content: Some(Box::new((content_type, body))),
+            ..Self::new(status, "")
         }
     }
 
@@ -64,7 +78,7 @@ impl Reply {
     }
 
     pub fn logged(mut self, event: PolicyEvent) -> Self {
-        self.event = Some(event);
+        self.event = Some(Box::new(event));
         self
     }
 }

@@ -19,7 +19,9 @@ pub struct Metrics {
     rate_limit_untracked: IntGaugeVec,
     tls_handshakes: IntCounterVec,
     tls_handshake_failures: IntCounterVec,
-    tls_certificate_expiry: IntGaugeVec,
+    certificate_expiry: IntGaugeVec,
+    /// The label sets of file certificates in `certificate_expiry`, replaced on reload.
+    file_certificates: Mutex<Vec<(String, String)>>,
     ip_denied: IntCounterVec,
     body_too_large: IntCounterVec,
     deprecated_requests: IntCounterVec,
@@ -88,12 +90,13 @@ impl Metrics {
             ),
             &["cause"],
         )?;
-        let tls_certificate_expiry = IntGaugeVec::new(
+        let certificate_expiry = IntGaugeVec::new(
             Opts::new(
-                "tls_certificate_not_after_seconds",
-                "Expiry (Unix time) of every listener certificate in use",
+                "certificate_expiry_seconds",
+                "Expiry (Unix time) of every listener certificate in use: from a file \
+                 (certificate: its path) or ordered by ACME (certificate: its first domain)",
             ),
-            &["listener", "certificate"],
+            &["listener", "certificate", "source"],
         )?;
         let ip_denied = IntCounterVec::new(
             Opts::new(
@@ -187,7 +190,7 @@ impl Metrics {
         registry.register(Box::new(body_too_large.clone()))?;
         registry.register(Box::new(deprecated_requests.clone()))?;
         registry.register(Box::new(ip_denied.clone()))?;
-        registry.register(Box::new(tls_certificate_expiry.clone()))?;
+        registry.register(Box::new(certificate_expiry.clone()))?;
         registry.register(Box::new(tls_handshakes.clone()))?;
         registry.register(Box::new(tls_handshake_failures.clone()))?;
         registry.register(Box::new(auth_decisions.clone()))?;
@@ -207,7 +210,8 @@ impl Metrics {
             rate_limit_untracked,
             tls_handshakes,
             tls_handshake_failures,
-            tls_certificate_expiry,
+            certificate_expiry,
+            file_certificates: Mutex::default(),
             ip_denied,
             body_too_large,
             deprecated_requests,
@@ -250,13 +254,45 @@ impl Metrics {
         self.connections_refused.with_label_values(&[reason])
     }
 
-    /// Replaces the certificate expiry gauges with `certs` (listener, file, expiry).
+    /// Replaces the file certificates' expiry gauges with `certs` (listener, file,
+    /// expiry); ACME's stay.
     pub fn tls_certificates<'a>(&self, certs: impl Iterator<Item = (&'a str, &'a str, i64)>) {
-        self.tls_certificate_expiry.reset();
+        let mut files = self
+            .file_certificates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (listener, file) in files.drain(..) {
+            let _ = self
+                .certificate_expiry
+                .remove_label_values(&[&listener, &file, "file"]);
+        }
         for (listener, file, not_after) in certs {
-            self.tls_certificate_expiry
-                .with_label_values(&[listener, file])
-                .set(not_after);
+            self.certificate_expiry(listener, file, "file", not_after);
+            files.push((listener.to_owned(), file.to_owned()));
+        }
+    }
+
+    pub fn certificate_expiry(
+        &self,
+        listener: &str,
+        certificate: &str,
+        source: &str,
+        not_after: i64,
+    ) {
+        self.certificate_expiry
+            .with_label_values(&[listener, certificate, source])
+            .set(not_after);
+    }
+
+    /// An ACME order's end: `issued`, `renewed` or `failed`.
+    pub fn acme_order(&self, result: &str) {
+        match self.counter_vec(
+            "acme_orders_total",
+            "ACME orders by result (issued, renewed, failed)",
+            &["result"],
+        ) {
+            Ok(family) => family.with_label_values(&[result]).inc(),
+            Err(e) => log::warn!("metric acme_orders_total: {e}"),
         }
     }
 

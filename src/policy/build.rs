@@ -6,9 +6,11 @@
 //!
 //! The order, fixed here, is the order every hook runs in:
 //!
-//! - every listener: the server-wide head (the forwarded headers; `[server] deny_from`),
-//!   the listener's own stages (`redirect_https`), then the server-wide tail (bans of
-//!   client-IP jails; strikes of `[server] jails`);
+//! - every listener: on plain listeners with `[acme]`, the HTTP-01 answer first (a
+//!   CA's validation passes no deny list, redirect or route); the server-wide head
+//!   (tracing, the forwarded headers; `[server] deny_from`), the listener's own
+//!   stages (`redirect_https`), then the server-wide tail (bans of client-IP jails;
+//!   strikes of `[server] jails`);
 //! - every route, after its listener's: IP lists (`allow_from`, `deny_from`), CORS
 //!   (preflights answered before authentication), the body limit on a declared length,
 //!   deprecation (410 past the sunset), request validation (media type; the body once
@@ -29,6 +31,7 @@ use super::{
     authenticate, body_limit, cors, deprecation, forwarded, header_rules, https_redirect, jails,
     limits, request_validation, security_headers, strip_prefix, waf,
 };
+use crate::acme::{self, HttpTokens};
 use crate::auth::compile::CompiledAuth;
 use crate::auth::RouteAuth;
 use crate::base::background::Making;
@@ -55,6 +58,8 @@ pub struct Parts<'a> {
     pub clock: &'a Clock,
     /// Where stages ask for background chores.
     pub background: &'a Making<'a>,
+    /// The HTTP-01 challenges in flight (answered when the config has `[acme]`).
+    pub acme_tokens: &'a Arc<HttpTokens>,
 }
 
 /// What the stages of one config share: its lists, server-wide defaults, and the
@@ -71,6 +76,8 @@ pub struct Builder<'a> {
     server_tail: Stages,
     /// `[waf.NAME]` sections, installed on the routes that name them.
     waf: BTreeMap<String, WafSection>,
+    /// Plain listeners answer HTTP-01 challenges (`[acme]` is configured).
+    answers_acme: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -86,6 +93,7 @@ impl<'a> Builder<'a> {
             server_head: Stages::default(),
             server_tail: Stages::default(),
             waf: raw.waf.clone(),
+            answers_acme: raw.acme.is_some(),
         };
         builder.build_server_stages(raw, problems);
         waf::check_rules(&raw.waf, problems);
@@ -162,7 +170,7 @@ impl<'a> Builder<'a> {
     /// The server-wide stages alone: for a listener the config no longer names (a
     /// reload removed or renamed it; its socket keeps listening until a restart).
     pub fn server_stages(&self) -> Stages {
-        self.listener_stages_with(|_| {})
+        self.listener_stages_with(false, |_| {})
     }
 
     /// The response stages of replies to requests no route took (404, 400, ...).
@@ -180,19 +188,22 @@ impl<'a> Builder<'a> {
             // (`bootstrap`, `tls`, `connection`).
             addr: _,
             h2c: _,
-            tls: _,
             proxy_protocol: _,
-            // Stages.
+            // Stages: a plain one answers HTTP-01 challenges.
+            tls,
             redirect_https,
             https_port,
         } = listener;
-        self.listener_stages_with(|stages| {
+        self.listener_stages_with(tls.is_none(), |stages| {
             https_redirect::install(*redirect_https, *https_port, stages);
         })
     }
 
-    fn listener_stages_with(&self, own: impl FnOnce(&mut StagesBuilder)) -> Stages {
+    fn listener_stages_with(&self, plain: bool, own: impl FnOnce(&mut StagesBuilder)) -> Stages {
         let mut stages = StagesBuilder::default();
+        if plain && self.answers_acme {
+            acme::install_http01(self.parts.acme_tokens, &mut stages);
+        }
         stages.include(&self.server_head);
         own(&mut stages);
         stages.include(&self.server_tail);

@@ -17,8 +17,8 @@ use crate::connection;
 use crate::edge::{grpc, request_id};
 use crate::routing::StaticResponse;
 
-/// Writes `reply`: its status and headers, a problem document as body (none for a
-/// status that has no body), and closes the connection when the reply says so.
+/// Writes `reply`: its status and headers, its content or a problem document as body
+/// (none for a status that has no body), and closes the connection when the reply says so.
 pub async fn reply(
     session: &mut Session,
     mut reply: Reply,
@@ -36,12 +36,16 @@ pub async fn reply(
     for (name, value) in std::mem::take(&mut reply.headers) {
         resp.insert_header(name, value)?;
     }
-    let body = match has_body(reply.status) {
-        true => {
+    let body = match (has_body(reply.status), reply.content.take().map(|c| *c)) {
+        (true, Some((content_type, body))) => {
+            resp.insert_header(header::CONTENT_TYPE, content_type)?;
+            body
+        }
+        (true, None) => {
             resp.insert_header(header::CONTENT_TYPE, "application/problem+json")?;
             problem(&reply, &ctx.facts.request_id)
         }
-        false => Bytes::new(),
+        (false, _) => Bytes::new(),
     };
     write(session, resp, body, ctx).await
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Retained, Snapshot};
+use crate::acme;
 use crate::auth::compile::compile_auth;
 use crate::base::background::Making;
 use crate::base::registry::Reusable;
@@ -156,6 +157,7 @@ fn compile_raw(
         jails: &jails,
         clock: &retained.clock,
         background: &making,
+        acme_tokens: &retained.acme.tokens,
     };
     let stages = Builder::new(raw, &parts, &mut problems);
     let listener_stages = raw
@@ -181,6 +183,14 @@ fn compile_raw(
         router.add(listeners, &r.hosts, Arc::new(route));
     }
     router.finish();
+    let acme = acme::plan(
+        raw,
+        &retained.acme,
+        &retained.metrics,
+        &retained.clock,
+        &making,
+        &mut problems,
+    );
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -221,6 +231,7 @@ fn compile_raw(
         redis,
         background: making.finish(),
         tls,
+        acme,
         warnings: found.warnings,
     })
 }

@@ -1,11 +1,12 @@
 //! What outlives snapshots: the registries of reusable state (upstream pools, remote
-//! key sets, rate-limit buckets, jails), the TLS listeners' certificate slots, the
-//! metrics and the security log. Owned by the process, shared with the reloader, the
+//! key sets, rate-limit buckets, jails), the TLS listeners' certificate slots, ACME's
+//! certificates and challenges, the metrics and the security log. Owned by the process, shared with the reloader, the
 //! background services and the proxy.
 
 use std::sync::Arc;
 
 use super::Snapshot;
+use crate::acme::AcmeState;
 use crate::auth::jwks::JwksRegistry;
 use crate::base::background::BackgroundRegistry;
 use crate::base::clock::Clock;
@@ -24,6 +25,8 @@ pub struct Retained {
     /// The chores stages asked for (`base::background`).
     pub background: Arc<BackgroundRegistry>,
     pub tls: TlsSlots,
+    /// ACME's certificates, challenges in flight and account.
+    pub acme: Arc<AcmeState>,
     pub metrics: Arc<Metrics>,
     /// Where stages write their security events (its file is fixed at start).
     pub security_log: SecurityLog,
@@ -41,6 +44,7 @@ impl Retained {
             jails: Arc::default(),
             background: Arc::default(),
             tls: TlsSlots::default(),
+            acme: Arc::default(),
             metrics,
             security_log,
             clock,

@@ -5,6 +5,7 @@ use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::acme::Managed;
 use crate::auth::compile::CompiledAuth;
 use crate::base::background::Background;
 use crate::config::source::ConfigSource;
@@ -52,6 +53,8 @@ pub struct Snapshot {
     pub background: HashMap<String, Arc<Background>>,
     /// Certificates and client-certificate settings of TLS listeners, by name.
     pub tls: HashMap<String, Arc<ListenerTls>>,
+    /// The sets of domains certified by ACME, each kept by its chore.
+    pub acme: Vec<Arc<Managed>>,
     /// Problems worth an operator's attention that do not refuse the config
     /// (certificates close to expiry), as `place: message`.
     pub warnings: Vec<String>,

@@ -20,8 +20,32 @@ pub struct ServerCert {
     pub key: PKey<Private>,
     /// The certificate file, naming it in metrics.
     pub path: String,
-    /// Expiry as seconds since the Unix epoch.
+    /// Validity as seconds since the Unix epoch.
+    pub not_before: i64,
     pub not_after: i64,
+}
+
+impl ServerCert {
+    /// A chain and its key as PEM (what ACME gives), named `label` in metrics.
+    pub fn from_pem(chain_pem: &[u8], key_pem: &[u8], label: String) -> Result<Self, String> {
+        let chain = X509::stack_from_pem(chain_pem).map_err(|e| format!("certificate: {e}"))?;
+        let key = PKey::private_key_from_pem(key_pem).map_err(|_| "not a PEM private key")?;
+        if !super::belong_together(&chain, &key) {
+            return Err("the key does not match the certificate".into());
+        }
+        Ok(ServerCert {
+            not_before: unix_time(chain[0].not_before()),
+            not_after: unix_time(chain[0].not_after()),
+            chain,
+            key,
+            path: label,
+        })
+    }
+
+    /// The DNS names the leaf certifies.
+    pub fn names(&self) -> Vec<String> {
+        dns_names(&self.chain[0])
+    }
 }
 
 pub struct CertStore {
@@ -99,12 +123,12 @@ impl CertStore {
                 }
                 .or_insert(index);
             }
-            let not_after = unix_time(leaf.not_after());
             store.certs.push(ServerCert {
+                not_before: unix_time(leaf.not_before()),
+                not_after: unix_time(leaf.not_after()),
                 chain,
                 key,
                 path: section.cert.display().to_string(),
-                not_after,
             });
         }
         (found.errors.is_empty() && !store.certs.is_empty()).then_some(store)

@@ -3,30 +3,39 @@
 //! picks the certificate for the client's SNI and applies client-certificate
 //! verification from the current [`ListenerTls`], which a reload swaps atomically:
 //! new handshakes use the new certificates, open connections keep theirs.
+//!
+//! A name of the listener's `tls.acme` is served the certificate ACME gave it
+//! ([`AcmeCerts`]); while it has none, its handshakes fail (no certificate is set),
+//! and a TLS-ALPN-01 validation (ALPN `acme-tls/1`, offered alone) gets the
+//! challenge certificate, or a fatal alert when none is pending.
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use openssl::ssl::{NameType, SslOptions, SslVerifyMode, SslVersion};
+use openssl::ssl::{select_next_proto, AlpnError, NameType, SslOptions, SslVerifyMode, SslVersion};
 use openssl::stack::Stack;
 use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::{X509Name, X509NameRef, X509VerifyResult, X509};
 use pingora::listeners::tls::TlsSettings;
-use pingora::listeners::{TlsAccept, ALPN};
+use pingora::listeners::TlsAccept;
 use pingora::protocols::tls::TlsRef;
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::certs::{CertStore, Findings};
+use super::acme_certs::{AcmeCerts, ChallengeCert, ACME_TLS_ALPN};
+use super::certs::{CertStore, Findings, ServerCert};
 use super::client_cert::ClientCert;
 use super::read_certs;
 use crate::config::location::TomlPath;
-use crate::config::raw::{ClientAuth, ListenerTlsSection, TlsVersion};
+use crate::config::raw::{ChallengeKind, ClientAuth, ListenerTlsSection, TlsVersion};
 use crate::observability::Metrics;
 
 /// What a listener's handshakes use, rebuilt (files re-read) on every reload.
 pub struct ListenerTls {
-    certs: CertStore,
+    /// From files; `None` when the listener has ACME certificates only.
+    certs: Option<CertStore>,
+    /// Names served from [`AcmeCerts`] (lower case, as configured).
+    acme_names: Vec<String>,
     client: Option<ClientVerification>,
 }
 
@@ -38,13 +47,20 @@ struct ClientVerification {
 }
 
 impl ListenerTls {
-    pub fn certificates(&self) -> impl Iterator<Item = &super::certs::ServerCert> {
-        self.certs.iter()
+    /// The certificates read from files.
+    pub fn certificates(&self) -> impl Iterator<Item = &ServerCert> {
+        self.certs.iter().flat_map(CertStore::iter)
     }
 
     /// Reads the certificates and client CA of `section` (reported under `at`).
     pub fn load(section: &ListenerTlsSection, at: &TomlPath, found: &mut Findings) -> Option<Self> {
-        let certs = CertStore::load(&section.certificates, at, found);
+        let certs = match section.certificates.is_empty() {
+            true => None,
+            false => Some(CertStore::load(&section.certificates, at, found)?),
+        };
+        let acme_names = (section.acme.iter())
+            .flat_map(|a| a.domains.iter().map(|d| d.to_ascii_lowercase()))
+            .collect();
         let client = match (&section.client_ca, section.client_auth) {
             (Some(path), ClientAuth::Optional | ClientAuth::Require) => {
                 match client_verification(path, section.client_auth) {
@@ -57,10 +73,11 @@ impl ListenerTls {
             }
             _ => None,
         };
-        match certs {
-            Some(certs) if found.errors.is_empty() => Some(ListenerTls { certs, client }),
-            _ => None,
-        }
+        found.errors.is_empty().then_some(ListenerTls {
+            certs,
+            acme_names,
+            client,
+        })
     }
 }
 
@@ -121,19 +138,92 @@ impl TlsSlots {
 pub struct Handshakes {
     pub listener: String,
     pub current: Arc<ArcSwap<ListenerTls>>,
+    pub acme: Arc<AcmeCerts>,
     pub metrics: Arc<Metrics>,
+}
+
+/// The certificate a handshake is given.
+enum Chosen<'a> {
+    File(&'a ServerCert),
+    Acme(Arc<ServerCert>),
+    Challenge(Arc<ChallengeCert>),
+}
+
+impl Handshakes {
+    /// `None`: no certificate for this handshake, which then fails.
+    fn choose<'a>(
+        &self,
+        tls: &'a ListenerTls,
+        sni: Option<&str>,
+        alpn: Option<&[u8]>,
+    ) -> Option<Chosen<'a>> {
+        if alpn == Some(ACME_TLS_ALPN) {
+            // TLS 1.3 selects ALPN before this callback.
+            return sni
+                .and_then(|name| self.acme.challenge(name))
+                .map(Chosen::Challenge);
+        }
+        match sni {
+            Some(name) if tls.acme_names.iter().any(|n| n == name) => self
+                .acme
+                .issued(name)
+                .map(Chosen::Acme)
+                // TLS 1.2 selects ALPN after this callback: a name waiting for its
+                // first certificate can only be a validation's.
+                .or_else(|| self.acme.challenge(name).map(Chosen::Challenge)),
+            _ => match &tls.certs {
+                Some(store) => Some(Chosen::File(store.select(sni))),
+                None => (tls.acme_names.iter())
+                    .find_map(|name| self.acme.issued(name))
+                    .map(Chosen::Acme),
+            },
+        }
+    }
+}
+
+/// Sets a leaf, its key and the intermediates on the handshake.
+fn use_chain(
+    ssl: &mut TlsRef,
+    chain: &[X509],
+    key: &openssl::pkey::PKeyRef<openssl::pkey::Private>,
+) -> Result<(), openssl::error::ErrorStack> {
+    pingora::tls::ext::ssl_use_certificate(ssl, &chain[0])?;
+    pingora::tls::ext::ssl_use_private_key(ssl, key)?;
+    for intermediate in &chain[1..] {
+        pingora::tls::ext::ssl_add_chain_cert(ssl, intermediate)?;
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl TlsAccept for Handshakes {
     async fn certificate_callback(&self, ssl: &mut TlsRef) {
         let tls = self.current.load();
-        let cert = tls.certs.select(ssl.servername(NameType::HOST_NAME));
-        let mut result = pingora::tls::ext::ssl_use_certificate(ssl, &cert.chain[0])
-            .and_then(|()| pingora::tls::ext::ssl_use_private_key(ssl, &cert.key));
-        for intermediate in &cert.chain[1..] {
-            result = result.and_then(|()| pingora::tls::ext::ssl_add_chain_cert(ssl, intermediate));
-        }
+        let sni = ssl
+            .servername(NameType::HOST_NAME)
+            .map(str::to_ascii_lowercase);
+        let alpn = ssl.selected_alpn_protocol().map(<[u8]>::to_vec);
+        let mut result = match self.choose(&tls, sni.as_deref(), alpn.as_deref()) {
+            Some(Chosen::File(cert)) => use_chain(ssl, &cert.chain, &cert.key),
+            Some(Chosen::Acme(cert)) => use_chain(ssl, &cert.chain, &cert.key),
+            Some(Chosen::Challenge(c)) => {
+                if let Err(e) = use_chain(ssl, std::slice::from_ref(&c.cert), &c.key) {
+                    log::error!(
+                        "listener {}: cannot use a challenge certificate: {e}",
+                        self.listener
+                    );
+                }
+                return;
+            }
+            None => {
+                log::debug!(
+                    "listener {}: no certificate for {:?} yet: handshake refused",
+                    self.listener,
+                    sni.as_deref().unwrap_or("(no SNI)")
+                );
+                return;
+            }
+        };
         if let Some(client) = &tls.client {
             ssl.set_verify(client.mode);
             result = result
@@ -175,6 +265,7 @@ pub fn acceptor_settings(
     section: &ListenerTlsSection,
     handshakes: Handshakes,
 ) -> Result<TlsSettings, String> {
+    let acme = handshakes.acme.clone();
     let mut settings = TlsSettings::with_callbacks(Box::new(handshakes))
         .map_err(|e| format!("TLS acceptor: {e}"))?;
     // mozilla_intermediate_v5 already refuses TLS 1.0/1.1 and uses the intermediate
@@ -194,6 +285,47 @@ pub fn acceptor_settings(
     settings
         .set_session_id_context(b"tollgate")
         .map_err(|e| format!("session id context: {e}"))?;
-    settings.set_alpn(if section.http2 { ALPN::H2H1 } else { ALPN::H1 });
+    let ours: &'static [u8] = match section.http2 {
+        true => b"\x02h2\x08http/1.1",
+        false => b"\x08http/1.1",
+    };
+    let challenges = (section.acme.as_ref())
+        .filter(|a| a.challenge == ChallengeKind::TlsAlpn01)
+        .map(|_| acme);
+    settings.set_alpn_select_callback(move |ssl, offered| {
+        if let Some(acme) = challenges
+            .as_ref()
+            .filter(|_| offers(offered, ACME_TLS_ALPN))
+        {
+            let name = ssl
+                .servername(NameType::HOST_NAME)
+                .map(str::to_ascii_lowercase);
+            let Some(challenge) = name.and_then(|n| acme.challenge(&n)) else {
+                return Err(AlpnError::ALERT_FATAL);
+            };
+            // TLS 1.2 selects ALPN after the certificate callback: the challenge's
+            // certificate replaces the one chosen there (of the same key type).
+            return match use_chain(ssl, std::slice::from_ref(&challenge.cert), &challenge.key) {
+                Ok(()) => Ok(ACME_TLS_ALPN),
+                Err(_) => Err(AlpnError::ALERT_FATAL),
+            };
+        }
+        // Like Pingora's own: no protocol in common is no ALPN (HTTP/1.1).
+        select_next_proto(ours, offered).ok_or(AlpnError::NOACK)
+    });
     Ok(settings)
+}
+
+/// Whether an ALPN list (wire format) offers `protocol`.
+fn offers(mut list: &[u8], protocol: &[u8]) -> bool {
+    while let Some((&len, rest)) = list.split_first() {
+        let Some((name, next)) = rest.split_at_checked(usize::from(len)) else {
+            return false;
+        };
+        if name == protocol {
+            return true;
+        }
+        list = next;
+    }
+    false
 }

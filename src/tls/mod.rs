@@ -6,12 +6,14 @@
 //! running listener change certificates; protocol versions, ciphers and ALPN are fixed
 //! per listener at start, certificates and client-certificate settings follow reloads.
 
+mod acme_certs;
 mod certs;
 mod client_cert;
 mod listener;
 mod upstream;
 
-pub use certs::Findings;
+pub use acme_certs::{AcmeCerts, ChallengeCert, ACME_TLS_ALPN};
+pub use certs::{Findings, ServerCert};
 pub use client_cert::{forward_client_cert, ClientCert};
 pub use listener::{acceptor_settings, Handshakes, ListenerTls, TlsSlots};
 pub use upstream::UpstreamTls;
@@ -41,11 +43,7 @@ fn read_key(path: &Path) -> Result<PKey<Private>, String> {
 fn read_pair(cert: &Path, key: &Path) -> Result<(Vec<X509>, PKey<Private>), String> {
     let chain = read_certs(cert)?;
     let key_pem = read_key(key)?;
-    let matches = chain[0]
-        .public_key()
-        .map(|public| public.public_eq(&key_pem))
-        .unwrap_or(false);
-    if !matches {
+    if !belong_together(&chain, &key_pem) {
         return Err(format!(
             "{} does not match the certificate in {}",
             key.display(),
@@ -53,4 +51,12 @@ fn read_pair(cert: &Path, key: &Path) -> Result<(Vec<X509>, PKey<Private>), Stri
         ));
     }
     Ok((chain, key_pem))
+}
+
+/// Whether `key` is the private key of the chain's leaf.
+fn belong_together(chain: &[X509], key: &PKey<Private>) -> bool {
+    chain
+        .first()
+        .and_then(|leaf| leaf.public_key().ok())
+        .is_some_and(|public| public.public_eq(key))
 }

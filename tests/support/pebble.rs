@@ -19,6 +19,8 @@ pub struct Pebble {
     /// The PEM file of the CA that signed the directory's TLS certificate (what an
     /// ACME client must trust to reach it).
     pub directory_ca: PathBuf,
+    /// Pebble's management interface (its issuing roots).
+    management: String,
     children: Vec<Child>,
     _files: tempfile::TempDir,
 }
@@ -31,6 +33,8 @@ pub struct PebbleSettings {
     pub tls_port: u16,
     /// The validity of the certificates it issues (pebble's default when `None`).
     pub validity: Option<Duration>,
+    /// Names whose orders pebble refuses (its policy's block list).
+    pub blocked: Vec<String>,
 }
 
 impl Pebble {
@@ -62,6 +66,7 @@ impl Pebble {
             "tlsPort": settings.tls_port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
+            "domainBlocklist": settings.blocked,
         });
         if let Some(validity) = settings.validity {
             config["certificateValidityPeriod"] = validity.as_secs().into();
@@ -83,6 +88,7 @@ impl Pebble {
         let pebble = Pebble {
             directory: format!("https://127.0.0.1:{port}/dir"),
             directory_ca,
+            management: format!("https://127.0.0.1:{management}"),
             children,
             _files: files,
         };
@@ -101,6 +107,22 @@ impl Pebble {
             pebble.directory
         );
         pebble
+    }
+
+    /// The root (PEM) pebble issues certificates under (made anew at each start).
+    pub async fn issuing_root(&self) -> Vec<u8> {
+        let resp = self
+            .client()
+            .get(format!("{}/roots/0", self.management))
+            .send()
+            .await
+            .expect("pebble's roots");
+        assert!(
+            resp.status().is_success(),
+            "pebble's roots: {}",
+            resp.status()
+        );
+        resp.bytes().await.expect("the root").to_vec()
     }
 
     /// An HTTPS client that trusts the directory's CA (and nothing else).

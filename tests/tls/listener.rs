@@ -117,8 +117,9 @@ async fn old_protocol_versions_are_refused_and_failures_summarized() {
     let expiry: i64 = text
         .lines()
         .find(|l| {
-            l.starts_with("tollgate_tls_certificate_not_after_seconds{")
+            l.starts_with("tollgate_certificate_expiry_seconds{")
                 && l.contains("listener=\"strict\"")
+                && l.contains("source=\"file\"")
         })
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
         .unwrap_or_else(|| panic!("no expiry gauge:\n{text}"));

@@ -34,7 +34,12 @@ pub struct ListenerSection {
 #[serde(deny_unknown_fields)]
 pub struct ListenerTlsSection {
     /// Chosen per handshake by SNI; the first is the default.
+    #[serde(default)]
     pub certificates: Vec<CertificateSection>,
+    /// Certificates ordered from `[acme]` for these domains, served by SNI before
+    /// the files' (which serve every other name).
+    #[serde(default)]
+    pub acme: Option<super::ListenerAcme>,
     #[serde(default)]
     pub min_version: TlsVersion,
     /// Offer HTTP/2 through ALPN (besides HTTP/1.1).

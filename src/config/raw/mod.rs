@@ -8,6 +8,7 @@
 //! A new section of one table (`[admin]`, `[redis]`) is a field of [`RawConfig`] and a
 //! line of [`single_section`]: `config::load` reads such sections through it.
 
+mod acme;
 mod auth;
 mod defaults;
 mod fleet;
@@ -21,6 +22,7 @@ mod tracing;
 mod upstream;
 mod waf;
 
+pub use acme::*;
 pub use auth::*;
 pub use fleet::*;
 pub use jails::*;
@@ -53,6 +55,7 @@ pub struct RawConfig {
     pub routes: Vec<RouteSection>,
     pub tracing: Option<TracingSection>,
     pub fleet: Option<FleetSection>,
+    pub acme: Option<AcmeSection>,
 }
 
 /// Reads one section of a single table into its field of a [`RawConfig`].
@@ -74,6 +77,10 @@ pub const SINGLE_SECTIONS: &[(&str, ReadSection)] = &[
     }),
     ("fleet", |raw, de| {
         raw.fleet = Some(Deserialize::deserialize(de)?);
+        Ok(())
+    }),
+    ("acme", |raw, de| {
+        raw.acme = Some(Deserialize::deserialize(de)?);
         Ok(())
     }),
 ];

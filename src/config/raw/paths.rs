@@ -1,12 +1,12 @@
 //! The file paths a config names, in two kinds: the files it reads (certificates,
 //! keys, CA bundles, IP lists, body schemas, JWT keys and JWKS files: what a document
 //! needs beside it to mean the same elsewhere) and the paths the process writes (pid
-//! file, upgrade socket, log files, the fleet's cache). `config::load` makes both absolute; nothing here
+//! file, upgrade socket, log files, the fleet's cache, the ACME storage). `config::load` makes both absolute; nothing here
 //! touches the file system.
 
 use std::path::PathBuf;
 
-use super::{AuthSection, LogTarget, RawConfig};
+use super::{AcmeStorage, AuthSection, LogTarget, RawConfig};
 
 impl RawConfig {
     /// Every file the config reads, in the order of its sections.
@@ -32,6 +32,7 @@ impl RawConfig {
                 .iter_mut()
                 .filter_map(|r| r.validate.as_mut().and_then(|v| v.body_schema.as_mut())),
         );
+        files.extend(self.acme.as_mut().and_then(|a| a.ca_file.as_mut()));
         if let Some(tls) = self.fleet.as_mut().and_then(|f| f.tls.as_mut()) {
             files.push(&mut tls.ca);
             files.extend([&mut tls.cert, &mut tls.key].into_iter().flatten());
@@ -58,6 +59,9 @@ impl RawConfig {
             }
         }
         paths.extend(self.fleet.as_mut().map(|f| &mut f.cache));
+        if let Some(AcmeStorage::Dir(dir)) = self.acme.as_mut().map(|a| &mut a.storage) {
+            paths.push(dir);
+        }
         paths
     }
 }

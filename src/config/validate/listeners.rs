@@ -52,10 +52,12 @@ fn listener_tls(l: &ListenerSection, path: &TomlPath, out: &mut Problems) {
             "only applies to plain listeners".into(),
         ));
     }
-    if tls.certificates.is_empty() {
+    if tls.certificates.is_empty() && tls.acme.is_none() {
         out.push((
             tp.key("certificates"),
-            "needs at least one { cert = \"chain.pem\", key = \"key.pem\" }".into(),
+            "needs at least one { cert = \"chain.pem\", key = \"key.pem\" }, or acme = \
+             { domains = [...] }"
+                .into(),
         ));
     }
     for (i, c) in tls.certificates.iter().enumerate() {

@@ -3,6 +3,7 @@
 //! One file per kind of section; the checks shared by several (header names, host
 //! patterns) are here.
 
+mod acme;
 mod auth;
 mod limits;
 mod listeners;
@@ -46,6 +47,7 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
     let root = TomlPath::root();
     server(raw, &root.key("server"), &mut out);
     listeners::listeners(raw, unparsed, &mut out);
+    acme::acme(raw, &mut out);
     for (name, up) in &raw.upstreams {
         upstreams::upstream(up, &root.key("upstreams").key(name), &mut out);
     }
@@ -220,7 +222,7 @@ pub(super) fn host_pattern(h: &str) -> Result<(), &'static str> {
 mod tests {
     use crate::config::load_str;
 
-    fn errors(text: &str) -> Vec<String> {
+    pub(super) fn errors(text: &str) -> Vec<String> {
         match load_str(text, "t.toml") {
             Ok(_) => Vec::new(),
             Err(e) => e
@@ -248,17 +250,25 @@ mod tests {
              [[routes]]\nname = \"r\"\nupstream = \"nope\"\n\
              [[routes]]\nname = \"r\"\nhosts = [\"a:80\"]\nmethods = [\"get\"]\nrespond = {{ status = 200 }}\nstrip_prefix = true\n"
         );
-        let errs = errors(&text);
-        for expected in [
-            "listeners.b.addr: address 127.0.0.1:1 is already used",
-            "upstreams.u.targets: needs at least one target",
-            "upstreams.w.targets[0].weight: weights only apply",
-            "routes[0].upstream: no upstream named \"nope\"",
-            "routes[1].name: route name \"r\" is already used",
-            "routes[1].hosts[0]: invalid host",
-            "routes[1].methods[0]: invalid method",
-            "routes[1].strip_prefix: only applies",
-        ] {
+        assert_reported(
+            &text,
+            &[
+                "listeners.b.addr: address 127.0.0.1:1 is already used",
+                "upstreams.u.targets: needs at least one target",
+                "upstreams.w.targets[0].weight: weights only apply",
+                "routes[0].upstream: no upstream named \"nope\"",
+                "routes[1].name: route name \"r\" is already used",
+                "routes[1].hosts[0]: invalid host",
+                "routes[1].methods[0]: invalid method",
+                "routes[1].strip_prefix: only applies",
+            ],
+        );
+    }
+
+    /// Asserts that every one of `expected` begins an error of `text`.
+    pub(super) fn assert_reported(text: &str, expected: &[&str]) {
+        let errs = errors(text);
+        for expected in expected {
             assert!(
                 errs.iter().any(|e| e.starts_with(expected)),
                 "missing {expected:?} in {errs:#?}"

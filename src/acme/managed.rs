@@ -1,0 +1,242 @@
+//! One set of domains, kept certified: a background chore whose rounds serve the
+//! stored certificate (at start: nothing is ordered while it is good), order when
+//! there is none or its renewal is due, and wait after a failure (`schedule`). Each
+//! order counts in `tollgate_acme_orders_total{result}`; what the set is waiting for
+//! is in its [`SetStatus`] (`/readyz`, `tollgate acme status`).
+
+use futures::future::BoxFuture;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::order::{account, order};
+use super::schedule::{backoff, renew_at};
+use super::storage::{Storage, StoredCert};
+use super::{AcmeState, CertSet};
+use crate::base::background::Chore;
+use crate::base::clock::Clock;
+use crate::config::raw::AcmeSection;
+use crate::observability::Metrics;
+use crate::tls::ServerCert;
+
+/// A certificate's renewal is looked at again at least this often (a reload may
+/// have shortened `renew_before`; another node may have renewed it).
+const RECHECK: Duration = Duration::from_secs(3600);
+/// An order that takes longer has failed.
+const ORDER_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub struct Managed {
+    pub set: CertSet,
+    settings: Arc<AcmeSection>,
+    storage: Arc<Storage>,
+    state: Arc<AcmeState>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    status: Mutex<SetStatus>,
+}
+
+/// Where a set stands (times in Unix seconds).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SetStatus {
+    /// Expiry of the certificate served; `None`: none yet, handshakes refused.
+    pub not_after: Option<i64>,
+    pub renew_at: Option<i64>,
+    /// Failed orders in a row, the last one's reason and when the next is tried.
+    pub failures: u32,
+    pub last_error: Option<String>,
+    pub next_attempt: Option<i64>,
+}
+
+impl Chore for Managed {
+    fn first_round(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn round(self: Arc<Self>) -> BoxFuture<'static, Option<Duration>> {
+        Box::pin(async move { Some(self.keep().await) })
+    }
+}
+
+impl Managed {
+    pub fn new(
+        set: CertSet,
+        settings: Arc<AcmeSection>,
+        storage: Arc<Storage>,
+        state: Arc<AcmeState>,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            set,
+            settings,
+            storage,
+            state,
+            metrics,
+            clock,
+            status: Mutex::default(),
+        }
+    }
+
+    pub fn status(&self) -> SetStatus {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SetStatus> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now(&self) -> i64 {
+        i64::try_from(self.clock.unix_millis() / 1000).unwrap_or(i64::MAX)
+    }
+
+    /// One round: serve what there is, order what is due; the wait until the next.
+    async fn keep(&self) -> Duration {
+        let current = match self.serving() {
+            Some(cert) => Some(cert),
+            None => match self.stored().await {
+                Ok(stored) => stored,
+                Err(e) => return self.failed(e),
+            },
+        };
+        let now = self.now();
+        if let Some(cert) = &current {
+            let due = renew_at(cert.not_before, cert.not_after, self.settings.renew_before);
+            if now < due {
+                return secs(due - now).min(RECHECK);
+            }
+        } else if self.lock().failures == 0 {
+            log::warn!(
+                "acme {}: no certificate yet for {} (listeners {}): their handshakes are \
+                 refused until one is issued; ordering now",
+                self.set.id,
+                self.set.domains.join(", "),
+                self.set.listeners.join(", ")
+            );
+        }
+        let ordered = tokio::time::timeout(ORDER_TIMEOUT, self.order()).await;
+        match ordered.unwrap_or_else(|_| Err(format!("no certificate within {ORDER_TIMEOUT:?}"))) {
+            Ok(cert) => {
+                let result = if current.is_some() {
+                    "renewed"
+                } else {
+                    "issued"
+                };
+                self.metrics.acme_order(result);
+                log::info!(
+                    "acme {}: certificate {result} for {}, valid until {}",
+                    self.set.id,
+                    self.set.domains.join(", "),
+                    cert.not_after
+                );
+                let due = renew_at(cert.not_before, cert.not_after, self.settings.renew_before);
+                secs(due - self.now()).min(RECHECK)
+            }
+            Err(e) => {
+                self.metrics.acme_order("failed");
+                self.failed(e)
+            }
+        }
+    }
+
+    /// The certificate served for the set, when it certifies all its domains.
+    fn serving(&self) -> Option<Arc<ServerCert>> {
+        let cert = self.state.certs.issued(&self.set.id)?;
+        let names = cert.names();
+        (self.set.domains.iter())
+            .all(|d| names.contains(d))
+            .then_some(cert)
+    }
+
+    /// The stored certificate, served from now on when it is good for the set.
+    async fn stored(&self) -> Result<Option<Arc<ServerCert>>, String> {
+        let Some(stored) = self.storage.certificate(&self.set.id).await? else {
+            return Ok(None);
+        };
+        match self.usable(&stored) {
+            Ok(cert) => {
+                self.serve(cert.clone());
+                Ok(Some(cert))
+            }
+            Err(why) => {
+                log::warn!(
+                    "acme {}: the stored certificate is not used: {why}",
+                    self.set.id
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    fn usable(&self, stored: &StoredCert) -> Result<Arc<ServerCert>, String> {
+        let cert = ServerCert::from_pem(&stored.chain_pem, &stored.key_pem, self.set.id.clone())?;
+        let names = cert.names();
+        if let Some(missing) = self.set.domains.iter().find(|d| !names.contains(d)) {
+            return Err(format!("it does not certify {missing}"));
+        }
+        if cert.not_after <= self.now() {
+            return Err("it expired".into());
+        }
+        Ok(Arc::new(cert))
+    }
+
+    /// Orders, stores and serves a certificate for the set.
+    async fn order(&self) -> Result<Arc<ServerCert>, String> {
+        let account = self.account().await?;
+        let stored = order(&account, &self.set, &self.state).await?;
+        let cert = self.usable(&stored)?;
+        self.storage.save_certificate(&self.set.id, &stored).await?;
+        self.serve(cert.clone());
+        Ok(cert)
+    }
+
+    async fn account(&self) -> Result<instant_acme::Account, String> {
+        let mut cached = self.state.account.lock().await;
+        if let Some((directory, account)) = cached.as_ref() {
+            if *directory == self.settings.directory {
+                return Ok(account.clone());
+            }
+        }
+        let made = account(&self.settings, &self.storage).await?;
+        *cached = Some((self.settings.directory.clone(), made.clone()));
+        Ok(made)
+    }
+
+    /// Serves `cert` for the set's domains and records its dates.
+    fn serve(&self, cert: Arc<ServerCert>) {
+        self.state.certs.install(&self.set.domains, cert.clone());
+        for listener in &self.set.listeners {
+            self.metrics
+                .certificate_expiry(listener, &self.set.id, "acme", cert.not_after);
+        }
+        let mut status = self.lock();
+        *status = SetStatus {
+            not_after: Some(cert.not_after),
+            renew_at: Some(renew_at(
+                cert.not_before,
+                cert.not_after,
+                self.settings.renew_before,
+            )),
+            ..SetStatus::default()
+        };
+    }
+
+    /// Records a failure; the wait before the next attempt.
+    fn failed(&self, error: String) -> Duration {
+        let mut status = self.lock();
+        status.failures += 1;
+        let wait = backoff(status.failures, rand::random());
+        log::warn!(
+            "acme {}: ordering a certificate for {} failed ({} in a row), next attempt in {}s: {error}",
+            self.set.id,
+            self.set.domains.join(", "),
+            status.failures,
+            wait.as_secs()
+        );
+        status.last_error = Some(error);
+        status.next_attempt = Some(self.now() + i64::try_from(wait.as_secs()).unwrap_or(0));
+        wait
+    }
+}
+
+fn secs(s: i64) -> Duration {
+    Duration::from_secs(u64::try_from(s).unwrap_or(0))
+}

@@ -1,0 +1,147 @@
+//! What an order is made of on this side: the certificate's key and request (ECDSA
+//! P-256, every domain in the subject alternative names) and the self-signed
+//! certificate a TLS-ALPN-01 validation expects (RFC 8737: the name, and the key
+//! authorization's SHA-256 in a critical `id-pe-acmeIdentifier` extension). Fails
+//! only if OpenSSL does.
+
+use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::stack::Stack;
+use openssl::x509::extension::SubjectAlternativeName;
+use openssl::x509::{X509Extension, X509NameBuilder, X509ReqBuilder, X509};
+
+use crate::tls::ChallengeCert;
+
+/// `id-pe-acmeIdentifier` (RFC 8737 §6.1).
+const ACME_IDENTIFIER_OID: &str = "1.3.6.1.5.5.7.1.31";
+
+fn failed(what: &'static str) -> impl Fn(openssl::error::ErrorStack) -> String {
+    move |e| format!("{what}: {e}")
+}
+
+/// A new ECDSA P-256 key.
+pub fn new_key() -> Result<PKey<Private>, String> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(failed("EC group"))?;
+    let key = EcKey::generate(&group).map_err(failed("key"))?;
+    PKey::from_ec_key(key).map_err(failed("key"))
+}
+
+/// A certificate request (DER) for `domains`, signed with `key`.
+pub fn csr(domains: &[String], key: &PKey<Private>) -> Result<Vec<u8>, String> {
+    let mut req = X509ReqBuilder::new().map_err(failed("request"))?;
+    req.set_pubkey(key).map_err(failed("request"))?;
+    let mut name = X509NameBuilder::new().map_err(failed("request"))?;
+    name.append_entry_by_nid(Nid::COMMONNAME, &domains[0])
+        .map_err(failed("request subject"))?;
+    req.set_subject_name(&name.build())
+        .map_err(failed("request subject"))?;
+    let mut san = SubjectAlternativeName::new();
+    for domain in domains {
+        san.dns(domain);
+    }
+    let san = san
+        .build(&req.x509v3_context(None))
+        .map_err(failed("request names"))?;
+    let mut extensions = Stack::new().map_err(failed("request"))?;
+    extensions.push(san).map_err(failed("request"))?;
+    req.add_extensions(&extensions)
+        .map_err(failed("request names"))?;
+    req.sign(key, MessageDigest::sha256())
+        .map_err(failed("signing the request"))?;
+    req.build().to_der().map_err(failed("request"))
+}
+
+/// The certificate that answers a TLS-ALPN-01 validation of `domain`, whose key
+/// authorization has the SHA-256 `digest`.
+pub fn alpn_certificate(domain: &str, digest: &[u8]) -> Result<ChallengeCert, String> {
+    let key = new_key()?;
+    let mut cert = X509::builder().map_err(failed("challenge certificate"))?;
+    cert.set_version(2)
+        .map_err(failed("challenge certificate"))?;
+    let mut serial = BigNum::new().map_err(failed("serial"))?;
+    serial
+        .rand(128, MsbOption::MAYBE_ZERO, false)
+        .map_err(failed("serial"))?;
+    let serial = Asn1Integer::from_bn(&serial).map_err(failed("serial"))?;
+    cert.set_serial_number(&serial).map_err(failed("serial"))?;
+    let mut name = X509NameBuilder::new().map_err(failed("challenge certificate"))?;
+    name.append_entry_by_nid(Nid::COMMONNAME, domain)
+        .map_err(failed("challenge certificate"))?;
+    let name = name.build();
+    cert.set_subject_name(&name).map_err(failed("subject"))?;
+    cert.set_issuer_name(&name).map_err(failed("issuer"))?;
+    let (from, until) = (
+        Asn1Time::days_from_now(0).map_err(failed("validity"))?,
+        Asn1Time::days_from_now(7).map_err(failed("validity"))?,
+    );
+    cert.set_not_before(&from).map_err(failed("validity"))?;
+    cert.set_not_after(&until).map_err(failed("validity"))?;
+    cert.set_pubkey(&key)
+        .map_err(failed("challenge certificate"))?;
+    let san = SubjectAlternativeName::new()
+        .dns(domain)
+        .build(&cert.x509v3_context(None, None))
+        .map_err(failed("challenge certificate names"))?;
+    cert.append_extension(san)
+        .map_err(failed("challenge certificate names"))?;
+    // The extension's value is the DER of an OCTET STRING holding the digest.
+    let mut value = vec![0x04, u8::try_from(digest.len()).unwrap_or(0)];
+    value.extend_from_slice(digest);
+    let oid = Asn1Object::from_str(ACME_IDENTIFIER_OID).map_err(failed("acmeIdentifier"))?;
+    let value = Asn1OctetString::new_from_bytes(&value).map_err(failed("acmeIdentifier"))?;
+    let extension =
+        X509Extension::new_from_der(&oid, true, &value).map_err(failed("acmeIdentifier"))?;
+    cert.append_extension(extension)
+        .map_err(failed("acmeIdentifier"))?;
+    cert.sign(&key, MessageDigest::sha256())
+        .map_err(failed("signing the challenge certificate"))?;
+    Ok(ChallengeCert {
+        cert: cert.build(),
+        key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::x509::X509Req;
+
+    #[test]
+    fn the_request_names_every_domain_and_is_signed_by_its_key() {
+        let key = new_key().expect("key");
+        let domains = vec!["a.example".to_owned(), "b.example".to_owned()];
+        let der = csr(&domains, &key).expect("csr");
+        let req = X509Req::from_der(&der).expect("a DER request");
+        assert!(req.verify(&key).expect("verify"));
+        let text = String::from_utf8(req.to_text().expect("text")).expect("utf-8");
+        assert!(
+            text.contains("DNS:a.example") && text.contains("DNS:b.example"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_challenge_certificate_carries_the_digest_in_a_critical_extension() {
+        let digest = [7u8; 32];
+        let c = alpn_certificate("a.example", &digest).expect("certificate");
+        let der = c.cert.to_der().expect("der");
+        // OID 1.3.6.1.5.5.7.1.31, critical (BOOLEAN TRUE), then the OCTET STRING
+        // wrapping the OCTET STRING of the digest.
+        let mut expected = vec![0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x1f];
+        expected.extend([0x01, 0x01, 0xff, 0x04, 0x22, 0x04, 0x20]);
+        expected.extend(digest);
+        assert!(
+            der.windows(expected.len())
+                .any(|w| w == expected.as_slice()),
+            "the extension is not in the certificate"
+        );
+        let names: Vec<_> = (c.cert.subject_alt_names().expect("names").iter())
+            .filter_map(|n| n.dnsname().map(str::to_owned))
+            .collect();
+        assert_eq!(names, ["a.example"]);
+    }
+}

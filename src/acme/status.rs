@@ -1,0 +1,86 @@
+//! `tollgate acme status -c FILE`: each set of domains of the config, its stored
+//! certificate, expiry and next renewal, read from the storage (no running process
+//! needed). Fails with a message when the config or the storage cannot be read.
+
+use std::fmt::Write;
+
+use super::cert_sets;
+use super::schedule::renew_at;
+use super::storage::DirStorage;
+use crate::config::raw::{AcmeStorage, RawConfig};
+use crate::tls::ServerCert;
+
+/// The report, one block per set.
+pub fn report(raw: &RawConfig) -> Result<String, String> {
+    let Some(settings) = &raw.acme else {
+        return Err("the config has no [acme] section".into());
+    };
+    let storage = match &settings.storage {
+        AcmeStorage::Dir(dir) => DirStorage::new(dir.clone()),
+        AcmeStorage::Etcd => return Err("etcd storage is not available yet".into()),
+    };
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+    .unwrap_or(i64::MAX);
+    let mut out = String::new();
+    for set in cert_sets(raw) {
+        let _ = writeln!(
+            out,
+            "{} ({}, listeners {}, {})",
+            set.id,
+            set.domains.join(", "),
+            set.listeners.join(", "),
+            set.challenge.as_str()
+        );
+        let stored = storage.certificate(&set.id)?;
+        let cert = stored.map(|s| ServerCert::from_pem(&s.chain_pem, &s.key_pem, set.id.clone()));
+        match cert {
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  no certificate stored: it is ordered when tollgate starts"
+                );
+            }
+            Some(Err(e)) => {
+                let _ = writeln!(
+                    out,
+                    "  stored certificate unreadable ({e}): it is ordered again"
+                );
+            }
+            Some(Ok(cert)) => {
+                let renewal = renew_at(cert.not_before, cert.not_after, settings.renew_before);
+                let _ = writeln!(out, "  names:   {}", cert.names().join(", "));
+                let _ = writeln!(
+                    out,
+                    "  expires: {} ({})",
+                    date(cert.not_after),
+                    from_now(cert.not_after - now)
+                );
+                let _ = writeln!(
+                    out,
+                    "  renewal: {} ({})",
+                    date(renewal),
+                    from_now(renewal - now)
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn date(unix: i64) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn from_now(seconds: i64) -> String {
+    let span = humantime::format_duration(std::time::Duration::from_secs(seconds.unsigned_abs()));
+    match seconds >= 0 {
+        true => format!("in {span}"),
+        false => format!("{span} ago"),
+    }
+}
