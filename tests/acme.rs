@@ -360,3 +360,57 @@ async fn a_refused_order_backs_off_while_other_names_are_served() {
     );
     assert!(tg.log().contains("blocked.test"), "{}", tg.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_orders_once_and_every_node_serves_the_certificate() {
+    const CLUSTER: &str = "acme-test";
+    let etcd = crate::support::etcd::Etcd::start().await;
+    let ports = Ports::new();
+    let pebble = ports.pebble(None, &[]).await;
+    let shared = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(&pebble.directory_ca, shared.path().join("directory-ca.pem")).expect("copy");
+    let document = format!(
+        "[acme]\ndirectory = \"{}\"\nca_file = \"directory-ca.pem\"\nstorage = \"etcd\"\n\n\
+         [listeners.main]\naddr = \"127.0.0.1:1\"\n[listeners.web]\naddr = \"127.0.0.1:2\"\n\
+         [listeners.secure]\naddr = \"127.0.0.1:3\"\n\
+         tls = {{ acme = {{ domains = [\"a.test\"], challenge = \"http-01\" }} }}\n\n\
+         [[routes]]\nname = \"hello\"\nrespond = {{ status = 200, body = \"hi\" }}\n",
+        pebble.directory,
+    );
+    let file = shared.path().join("cluster.toml");
+    std::fs::write(&file, document).expect("write");
+    let url = etcd.url();
+    let out = crate::support::tollgate::cli(
+        &["push", "--etcd", &url, "--cluster", CLUSTER, "-c"],
+        Some(&file),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Pebble validates on the first node's plain listener, whichever node orders.
+    let node = |web: u16, secure: u16| {
+        format!(
+            "[fleet]\netcd = [\"{url}\"]\ncluster = \"{CLUSTER}\"\ncache = \"$DIR/cache\"\n\
+             [listeners.web]\naddr = \"127.0.0.1:{web}\"\n\
+             [listeners.secure]\naddr = \"127.0.0.1:{secure}\"\n"
+        )
+    };
+    let other_secure = free_port();
+    let (first, second) = (
+        node(ports.web, ports.secure),
+        node(free_port(), other_secure),
+    );
+    let (a, b) = tokio::join!(Tollgate::start(&first), Tollgate::start(&second));
+    certified(&a, Duration::from_secs(60)).await;
+    certified(&b, Duration::from_secs(60)).await;
+    let served_a = served(ports.secure, "a.test").to_der().expect("der");
+    let served_b = served(other_secure, "a.test").to_der().expect("der");
+    assert_eq!(served_a, served_b, "both nodes serve the one certificate");
+    let issued =
+        |metrics: String| metric(&metrics, "tollgate_acme_orders_total{result=\"issued\"}");
+    let orders = issued(a.metrics().await) + issued(b.metrics().await);
+    assert_eq!(orders, 1, "{}\n{}", a.log(), b.log());
+}

@@ -1,15 +1,19 @@
 //! HTTP-01: the key authorizations of the orders in flight, by token, and the stage
 //! that answers `GET /.well-known/acme-challenge/TOKEN` on every plain listener,
 //! first of its stages (before deny lists, redirects, routing and authentication).
-//! A token not in flight gets 404; other paths go on untouched.
+//! A token not in flight gets 404; other paths go on untouched. On a fleet, a token
+//! another node published is looked up in etcd (a failed lookup is a 404, logged).
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use super::Storage;
 use crate::stage::{Cx, Declared, Hooks, Reply, Stage, StagesBuilder, Step};
+
+/// How long a fleet's token lookup may take.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub const CHALLENGE_PATH: &str = "/.well-known/acme-challenge/";
 
@@ -38,13 +42,34 @@ impl HttpTokens {
 
 struct Http01 {
     tokens: Arc<HttpTokens>,
+    /// The fleet's storage, where other nodes publish their tokens.
+    fleet: Option<Arc<Storage>>,
 }
 
 /// Adds the HTTP-01 answer to a plain listener's stages.
-pub fn install(tokens: &Arc<HttpTokens>, stages: &mut StagesBuilder) {
+pub fn install(
+    tokens: &Arc<HttpTokens>,
+    storage: Option<&Arc<Storage>>,
+    stages: &mut StagesBuilder,
+) {
+    let fleet = storage
+        .filter(|s| matches!(***s, Storage::Etcd(_)))
+        .cloned();
     stages.add(Http01 {
         tokens: tokens.clone(),
+        fleet,
     });
+}
+
+fn answer(key_authorization: Option<String>) -> Reply {
+    match key_authorization {
+        Some(answer) => Reply::with_content(
+            StatusCode::OK,
+            HeaderValue::from_static("application/octet-stream"),
+            Bytes::from(answer),
+        ),
+        None => Reply::new(StatusCode::NOT_FOUND, "no ACME challenge with this token"),
+    }
 }
 
 impl Stage for Http01 {
@@ -61,13 +86,16 @@ impl Stage for Http01 {
         let Some(token) = view.path.strip_prefix(CHALLENGE_PATH) else {
             return Step::Continue;
         };
-        Step::Reply(match self.tokens.get(token) {
-            Some(answer) => Reply::with_content(
-                StatusCode::OK,
-                HeaderValue::from_static("application/octet-stream"),
-                Bytes::from(answer),
-            ),
-            None => Reply::new(StatusCode::NOT_FOUND, "no ACME challenge with this token"),
-        })
+        match (self.tokens.get(token), self.fleet.as_deref()) {
+            (Some(local), _) => Step::Reply(answer(Some(local))),
+            (None, Some(Storage::Etcd(etcd))) => {
+                let token = token.to_owned();
+                Step::Wait(Box::pin(async move {
+                    let found = tokio::time::timeout(LOOKUP_TIMEOUT, etcd.token(&token)).await;
+                    Err(answer(found.ok().flatten()))
+                }))
+            }
+            (None, _) => Step::Reply(answer(None)),
+        }
     }
 }

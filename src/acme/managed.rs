@@ -8,9 +8,10 @@ use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::etcd::LOCK_WAIT;
 use super::order::{account, order};
 use super::schedule::{backoff, renew_at};
-use super::storage::{Storage, StoredCert};
+use super::storage::{Storage, StoredCert, Turn};
 use super::{AcmeState, CertSet};
 use crate::base::background::Chore;
 use crate::base::clock::Clock;
@@ -23,6 +24,8 @@ use crate::tls::ServerCert;
 const RECHECK: Duration = Duration::from_secs(3600);
 /// An order that takes longer has failed.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(300);
+/// While another node orders the set, its storage is looked at again this often.
+const TAKEN_RETRY: Duration = LOCK_WAIT;
 
 pub struct Managed {
     pub set: CertSet,
@@ -93,17 +96,14 @@ impl Managed {
         let current = match self.serving() {
             Some(cert) => Some(cert),
             None => match self.stored().await {
-                Ok(stored) => stored,
+                Ok(stored) => stored.inspect(|cert| self.serve(cert.clone())),
                 Err(e) => return self.failed(e),
             },
         };
-        let now = self.now();
-        if let Some(cert) = &current {
-            let due = renew_at(cert.not_before, cert.not_after, self.settings.renew_before);
-            if now < due {
-                return secs(due - now).min(RECHECK);
-            }
-        } else if self.lock().failures == 0 {
+        if let Some(wait) = self.until_due(current.as_deref()) {
+            return wait;
+        }
+        if current.is_none() && self.lock().failures == 0 {
             log::warn!(
                 "acme {}: no certificate yet for {} (listeners {}): their handshakes are \
                  refused until one is issued; ordering now",
@@ -112,13 +112,29 @@ impl Managed {
                 self.set.listeners.join(", ")
             );
         }
+        let _lock = match self.storage.turn(&self.set.id).await {
+            Ok(Turn::Mine(lock)) => lock,
+            Ok(Turn::Taken) => {
+                log::info!("acme {}: another node is ordering it", self.set.id);
+                return TAKEN_RETRY;
+            }
+            Err(e) => return self.failed(e),
+        };
+        // While this node waited for the lock, another may have ordered (a fleet).
+        match self.stored().await {
+            Ok(Some(stored)) if self.until_due(Some(&stored)).is_some() => {
+                self.serve(stored.clone());
+                return self.until_due(Some(&stored)).unwrap_or(RECHECK);
+            }
+            Err(e) => return self.failed(e),
+            _ => {}
+        }
         let ordered = tokio::time::timeout(ORDER_TIMEOUT, self.order()).await;
         match ordered.unwrap_or_else(|_| Err(format!("no certificate within {ORDER_TIMEOUT:?}"))) {
             Ok(cert) => {
-                let result = if current.is_some() {
-                    "renewed"
-                } else {
-                    "issued"
+                let result = match current {
+                    Some(_) => "renewed",
+                    None => "issued",
                 };
                 self.metrics.acme_order(result);
                 log::info!(
@@ -127,14 +143,21 @@ impl Managed {
                     self.set.domains.join(", "),
                     cert.not_after
                 );
-                let due = renew_at(cert.not_before, cert.not_after, self.settings.renew_before);
-                secs(due - self.now()).min(RECHECK)
+                self.until_due(Some(&cert)).unwrap_or(RECHECK)
             }
             Err(e) => {
                 self.metrics.acme_order("failed");
                 self.failed(e)
             }
         }
+    }
+
+    /// The wait until `cert`'s renewal; `None` when it is due (or there is none).
+    fn until_due(&self, cert: Option<&ServerCert>) -> Option<Duration> {
+        let cert = cert?;
+        let due = renew_at(cert.not_before, cert.not_after, self.settings.renew_before);
+        let now = self.now();
+        (now < due).then(|| secs(due - now).min(RECHECK))
     }
 
     /// The certificate served for the set, when it certifies all its domains.
@@ -146,16 +169,13 @@ impl Managed {
             .then_some(cert)
     }
 
-    /// The stored certificate, served from now on when it is good for the set.
+    /// The stored certificate, when it is good for the set.
     async fn stored(&self) -> Result<Option<Arc<ServerCert>>, String> {
         let Some(stored) = self.storage.certificate(&self.set.id).await? else {
             return Ok(None);
         };
         match self.usable(&stored) {
-            Ok(cert) => {
-                self.serve(cert.clone());
-                Ok(Some(cert))
-            }
+            Ok(cert) => Ok(Some(cert)),
             Err(why) => {
                 log::warn!(
                     "acme {}: the stored certificate is not used: {why}",
@@ -181,7 +201,7 @@ impl Managed {
     /// Orders, stores and serves a certificate for the set.
     async fn order(&self) -> Result<Arc<ServerCert>, String> {
         let account = self.account().await?;
-        let stored = order(&account, &self.set, &self.state).await?;
+        let stored = order(&account, &self.set, &self.state, &self.storage).await?;
         let cert = self.usable(&stored)?;
         self.storage.save_certificate(&self.set.id, &stored).await?;
         self.serve(cert.clone());

@@ -4,7 +4,8 @@
 //! - `challenge`: HTTP-01 tokens and the stage answering them on plain listeners;
 //! - `order`: the account and one order (TLS-ALPN-01 answered by `tls`' handshakes);
 //! - `proof`: keys, certificate requests, TLS-ALPN-01 certificates;
-//! - `storage`: where the account and certificates are kept;
+//! - `storage`: where the account and certificates are kept (`etcd`: on a fleet,
+//!   with the lock that lets one node order a set at a time);
 //! - `schedule`: when to renew, how long to wait after a failure;
 //! - `managed`: one background chore per set of domains, which serves the stored
 //!   certificate at once, orders when there is none or renewal is due, and backs off
@@ -16,6 +17,7 @@
 //! every other name is served.
 
 mod challenge;
+mod etcd;
 mod managed;
 mod order;
 mod proof;
@@ -25,6 +27,7 @@ mod storage;
 
 pub use challenge::{install as install_http01, HttpTokens, CHALLENGE_PATH};
 pub use managed::{Managed, SetStatus};
+pub use storage::Storage;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,7 +38,8 @@ use crate::config::location::{Problems, TomlPath};
 use crate::config::raw::{AcmeStorage, ChallengeKind, RawConfig};
 use crate::observability::Metrics;
 use crate::tls::AcmeCerts;
-use storage::{DirStorage, Storage};
+use etcd::EtcdStorage;
+use storage::DirStorage;
 
 /// What outlives configs: the certificates served, the challenges in flight, the
 /// account in use.
@@ -82,29 +86,49 @@ pub fn cert_sets(raw: &RawConfig) -> Vec<CertSet> {
     sets.into_values().collect()
 }
 
+/// The storage `[acme]` names (`None` without `[acme]`, or with a problem, reported).
+/// `"etcd"` is reached through the node's `[fleet]`: a cluster's document has none
+/// (each node adds its own), so without one this file orders nothing, and says so.
+pub fn storage(
+    raw: &RawConfig,
+    problems: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> Option<Arc<Storage>> {
+    let settings = raw.acme.as_ref()?;
+    match (&settings.storage, &raw.fleet) {
+        (AcmeStorage::Dir(dir), _) => Some(Arc::new(Storage::Dir(DirStorage::new(dir.clone())))),
+        (AcmeStorage::Etcd, Some(fleet)) => match EtcdStorage::new(fleet) {
+            Ok(etcd) => Some(Arc::new(Storage::Etcd(Box::new(etcd)))),
+            Err(e) => {
+                problems.push((TomlPath::root().key("acme").key("storage"), e));
+                None
+            }
+        },
+        (AcmeStorage::Etcd, None) => {
+            warnings.push(
+                "acme.storage: \"etcd\" is the fleet's: without [fleet] (a cluster's document), \
+                 only the nodes that run it order certificates"
+                    .into(),
+            );
+            None
+        }
+    }
+}
+
 /// The chores of `raw`'s sets (kept across reloads while the set and `[acme]` are
 /// unchanged).
 pub fn plan(
     raw: &RawConfig,
+    storage: Option<&Arc<Storage>>,
     state: &Arc<AcmeState>,
     metrics: &Arc<Metrics>,
     clock: &Clock,
     making: &Making<'_>,
     problems: &mut Problems,
 ) -> Vec<Arc<Managed>> {
-    let Some(settings) = &raw.acme else {
+    let (Some(settings), Some(storage)) = (&raw.acme, storage) else {
         return Vec::new();
     };
-    let storage = Arc::new(match &settings.storage {
-        AcmeStorage::Dir(dir) => Storage::Dir(DirStorage::new(dir.clone())),
-        AcmeStorage::Etcd => {
-            problems.push((
-                TomlPath::root().key("acme").key("storage"),
-                "etcd storage is not available yet".into(),
-            ));
-            return Vec::new();
-        }
-    });
     let settings = Arc::new(settings.clone());
     let mut managed = Vec::new();
     for set in cert_sets(raw) {

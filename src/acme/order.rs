@@ -69,6 +69,7 @@ pub async fn order(
     account: &Account,
     set: &CertSet,
     state: &AcmeState,
+    storage: &Storage,
 ) -> Result<StoredCert, String> {
     let identifiers: Vec<Identifier> = (set.domains.iter())
         .map(|d| Identifier::Dns(d.clone()))
@@ -108,6 +109,9 @@ pub async fn order(
                     .tokens
                     .insert(&challenge.token, key_authorization.as_str());
                 published.tokens.push(challenge.token.clone());
+                storage
+                    .publish_token(&challenge.token, key_authorization.as_str())
+                    .await?;
             }
             ChallengeKind::TlsAlpn01 => {
                 let cert = proof::alpn_certificate(&name, key_authorization.digest().as_ref())?;

@@ -1,13 +1,12 @@
 //! `tollgate acme status -c FILE`: each set of domains of the config, its stored
-//! certificate, expiry and next renewal, read from the storage (no running process
-//! needed). Fails with a message when the config or the storage cannot be read.
+//! certificate, expiry and next renewal, read from the storage (a directory or the
+//! fleet's etcd; no running process needed). Fails with a message when the config or the storage cannot be read.
 
 use std::fmt::Write;
 
 use super::cert_sets;
 use super::schedule::renew_at;
-use super::storage::DirStorage;
-use crate::config::raw::{AcmeStorage, RawConfig};
+use crate::config::raw::RawConfig;
 use crate::tls::ServerCert;
 
 /// The report, one block per set.
@@ -15,10 +14,15 @@ pub fn report(raw: &RawConfig) -> Result<String, String> {
     let Some(settings) = &raw.acme else {
         return Err("the config has no [acme] section".into());
     };
-    let storage = match &settings.storage {
-        AcmeStorage::Dir(dir) => DirStorage::new(dir.clone()),
-        AcmeStorage::Etcd => return Err("etcd storage is not available yet".into()),
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
+    let Some(storage) = super::storage(raw, &mut problems, &mut warnings) else {
+        let why = problems.iter().map(|(at, e)| format!("{at}: {e}"));
+        return Err(why.chain(warnings).collect::<Vec<_>>().join("; "));
     };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("a runtime to read the storage: {e}"))?;
     let now = i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -35,7 +39,7 @@ pub fn report(raw: &RawConfig) -> Result<String, String> {
             set.listeners.join(", "),
             set.challenge.as_str()
         );
-        let stored = storage.certificate(&set.id)?;
+        let stored = runtime.block_on(storage.certificate(&set.id))?;
         let cert = stored.map(|s| ServerCert::from_pem(&s.chain_pem, &s.key_pem, set.id.clone()));
         match cert {
             None => {

@@ -1,11 +1,14 @@
 //! Where the ACME account and the certificates are kept, so that a restart serves
-//! what it has and orders nothing. A directory (the unit's `StateDirectory`):
+//! what it has and orders nothing: the fleet's etcd (`etcd`), or a directory (the
+//! unit's `StateDirectory`):
 //! `accounts/DIGEST.json` (one account per directory URL), `certificates/NAME/`
 //! with `fullchain.pem` and `key.pem`; secrets are written 0600 in 0700 directories,
 //! each file whole (a temporary file renamed over the old). Every failure is a
 //! message naming the path.
 
 use sha2::{Digest, Sha256};
+
+use super::etcd::{EtcdStorage, OrderLock};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -20,32 +23,73 @@ pub struct StoredCert {
 /// The storage `[acme] storage` names.
 pub enum Storage {
     Dir(DirStorage),
+    /// Boxed: etcd's client is large.
+    Etcd(Box<EtcdStorage>),
+}
+
+/// Whether this node may order a set now.
+pub enum Turn {
+    /// Yes (on a fleet, while it holds the lock).
+    Mine(Option<Box<OrderLock>>),
+    /// Another node is ordering it.
+    Taken,
 }
 
 impl Storage {
     pub async fn account(&self, directory_url: &str) -> Result<Option<String>, String> {
+        let digest = account_digest(directory_url);
         match self {
-            Storage::Dir(dir) => dir.account(directory_url),
+            Storage::Dir(dir) => dir.account(&digest),
+            Storage::Etcd(etcd) => etcd.account(&digest).await,
         }
     }
 
     pub async fn save_account(&self, directory_url: &str, credentials: &str) -> Result<(), String> {
+        let digest = account_digest(directory_url);
         match self {
-            Storage::Dir(dir) => dir.save_account(directory_url, credentials),
+            Storage::Dir(dir) => dir.save_account(&digest, credentials),
+            Storage::Etcd(etcd) => etcd.save_account(&digest, credentials).await,
         }
     }
 
     pub async fn certificate(&self, name: &str) -> Result<Option<StoredCert>, String> {
         match self {
             Storage::Dir(dir) => dir.certificate(name),
+            Storage::Etcd(etcd) => etcd.certificate(name).await,
         }
     }
 
     pub async fn save_certificate(&self, name: &str, cert: &StoredCert) -> Result<(), String> {
         match self {
             Storage::Dir(dir) => dir.save_certificate(name, cert),
+            Storage::Etcd(etcd) => etcd.save_certificate(name, cert).await,
         }
     }
+
+    /// Makes an HTTP-01 answer known to every node (a fleet's); a single host's
+    /// tokens are in memory only.
+    pub async fn publish_token(&self, token: &str, key_authorization: &str) -> Result<(), String> {
+        match self {
+            Storage::Dir(_) => Ok(()),
+            Storage::Etcd(etcd) => etcd.publish_token(token, key_authorization).await,
+        }
+    }
+
+    /// Whether this node orders `name` now: always on a single host.
+    pub async fn turn(&self, name: &str) -> Result<Turn, String> {
+        match self {
+            Storage::Dir(_) => Ok(Turn::Mine(None)),
+            Storage::Etcd(etcd) => Ok(match etcd.lock(name).await? {
+                Some(lock) => Turn::Mine(Some(Box::new(lock))),
+                None => Turn::Taken,
+            }),
+        }
+    }
+}
+
+/// One account per CA: its credentials are stored under the digest of its URL.
+fn account_digest(directory_url: &str) -> String {
+    hex::encode(&Sha256::digest(directory_url.as_bytes())[..8])
 }
 
 #[derive(Debug, Clone)]
@@ -58,8 +102,7 @@ impl DirStorage {
         Self { root }
     }
 
-    fn account_path(&self, directory_url: &str) -> PathBuf {
-        let digest = hex::encode(&Sha256::digest(directory_url.as_bytes())[..8]);
+    fn account_path(&self, digest: &str) -> PathBuf {
         self.root.join("accounts").join(format!("{digest}.json"))
     }
 
@@ -67,14 +110,14 @@ impl DirStorage {
         self.root.join("certificates").join(name)
     }
 
-    /// The account's credentials (JSON) for the CA at `directory_url`, if stored.
-    pub fn account(&self, directory_url: &str) -> Result<Option<String>, String> {
-        read(&self.account_path(directory_url))
+    /// The account's credentials (JSON) for the CA whose URL has `digest`.
+    fn account(&self, digest: &str) -> Result<Option<String>, String> {
+        read(&self.account_path(digest))
             .map(|found| found.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
-    pub fn save_account(&self, directory_url: &str, credentials: &str) -> Result<(), String> {
-        write_secret(&self.account_path(directory_url), credentials.as_bytes())
+    fn save_account(&self, digest: &str, credentials: &str) -> Result<(), String> {
+        write_secret(&self.account_path(digest), credentials.as_bytes())
     }
 
     /// The certificate stored under `name` (the first domain of its set), if any.
@@ -147,14 +190,13 @@ mod tests {
         let key = dir.path().join("acme/certificates/a.example/key.pem");
         let mode = std::fs::metadata(key).expect("key").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(storage.account("https://ca.example/dir"), Ok(None));
-        storage
-            .save_account("https://ca.example/dir", "{}")
-            .expect("saved");
-        assert_eq!(
-            storage.account("https://ca.example/dir"),
-            Ok(Some("{}".to_owned()))
+        let (ca, other) = (
+            account_digest("https://ca.example/dir"),
+            account_digest("https://other.example/dir"),
         );
-        assert_eq!(storage.account("https://other.example/dir"), Ok(None));
+        assert_eq!(storage.account(&ca), Ok(None));
+        storage.save_account(&ca, "{}").expect("saved");
+        assert_eq!(storage.account(&ca), Ok(Some("{}".to_owned())));
+        assert_eq!(storage.account(&other), Ok(None));
     }
 }

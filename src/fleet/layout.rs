@@ -1,7 +1,8 @@
 //! Where a cluster lives in etcd, under `/tollgate/CLUSTER/`: `config` (the TOML
 //! document, exactly as a file), `files/PATH` (each file it reads, by its path relative
-//! to the document), `pushed` (when and from where the document was pushed, JSON) and
-//! `nodes/ID` (running nodes, under a lease).
+//! to the document), `pushed` (when and from where the document was pushed, JSON),
+//! `nodes/ID` (running nodes, under a lease) and `acme/...` (the ACME account,
+//! certificates, HTTP-01 tokens and order locks of `[acme] storage = "etcd"`).
 
 use crate::config::raw::valid_cluster_name;
 
@@ -50,6 +51,11 @@ impl Layout {
 
     pub fn node(&self, id: &str) -> String {
         format!("{}{id}", self.nodes_prefix())
+    }
+
+    /// A key of ACME's storage, e.g. `acme/certificates/NAME/key`.
+    pub fn acme(&self, key: &str) -> String {
+        format!("{}acme/{key}", self.root)
     }
 
     /// The file path a `files/` key names; `None` for a key outside the prefix.

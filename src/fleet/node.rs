@@ -265,11 +265,42 @@ fn write_atomically(path: &Path, content: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&scratch, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// `[fleet]` as a table, with the paths `config::load` made absolute.
+fn fleet_table(f: &crate::config::raw::FleetSection) -> toml::Table {
+    let path = |p: &Path| toml::Value::from(p.display().to_string());
+    let mut table = toml::Table::new();
+    table.insert("etcd".into(), f.etcd.clone().into());
+    table.insert("cluster".into(), f.cluster.clone().into());
+    table.insert("cache".into(), path(&f.cache));
+    for (key, value) in [
+        ("username_env", &f.username_env),
+        ("password_env", &f.password_env),
+    ] {
+        if let Some(value) = value {
+            table.insert(key.into(), value.clone().into());
+        }
+    }
+    if let Some(tls) = &f.tls {
+        let mut t = toml::Table::new();
+        t.insert("ca".into(), path(&tls.ca));
+        for (key, value) in [("cert", &tls.cert), ("key", &tls.key)] {
+            if let Some(value) = value {
+                t.insert(key.into(), path(value));
+            }
+        }
+        table.insert("tls".into(), t.into());
+    }
+    table
+}
+
 /// The host's own keys, from the local file.
 struct HostKeys {
     server: toml::Table,
     listener_addrs: Vec<(String, toml::Value)>,
     admin: Option<toml::Value>,
+    /// The local `[fleet]`, paths resolved: what the node's other uses of etcd (ACME
+    /// storage) reach it with.
+    fleet: Option<toml::Table>,
 }
 
 impl HostKeys {
@@ -301,13 +332,17 @@ impl HostKeys {
             server,
             listener_addrs,
             admin: table.get("admin").cloned(),
+            fleet: raw.fleet.as_ref().map(fleet_table),
         })
     }
 
-    /// `document` with these keys in place of its own, and without `[fleet]`.
+    /// `document` with these keys in place of its own, `[fleet]` included.
     fn apply(&self, document: &str) -> anyhow::Result<String> {
         let mut doc: toml::Table = document.parse().context("the cluster's document")?;
         doc.remove("fleet");
+        if let Some(fleet) = &self.fleet {
+            doc.insert("fleet".into(), fleet.clone().into());
+        }
         let server = doc
             .entry("server")
             .or_insert_with(|| toml::Table::new().into());
@@ -374,7 +409,11 @@ mod tests {
         );
         assert_eq!(node["listeners"]["main"]["h2c"].as_bool(), Some(true));
         assert_eq!(node["admin"]["listen"].as_str(), Some("127.0.0.1:9900"));
-        assert!(node.get("fleet").is_none());
+        assert_eq!(node["fleet"]["cluster"].as_str(), Some("c"));
+        assert_eq!(
+            node["fleet"]["etcd"][0].as_str(),
+            Some("http://127.0.0.1:2379")
+        );
     }
 
     #[test]

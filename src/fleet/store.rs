@@ -178,6 +178,11 @@ impl Fleet {
         ))
     }
 
+    /// The connected client, for what another module keeps in the cluster (ACME).
+    pub fn into_client(self) -> Client {
+        self.client
+    }
+
     /// A range read, tried up to [`READ_ATTEMPTS`] times: a member going away makes
     /// the next read fail once while the cluster elects a leader or the client moves
     /// to another endpoint. Reads change nothing, so trying again is safe.

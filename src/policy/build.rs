@@ -58,8 +58,10 @@ pub struct Parts<'a> {
     pub clock: &'a Clock,
     /// Where stages ask for background chores.
     pub background: &'a Making<'a>,
-    /// The HTTP-01 challenges in flight (answered when the config has `[acme]`).
+    /// The HTTP-01 challenges in flight (answered when the config has `[acme]`), and
+    /// on a fleet the storage where other nodes publish theirs.
     pub acme_tokens: &'a Arc<HttpTokens>,
+    pub acme_storage: Option<&'a Arc<acme::Storage>>,
 }
 
 /// What the stages of one config share: its lists, server-wide defaults, and the
@@ -202,7 +204,7 @@ impl<'a> Builder<'a> {
     fn listener_stages_with(&self, plain: bool, own: impl FnOnce(&mut StagesBuilder)) -> Stages {
         let mut stages = StagesBuilder::default();
         if plain && self.answers_acme {
-            acme::install_http01(self.parts.acme_tokens, &mut stages);
+            acme::install_http01(self.parts.acme_tokens, self.parts.acme_storage, &mut stages);
         }
         stages.include(&self.server_head);
         own(&mut stages);

@@ -148,6 +148,7 @@ fn compile_raw(
     };
     let trusted_proxies = TrustedProxies::new(s.trusted_proxies.clone(), client_ip_header);
     let making = Making::new(&retained.background);
+    let acme_storage = acme::storage(raw, &mut problems, &mut found.warnings);
     let parts = Parts {
         metrics: &retained.metrics,
         security_log: &retained.security_log,
@@ -158,6 +159,7 @@ fn compile_raw(
         clock: &retained.clock,
         background: &making,
         acme_tokens: &retained.acme.tokens,
+        acme_storage: acme_storage.as_ref(),
     };
     let stages = Builder::new(raw, &parts, &mut problems);
     let listener_stages = raw
@@ -185,6 +187,7 @@ fn compile_raw(
     router.finish();
     let acme = acme::plan(
         raw,
+        acme_storage.as_ref(),
         &retained.acme,
         &retained.metrics,
         &retained.clock,

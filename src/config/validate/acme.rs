@@ -1,17 +1,17 @@
 //! `[acme]` and the listeners' `tls.acme`: a directory over HTTPS, contacts as
-//! `mailto:` URLs, storage that exists for the kind of host (etcd needs `[fleet]`),
+//! `mailto:` URLs,
 //! domains that a CA can validate (DNS names, no wildcard, no address), each in one
 //! set only, and a plain listener wherever HTTP-01 must be answered.
 
 use std::collections::BTreeMap;
 
 use super::{host_pattern, Problems, TomlPath};
-use crate::config::raw::{AcmeSection, AcmeStorage, ChallengeKind, RawConfig};
+use crate::config::raw::{AcmeSection, ChallengeKind, RawConfig};
 
 pub(super) fn acme(raw: &RawConfig, out: &mut Problems) {
     let root = TomlPath::root();
     if let Some(a) = &raw.acme {
-        section(raw, a, &root.key("acme"), out);
+        section(a, &root.key("acme"), out);
     }
     // Each domain, with the set it is ordered in and where that set was named.
     let mut sets: BTreeMap<&str, (Vec<&str>, TomlPath)> = BTreeMap::new();
@@ -66,7 +66,7 @@ pub(super) fn acme(raw: &RawConfig, out: &mut Problems) {
     }
 }
 
-fn section(raw: &RawConfig, a: &AcmeSection, at: &TomlPath, out: &mut Problems) {
+fn section(a: &AcmeSection, at: &TomlPath, out: &mut Problems) {
     if !a.directory.starts_with("https://") {
         out.push((
             at.key("directory"),
@@ -94,12 +94,6 @@ fn section(raw: &RawConfig, a: &AcmeSection, at: &TomlPath, out: &mut Problems) 
                 "name an environment variable".into(),
             ));
         }
-    }
-    if a.storage == AcmeStorage::Etcd && raw.fleet.is_none() {
-        out.push((
-            at.key("storage"),
-            "\"etcd\" is the fleet's etcd: it needs a [fleet] section".into(),
-        ));
     }
 }
 
@@ -157,7 +151,6 @@ mod tests {
             &[
             "acme.directory: \"http://ca.example/dir\": an ACME directory is an https:// URL",
             "acme.contact[0]: \"ops@example.com\": expected a mailto: URL",
-            "acme.storage: \"etcd\" is the fleet's etcd: it needs a [fleet] section",
             "acme.renew_before: must be greater than 0",
             "acme.eab.kid: must not be empty",
             "acme.eab.hmac_env: name an environment variable",
