@@ -118,6 +118,16 @@ async fn acme_sets(tg: &Tollgate) -> Vec<Value> {
     serde_json::from_slice(&resp.bytes().await.expect("body")).expect("JSON")
 }
 
+/// `GET /readyz`: its status and body.
+async fn readyz(tg: &Tollgate) -> (u16, String) {
+    let resp = client()
+        .get(tg.admin_url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
 /// Waits until every set of `tg` has a certificate; their statuses by name.
 async fn certified(tg: &Tollgate, within: Duration) -> Vec<Value> {
     let done = eventually(within, || async {
@@ -205,12 +215,7 @@ async fn http01_and_tls_alpn01_certificates_are_served_by_sni_and_a_restart_orde
         "tollgate_certificate_expiry_seconds{certificate=\"a.test\",listener=\"secure\",source=\"acme\"}",
     );
     assert!(expiry > 1_700_000_000, "{metrics}");
-    let ready = client()
-        .get(tg.admin_url("/readyz"))
-        .send()
-        .await
-        .expect("readyz");
-    assert_eq!(ready.status(), 200);
+    assert_eq!(readyz(&tg).await.0, 200);
     let first = served(ports.secure, "a.test").to_der().expect("der");
     drop(tg);
 
@@ -342,13 +347,8 @@ async fn a_refused_order_backs_off_while_other_names_are_served() {
         .expect("request");
     assert_eq!(resp.status(), 200);
     assert!(handshake(ports.alpn, Some("blocked.test"), |_| ()).is_err());
-    let ready = client()
-        .get(tg.admin_url("/readyz"))
-        .send()
-        .await
-        .expect("readyz");
-    assert_eq!(ready.status(), 503);
-    let text = ready.text().await.expect("body");
+    let (status, text) = readyz(&tg).await;
+    assert_eq!(status, 503);
     assert!(
         text.contains("waiting for a certificate for blocked.test"),
         "{text}"

@@ -2,7 +2,8 @@
 //! that answers `GET /.well-known/acme-challenge/TOKEN` on every plain listener,
 //! first of its stages (before deny lists, redirects, routing and authentication).
 //! A token not in flight gets 404; other paths go on untouched. On a fleet, a token
-//! another node published is looked up in etcd (a failed lookup is a 404, logged).
+//! another node published is looked up in etcd (`etcd::EtcdStorage::token`: one read
+//! at a time however many requests ask; a failed lookup is a 404, logged).
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
@@ -47,14 +48,8 @@ struct Http01 {
 }
 
 /// Adds the HTTP-01 answer to a plain listener's stages.
-pub fn install(
-    tokens: &Arc<HttpTokens>,
-    storage: Option<&Arc<Storage>>,
-    stages: &mut StagesBuilder,
-) {
-    let fleet = storage
-        .filter(|s| matches!(***s, Storage::Etcd(_)))
-        .cloned();
+pub fn install(tokens: &Arc<HttpTokens>, storage: &Arc<Storage>, stages: &mut StagesBuilder) {
+    let fleet = matches!(**storage, Storage::Etcd(_)).then(|| storage.clone());
     stages.add(Http01 {
         tokens: tokens.clone(),
         fleet,

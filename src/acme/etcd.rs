@@ -6,7 +6,9 @@
 //! Every call is bounded in time; a failure is a message, and the next call connects
 //! again.
 
-use etcd_client::{Client, LockOptions, PutOptions, Txn, TxnOp};
+use etcd_client::{Client, GetOptions, LockOptions, PutOptions, Txn, TxnOp};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use super::storage::StoredCert;
@@ -18,13 +20,28 @@ use crate::fleet::store::{Access, Fleet};
 const TOKEN_TTL_SECS: i64 = 600;
 /// The lease of an order's lock, kept alive every third of it while ordering.
 const LOCK_TTL_SECS: i64 = 30;
-/// How long a node waits for another's order before looking at the storage again.
-pub const LOCK_WAIT: Duration = Duration::from_secs(20);
+/// How long a node waits for another's order before looking at the storage again
+/// (less than the client's call timeout, which would make the wait a failure).
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 pub struct EtcdStorage {
     access: Access,
     layout: Layout,
     client: tokio::sync::Mutex<Option<Client>>,
+    tokens: PublishedTokens,
+}
+
+/// The tokens every node published, read whole: a lookup waits for a read that
+/// began after it arrived (so it sees a token published before), and all the
+/// lookups waiting meanwhile share that read. However many requests for
+/// `/.well-known/acme-challenge/…` a client sends (they pass no deny list or limit),
+/// etcd sees one read at a time from this node.
+#[derive(Default)]
+struct PublishedTokens {
+    /// Reads begun so far.
+    begun: AtomicU64,
+    /// The last read: the number it had among those begun, and what it found.
+    last: tokio::sync::Mutex<(u64, HashMap<String, String>)>,
 }
 
 /// An order's lock: released (and its lease revoked) when dropped.
@@ -41,6 +58,7 @@ impl EtcdStorage {
             access: Access::of(fleet)?,
             layout: Layout::new(&fleet.cluster)?,
             client: tokio::sync::Mutex::default(),
+            tokens: PublishedTokens::default(),
         })
     }
 
@@ -123,15 +141,49 @@ impl EtcdStorage {
         Ok(())
     }
 
-    /// The answer another node published for `token`.
+    /// The answer a node published for `token`. What cannot be a token (RFC 8555
+    /// §8.3: base64url, at least 128 bits) is not looked up.
     pub async fn token(&self, token: &str) -> Option<String> {
-        match self.get(&format!("tokens/{token}")).await {
-            Ok(found) => found.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
-            Err(e) => {
-                log::warn!("acme: HTTP-01 token lookup: {e}");
-                None
+        let plausible = (22..=256).contains(&token.len())
+            && (token.bytes()).all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !plausible {
+            return None;
+        }
+        let arrived = self.tokens.begun.load(Relaxed);
+        let mut last = self.tokens.last.lock().await;
+        if last.0 <= arrived {
+            let number = self.tokens.begun.fetch_add(1, Relaxed) + 1;
+            match self.published().await {
+                Ok(all) => *last = (number, all),
+                Err(e) => {
+                    log::warn!("acme: HTTP-01 token lookup: {e}");
+                    return None;
+                }
             }
         }
+        last.1.get(token).cloned()
+    }
+
+    /// Every token published, with its answer.
+    async fn published(&self) -> Result<HashMap<String, String>, String> {
+        let mut client = self.client().await?;
+        let prefix = self.layout.acme("tokens/");
+        let got = match client
+            .get(prefix.clone(), Some(GetOptions::new().with_prefix()))
+            .await
+        {
+            Ok(got) => got,
+            Err(e) => return Err(self.failed("reading the HTTP-01 tokens", e).await),
+        };
+        Ok((got.kvs().iter())
+            .filter_map(|kv| {
+                let token = kv.key_str().ok()?.strip_prefix(prefix.as_str())?;
+                Some((
+                    token.to_owned(),
+                    String::from_utf8_lossy(kv.value()).into_owned(),
+                ))
+            })
+            .collect())
     }
 
     /// The lock of the set `name`; `Ok(None)` when another node held it for

@@ -100,7 +100,7 @@ impl Managed {
                 Err(e) => return self.failed(e),
             },
         };
-        if let Some(wait) = self.until_due(current.as_deref()) {
+        if let Some(wait) = current.as_deref().and_then(|c| self.until_due(c)) {
             return wait;
         }
         if current.is_none() && self.lock().failures == 0 {
@@ -112,7 +112,7 @@ impl Managed {
                 self.set.listeners.join(", ")
             );
         }
-        let _lock = match self.storage.turn(&self.set.id).await {
+        let lock = match self.storage.turn(&self.set.id).await {
             Ok(Turn::Mine(lock)) => lock,
             Ok(Turn::Taken) => {
                 log::info!("acme {}: another node is ordering it", self.set.id);
@@ -120,14 +120,18 @@ impl Managed {
             }
             Err(e) => return self.failed(e),
         };
-        // While this node waited for the lock, another may have ordered (a fleet).
-        match self.stored().await {
-            Ok(Some(stored)) if self.until_due(Some(&stored)).is_some() => {
-                self.serve(stored.clone());
-                return self.until_due(Some(&stored)).unwrap_or(RECHECK);
+        // On a fleet, another node may have ordered while this one waited for the lock.
+        if lock.is_some() {
+            match self.stored().await {
+                Ok(Some(stored)) => {
+                    if let Some(wait) = self.until_due(&stored) {
+                        self.serve(stored);
+                        return wait;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return self.failed(e),
             }
-            Err(e) => return self.failed(e),
-            _ => {}
         }
         let ordered = tokio::time::timeout(ORDER_TIMEOUT, self.order()).await;
         match ordered.unwrap_or_else(|_| Err(format!("no certificate within {ORDER_TIMEOUT:?}"))) {
@@ -143,7 +147,7 @@ impl Managed {
                     self.set.domains.join(", "),
                     cert.not_after
                 );
-                self.until_due(Some(&cert)).unwrap_or(RECHECK)
+                self.until_due(&cert).unwrap_or(RECHECK)
             }
             Err(e) => {
                 self.metrics.acme_order("failed");
@@ -152,9 +156,8 @@ impl Managed {
         }
     }
 
-    /// The wait until `cert`'s renewal; `None` when it is due (or there is none).
-    fn until_due(&self, cert: Option<&ServerCert>) -> Option<Duration> {
-        let cert = cert?;
+    /// The wait until `cert`'s renewal; `None` when it is due.
+    fn until_due(&self, cert: &ServerCert) -> Option<Duration> {
         let due = renew_at(cert.not_before, cert.not_after, self.settings.renew_before);
         let now = self.now();
         (now < due).then(|| secs(due - now).min(RECHECK))

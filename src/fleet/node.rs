@@ -265,34 +265,6 @@ fn write_atomically(path: &Path, content: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&scratch, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// `[fleet]` as a table, with the paths `config::load` made absolute.
-fn fleet_table(f: &crate::config::raw::FleetSection) -> toml::Table {
-    let path = |p: &Path| toml::Value::from(p.display().to_string());
-    let mut table = toml::Table::new();
-    table.insert("etcd".into(), f.etcd.clone().into());
-    table.insert("cluster".into(), f.cluster.clone().into());
-    table.insert("cache".into(), path(&f.cache));
-    for (key, value) in [
-        ("username_env", &f.username_env),
-        ("password_env", &f.password_env),
-    ] {
-        if let Some(value) = value {
-            table.insert(key.into(), value.clone().into());
-        }
-    }
-    if let Some(tls) = &f.tls {
-        let mut t = toml::Table::new();
-        t.insert("ca".into(), path(&tls.ca));
-        for (key, value) in [("cert", &tls.cert), ("key", &tls.key)] {
-            if let Some(value) = value {
-                t.insert(key.into(), path(value));
-            }
-        }
-        table.insert("tls".into(), t.into());
-    }
-    table
-}
-
 /// The host's own keys, from the local file.
 struct HostKeys {
     server: toml::Table,
@@ -332,7 +304,8 @@ impl HostKeys {
             server,
             listener_addrs,
             admin: table.get("admin").cloned(),
-            fleet: raw.fleet.as_ref().map(fleet_table),
+            // The paths as `config::load` made them absolute.
+            fleet: raw.fleet.as_ref().map(toml::Table::try_from).transpose()?,
         })
     }
 

@@ -58,8 +58,8 @@ pub struct Parts<'a> {
     pub clock: &'a Clock,
     /// Where stages ask for background chores.
     pub background: &'a Making<'a>,
-    /// The HTTP-01 challenges in flight (answered when the config has `[acme]`), and
-    /// on a fleet the storage where other nodes publish theirs.
+    /// The HTTP-01 challenges in flight, and the storage of `[acme]` (when this
+    /// config orders certificates; on a fleet, other nodes publish theirs there).
     pub acme_tokens: &'a Arc<HttpTokens>,
     pub acme_storage: Option<&'a Arc<acme::Storage>>,
 }
@@ -78,8 +78,6 @@ pub struct Builder<'a> {
     server_tail: Stages,
     /// `[waf.NAME]` sections, installed on the routes that name them.
     waf: BTreeMap<String, WafSection>,
-    /// Plain listeners answer HTTP-01 challenges (`[acme]` is configured).
-    answers_acme: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -95,7 +93,6 @@ impl<'a> Builder<'a> {
             server_head: Stages::default(),
             server_tail: Stages::default(),
             waf: raw.waf.clone(),
-            answers_acme: raw.acme.is_some(),
         };
         builder.build_server_stages(raw, problems);
         waf::check_rules(&raw.waf, problems);
@@ -203,8 +200,8 @@ impl<'a> Builder<'a> {
 
     fn listener_stages_with(&self, plain: bool, own: impl FnOnce(&mut StagesBuilder)) -> Stages {
         let mut stages = StagesBuilder::default();
-        if plain && self.answers_acme {
-            acme::install_http01(self.parts.acme_tokens, self.parts.acme_storage, &mut stages);
+        if let Some(storage) = self.parts.acme_storage.filter(|_| plain) {
+            acme::install_http01(self.parts.acme_tokens, storage, &mut stages);
         }
         stages.include(&self.server_head);
         own(&mut stages);

@@ -46,15 +46,6 @@ impl AcmeCerts {
         });
     }
 
-    /// Every issued certificate with the names it serves.
-    pub fn all(&self) -> Vec<(String, Arc<ServerCert>)> {
-        let mut all: Vec<_> = (self.issued.load().iter())
-            .map(|(name, cert)| (name.clone(), cert.clone()))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
-    }
-
     pub fn challenge(&self, name: &str) -> Option<Arc<ChallengeCert>> {
         self.lock().get(name).cloned()
     }

@@ -134,12 +134,11 @@ impl CertStore {
         (found.errors.is_empty() && !store.certs.is_empty()).then_some(store)
     }
 
-    /// The certificate for a client's SNI (`None`: no name sent).
+    /// The certificate for a client's SNI, in lower case (`None`: no name sent).
     pub fn select(&self, sni: Option<&str>) -> &ServerCert {
         let index = sni
-            .map(str::to_ascii_lowercase)
             .and_then(|name| {
-                self.exact.get(&name).or_else(|| {
+                self.exact.get(name).or_else(|| {
                     let parent = name.split_once('.')?.1;
                     self.wildcard.get(parent)
                 })

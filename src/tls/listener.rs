@@ -7,7 +7,7 @@
 //! A name of the listener's `tls.acme` is served the certificate ACME gave it
 //! ([`AcmeCerts`]); while it has none, its handshakes fail (no certificate is set),
 //! and a TLS-ALPN-01 validation (ALPN `acme-tls/1`, offered alone) gets the
-//! challenge certificate, or a fatal alert when none is pending.
+//! challenge certificate, or a fatal alert when none is pending for its name.
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -150,14 +150,15 @@ enum Chosen<'a> {
 }
 
 impl Handshakes {
-    /// `None`: no certificate for this handshake, which then fails.
+    /// `None`: no certificate for this handshake, which then fails. `validation`: the
+    /// handshake selected ALPN `acme-tls/1`.
     fn choose<'a>(
         &self,
         tls: &'a ListenerTls,
         sni: Option<&str>,
-        alpn: Option<&[u8]>,
+        validation: bool,
     ) -> Option<Chosen<'a>> {
-        if alpn == Some(ACME_TLS_ALPN) {
+        if validation {
             // TLS 1.3 selects ALPN before this callback.
             return sni
                 .and_then(|name| self.acme.challenge(name))
@@ -202,8 +203,8 @@ impl TlsAccept for Handshakes {
         let sni = ssl
             .servername(NameType::HOST_NAME)
             .map(str::to_ascii_lowercase);
-        let alpn = ssl.selected_alpn_protocol().map(<[u8]>::to_vec);
-        let mut result = match self.choose(&tls, sni.as_deref(), alpn.as_deref()) {
+        let validation = ssl.selected_alpn_protocol() == Some(ACME_TLS_ALPN);
+        let mut result = match self.choose(&tls, sni.as_deref(), validation) {
             Some(Chosen::File(cert)) => use_chain(ssl, &cert.chain, &cert.key),
             Some(Chosen::Acme(cert)) => use_chain(ssl, &cert.chain, &cert.key),
             Some(Chosen::Challenge(c)) => {
@@ -293,10 +294,7 @@ pub fn acceptor_settings(
         .filter(|a| a.challenge == ChallengeKind::TlsAlpn01)
         .map(|_| acme);
     settings.set_alpn_select_callback(move |ssl, offered| {
-        if let Some(acme) = challenges
-            .as_ref()
-            .filter(|_| offers(offered, ACME_TLS_ALPN))
-        {
+        if let Some(acme) = challenges.as_ref().filter(|_| offers_only_acme(offered)) {
             let name = ssl
                 .servername(NameType::HOST_NAME)
                 .map(str::to_ascii_lowercase);
@@ -316,16 +314,22 @@ pub fn acceptor_settings(
     Ok(settings)
 }
 
-/// Whether an ALPN list (wire format) offers `protocol`.
-fn offers(mut list: &[u8], protocol: &[u8]) -> bool {
-    while let Some((&len, rest)) = list.split_first() {
-        let Some((name, next)) = rest.split_at_checked(usize::from(len)) else {
-            return false;
-        };
-        if name == protocol {
-            return true;
-        }
-        list = next;
+/// Whether an ALPN list (wire format) is `acme-tls/1` alone, as a validation offers
+/// it (RFC 8737 §3): a client offering it among others is served as any client.
+fn offers_only_acme(list: &[u8]) -> bool {
+    list.split_first() == Some((&(ACME_TLS_ALPN.len() as u8), ACME_TLS_ALPN))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offers_only_acme;
+
+    #[test]
+    fn only_acme_tls_offered_alone_is_a_validation() {
+        assert!(offers_only_acme(b"\x0aacme-tls/1"));
+        assert!(!offers_only_acme(b"\x02h2\x0aacme-tls/1"));
+        assert!(!offers_only_acme(b"\x0aacme-tls/1\x08http/1.1"));
+        assert!(!offers_only_acme(b"\x08http/1.1"));
+        assert!(!offers_only_acme(b""));
     }
-    false
 }

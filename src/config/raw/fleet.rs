@@ -1,10 +1,10 @@
 //! `[fleet]`: this host's config comes from a cluster's document in etcd (see
 //! `fleet::node`); the local file keeps this section and the host's own keys.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FleetSection {
     /// etcd's client URLs (`http://` or `https://`).
@@ -23,7 +23,7 @@ pub struct FleetSection {
     pub tls: Option<FleetTls>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FleetTls {
     pub ca: PathBuf,
