@@ -1,16 +1,19 @@
 //! One set of domains, kept certified: a background chore whose rounds serve the
-//! stored certificate (at start: nothing is ordered while it is good), order when
-//! there is none or its renewal is due, and wait after a failure (`schedule`). Each
+//! stored certificate (at start: nothing is ordered while it is good), ask the CA for
+//! its suggested renewal window where it offers one (ARI, RFC 9773), order when there
+//! is no certificate or its renewal is due, and wait after a failure (`schedule`). Each
 //! order counts in `tollgate_acme_orders_total{result}`; what the set is waiting for
 //! is in its [`SetStatus`] (`/readyz`, `tollgate acme status`).
 
 use futures::future::BoxFuture;
+use instant_acme::CertificateIdentifier;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::etcd::LOCK_WAIT;
 use super::order::{account, order};
-use super::schedule::{backoff, renew_at};
+use super::proof::certificate_identifier;
+use super::schedule::{backoff, in_window, renew_at};
 use super::storage::{Storage, StoredCert, Turn};
 use super::{AcmeState, CertSet};
 use crate::base::background::Chore;
@@ -26,6 +29,8 @@ const RECHECK: Duration = Duration::from_secs(3600);
 const ORDER_TIMEOUT: Duration = Duration::from_secs(300);
 /// While another node orders the set, its storage is looked at again this often.
 const TAKEN_RETRY: Duration = LOCK_WAIT;
+/// The CA's renewal window is asked for again after the wait it gives, within these.
+const WINDOW_RECHECK: (Duration, Duration) = (RECHECK, Duration::from_secs(86_400));
 
 pub struct Managed {
     pub set: CertSet,
@@ -47,6 +52,21 @@ pub struct SetStatus {
     pub failures: u32,
     pub last_error: Option<String>,
     pub next_attempt: Option<i64>,
+    /// The CA's suggested renewal window for the certificate served.
+    pub window: Option<Window>,
+    /// When the CA is asked for it (again); 0: at the next round.
+    #[serde(skip)]
+    window_check: i64,
+}
+
+/// A CA's suggested renewal window (ARI) for one certificate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Window {
+    pub certificate: CertificateIdentifier<'static>,
+    pub start: i64,
+    pub end: i64,
+    /// The point in it drawn for this renewal.
+    pub renew_at: i64,
 }
 
 impl Chore for Managed {
@@ -100,8 +120,11 @@ impl Managed {
                 Err(e) => return self.failed(e),
             },
         };
-        if let Some(wait) = current.as_deref().and_then(|c| self.until_due(c)) {
-            return wait;
+        if let Some(cert) = current.as_deref() {
+            self.ask_window(cert).await;
+            if let Some(wait) = self.until_due(cert) {
+                return wait;
+            }
         }
         if current.is_none() && self.lock().failures == 0 {
             log::warn!(
@@ -124,9 +147,12 @@ impl Managed {
         if lock.is_some() {
             match self.stored().await {
                 Ok(Some(stored)) => {
-                    if let Some(wait) = self.until_due(&stored) {
-                        self.serve(stored);
-                        return wait;
+                    if self.until_due(&stored).is_some() {
+                        self.serve(stored.clone());
+                        self.ask_window(&stored).await;
+                        if let Some(wait) = self.until_due(&stored) {
+                            return wait;
+                        }
                     }
                 }
                 Ok(None) => {}
@@ -147,6 +173,8 @@ impl Managed {
                     self.set.domains.join(", "),
                     cert.not_after
                 );
+                self.ask_window(&cert).await;
+                // Due again at once (a CA's window already begun): not before an hour.
                 self.until_due(&cert).unwrap_or(RECHECK)
             }
             Err(e) => {
@@ -158,9 +186,84 @@ impl Managed {
 
     /// The wait until `cert`'s renewal; `None` when it is due.
     fn until_due(&self, cert: &ServerCert) -> Option<Duration> {
-        let due = renew_at(cert.not_before, cert.not_after, self.settings.renew_before);
+        let due = self.renewal(cert);
         let now = self.now();
         (now < due).then(|| secs(due - now).min(RECHECK))
+    }
+
+    /// When `cert` is renewed: `renew_before` its expiry, or earlier where the CA's
+    /// window for it says so.
+    fn renewal(&self, cert: &ServerCert) -> i64 {
+        let due = renew_at(cert.not_before, cert.not_after, self.settings.renew_before);
+        let status = self.lock();
+        let window = status.window.as_ref().filter(|w| {
+            certificate_identifier(&cert.chain[0]).is_some_and(|id| id == w.certificate)
+        });
+        window.map_or(due, |w| due.min(w.renew_at))
+    }
+
+    /// Asks the CA for its renewal window for `cert` when it is time to (RFC 9773:
+    /// after the wait the CA last gave). A CA without ARI is not asked again; one that
+    /// fails to answer leaves renewal to `renew_before` until the next try.
+    async fn ask_window(&self, cert: &ServerCert) {
+        let now = self.now();
+        if self.lock().window_check > now {
+            return;
+        }
+        let Some(id) = certificate_identifier(&cert.chain[0]) else {
+            self.lock().window_check = i64::MAX;
+            return;
+        };
+        let asked = match self.account().await {
+            Ok(account) => account.renewal_info(&id).await,
+            Err(e) => {
+                log::warn!("acme {}: the CA's renewal window: {e}", self.set.id);
+                self.lock().window_check = now + secs_i64(RECHECK);
+                return;
+            }
+        };
+        let mut status = self.lock();
+        let (info, retry_after) = match asked {
+            Ok(answer) => answer,
+            Err(instant_acme::Error::Unsupported(_)) => {
+                status.window_check = i64::MAX;
+                return;
+            }
+            Err(e) => {
+                log::warn!(
+                    "acme {}: the CA's renewal window could not be read ({e}); renewal \
+                     follows renew_before",
+                    self.set.id
+                );
+                status.window_check = now + secs_i64(RECHECK);
+                return;
+            }
+        };
+        let (start, end) = (
+            info.suggested_window.start.unix_timestamp(),
+            info.suggested_window.end.unix_timestamp(),
+        );
+        status.window_check = now + secs_i64(retry_after.clamp(WINDOW_RECHECK.0, WINDOW_RECHECK.1));
+        if status
+            .window
+            .as_ref()
+            .is_some_and(|w| (w.start, w.end) == (start, end))
+        {
+            return;
+        }
+        let window = Window {
+            certificate: id,
+            start,
+            end,
+            renew_at: in_window(start, end, rand::random()),
+        };
+        log::info!(
+            "acme {}: the CA suggests renewing between {start} and {end}{}",
+            self.set.id,
+            (info.explanation_url.as_deref()).map_or(String::new(), |u| format!(" ({u})"))
+        );
+        status.renew_at = status.renew_at.map(|due| due.min(window.renew_at));
+        status.window = Some(window);
     }
 
     /// The certificate served for the set, when it certifies all its domains.
@@ -201,10 +304,12 @@ impl Managed {
         Ok(Arc::new(cert))
     }
 
-    /// Orders, stores and serves a certificate for the set.
+    /// Orders, stores and serves a certificate for the set. A renewal the CA has a
+    /// window for names the certificate it replaces (RFC 9773 §5).
     async fn order(&self) -> Result<Arc<ServerCert>, String> {
         let account = self.account().await?;
-        let stored = order(&account, &self.set, &self.state, &self.storage).await?;
+        let replaces = (self.lock().window.as_ref()).map(|w| w.certificate.clone());
+        let stored = order(&account, &self.set, &self.state, &self.storage, replaces).await?;
         let cert = self.usable(&stored)?;
         self.storage.save_certificate(&self.set.id, &stored).await?;
         self.serve(cert.clone());
@@ -262,4 +367,8 @@ impl Managed {
 
 fn secs(s: i64) -> Duration {
     Duration::from_secs(u64::try_from(s).unwrap_or(0))
+}
+
+fn secs_i64(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }

@@ -6,8 +6,8 @@
 
 use base64::Engine;
 use instant_acme::{
-    Account, AuthorizationStatus, ChallengeType, ExternalAccountKey, Identifier, NewAccount,
-    NewOrder, OrderStatus, RetryPolicy,
+    Account, AuthorizationStatus, CertificateIdentifier, ChallengeType, ExternalAccountKey,
+    Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
 };
 use std::time::Duration;
 
@@ -64,20 +64,39 @@ pub async fn account(settings: &AcmeSection, storage: &Storage) -> Result<Accoun
     Ok(account)
 }
 
-/// Orders a certificate for `set`, answering its challenges through `state`.
+/// Orders a certificate for `set`, answering its challenges through `state`; as the
+/// replacement of a certificate (RFC 9773 §5) when `replaces` names one, or anew when
+/// the CA does not take it as one (it was replaced already; the CA does not say it).
 pub async fn order(
     account: &Account,
     set: &CertSet,
     state: &AcmeState,
     storage: &Storage,
+    replaces: Option<CertificateIdentifier<'static>>,
 ) -> Result<StoredCert, String> {
     let identifiers: Vec<Identifier> = (set.domains.iter())
         .map(|d| Identifier::Dns(d.clone()))
         .collect();
-    let mut order = account
-        .new_order(&NewOrder::new(&identifiers))
-        .await
-        .map_err(|e| format!("new order: {e}"))?;
+    let replacing = match replaces {
+        Some(replaced) => {
+            let replacing = NewOrder::new(&identifiers).replaces(replaced);
+            (account.new_order(&replacing).await)
+                .inspect_err(|e| {
+                    log::info!(
+                        "acme {}: the CA did not take the order as a replacement ({e}); \
+                         ordering anew",
+                        set.id
+                    )
+                })
+                .ok()
+        }
+        None => None,
+    };
+    let mut order = match replacing {
+        Some(order) => order,
+        None => (account.new_order(&NewOrder::new(&identifiers)).await)
+            .map_err(|e| format!("new order: {e}"))?,
+    };
     let mut published = Published {
         state,
         tokens: Vec::new(),

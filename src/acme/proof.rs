@@ -1,9 +1,12 @@
 //! What an order is made of on this side: the certificate's key and request (ECDSA
 //! P-256, every domain in the subject alternative names) and the self-signed
 //! certificate a TLS-ALPN-01 validation expects (RFC 8737: the name, and the key
-//! authorization's SHA-256 in a critical `id-pe-acmeIdentifier` extension). Fails
+//! authorization's SHA-256 in a critical `id-pe-acmeIdentifier` extension), and the
+//! identifier a CA's renewal information knows a certificate by (RFC 9773). Fails
 //! only if OpenSSL does.
 
+use base64::Engine;
+use instant_acme::CertificateIdentifier;
 use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
@@ -12,7 +15,7 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::stack::Stack;
 use openssl::x509::extension::SubjectAlternativeName;
-use openssl::x509::{X509Extension, X509NameBuilder, X509ReqBuilder, X509};
+use openssl::x509::{X509Extension, X509NameBuilder, X509Ref, X509ReqBuilder, X509};
 
 use crate::tls::ChallengeCert;
 
@@ -105,6 +108,23 @@ pub fn alpn_certificate(domain: &str, digest: &[u8]) -> Result<ChallengeCert, St
     })
 }
 
+/// How a CA's renewal information names `leaf` (RFC 9773 §4.1): its authority key
+/// identifier and the DER content of its serial number, each base64url. `None` for a
+/// certificate without an authority key identifier (no CA's ARI can know it).
+pub fn certificate_identifier(leaf: &X509Ref) -> Option<CertificateIdentifier<'static>> {
+    let authority = leaf.authority_key_id()?.as_slice();
+    let mut serial = leaf.serial_number().to_bn().ok()?.to_vec();
+    // DER's INTEGER is two's complement: a leading 1 bit needs a zero byte before it.
+    if serial.first().is_none_or(|b| b & 0x80 != 0) {
+        serial.insert(0, 0);
+    }
+    let base64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    Some(CertificateIdentifier {
+        authority_key_identifier: base64.encode(authority).into(),
+        serial: base64.encode(serial).into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +142,47 @@ mod tests {
             text.contains("DNS:a.example") && text.contains("DNS:b.example"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_certificate_identifier_is_rfc_9773s_example() {
+        // RFC 9773 §4.1: keyIdentifier 69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:
+        // DE:01:C8:D4 and serial 0x87654321 are "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE".
+        let key = new_key().expect("key");
+        let mut cert = X509::builder().expect("builder");
+        cert.set_version(2).expect("version");
+        let serial = BigNum::from_hex_str("87654321").expect("serial");
+        let serial = Asn1Integer::from_bn(&serial).expect("serial");
+        cert.set_serial_number(&serial).expect("serial");
+        let mut name = X509NameBuilder::new().expect("name");
+        name.append_entry_by_nid(Nid::COMMONNAME, "ca").expect("cn");
+        let name = name.build();
+        cert.set_subject_name(&name).expect("subject");
+        cert.set_issuer_name(&name).expect("issuer");
+        cert.set_pubkey(&key).expect("key");
+        #[allow(deprecated)] // the only way to give the identifier's bytes
+        let ski = X509Extension::new_nid(
+            None,
+            None,
+            Nid::SUBJECT_KEY_IDENTIFIER,
+            "69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:DE:01:C8:D4",
+        )
+        .expect("subject key identifier");
+        cert.append_extension(ski).expect("ski");
+        let aki = openssl::x509::extension::AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&cert.x509v3_context(None, None))
+            .expect("authority key identifier");
+        cert.append_extension(aki).expect("aki");
+        cert.sign(&key, MessageDigest::sha256()).expect("sign");
+        let id = certificate_identifier(&cert.build()).expect("an identifier");
+        assert_eq!(id.to_string(), "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+    }
+
+    #[test]
+    fn a_certificate_without_an_authority_key_identifier_has_none() {
+        let c = alpn_certificate("a.example", &[0; 32]).expect("certificate");
+        assert!(certificate_identifier(&c.cert).is_none());
     }
 
     #[test]

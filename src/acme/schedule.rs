@@ -1,5 +1,6 @@
 //! When to renew and when to try again: pure functions of the certificate's dates,
-//! the failures so far and a random draw, so that tests give their own.
+//! the CA's suggested window, the failures so far and a random draw, so that tests
+//! give their own.
 
 use std::time::Duration;
 
@@ -18,6 +19,14 @@ pub fn renew_at(not_before: i64, not_after: i64, renew_before: Duration) -> i64 
         true => not_after - before,
         false => not_before + life * 2 / 3,
     }
+}
+
+/// When to renew in the CA's suggested window from `start` to `end` (Unix seconds;
+/// RFC 9773 §4.2): at a uniformly random point of it (`random` in 0..1), so that a
+/// CA's clients do not all come at its start.
+pub fn in_window(start: i64, end: i64, random: f64) -> i64 {
+    let span = (end - start).max(0) as f64;
+    start + (span * random.clamp(0.0, 1.0)) as i64
 }
 
 /// The wait after the `failures`-th failure in a row (`random` in 0..1): 5 min,
@@ -43,6 +52,14 @@ mod tests {
         // A 6-day certificate: renewing 30 days before expiry would be at once, forever.
         assert_eq!(renew_at(0, 6 * DAY, thirty_days), 4 * DAY);
         assert_eq!(renew_at(1000, 1060, Duration::from_secs(40)), 1020);
+    }
+
+    #[test]
+    fn a_window_renewal_is_within_the_window_and_an_empty_window_is_its_start() {
+        assert_eq!(in_window(100, 200, 0.0), 100);
+        assert_eq!(in_window(100, 200, 0.5), 150);
+        assert_eq!(in_window(100, 200, 1.0), 200);
+        assert_eq!(in_window(100, 50, 0.7), 100);
     }
 
     #[test]

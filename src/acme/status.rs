@@ -1,6 +1,8 @@
 //! `tollgate acme status -c FILE`: each set of domains of the config, its stored
-//! certificate, expiry and next renewal, read from the storage (a directory or the
-//! fleet's etcd; no running process needed). Fails with a message when the config or the storage cannot be read.
+//! certificate, expiry and next renewal by `renew_before` (the CA's window, which a
+//! running process asks for, may bring it forward: `GET /acme`), read from the storage
+//! (a directory or the fleet's etcd; no running process needed). Fails with a message
+//! when the config or the storage cannot be read.
 
 use std::fmt::Write;
 

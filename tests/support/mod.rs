@@ -1,6 +1,7 @@
 //! Test support: real origins, the real tollgate binary, an HTTP client and a raw
 //! TCP client for requests a well-behaved client would never send.
 
+pub mod ari;
 pub mod certs;
 pub mod dns;
 pub mod etcd;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::certs::Ca;
+use super::certs::{Ca, Leaf};
 use super::{eventually, tollgate::free_port};
 
 pub struct Pebble {
@@ -19,6 +19,8 @@ pub struct Pebble {
     /// The PEM file of the CA that signed the directory's TLS certificate (what an
     /// ACME client must trust to reach it).
     pub directory_ca: PathBuf,
+    /// The directory's TLS certificate (for a server standing in front of it).
+    pub directory_leaf: Leaf,
     /// Pebble's management interface (its issuing roots).
     management: String,
     children: Vec<Child>,
@@ -43,9 +45,8 @@ impl Pebble {
         let files = tempfile::tempdir().expect("tempdir");
         let ca = Ca::new("pebble test root");
         let directory_ca = ca.write(files.path(), "directory-ca");
-        let (cert, key) = ca
-            .server(&["localhost", "127.0.0.1"])
-            .write(files.path(), "pebble");
+        let directory_leaf = ca.server(&["localhost", "127.0.0.1"]);
+        let (cert, key) = directory_leaf.write(files.path(), "pebble");
         let (port, management, dns, dns_management) =
             (free_port(), free_port(), free_port(), free_port());
         let mut children = vec![spawn(
@@ -88,6 +89,7 @@ impl Pebble {
         let pebble = Pebble {
             directory: format!("https://127.0.0.1:{port}/dir"),
             directory_ca,
+            directory_leaf,
             management: format!("https://127.0.0.1:{management}"),
             children,
             _files: files,

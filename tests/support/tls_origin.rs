@@ -1,7 +1,8 @@
 //! A real HTTPS origin (OpenSSL, HTTP/1.1 and HTTP/2 by ALPN) on a loopback port, for
 //! upstream-TLS tests; optionally requires a client certificate issued by a given CA.
+//! It answers with the test's own handler ([`TlsOrigin::serve`]), or (`start`) with:
 //!
-//! Every response is 200 with body NAME and headers `x-origin: NAME`, `x-sni` (the
+//! every response 200 with body NAME and headers `x-origin: NAME`, `x-sni` (the
 //! SNI the client sent, or empty), `x-version` (e.g. `HTTP/1.1`, `HTTP/2.0`) and
 //! `x-client-cert-cn` (the client certificate's CN, or empty).
 
@@ -33,15 +34,30 @@ pub struct TlsOrigin {
 }
 
 /// What the TLS handshake established for one connection.
-struct Peer {
-    sni: String,
-    client_cn: String,
+pub struct Peer {
+    pub sni: String,
+    pub client_cn: String,
 }
+
+/// What answers each request.
+pub type Handler =
+    Arc<dyn Fn(&Request<hyper::body::Incoming>, &Peer) -> Response<Full<Bytes>> + Send + Sync>;
 
 impl TlsOrigin {
     /// Serves HTTPS with `leaf` (and its CA as chain); with `client_ca`, requires a
     /// client certificate that verifies against it.
     pub async fn start(name: &str, leaf: &Leaf, client_ca: Option<&Ca>) -> TlsOrigin {
+        let name = name.to_owned();
+        Self::serve(
+            leaf,
+            client_ca,
+            Arc::new(move |req, peer| echo(req, &name, peer)),
+        )
+        .await
+    }
+
+    /// Serves HTTPS with `leaf`, answering each request with `handler`.
+    pub async fn serve(leaf: &Leaf, client_ca: Option<&Ca>, handler: Handler) -> TlsOrigin {
         let acceptor = Arc::new(acceptor(leaf, client_ca));
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -49,7 +65,7 @@ impl TlsOrigin {
         let addr = listener.local_addr().expect("tls origin addr");
         let requests = Arc::new(AtomicUsize::new(0));
         let server = {
-            let (name, requests) = (name.to_owned(), requests.clone());
+            let requests = requests.clone();
             tokio::spawn(async move {
                 // Connections live in this set: aborting the server task drops (closes) them all.
                 let mut connections = JoinSet::new();
@@ -57,8 +73,8 @@ impl TlsOrigin {
                     let Ok((stream, _)) = listener.accept().await else {
                         return;
                     };
-                    let (acceptor, name, requests) =
-                        (acceptor.clone(), name.clone(), requests.clone());
+                    let (acceptor, handler, requests) =
+                        (acceptor.clone(), handler.clone(), requests.clone());
                     connections.spawn(async move {
                         let Ok(ssl) = Ssl::new(acceptor.context()) else {
                             return;
@@ -82,7 +98,9 @@ impl TlsOrigin {
                                 .unwrap_or_default(),
                         });
                         let service = service_fn(move |req| {
-                            handle(req, name.clone(), peer.clone(), requests.clone())
+                            requests.fetch_add(1, Ordering::Relaxed);
+                            let response = handler(&req, &peer);
+                            async move { Ok::<_, Infallible>(response) }
                         });
                         let _ = auto::Builder::new(TokioExecutor::new())
                             .serve_connection(TokioIo::new(tls), service)
@@ -146,18 +164,12 @@ fn common_name(cert: &X509) -> String {
         .unwrap_or_default()
 }
 
-async fn handle(
-    req: Request<hyper::body::Incoming>,
-    name: String,
-    peer: Arc<Peer>,
-    requests: Arc<AtomicUsize>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    requests.fetch_add(1, Ordering::Relaxed);
-    Ok(Response::builder()
-        .header("x-origin", &name)
+fn echo(req: &Request<hyper::body::Incoming>, name: &str, peer: &Peer) -> Response<Full<Bytes>> {
+    Response::builder()
+        .header("x-origin", name)
         .header("x-sni", &peer.sni)
         .header("x-version", format!("{:?}", req.version()))
         .header("x-client-cert-cn", &peer.client_cn)
-        .body(Full::new(Bytes::from(name)))
-        .expect("response"))
+        .body(Full::new(Bytes::from(name.to_owned())))
+        .expect("response")
 }

@@ -2,8 +2,9 @@
 //! DNS answering 127.0.0.1 for every name): the test CA checked on its own; two names
 //! by HTTP-01 (through a plain listener that redirects everything else) and one by
 //! TLS-ALPN-01, served by SNI; a restart that serves the stored certificates and
-//! orders nothing; renewal under an open connection; a CA refusing an order, backed
-//! off while the other names are served.
+//! orders nothing; a CA refusing an order, backed off while the other names are
+//! served; one order on a fleet. Renewal is in `renewal`, TLS-ALPN-01 under TLS 1.2 in
+//! `alpn`.
 
 use serde_json::Value;
 use std::path::Path;
@@ -12,6 +13,9 @@ use std::time::Duration;
 use crate::support::pebble::{Pebble, PebbleSettings};
 use crate::support::{client, eventually, free_port, metric, tls_client, Tollgate};
 use crate::tls::{handshake, wait_listening};
+
+mod alpn;
+mod renewal;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pebble_serves_its_directory_over_tls_from_the_tests_ca() {
@@ -248,54 +252,6 @@ fn tollgate_acme_status(tg: &Tollgate) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8")
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn renewal_swaps_the_certificate_while_a_connection_stays_open() {
-    let ports = Ports::new();
-    // 40 s certificates renewed 30 s before expiry: a renewal 10 s after each issue.
-    let pebble = ports.pebble(Some(Duration::from_secs(40)), &[]).await;
-    let storage = tempfile::tempdir().expect("tempdir");
-    let listeners = http01_listener(ports.secure, "[\"a.test\"]");
-    let tg = Tollgate::start(&config(&pebble, storage.path(), &ports, "30s", &listeners)).await;
-    let first = certified(&tg, Duration::from_secs(60)).await[0]["status"]["not_after"].clone();
-    let root = String::from_utf8(pebble.issuing_root().await).expect("PEM");
-    let open = tls_client(&root, "a.test", ports.secure, None);
-    let url = format!("https://a.test:{}/", ports.secure);
-    let old = open.get(&url).send().await.expect("request");
-    let old_cert = crate::tls::served_sha256(&old);
-    assert_eq!(old.text().await.expect("body"), "hi");
-
-    let renewed = eventually(Duration::from_secs(40), || async {
-        acme_sets(&tg).await[0]["status"]["not_after"] != first
-    })
-    .await;
-    assert!(
-        renewed,
-        "not renewed: {:?}\n{}",
-        acme_sets(&tg).await,
-        tg.log()
-    );
-    // The open connection goes on with the certificate it has.
-    let again = open
-        .get(&url)
-        .send()
-        .await
-        .expect("request on the open connection");
-    assert_eq!(crate::tls::served_sha256(&again), old_cert);
-    assert_eq!(again.text().await.expect("body"), "hi");
-    // A new handshake gets the new one.
-    let fresh = tls_client(&root, "a.test", ports.secure, None)
-        .get(&url)
-        .send()
-        .await
-        .expect("request");
-    assert_ne!(crate::tls::served_sha256(&fresh), old_cert);
-    let metrics = tg.metrics().await;
-    assert!(
-        metric(&metrics, "tollgate_acme_orders_total{result=\"renewed\"}") >= 1,
-        "{metrics}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
