@@ -5,7 +5,8 @@
 # compiler, protoc (the etcd-client crate generates its gRPC code with it),
 # redis-server, etcd (server and etcdctl), haproxy and pebble (the tests start their
 # own, on free loopback ports: haproxy as a TCP balancer sending PROXY headers, pebble
-# as an ACME CA with pebble-challtestsrv as its DNS), and
+# as an ACME CA with pebble-challtestsrv as its DNS), logrotate (the shipped
+# systemd/tollgate.logrotate is run against a tollgate under load), and
 # Python's grpcio (the gRPC server and client of the tests) and opentelemetry-proto
 # (the OTLP receiver of the tracing tests).
 set -euo pipefail
@@ -22,6 +23,7 @@ command -v protoc >/dev/null || missing+=(protobuf-compiler)
 command -v etcd >/dev/null || missing+=(etcd-server)
 command -v etcdctl >/dev/null || missing+=(etcd-client)
 command -v pebble >/dev/null || missing+=(pebble)
+[ -x /usr/sbin/logrotate ] || missing+=(logrotate)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

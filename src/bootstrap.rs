@@ -32,7 +32,9 @@ use crate::config::{raw::ServerSection, read_file, LoadedConfig};
 use crate::connection::{AcceptFilter, ConnectionGuard, CurrentLimits, PerIp, ProxyListeners};
 use crate::fleet::follow::FollowCluster;
 use crate::jail::keeper;
-use crate::observability::{AccessLog, JsonLines, Metrics, SecurityLog};
+use crate::observability::{
+    process_log, AccessLog, JsonLines, Metrics, Reopen, ReopenOnSignal, SecurityLog,
+};
 use crate::proxy::{Gateway, GatewayParts, ListenerMap};
 use crate::ratelimit::sweeper;
 use crate::state::reload::{ReloadOnHangup, Reloader};
@@ -76,9 +78,12 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     let local_path = config_path;
     let config_path = prepared.path;
     let raw = &loaded.raw;
-    let (access_lines, access_writer) = JsonLines::open("access log", &raw.server.access_log)?;
+    let log_files = Reopen::default();
+    process_log::configure(raw.server.log_format, &raw.server.process_log, &log_files)?;
+    let (access_lines, access_writer) =
+        JsonLines::open("access log", &raw.server.access_log, &log_files)?;
     let (security_lines, security_writer) =
-        JsonLines::open("security log", &raw.server.security_log)?;
+        JsonLines::open("security log", &raw.server.security_log, &log_files)?;
     let security_log = SecurityLog::new(security_lines, metrics.clone());
     let retained = Arc::new(Retained::new(
         metrics,
@@ -198,6 +203,7 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
         &raw,
         shared.clone(),
         retained.clone(),
+        log_files.clone(),
     ));
     let mut chores = Chores::default();
     chores.add(LifecycleWatch {
@@ -246,6 +252,7 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
         chores.add(FollowCluster::new(follow, reloader.clone(), connected));
     }
     chores.add(ReloadOnHangup(reloader));
+    chores.add(ReopenOnSignal(log_files));
     chores.add(UpgradeOnSignal {
         config: local_path,
         server: raw.server.clone(),

@@ -1,6 +1,6 @@
-//! The command line: `run`, `check`, `reload`, `upgrade`, `stop`, `hash-key`, `push`
-//! and `fleet`. Each subcommand returns an exit
-//! code; `main` only parses and exits.
+//! The command line: `run`, `check`, `reload`, `reopen-logs`, `upgrade`, `stop`,
+//! `hash-key`, `push`, `fleet` and `acme`. Each subcommand returns an exit code;
+//! `main` only parses and exits.
 
 use clap::{Parser, Subcommand};
 use nix::sys::signal::{kill, Signal};
@@ -50,6 +50,12 @@ pub enum Command {
     },
     /// Ask the running tollgate (found through the config's pid file) to reload.
     Reload {
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Ask the running tollgate (found through the config's pid file) to reopen its
+    /// log files, moved away for rotation (SIGWINCH).
+    ReopenLogs {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
@@ -195,6 +201,7 @@ impl Cli {
             },
             Command::Check { config } => check(&config, metrics),
             Command::Reload { config } => reload(&config, metrics),
+            Command::ReopenLogs { config } => reopen_logs(&config),
             Command::Upgrade {
                 config,
                 binary,
@@ -293,16 +300,32 @@ fn reload(path: &Path, metrics: Arc<Metrics>) -> i32 {
         eprintln!("not reloading: fix the errors above first");
         return 1;
     };
-    let pid = match read_pid(&raw.server.pid_file) {
+    signal(&raw.server, Signal::SIGHUP, "reload requested")
+}
+
+/// Sends SIGWINCH to the pid in the config's pid file: the log files reopen.
+fn reopen_logs(path: &Path) -> i32 {
+    match load_file(path) {
+        Ok(loaded) => signal(&loaded.raw.server, Signal::SIGWINCH, "log files reopen"),
+        Err(errors) => {
+            eprint!("{errors}");
+            1
+        }
+    }
+}
+
+/// Sends `signal` to the pid in `server`'s pid file and says `what` it does.
+fn signal(server: &ServerSection, signal: Signal, what: &str) -> i32 {
+    let pid = match read_pid(&server.pid_file) {
         Ok(pid) => pid,
         Err(e) => {
             eprintln!("tollgate: {e}");
             return 1;
         }
     };
-    match kill(Pid::from_raw(pid), Signal::SIGHUP) {
+    match kill(Pid::from_raw(pid), signal) {
         Ok(()) => {
-            println!("reload requested (pid {pid}); the result is in tollgate's log");
+            println!("{what} (pid {pid}); the result is in tollgate's log");
             0
         }
         Err(e) => {

@@ -30,8 +30,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::SignalKind;
 
+use crate::base::signals::each_signal;
 use crate::config::raw::ServerSection;
 
 const POLL: Duration = Duration::from_millis(50);
@@ -209,30 +210,27 @@ pub struct UpgradeOnSignal {
 
 #[async_trait]
 impl BackgroundService for UpgradeOnSignal {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut usr2 = match signal(SignalKind::user_defined2()) {
-            Ok(s) => s,
-            Err(e) => {
-                log::error!("cannot listen for SIGUSR2, in-place upgrades are unavailable: {e}");
-                return;
-            }
-        };
-        loop {
-            tokio::select! {
-                Some(()) = usr2.recv() => {}
-                _ = shutdown.changed() => return,
-            }
-            let (config, server) = (self.config.clone(), self.server.clone());
-            let upgraded = tokio::task::spawn_blocking(move || {
-                let binary = std::env::current_exe().map_err(|e| e.to_string())?;
-                upgrade(&config, &server, &binary, UPGRADE_TIMEOUT)
-            })
-            .await;
-            match upgraded {
-                Ok(Ok(pid)) => log::info!("upgraded on SIGUSR2: pid {pid} serves now"),
-                Ok(Err(e)) => log::error!("upgrade on SIGUSR2 failed, still serving: {e}"),
-                Err(e) => log::error!("upgrade on SIGUSR2 failed: {e}"),
-            }
-        }
+    async fn start(&self, shutdown: ShutdownWatch) {
+        let lost = "in-place upgrades are unavailable";
+        each_signal(
+            SignalKind::user_defined2(),
+            "SIGUSR2",
+            lost,
+            shutdown,
+            || async {
+                let (config, server) = (self.config.clone(), self.server.clone());
+                let upgraded = tokio::task::spawn_blocking(move || {
+                    let binary = std::env::current_exe().map_err(|e| e.to_string())?;
+                    upgrade(&config, &server, &binary, UPGRADE_TIMEOUT)
+                })
+                .await;
+                match upgraded {
+                    Ok(Ok(pid)) => log::info!("upgraded on SIGUSR2: pid {pid} serves now"),
+                    Ok(Err(e)) => log::error!("upgrade on SIGUSR2 failed, still serving: {e}"),
+                    Err(e) => log::error!("upgrade on SIGUSR2 failed: {e}"),
+                }
+            },
+        )
+        .await
     }
 }

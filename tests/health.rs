@@ -62,7 +62,7 @@ async fn killed_target_is_skipped_then_comes_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_target_down_is_503() {
+async fn every_target_down_is_503_logged_once_per_change() {
     let mut o = Origin::start("solo").await;
     let health = "{ kind = \"tcp\", interval = \"100ms\", unhealthy_threshold = 1 }";
     let tg = Tollgate::start(&config(&o.target(), health)).await;
@@ -73,7 +73,30 @@ async fn every_target_down_is_503() {
     })
     .await;
     assert!(down, "no 503 once the only target is down");
-    assert_problem(&get(&tg.url("/")).await, 503);
+    for _ in 0..10 {
+        assert_problem(&get(&tg.url("/")).await, 503);
+    }
+    o.restart().await;
+    let up = eventually(Duration::from_secs(5), || async {
+        get(&tg.url("/")).await.status == 200
+    })
+    .await;
+    assert!(up, "no 200 once the target is back");
+    // The 503s answered on purpose are one WARN line when they start and one when
+    // they end, not an ERROR line each.
+    let log = tg.log();
+    let lines = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(
+        lines("WARN  tollgate::upstream::targets] upstream \"pool\": no healthy target"),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        lines("WARN  tollgate::upstream::targets] upstream \"pool\": a healthy target again"),
+        1,
+        "{log}"
+    );
+    assert_eq!(lines("Fail to proxy"), 0, "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -23,6 +23,7 @@ mod http2;
 mod hygiene;
 mod ip_lists;
 mod jails;
+mod logs;
 mod memory;
 mod normalization;
 mod passive_health;

@@ -5,8 +5,8 @@
 //! stages build with a config, the one clock the
 //! time-based logic reads, the process's lifecycle (starting, serving, draining), the
 //! thread the background chores share, cheap header edits for the hot path, and which
-//! listener address a connection belongs to, and JSON parsed the strict way (a key twice
-//! is refused).
+//! listener address a connection belongs to, JSON parsed the strict way (a key twice
+//! is refused), and the signals background services act on.
 
 pub mod background;
 pub mod chores;
@@ -17,6 +17,7 @@ pub mod listen;
 pub mod registry;
 mod reply;
 pub mod sd_notify;
+pub mod signals;
 pub mod strict_json;
 
 pub use reply::{problem_document, PolicyEvent, Reply};

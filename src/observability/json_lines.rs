@@ -1,19 +1,20 @@
 //! A JSON-lines sink (access log, security log): the request path serializes a record
 //! and hands the line to a bounded channel (`try_send`, never blocking); a dedicated
 //! thread writes and flushes, in batches at most every 20 ms. When the writer falls more than `QUEUE_LINES` behind,
-//! lines are dropped and counted rather than slowing requests down.
+//! lines are dropped and counted rather than slowing requests down. A file is
+//! reopened between batches when asked (`log_files`).
 
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use serde::Serialize;
-use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::log_files::{LogFile, Reopen};
 use crate::config::raw::LogTarget;
 
 const QUEUE_LINES: usize = 64 * 1024;
@@ -33,29 +34,50 @@ pub struct JsonLines {
 pub struct JsonLinesWriter {
     name: &'static str,
     rx: Mutex<Option<Receiver<String>>>,
-    out: Mutex<Option<Box<dyn Write + Send>>>,
+    out: Mutex<Option<Sink>>,
     dropped: Arc<AtomicU64>,
 }
 
+/// Where the lines go.
+enum Sink {
+    Stdout,
+    Stderr,
+    File(LogFile),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Stdout => io::stdout().write(buf),
+            Sink::Stderr => io::stderr().write(buf),
+            Sink::File(f) => f.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Stdout => io::stdout().flush(),
+            Sink::Stderr => io::stderr().flush(),
+            Sink::File(f) => f.flush(),
+        }
+    }
+}
+
 impl JsonLines {
-    /// Opens `target` now, so a bad path fails at start-up (before daemonizing).
+    /// Opens `target` now, so a bad path fails at start-up (before daemonizing); a
+    /// file reopens when `reopen` asks.
     pub fn open(
         name: &'static str,
         target: &LogTarget,
+        reopen: &Reopen,
     ) -> io::Result<(Self, Option<JsonLinesWriter>)> {
-        let out: Box<dyn Write + Send> = match target {
+        let out = match target {
             LogTarget::Off => return Ok((Self::default(), None)),
-            LogTarget::Stdout => Box::new(io::stdout()),
-            LogTarget::Stderr => Box::new(io::stderr()),
-            LogTarget::File(path) => Box::new(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| {
-                        io::Error::new(e.kind(), format!("{name} {}: {e}", path.display()))
-                    })?,
-            ),
+            LogTarget::Stdout => Sink::Stdout,
+            LogTarget::Stderr => Sink::Stderr,
+            LogTarget::File(path) => Sink::File(LogFile::open(path, reopen).map_err(|e| {
+                io::Error::new(e.kind(), format!("{name} {}: {e}", path.display()))
+            })?),
         };
         let (tx, rx) = sync_channel(QUEUE_LINES);
         let dropped = Arc::new(AtomicU64::new(0));
@@ -107,8 +129,9 @@ impl BackgroundService for JsonLinesWriter {
     }
 }
 
-/// Writes lines in batches (at most one every `BATCH_PAUSE`), flushing after each.
-fn write_lines(name: &str, rx: Receiver<String>, out: Box<dyn Write + Send>, dropped: &AtomicU64) {
+/// Writes lines in batches (at most one every `BATCH_PAUSE`), flushing after each,
+/// and reopens a file between batches when asked.
+fn write_lines(name: &str, rx: Receiver<String>, out: Sink, dropped: &AtomicU64) {
     let mut out = BufWriter::new(out);
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
@@ -125,6 +148,8 @@ fn write_lines(name: &str, rx: Receiver<String>, out: Box<dyn Write + Send>, dro
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
+        // Whole lines only, as above: a file asked to reopen does so here when idle.
+        let _ = out.flush();
         let n = dropped.swap(0, Relaxed);
         if n > 0 {
             log::warn!("{name} fell behind: {n} lines dropped");

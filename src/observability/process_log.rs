@@ -1,4 +1,6 @@
-//! The process log: `env_logger` (filtered by `RUST_LOG`), with one exception.
+//! The process log: `env_logger` (filtered by `RUST_LOG`) on stderr until the config
+//! is read, then where `[server] process_log` says, as `log_format` says (`configure`;
+//! a file reopens when asked, see `log_files`). With one exception:
 //! Pingora logs every failed downstream TLS handshake as an error line of its own, so
 //! a scanner probing a TLS port would flood the log. Those lines are counted by cause
 //! in `tollgate_tls_handshake_failures_total` and summarized instead: at most one
@@ -10,11 +12,16 @@
 //! `header_timeout` (counted in `tollgate_client_timeouts_total`): those lines are
 //! logged at debug level (`RUST_LOG=tollgate::connection=debug`).
 
+use arc_swap::ArcSwap;
+use env_logger::fmt::{Target, WriteStyle};
 use log::{Level, Log, Metadata, Record};
-use std::sync::{Arc, Mutex};
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::log_files::{LogFile, Reopen};
 use super::Metrics;
+use crate::config::raw::{LogFormat, LogTarget};
 
 pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 /// Where Pingora logs a failed (or timed out) downstream handshake.
@@ -25,11 +32,15 @@ const TARGET: &str = "tollgate::tls";
 const PROXY_TARGET: &str = "pingora_proxy";
 const CONNECTION_TARGET: &str = "tollgate::connection";
 
-/// Installs the process log. Call once, before anything logs.
+/// The installed logger's output, which `configure` replaces (the `log` crate keeps
+/// the logger itself).
+static OUTPUT: OnceLock<Arc<ArcSwap<env_logger::Logger>>> = OnceLock::new();
+
+/// Installs the process log, text on stderr. Call once, before anything logs.
 pub fn init(metrics: Arc<Metrics>) {
-    let inner =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
-    let max_level = inner.filter();
+    let inner = Arc::new(ArcSwap::from_pointee(builder(LogFormat::Text).build()));
+    let max_level = inner.load().filter();
+    let _ = OUTPUT.set(inner.clone());
     let logger = ProcessLog {
         inner,
         metrics,
@@ -40,8 +51,48 @@ pub fn init(metrics: Arc<Metrics>) {
     }
 }
 
+/// From now on the process log goes to `target` in `format`; a file is opened now
+/// (a bad path fails at start-up) and reopens when `reopen` asks.
+pub fn configure(format: LogFormat, target: &LogTarget, reopen: &Reopen) -> io::Result<()> {
+    let mut builder = builder(format);
+    match target {
+        LogTarget::Stdout => builder.target(Target::Stdout),
+        LogTarget::Stderr | LogTarget::Off => builder.target(Target::Stderr),
+        LogTarget::File(path) => {
+            let file = LogFile::open(path, reopen).map_err(|e| {
+                io::Error::new(e.kind(), format!("process log {}: {e}", path.display()))
+            })?;
+            builder
+                .target(Target::Pipe(Box::new(file)))
+                .write_style(WriteStyle::Never)
+        }
+    };
+    if let Some(output) = OUTPUT.get() {
+        output.store(Arc::new(builder.build()));
+    }
+    Ok(())
+}
+
+/// `RUST_LOG`'s filter (default `info`) and the line format.
+fn builder(format: LogFormat) -> env_logger::Builder {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if format == LogFormat::Json {
+        builder.format(|buf, record| {
+            let line = serde_json::json!({
+                "time": buf.timestamp_millis().to_string(),
+                "level": record.level().as_str(),
+                "target": record.target(),
+                "message": record.args().to_string(),
+            });
+            writeln!(buf, "{line}")
+        });
+    }
+    builder
+}
+
 struct ProcessLog {
-    inner: env_logger::Logger,
+    inner: Arc<ArcSwap<env_logger::Logger>>,
     metrics: Arc<Metrics>,
     failures: Mutex<Failures>,
 }
@@ -94,15 +145,16 @@ impl ProcessLog {
             .target(target)
             .args(args)
             .build();
-        if self.inner.enabled(record.metadata()) {
-            self.inner.log(&record);
+        let inner = self.inner.load();
+        if inner.enabled(record.metadata()) {
+            inner.log(&record);
         }
     }
 }
 
 impl Log for ProcessLog {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        self.inner.enabled(metadata)
+        self.inner.load().enabled(metadata)
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -120,11 +172,11 @@ impl Log for ProcessLog {
                 return;
             }
         }
-        self.inner.log(record);
+        self.inner.load().log(record);
     }
 
     fn flush(&self) {
-        self.inner.flush();
+        self.inner.load().flush();
     }
 }
 

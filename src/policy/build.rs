@@ -121,6 +121,8 @@ impl<'a> Builder<'a> {
             upstream_keepalive_pool: _,
             access_log: _,
             security_log: _,
+            process_log: _,
+            log_format: _,
             // Stages; `max_body` and `request_buffer` are the routes' defaults
             // (`route_stages`).
             deny_from,

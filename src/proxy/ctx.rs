@@ -18,6 +18,10 @@ use crate::stage::{Facts, LogFields, Outcome, Refusal, Reply, Slots, Stages};
 use crate::state::Snapshot;
 use crate::upstream::Attempt;
 
+/// The access log's status for a request whose client went away before any response
+/// was written: nginx's "499 Client Closed Request".
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
 pub struct RequestCtx {
     /// The config this request runs on, from start to end.
     pub snap: Arc<Snapshot>,
@@ -235,7 +239,8 @@ impl RequestCtx {
                 "" => req.uri.path(),
                 normalized => normalized,
             },
-            status: self.status(session).unwrap_or(0),
+            // No response written: the client went away first (nginx's 499).
+            status: self.status(session).unwrap_or(CLIENT_CLOSED_REQUEST),
             route: facts.route.as_deref().map(|r| &*r.name),
             consumer: facts.consumer(),
             tls: facts.tls.as_deref().map(|t| &*t.version),

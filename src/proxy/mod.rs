@@ -301,8 +301,11 @@ impl ProxyHttp for Gateway {
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
         // Clients that disconnect or send garbage, or whose body was refused (too
-        // large, invalid, over the validation memory), must not flood the error log.
-        e.esource() == &ErrorSource::Downstream || e.etype() == &body::BODY_REFUSED
+        // large, invalid, over the validation memory), must not flood the error log;
+        // nor the 503s of an upstream with no healthy target (logged once per change).
+        e.esource() == &ErrorSource::Downstream
+            || e.etype() == &body::BODY_REFUSED
+            || e.etype() == &ErrorType::HTTPStatus(503)
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {

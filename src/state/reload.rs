@@ -15,13 +15,15 @@ use pingora::services::background::BackgroundService;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::SignalKind;
 
 use super::compile::compile;
 use super::{Retained, SharedSnapshot};
+use crate::base::signals::each_signal;
 use crate::config::raw::{AdminSection, ListenerSection, RawConfig, ServerSection};
 use crate::config::source::Origin;
 use crate::config::{read_file, ConfigError, ConfigErrors};
+use crate::observability::Reopen;
 
 pub struct Reloader {
     path: PathBuf,
@@ -32,6 +34,8 @@ pub struct Reloader {
     retained: Arc<Retained>,
     /// Held for a whole reload: one at a time.
     running: Mutex<()>,
+    /// Asked to reopen by every reload of the file (for log rotation).
+    log_files: Reopen,
 }
 
 /// What a successful reload applied and what it could not.
@@ -47,6 +51,7 @@ impl Reloader {
         boot: &RawConfig,
         shared: SharedSnapshot,
         retained: Arc<Retained>,
+        log_files: Reopen,
     ) -> Self {
         retained.metrics.config_loaded();
         Self {
@@ -56,6 +61,7 @@ impl Reloader {
             shared,
             retained,
             running: Mutex::new(()),
+            log_files,
         }
     }
 
@@ -80,8 +86,10 @@ impl Reloader {
     }
 
     /// Parse, validate, compile, swap, and log the outcome. On error nothing has
-    /// changed.
+    /// changed but the log files, reopened either way (rotation's `postrotate` may
+    /// reload).
     pub fn reload(&self) -> Result<Reloaded, ConfigErrors> {
+        self.log_files.ask();
         let origin = self
             .origin
             .lock()
@@ -141,23 +149,13 @@ pub struct ReloadOnHangup(pub Arc<Reloader>);
 
 #[async_trait]
 impl BackgroundService for ReloadOnHangup {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                error!("cannot listen for SIGHUP, reload is unavailable: {e}");
-                return;
-            }
-        };
-        loop {
-            tokio::select! {
-                Some(()) = hangups.recv() => {
-                    // Logged and counted by `reload`.
-                    let _ = self.0.clone().reload_off_runtime().await;
-                }
-                _ = shutdown.changed() => return,
-            }
-        }
+    async fn start(&self, shutdown: ShutdownWatch) {
+        let lost = "reload is unavailable";
+        each_signal(SignalKind::hangup(), "SIGHUP", lost, shutdown, || async {
+            // Logged and counted by `reload`.
+            let _ = self.0.clone().reload_off_runtime().await;
+        })
+        .await
     }
 }
 
@@ -200,6 +198,8 @@ pub fn needs_restart(boot: &Boot, new: &RawConfig) -> Vec<String> {
         ),
         ("server.access_log", a.access_log != b.access_log),
         ("server.security_log", a.security_log != b.security_log),
+        ("server.process_log", a.process_log != b.process_log),
+        ("server.log_format", a.log_format != b.log_format),
         ("admin", boot.admin != new.admin),
     ];
     let mut out: Vec<String> = fixed

@@ -149,6 +149,9 @@ impl Pool {
                 })
             });
         let name = || self.targets.name().to_owned();
+        if tried.is_empty() {
+            self.targets.found_healthy(selected.is_some());
+        }
         selected.ok_or_else(|| match tried {
             [] => UpstreamError::NoHealthyTarget(name()),
             _ => UpstreamError::Exhausted(name()),

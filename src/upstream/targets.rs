@@ -16,6 +16,7 @@ use pingora::lb::{Backend, Backends, LoadBalancer};
 use pingora::upstreams::peer::HttpPeer;
 use pingora_limits::inflight::Inflight;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -122,6 +123,8 @@ pub struct Targets {
     pub in_flight: Arc<Inflight>,
     /// Requests and retries of the current window (`retry_budget`).
     pub retry_budget: RetryBudget,
+    /// Whether the last request found no healthy target (logged when it changes).
+    unavailable: AtomicBool,
 }
 
 impl Reusable for Targets {
@@ -158,7 +161,28 @@ impl Targets {
             last_checks,
             in_flight: Arc::new(Inflight::new()),
             retry_budget: RetryBudget::default(),
+            unavailable: AtomicBool::new(false),
         })
+    }
+
+    /// Records whether a request found a healthy target; the change is logged once
+    /// at WARN (the 503s it answers are not: one line per request would flood the log
+    /// while an upstream is down).
+    pub fn found_healthy(&self, found: bool) {
+        // The load keeps the usual case (nothing changed) free of a write.
+        let unavailable = !found;
+        if self.unavailable.load(Relaxed) == unavailable
+            || self.unavailable.swap(unavailable, Relaxed) == unavailable
+        {
+            return;
+        }
+        let name = &self.definition.name;
+        match found {
+            false => log::warn!(
+                "upstream {name:?}: no healthy target; its routes answer 503 until one is healthy again"
+            ),
+            true => log::warn!("upstream {name:?}: a healthy target again; its routes are served"),
+        }
     }
 
     /// Every target with its weight, health, requests in flight and last check, as

@@ -53,7 +53,11 @@ impl RawConfig {
     pub fn output_paths_mut(&mut self) -> Vec<&mut PathBuf> {
         let server = &mut self.server;
         let mut paths = vec![&mut server.pid_file, &mut server.upgrade_socket];
-        for target in [&mut server.access_log, &mut server.security_log] {
+        for target in [
+            &mut server.access_log,
+            &mut server.security_log,
+            &mut server.process_log,
+        ] {
             if let LogTarget::File(p) = target {
                 paths.push(p);
             }

@@ -52,6 +52,10 @@ pub struct ServerSection {
     /// Idle upstream connections kept for reuse, across all upstreams.
     pub upstream_keepalive_pool: usize,
     pub access_log: LogTarget,
+    /// The process log (what `RUST_LOG` lets through): `"stderr"`, `"stdout"` or a file.
+    pub process_log: LogTarget,
+    /// The process log's lines: `text` (env_logger's) or `json` (one object a line).
+    pub log_format: LogFormat,
     /// Authentication decisions (rejections, and accepts where asked for).
     pub security_log: LogTarget,
     /// `[ip_lists]` names: requests from their addresses are refused before routing.
@@ -116,6 +120,8 @@ impl Default for ServerSection {
             underscore_headers: UnderscoreHeaders::Drop,
             upstream_keepalive_pool: 128,
             access_log: LogTarget::Stdout,
+            process_log: LogTarget::Stderr,
+            log_format: LogFormat::Text,
             security_log: LogTarget::Stderr,
             deny_from: Vec::new(),
             max_body: 10 * 1024 * 1024,
@@ -181,6 +187,16 @@ pub enum UnderscoreHeaders {
     Pass,
     Drop,
     Reject,
+}
+
+/// `log_format`: how the process log writes a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// `[2026-01-01T00:00:00Z WARN  target] message`
+    Text,
+    /// `{"time":"…","level":"WARN","target":"…","message":"…"}`
+    Json,
 }
 
 /// Where JSON log lines go: `"stdout"`, `"stderr"`, `"off"` or

@@ -124,6 +124,13 @@ fn server(raw: &RawConfig, path: &TomlPath, out: &mut Problems) {
             "must be greater than 0".into(),
         ));
     }
+    if s.process_log == crate::config::raw::LogTarget::Off {
+        out.push((
+            path.key("process_log"),
+            "cannot be off: choose \"stderr\", \"stdout\" or a file (RUST_LOG=off silences it)"
+                .into(),
+        ));
+    }
     if s.max_uri_bytes == 0 {
         out.push((path.key("max_uri_bytes"), "must be greater than 0".into()));
     }
@@ -274,6 +281,17 @@ mod tests {
                 "missing {expected:?} in {errs:#?}"
             );
         }
+    }
+
+    #[test]
+    fn the_process_log_cannot_be_off_and_its_format_is_text_or_json() {
+        let route = "[[routes]]\nname = \"h\"\nrespond = { status = 200 }\n";
+        let off = format!("[server]\nprocess_log = \"off\"\n{BASE}{route}");
+        assert_reported(&off, &["server.process_log: cannot be off"]);
+        let json = format!("[server]\nlog_format = \"json\"\n{BASE}{route}");
+        assert_eq!(errors(&json), Vec::<String>::new());
+        let xml = format!("[server]\nlog_format = \"xml\"\n{BASE}{route}");
+        assert_reported(&xml, &["server.log_format: unknown variant `xml`"]);
     }
 
     #[test]
