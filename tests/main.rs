@@ -15,6 +15,7 @@ mod deprecation;
 mod dns;
 mod drain;
 mod failures;
+mod first_run;
 mod fleet;
 mod grpc;
 mod headers;
