@@ -33,7 +33,7 @@ use crate::connection::{AcceptFilter, ConnectionGuard, CurrentLimits, PerIp, Pro
 use crate::fleet::follow::FollowCluster;
 use crate::jail::keeper;
 use crate::observability::{
-    process_log, AccessLog, JsonLines, Metrics, Reopen, ReopenOnSignal, SecurityLog,
+    process_log, AccessLog, JsonLines, LogKind, Metrics, Reopen, ReopenOnSignal, SecurityLog,
 };
 use crate::proxy::{Gateway, GatewayParts, ListenerMap};
 use crate::ratelimit::sweeper;
@@ -80,10 +80,18 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     let raw = &loaded.raw;
     let log_files = Reopen::default();
     process_log::configure(raw.server.log_format, &raw.server.process_log, &log_files)?;
-    let (access_lines, access_writer) =
-        JsonLines::open("access log", &raw.server.access_log, &log_files)?;
-    let (security_lines, security_writer) =
-        JsonLines::open("security log", &raw.server.security_log, &log_files)?;
+    let (access_lines, access_writer) = JsonLines::open(
+        LogKind::Access,
+        &raw.server.access_log,
+        &log_files,
+        &metrics,
+    )?;
+    let (security_lines, security_writer) = JsonLines::open(
+        LogKind::Security,
+        &raw.server.security_log,
+        &log_files,
+        &metrics,
+    )?;
     let security_log = SecurityLog::new(security_lines, metrics.clone());
     let retained = Arc::new(Retained::new(
         metrics,

@@ -7,19 +7,20 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::tollgate::BIN;
-use crate::support::{client, eventually, free_port, Stops};
+use crate::support::{client, eventually, free_port, Child};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_default_config_reaches_the_demo_origin() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (demo, public, admin) = (free_port(), free_port(), free_port());
-    let origin = Command::new("python3")
-        .arg("scripts/demo-origin.py")
-        .arg(format!("127.0.0.1:{demo}"))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 scripts/demo-origin.py");
-    let _origin = Stops(origin.id() as i32);
+    let _origin = Child(
+        Command::new("python3")
+            .arg("scripts/demo-origin.py")
+            .arg(format!("127.0.0.1:{demo}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 scripts/demo-origin.py"),
+    );
     let shipped = std::fs::read_to_string("conf/tollgate.toml").expect("conf/tollgate.toml");
     let config = shipped
         .replace("127.0.0.1:9001", &format!("127.0.0.1:{demo}"))
@@ -32,14 +33,15 @@ async fn the_default_config_reaches_the_demo_origin() {
     );
     let path = dir.path().join("tollgate.toml");
     std::fs::write(&path, config).expect("write config");
-    let tollgate = Command::new(BIN)
-        .args(["run", "-c"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tollgate");
-    let _tollgate = Stops(tollgate.id() as i32);
+    let _tollgate = Child(
+        Command::new(BIN)
+            .args(["run", "-c"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tollgate"),
+    );
 
     let url = format!("http://127.0.0.1:{public}/app/hello?x=1");
     let c = client();

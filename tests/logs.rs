@@ -9,24 +9,18 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::support::tollgate::{cli, BIN};
-use crate::support::{client, eventually, Origin, Tollgate};
+use crate::support::{client, eventually, refused_route, Origin, Tollgate};
 
-const BODY: &str = r#"
-[auth.keys]
-kind = "api_key"
-consumers = [{ id = "a", key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000" }]
-
-[[routes]]
-name = "private"
-path_prefix = "/private"
-auth = ["keys"]
-respond = { status = 200, body = "secret" }
-
+const ROUTES: &str = r#"
 [[routes]]
 name = "hello"
 path_prefix = "/"
 respond = { status = 200, body = "hi" }
 "#;
+
+fn body() -> String {
+    format!("{}{ROUTES}", refused_route("/private"))
+}
 
 const LOGS: [&str; 3] = ["access.log", "security.log", "process.log"];
 
@@ -104,7 +98,7 @@ async fn reopened(tg: &Tollgate) {
 #[tokio::test(flavor = "multi_thread")]
 async fn each_log_file_reopens_after_rotation_with_every_line_whole_in_one_file() {
     let server = "process_log = { file = \"process.log\" }\nlog_format = \"json\"\n";
-    let tg = Tollgate::start_with_server(BODY, server).await;
+    let tg = Tollgate::start_with_server(&body(), server).await;
     let count = |name: &str| {
         ["", ".1", ".2"]
             .iter()
@@ -128,7 +122,7 @@ async fn each_log_file_reopens_after_rotation_with_every_line_whole_in_one_file(
 
     // Rotated by a reload.
     rotate(&tg, "2");
-    assert!(tg.reload_by_cli(BODY).await, "{}", tg.log());
+    assert!(tg.reload_by_cli(&body()).await, "{}", tg.log());
     reopened(&tg).await;
     load(&tg, 200).await;
     let out = cli(&["reopen-logs", "-c"], Some(&tg.config_path()));

@@ -1,12 +1,15 @@
 //! A JSON-lines sink (access log, security log): the request path serializes a record
 //! and hands the line to a bounded channel (`try_send`, never blocking); a dedicated
-//! thread writes and flushes, in batches at most every 20 ms. When the writer falls more than `QUEUE_LINES` behind,
-//! lines are dropped and counted rather than slowing requests down. A file is
-//! reopened between batches when asked (`log_files`).
+//! thread writes and flushes, in batches at most every 20 ms, to a stream, a file
+//! (reopened between batches when asked, `log_files`) or a syslog receiver
+//! (`syslog`). When the writer falls more than `QUEUE_LINES` behind, or a receiver
+//! cannot take a line, the line is dropped and counted
+//! (`tollgate_log_lines_dropped_total{log}`) rather than slowing requests down.
 
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use prometheus::IntCounter;
 use serde::Serialize;
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -15,6 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::log_files::{LogFile, Reopen};
+use super::syslog::SyslogSink;
+use super::Metrics;
 use crate::config::raw::LogTarget;
 
 const QUEUE_LINES: usize = 64 * 1024;
@@ -23,11 +28,42 @@ const QUEUE_LINES: usize = 64 * 1024;
 /// switch per request (a tenth of a pinned core's samples in the scheduler).
 const BATCH_PAUSE: Duration = Duration::from_millis(20);
 
+/// Which log: its name, metric label, syslog MSGID and severity.
+#[derive(Clone, Copy)]
+pub enum LogKind {
+    Access,
+    Security,
+}
+
+impl LogKind {
+    fn name(self) -> &'static str {
+        match self {
+            LogKind::Access => "access log",
+            LogKind::Security => "security log",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            LogKind::Access => "access",
+            LogKind::Security => "security",
+        }
+    }
+
+    /// RFC 5424: informational for requests, notice for security events.
+    fn severity(self) -> u8 {
+        match self {
+            LogKind::Access => 6,
+            LogKind::Security => 5,
+        }
+    }
+}
+
 /// The request side: cheap to clone, never blocks. `Default` is a sink that is off.
 #[derive(Clone, Default)]
 pub struct JsonLines {
     tx: Option<SyncSender<String>>,
-    dropped: Arc<AtomicU64>,
+    dropped: Option<Arc<Dropped>>,
 }
 
 /// The writing side, run as a background service once the process has daemonized.
@@ -35,52 +71,89 @@ pub struct JsonLinesWriter {
     name: &'static str,
     rx: Mutex<Option<Receiver<String>>>,
     out: Mutex<Option<Sink>>,
-    dropped: Arc<AtomicU64>,
+    dropped: Arc<Dropped>,
+}
+
+/// Lines dropped: counted in the metric, and since the writer last logged them.
+struct Dropped {
+    total: IntCounter,
+    unlogged: AtomicU64,
+}
+
+impl Dropped {
+    fn add(&self, n: u64) {
+        self.total.inc_by(n);
+        self.unlogged.fetch_add(n, Relaxed);
+    }
 }
 
 /// Where the lines go.
 enum Sink {
+    Lines(BufWriter<Stream>),
+    Syslog(Box<SyslogSink>),
+}
+
+enum Stream {
     Stdout,
     Stderr,
     File(LogFile),
 }
 
-impl Write for Sink {
+impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Sink::Stdout => io::stdout().write(buf),
-            Sink::Stderr => io::stderr().write(buf),
-            Sink::File(f) => f.write(buf),
+            Stream::Stdout => io::stdout().write(buf),
+            Stream::Stderr => io::stderr().write(buf),
+            Stream::File(f) => f.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Sink::Stdout => io::stdout().flush(),
-            Sink::Stderr => io::stderr().flush(),
-            Sink::File(f) => f.flush(),
+            Stream::Stdout => io::stdout().flush(),
+            Stream::Stderr => io::stderr().flush(),
+            Stream::File(f) => f.flush(),
         }
     }
 }
 
 impl JsonLines {
-    /// Opens `target` now, so a bad path fails at start-up (before daemonizing); a
-    /// file reopens when `reopen` asks.
+    /// Opens `target` now, so a bad path or syslog setting fails at start-up (before
+    /// daemonizing); a file reopens when `reopen` asks.
     pub fn open(
-        name: &'static str,
+        kind: LogKind,
         target: &LogTarget,
         reopen: &Reopen,
+        metrics: &Metrics,
     ) -> io::Result<(Self, Option<JsonLinesWriter>)> {
+        let name = kind.name();
+        let failed = |e: String| io::Error::other(format!("{name}: {e}"));
+        let stream = |s| Sink::Lines(BufWriter::new(s));
         let out = match target {
             LogTarget::Off => return Ok((Self::default(), None)),
-            LogTarget::Stdout => Sink::Stdout,
-            LogTarget::Stderr => Sink::Stderr,
-            LogTarget::File(path) => Sink::File(LogFile::open(path, reopen).map_err(|e| {
-                io::Error::new(e.kind(), format!("{name} {}: {e}", path.display()))
-            })?),
+            LogTarget::Stdout => stream(Stream::Stdout),
+            LogTarget::Stderr => stream(Stream::Stderr),
+            LogTarget::File(path) => stream(Stream::File(
+                LogFile::open(path, reopen)
+                    .map_err(|e| failed(format!("{}: {e}", path.display())))?,
+            )),
+            LogTarget::Syslog(syslog) => Sink::Syslog(Box::new(
+                SyslogSink::new(syslog, kind.label(), kind.severity()).map_err(failed)?,
+            )),
         };
+        let total = metrics
+            .counter_vec(
+                "log_lines_dropped_total",
+                "Log lines dropped: the writer fell behind, or the syslog receiver could not take them",
+                &["log"],
+            )
+            .map_err(|e| failed(e.to_string()))?
+            .with_label_values(&[kind.label()]);
+        let dropped = Arc::new(Dropped {
+            total,
+            unlogged: AtomicU64::new(0),
+        });
         let (tx, rx) = sync_channel(QUEUE_LINES);
-        let dropped = Arc::new(AtomicU64::new(0));
         let writer = JsonLinesWriter {
             name,
             rx: Mutex::new(Some(rx)),
@@ -90,7 +163,7 @@ impl JsonLines {
         Ok((
             Self {
                 tx: Some(tx),
-                dropped,
+                dropped: Some(dropped),
             },
             Some(writer),
         ))
@@ -105,8 +178,8 @@ impl JsonLines {
         let Ok(line) = serde_json::to_string(record) else {
             return;
         };
-        if let Err(TrySendError::Full(_)) = tx.try_send(line) {
-            self.dropped.fetch_add(1, Relaxed);
+        if let (Err(TrySendError::Full(_)), Some(dropped)) = (tx.try_send(line), &self.dropped) {
+            dropped.add(1);
         }
     }
 }
@@ -131,14 +204,13 @@ impl BackgroundService for JsonLinesWriter {
 
 /// Writes lines in batches (at most one every `BATCH_PAUSE`), flushing after each,
 /// and reopens a file between batches when asked.
-fn write_lines(name: &str, rx: Receiver<String>, out: Sink, dropped: &AtomicU64) {
-    let mut out = BufWriter::new(out);
+fn write_lines(name: &str, rx: Receiver<String>, mut out: Sink, dropped: &Dropped) {
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(line) => {
-                let _ = writeln!(out, "{line}");
+                out.line(&line, dropped);
                 while let Ok(line) = rx.try_recv() {
-                    let _ = writeln!(out, "{line}");
+                    out.line(&line, dropped);
                 }
                 if let Err(e) = out.flush() {
                     log::warn!("{name} write failed: {e}");
@@ -150,9 +222,31 @@ fn write_lines(name: &str, rx: Receiver<String>, out: Sink, dropped: &AtomicU64)
         }
         // Whole lines only, as above: a file asked to reopen does so here when idle.
         let _ = out.flush();
-        let n = dropped.swap(0, Relaxed);
+        let n = dropped.unlogged.swap(0, Relaxed);
         if n > 0 {
-            log::warn!("{name} fell behind: {n} lines dropped");
+            log::warn!("{name}: {n} lines dropped (tollgate_log_lines_dropped_total)");
+        }
+    }
+}
+
+impl Sink {
+    fn line(&mut self, line: &str, dropped: &Dropped) {
+        match self {
+            Sink::Lines(out) => {
+                let _ = writeln!(out, "{line}");
+            }
+            Sink::Syslog(syslog) => {
+                if syslog.send(line).is_err() {
+                    dropped.add(1);
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Lines(out) => out.flush(),
+            Sink::Syslog(_) => Ok(()),
         }
     }
 }

@@ -51,13 +51,14 @@ pub fn init(metrics: Arc<Metrics>) {
     }
 }
 
-/// From now on the process log goes to `target` in `format`; a file is opened now
+/// From now on the process log goes to `target` in `format` (stderr for a target
+/// validation refuses: off, syslog); a file is opened now
 /// (a bad path fails at start-up) and reopens when `reopen` asks.
 pub fn configure(format: LogFormat, target: &LogTarget, reopen: &Reopen) -> io::Result<()> {
     let mut builder = builder(format);
     match target {
         LogTarget::Stdout => builder.target(Target::Stdout),
-        LogTarget::Stderr | LogTarget::Off => builder.target(Target::Stderr),
+        LogTarget::Stderr | LogTarget::Off | LogTarget::Syslog(_) => builder.target(Target::Stderr),
         LogTarget::File(path) => {
             let file = LogFile::open(path, reopen).map_err(|e| {
                 io::Error::new(e.kind(), format!("process log {}: {e}", path.display()))

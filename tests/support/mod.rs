@@ -23,6 +23,27 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+/// An `api_key` authenticator whose only key nobody has and a route `private` under
+/// `prefix` that requires it: it refuses every request (401), one security event each.
+pub fn refused_route(prefix: &str) -> String {
+    format!(
+        "[auth.keys]\nkind = \"api_key\"\nconsumers = [{{ id = \"a\", key_sha256 = \"{}\" }}]\n\n\
+         [[routes]]\nname = \"private\"\npath_prefix = \"{prefix}\"\nauth = [\"keys\"]\n\
+         respond = {{ status = 200, body = \"secret\" }}\n",
+        "0".repeat(64)
+    )
+}
+
+/// A process the test started, killed and reaped when dropped.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Stops the process `pid` when dropped (one the test did not start itself).
 pub struct Stops(pub i32);
 

@@ -359,14 +359,19 @@ fn write_config(dir: &Path, frame: &Frame, body: &str) {
         Some(token) => format!("token_sha256 = \"{}\"\n", tollgate::auth::hash_key(token)),
         None => String::new(),
     };
-    // Two workers, unless the test's `[server]` lines name their own.
-    let workers = match server_extra.contains("workers =") {
-        true => "",
-        false => "workers = 2\n",
+    // Two workers and the logs in files, unless the test's `[server]` lines say.
+    let unless_named = |key: &str, line: String| match server_extra.contains(&format!("{key} =")) {
+        true => String::new(),
+        false => line,
     };
+    let workers = unless_named("workers", "workers = 2\n".into());
+    let security_log = unless_named(
+        "security_log",
+        format!("security_log = {{ file = \"{d}/security.log\" }}\n"),
+    );
     let text = format!(
         "[server]\n{workers}pid_file = \"{d}/tollgate.pid\"\nupgrade_socket = \"{d}/upgrade.sock\"\n\
-         access_log = {{ file = \"{d}/access.log\" }}\nsecurity_log = {{ file = \"{d}/security.log\" }}\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n{server_extra}\n\n\
+         access_log = {{ file = \"{d}/access.log\" }}\n{security_log}grace_period = \"1s\"\nshutdown_timeout = \"1s\"\n{server_extra}\n\n\
          [admin]\nlisten = \"127.0.0.1:{admin_port}\"\n{token}{admin_extra}\n\n\
          [listeners.main]\naddr = \"127.0.0.1:{port}\"\n\n{body}\n"
     );

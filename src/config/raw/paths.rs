@@ -33,6 +33,11 @@ impl RawConfig {
                 .filter_map(|r| r.validate.as_mut().and_then(|v| v.body_schema.as_mut())),
         );
         files.extend(self.acme.as_mut().and_then(|a| a.ca_file.as_mut()));
+        for target in [&mut self.server.access_log, &mut self.server.security_log] {
+            if let LogTarget::Syslog(syslog) = target {
+                files.extend(syslog.ca_file.as_mut());
+            }
+        }
         if let Some(tls) = self.fleet.as_mut().and_then(|f| f.tls.as_mut()) {
             files.push(&mut tls.ca);
             files.extend([&mut tls.cert, &mut tls.key].into_iter().flatten());

@@ -199,8 +199,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where JSON log lines go: `"stdout"`, `"stderr"`, `"off"` or
-/// `{ file = "/var/log/tollgate/access.log" }`.
+/// Where JSON log lines go: `"stdout"`, `"stderr"`, `"off"`,
+/// `{ file = "/var/log/tollgate/access.log" }` or `{ syslog = "udp://host:514" }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum LogTarget {
@@ -208,6 +208,7 @@ pub enum LogTarget {
     Stderr,
     Off,
     File(PathBuf),
+    Syslog(super::SyslogTarget),
 }
 
 /// `[admin]`: the operator's HTTP endpoint (`/metrics`, `/healthz`, `/reload`, ...).

@@ -15,7 +15,7 @@ use http::HeaderName;
 use std::collections::{BTreeSet, HashMap};
 
 use super::location::{Problems, TomlPath};
-use super::raw::{valid_cluster_name, AdminSection, FleetSection, RawConfig};
+use super::raw::{valid_cluster_name, AdminSection, FleetSection, LogTarget, RawConfig};
 use super::units::parse_fingerprint;
 
 /// Headers a route may not set or remove: framing and connection management belong
@@ -124,12 +124,23 @@ fn server(raw: &RawConfig, path: &TomlPath, out: &mut Problems) {
             "must be greater than 0".into(),
         ));
     }
-    if s.process_log == crate::config::raw::LogTarget::Off {
+    if matches!(s.process_log, LogTarget::Off | LogTarget::Syslog(_)) {
         out.push((
             path.key("process_log"),
-            "cannot be off: choose \"stderr\", \"stdout\" or a file (RUST_LOG=off silences it)"
+            "cannot be off or syslog: choose \"stderr\", \"stdout\" or a file (RUST_LOG=off \
+             silences it)"
                 .into(),
         ));
+    }
+    for (key, target) in [
+        ("access_log", &s.access_log),
+        ("security_log", &s.security_log),
+    ] {
+        if let LogTarget::Syslog(syslog) = target {
+            if let Err(e) = syslog.endpoint() {
+                out.push((path.key(key).key("syslog"), e));
+            }
+        }
     }
     if s.max_uri_bytes == 0 {
         out.push((path.key("max_uri_bytes"), "must be greater than 0".into()));
@@ -292,6 +303,29 @@ mod tests {
         assert_eq!(errors(&json), Vec::<String>::new());
         let xml = format!("[server]\nlog_format = \"xml\"\n{BASE}{route}");
         assert_reported(&xml, &["server.log_format: unknown variant `xml`"]);
+    }
+
+    #[test]
+    fn a_syslog_target_is_a_udp_tcp_or_tls_url_with_a_port() {
+        let route = "[[routes]]\nname = \"h\"\nrespond = { status = 200 }\n";
+        let with = |server: &str| format!("[server]\n{server}\n{BASE}{route}");
+        let good = with("security_log = { syslog = \"udp://siem.example:514\" }");
+        assert_eq!(errors(&good), Vec::<String>::new());
+        let tls = "access_log = { syslog = { url = \"tls://[::1]:6514\", ca_file = \"/ca.pem\", facility = \"auth\" } }";
+        assert_eq!(errors(&with(tls)), Vec::<String>::new());
+        let bad = with(
+            "security_log = { syslog = \"http://siem:514\" }\n\
+             access_log = { syslog = { url = \"tcp://siem\", ca_file = \"/ca.pem\" } }\n\
+             process_log = { syslog = \"udp://siem:514\" }",
+        );
+        assert_reported(
+            &bad,
+            &[
+                "server.security_log.syslog: unknown scheme \"http\"",
+                "server.access_log.syslog: the receiver's port is missing",
+                "server.process_log: cannot be off or syslog",
+            ],
+        );
     }
 
     #[test]
