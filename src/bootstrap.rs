@@ -32,8 +32,9 @@ use crate::config::{raw::ServerSection, read_file, LoadedConfig};
 use crate::connection::{AcceptFilter, ConnectionGuard, CurrentLimits, PerIp, ProxyListeners};
 use crate::fleet::follow::FollowCluster;
 use crate::jail::keeper;
+use crate::observability::process_log::LogOutput;
 use crate::observability::{
-    process_log, AccessLog, JsonLines, LogKind, Metrics, Reopen, ReopenOnSignal, SecurityLog,
+    AccessLog, JsonLines, LogKind, Metrics, Reopen, ReopenOnSignal, SecurityLog,
 };
 use crate::proxy::{Gateway, GatewayParts, ListenerMap};
 use crate::ratelimit::sweeper;
@@ -51,8 +52,13 @@ pub struct RunFlags {
 }
 
 /// Loads `config_path` and serves until told to stop. Returns only on start-up errors.
-pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::Result<()> {
-    build(config_path, flags, metrics)?.run_forever()
+pub fn run(
+    config_path: &Path,
+    flags: RunFlags,
+    metrics: Arc<Metrics>,
+    log_output: LogOutput,
+) -> anyhow::Result<()> {
+    build(config_path, flags, metrics, log_output)?.run_forever()
 }
 
 /// The server, ready to run. What was read to build it (the file's text, the raw
@@ -60,7 +66,12 @@ pub fn run(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow
 /// With the reloader and the upgrade signal keeping only the sections they read,
 /// and the config shown by `/config` kept as text, 10,000 routes cost 14.0 MiB of
 /// RSS over 10 routes instead of 45.5 (the systemd unit's allocator settings).
-fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::Result<Server> {
+fn build(
+    config_path: &Path,
+    flags: RunFlags,
+    metrics: Arc<Metrics>,
+    log_output: LogOutput,
+) -> anyhow::Result<Server> {
     // Absolute, because daemon mode changes the working directory to `/`.
     let config_path = std::fs::canonicalize(config_path)
         .with_context(|| format!("cannot open config {}", config_path.display()))?;
@@ -79,7 +90,7 @@ fn build(config_path: &Path, flags: RunFlags, metrics: Arc<Metrics>) -> anyhow::
     let config_path = prepared.path;
     let raw = &loaded.raw;
     let log_files = Reopen::default();
-    process_log::configure(raw.server.log_format, &raw.server.process_log, &log_files)?;
+    log_output.configure(raw.server.log_format, &raw.server.process_log, &log_files)?;
     let (access_lines, access_writer) = JsonLines::open(
         LogKind::Access,
         &raw.server.access_log,

@@ -13,6 +13,7 @@ use crate::bootstrap::{self, RunFlags};
 use crate::config::raw::{FleetSection, FleetTls, RawConfig, ServerSection};
 use crate::config::{load_file, read_file};
 use crate::fleet::commands::{self as fleet, Source, Target};
+use crate::observability::process_log::LogOutput;
 use crate::observability::Metrics;
 use crate::state::{compile::compile, Retained};
 use crate::upgrade::read_pid;
@@ -186,13 +187,15 @@ impl From<EtcdTarget> for Target {
 }
 
 impl Cli {
-    pub fn execute(self, metrics: Arc<Metrics>) -> i32 {
+    /// Runs the subcommand; `log_output` is where `run` sends the process log once
+    /// the config says.
+    pub fn execute(self, metrics: Arc<Metrics>, log_output: LogOutput) -> i32 {
         match self.command {
             Command::Run {
                 config,
                 daemon,
                 upgrade,
-            } => match bootstrap::run(&config, RunFlags { daemon, upgrade }, metrics) {
+            } => match bootstrap::run(&config, RunFlags { daemon, upgrade }, metrics, log_output) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("tollgate: {e:#}");

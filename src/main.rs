@@ -16,11 +16,11 @@ fn main() {
         }
     };
     // Before anything logs: the process log counts failed TLS handshakes in `metrics`.
-    tollgate::observability::process_log::init(metrics.clone());
+    let log_output = tollgate::observability::process_log::init(metrics.clone());
     // JWT signatures checked with keys parsed once (src/auth/parsed_keys.rs).
     if !tollgate::auth::parsed_keys::install() {
         log::warn!("a JWT crypto provider was installed already: keys are parsed per check");
     }
-    let code = tollgate::cli::Cli::parse().execute(metrics);
+    let code = tollgate::cli::Cli::parse().execute(metrics, log_output);
     std::process::exit(code);
 }

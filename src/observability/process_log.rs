@@ -1,6 +1,6 @@
 //! The process log: `env_logger` (filtered by `RUST_LOG`) on stderr until the config
-//! is read, then where `[server] process_log` says, as `log_format` says (`configure`;
-//! a file reopens when asked, see `log_files`). With one exception:
+//! is read, then where `[server] process_log` says, as `log_format` says
+//! ([`LogOutput::configure`]; a file reopens when asked, see `log_files`). With one exception:
 //! Pingora logs every failed downstream TLS handshake as an error line of its own, so
 //! a scanner probing a TLS port would flood the log. Those lines are counted by cause
 //! in `tollgate_tls_handshake_failures_total` and summarized instead: at most one
@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use env_logger::fmt::{Target, WriteStyle};
 use log::{Level, Log, Metadata, Record};
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::log_files::{LogFile, Reopen};
@@ -32,46 +32,55 @@ const TARGET: &str = "tollgate::tls";
 const PROXY_TARGET: &str = "pingora_proxy";
 const CONNECTION_TARGET: &str = "tollgate::connection";
 
-/// The installed logger's output, which `configure` replaces (the `log` crate keeps
-/// the logger itself).
-static OUTPUT: OnceLock<Arc<ArcSwap<env_logger::Logger>>> = OnceLock::new();
+/// The installed logger's output, which [`LogOutput::configure`] replaces (the `log`
+/// crate keeps the logger itself).
+#[derive(Clone)]
+pub struct LogOutput(Arc<ArcSwap<env_logger::Logger>>);
 
-/// Installs the process log, text on stderr. Call once, before anything logs.
-pub fn init(metrics: Arc<Metrics>) {
+/// Installs the process log, text on stderr, and returns what sets its output once
+/// the config is read. Call once, before anything logs.
+pub fn init(metrics: Arc<Metrics>) -> LogOutput {
     let inner = Arc::new(ArcSwap::from_pointee(builder(LogFormat::Text).build()));
     let max_level = inner.load().filter();
-    let _ = OUTPUT.set(inner.clone());
     let logger = ProcessLog {
-        inner,
+        inner: inner.clone(),
         metrics,
         failures: Mutex::new(Failures::default()),
     };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(max_level);
     }
+    LogOutput(inner)
 }
 
-/// From now on the process log goes to `target` in `format` (stderr for a target
-/// validation refuses: off, syslog); a file is opened now
-/// (a bad path fails at start-up) and reopens when `reopen` asks.
-pub fn configure(format: LogFormat, target: &LogTarget, reopen: &Reopen) -> io::Result<()> {
-    let mut builder = builder(format);
-    match target {
-        LogTarget::Stdout => builder.target(Target::Stdout),
-        LogTarget::Stderr | LogTarget::Off | LogTarget::Syslog(_) => builder.target(Target::Stderr),
-        LogTarget::File(path) => {
-            let file = LogFile::open(path, reopen).map_err(|e| {
-                io::Error::new(e.kind(), format!("process log {}: {e}", path.display()))
-            })?;
-            builder
-                .target(Target::Pipe(Box::new(file)))
-                .write_style(WriteStyle::Never)
-        }
-    };
-    if let Some(output) = OUTPUT.get() {
-        output.store(Arc::new(builder.build()));
+impl LogOutput {
+    /// From now on the process log goes to `target` in `format` (stderr for a target
+    /// validation refuses: off, syslog); a file is opened now (a bad path fails at
+    /// start-up) and reopens when `reopen` asks.
+    pub fn configure(
+        &self,
+        format: LogFormat,
+        target: &LogTarget,
+        reopen: &Reopen,
+    ) -> io::Result<()> {
+        let mut builder = builder(format);
+        match target {
+            LogTarget::Stdout => builder.target(Target::Stdout),
+            LogTarget::Stderr | LogTarget::Off | LogTarget::Syslog(_) => {
+                builder.target(Target::Stderr)
+            }
+            LogTarget::File(path) => {
+                let file = LogFile::open(path, reopen).map_err(|e| {
+                    io::Error::new(e.kind(), format!("process log {}: {e}", path.display()))
+                })?;
+                builder
+                    .target(Target::Pipe(Box::new(file)))
+                    .write_style(WriteStyle::Never)
+            }
+        };
+        self.0.store(Arc::new(builder.build()));
+        Ok(())
     }
-    Ok(())
 }
 
 /// `RUST_LOG`'s filter (default `info`) and the line format.
