@@ -239,6 +239,7 @@ fn build(
             security_log: security_log.clone(),
             reloader: reloader.clone(),
             clock: retained.clock.clone(),
+            stats: retained.stats.clone(),
         };
         server.add_service(admin::service(admin, parts));
     }

@@ -25,6 +25,7 @@ pub mod ratelimit;
 pub mod routing;
 pub mod stage;
 pub mod state;
+pub mod stats;
 pub mod tls;
 pub mod tracing;
 pub mod upgrade;

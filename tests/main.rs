@@ -36,6 +36,7 @@ mod request_buffering;
 mod retries;
 mod routing;
 mod spellings;
+mod stats;
 mod syslog;
 mod tls;
 mod tracing;

@@ -31,6 +31,7 @@ use crate::jail::JailsRegistry;
 use crate::observability::{Metrics, SecurityLog};
 use crate::state::reload::Reloader;
 use crate::state::SharedSnapshot;
+use crate::stats::Stats;
 use crate::upstream::TargetsRegistry;
 
 pub struct Admin {
@@ -43,6 +44,7 @@ pub struct Admin {
     security_log: SecurityLog,
     reloader: Arc<Reloader>,
     clock: Clock,
+    stats: Arc<Stats>,
 }
 
 /// What the admin service works with.
@@ -55,6 +57,7 @@ pub struct AdminParts {
     pub security_log: SecurityLog,
     pub reloader: Arc<Reloader>,
     pub clock: Clock,
+    pub stats: Arc<Stats>,
 }
 
 /// An answer: status, content type, body.
@@ -72,6 +75,7 @@ pub fn service(section: &AdminSection, parts: AdminParts) -> Service<Admin> {
         security_log: parts.security_log,
         reloader: parts.reloader,
         clock: parts.clock,
+        stats: parts.stats,
     };
     let mut service = Service::new("admin".to_owned(), admin);
     service.add_tcp(&section.listen.to_string());
@@ -116,6 +120,24 @@ impl Admin {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
         presented.is_some_and(|token| Sha256::digest(token).ct_eq(digest).into())
+    }
+
+    /// `GET /stats?window=1m|5m|15m` (default 1m): the traffic of the last window.
+    fn traffic(&self, query: Option<&str>) -> Answer {
+        let window = (query.unwrap_or("").split('&'))
+            .find_map(|pair| pair.strip_prefix("window="))
+            .unwrap_or("1m");
+        let seconds = match window {
+            "1m" => 60,
+            "5m" => 300,
+            "15m" => 900,
+            _ => return problem(StatusCode::BAD_REQUEST, "window is one of 1m, 5m, 15m"),
+        };
+        ok_json(
+            self.stats
+                .report(self.clock.unix_millis() / 1000, seconds)
+                .to_json(),
+        )
     }
 
     /// The running config (secrets redacted), its SHA-256 and when it was loaded.
@@ -214,8 +236,9 @@ impl ServeHttp for Admin {
                 ("GET", "/metrics") => (
                     StatusCode::OK,
                     "text/plain; version=0.0.4",
-                    self.metrics.render().into_bytes(),
+                    (self.metrics.render() + &self.stats.prometheus()).into_bytes(),
                 ),
+                ("GET", "/stats") => self.traffic(req.uri.query()),
                 ("GET", "/healthz") => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
                 ("GET", "/readyz") => self.readiness(),
                 ("GET", "/acme") => self.acme(),

@@ -8,7 +8,7 @@
 //!
 //! - every listener: on plain listeners with `[acme]`, the HTTP-01 answer first (a
 //!   CA's validation passes no deny list, redirect or route); the server-wide head
-//!   (tracing, the forwarded headers; `[server] deny_from`), the listener's own
+//!   (the stats count, tracing, the forwarded headers; `[server] deny_from`), the listener's own
 //!   stages (`redirect_https`), then the server-wide tail (bans of client-IP jails;
 //!   strikes of `[server] jails`);
 //! - every route, after its listener's: IP lists (`allow_from`, `deny_from`), CORS
@@ -43,6 +43,7 @@ use crate::jail::{Jail, Jails, KeyKind};
 use crate::observability::{Metrics, SecurityLog};
 use crate::ratelimit::{InFlightLimit, Policy, RouteLimits};
 use crate::stage::{Stages, StagesBuilder};
+use crate::stats::{self, Stats};
 use crate::tracing;
 use crate::upstream::Pool;
 
@@ -62,6 +63,8 @@ pub struct Parts<'a> {
     /// config orders certificates; on a fleet, other nodes publish theirs there).
     pub acme_tokens: &'a Arc<HttpTokens>,
     pub acme_storage: Option<&'a Arc<acme::Storage>>,
+    /// Where the stats stage counts every request.
+    pub stats: &'a Arc<Stats>,
 }
 
 /// What the stages of one config share: its lists, server-wide defaults, and the
@@ -144,6 +147,11 @@ impl<'a> Builder<'a> {
         let at = TomlPath::root().key("server");
         let mut head = StagesBuilder::default();
         let (metrics, background) = (self.parts.metrics, self.parts.background);
+        let deprecated = (raw.routes.iter())
+            .filter(|r| r.deprecation.is_some())
+            .map(|r| Arc::from(r.name.as_str()))
+            .collect();
+        stats::install(self.parts.stats, deprecated, self.parts.clock, &mut head);
         tracing::install(
             raw.tracing.as_ref(),
             metrics,

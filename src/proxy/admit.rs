@@ -46,11 +46,17 @@ impl Gateway {
     ) -> Result<(), Box<Refused>> {
         let step = |stage: &'static str| move |reply: Reply| Box::new(Refused { stage, reply });
         let underscores = ctx.snap.request_limits.underscore_headers;
-        hygiene::underscored(session.req_header_mut(), underscores)
-            .map_err(|e| step("hygiene")(e.into()))?;
+        let underscored = hygiene::underscored(session.req_header_mut(), underscores);
         let session: &Session = session;
         let req = session.req_header();
+        // Who and where, and the listener's stages, before any refusal: their `done`
+        // and `log` hooks (counts, traces, strikes) see every request.
         ctx.identify(session);
+        let listener = self.parts.listeners.name_for(session.server_addr());
+        let snap = &ctx.snap;
+        let stages = snap.listener_stages.get(listener);
+        ctx.listener = Some(stages.unwrap_or(&snap.server_stages).clone());
+        underscored.map_err(|e| step("hygiene")(e.into()))?;
         let checked =
             hygiene::check(req, &ctx.snap.request_limits).map_err(|e| step("hygiene")(e.into()))?;
         ctx.facts.host = checked.host;
@@ -60,15 +66,11 @@ impl Gateway {
             ctx.facts.path = path::normalize(checked.target.path, &ctx.snap.path_rules)
                 .map_err(|e| step("normalization")(e.into()))?;
         }
-        let listener = self.parts.listeners.name_for(session.server_addr());
-        let snap = &ctx.snap;
-        let stages = snap.listener_stages.get(listener);
-        let stages = stages.unwrap_or(&snap.server_stages).clone();
-        let ran = stages
-            .request(req, &mut ctx.facts, &mut ctx.listener_slots)
-            .await;
-        ctx.listener = Some(stages);
-        ran?;
+        if let Some(stages) = &ctx.listener {
+            (stages
+                .request(req, &mut ctx.facts, &mut ctx.listener_slots)
+                .await)?;
+        }
         if asterisk {
             // `OPTIONS *` asks about the server, not a resource: nothing to route.
             return Err(step("routing")(Reply::new(StatusCode::NO_CONTENT, "")));

@@ -160,6 +160,7 @@ fn compile_raw(
         background: &making,
         acme_tokens: &retained.acme.tokens,
         acme_storage: acme_storage.as_ref(),
+        stats: &retained.stats,
     };
     let stages = Builder::new(raw, &parts, &mut problems);
     let listener_stages = raw

@@ -1,6 +1,6 @@
 //! What outlives snapshots: the registries of reusable state (upstream pools, remote
 //! key sets, rate-limit buckets, jails), the TLS listeners' certificate slots, ACME's
-//! certificates and challenges, the metrics and the security log. Owned by the process, shared with the reloader, the
+//! certificates and challenges, the metrics, the traffic stats and the security log. Owned by the process, shared with the reloader, the
 //! background services and the proxy.
 
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use crate::base::clock::Clock;
 use crate::jail::JailsRegistry;
 use crate::observability::{JsonLines, Metrics, SecurityLog};
 use crate::ratelimit::{BucketsRegistry, RedisRegistry};
+use crate::stats::Stats;
 use crate::tls::TlsSlots;
 use crate::upstream::TargetsRegistry;
 
@@ -32,6 +33,8 @@ pub struct Retained {
     pub security_log: SecurityLog,
     /// What every time-based rule reads.
     pub clock: Clock,
+    /// The console's traffic counts (`GET /stats`) and the request totals.
+    pub stats: Arc<Stats>,
 }
 
 impl Retained {
@@ -48,6 +51,7 @@ impl Retained {
             metrics,
             security_log,
             clock,
+            stats: Arc::default(),
         }
     }
 
