@@ -6,7 +6,8 @@
 # redis-server, etcd (server and etcdctl), haproxy and pebble (the tests start their
 # own, on free loopback ports: haproxy as a TCP balancer sending PROXY headers, pebble
 # as an ACME CA with pebble-challtestsrv as its DNS), logrotate (the shipped
-# systemd/tollgate.logrotate is run against a tollgate under load), and
+# systemd/tollgate.logrotate is run against a tollgate under load), chromium (headless:
+# the console's test drives it), and
 # Python's grpcio (the gRPC server and client of the tests) and opentelemetry-proto
 # (the OTLP receiver of the tracing tests).
 set -euo pipefail
@@ -24,6 +25,7 @@ command -v etcd >/dev/null || missing+=(etcd-server)
 command -v etcdctl >/dev/null || missing+=(etcd-client)
 command -v pebble >/dev/null || missing+=(pebble)
 [ -x /usr/sbin/logrotate ] || missing+=(logrotate)
+command -v chromium >/dev/null || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -10,6 +10,7 @@ mod balancing;
 mod body_limits;
 mod check;
 mod connections;
+mod console;
 mod cors;
 mod deprecation;
 mod dns;

@@ -4,11 +4,14 @@
 //! certificate), `GET /acme` (each ACME set's expiry, renewal, failures), `GET /config` (the running file, redacted: `config::source`),
 //! `POST /reload` (the same reload as SIGHUP), `GET /upstreams` (each
 //! upstream's targets: health, requests in flight, the last check), and the jails' bans
-//! (`GET /jails`, `DELETE /jails/NAME/KEY`, see `jails`). With `token_sha256`, every
-//! request needs `Authorization: Bearer <token>`, its digest compared in constant
-//! time (401 otherwise); without one, bind it to loopback (validation insists). Runs as
+//! (`GET /jails`, `DELETE /jails/NAME/KEY`, see `jails`), `GET /stats` (the traffic of
+//! the last minutes, `stats`), and the console that shows them (`GET /`, see
+//! `console`). With `token_sha256`, every request but the console's page needs
+//! `Authorization: Bearer <token>`, its digest compared in constant time (401
+//! otherwise); without one, bind it to loopback (validation insists). Runs as
 //! its own one-thread Pingora service, apart from proxy traffic.
 
+mod console;
 mod jails;
 
 use async_trait::async_trait;
@@ -226,6 +229,16 @@ impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let path = req.uri.path();
+        if let (true, Some((content_type, body))) = (req.method == "GET", console::asset(path)) {
+            let mut response = Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, content_type)
+                .header(header::CONTENT_LENGTH, body.len());
+            for (name, value) in console::HEADERS {
+                response = response.header(name, value);
+            }
+            return response.body(body.as_bytes().to_vec()).unwrap_or_default();
+        }
         let (status, content_type, body) = if !self.authorized(req) {
             problem(
                 StatusCode::UNAUTHORIZED,

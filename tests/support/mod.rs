@@ -2,6 +2,7 @@
 //! TCP client for requests a well-behaved client would never send.
 
 pub mod ari;
+pub mod browser;
 pub mod certs;
 pub mod dns;
 pub mod etcd;

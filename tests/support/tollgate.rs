@@ -57,10 +57,20 @@ impl Tollgate {
     /// to its digest: the harness's own admin requests (`reload`, `sighup`,
     /// `admin_request`) then carry it as a bearer token.
     pub async fn start_with_admin(body: &str, admin_extra: &str, token: Option<&str>) -> Tollgate {
+        Self::start_with_token(body, "", admin_extra, token).await
+    }
+
+    /// Like `start_with_admin`, with extra `[server]` lines too.
+    pub async fn start_with_token(
+        body: &str,
+        server_extra: &str,
+        admin_extra: &str,
+        token: Option<&str>,
+    ) -> Tollgate {
         let frame = Frame {
             port: free_port(),
             admin_port: free_port(),
-            server_extra: String::new(),
+            server_extra: server_extra.to_owned(),
             admin_extra: admin_extra.to_owned(),
             admin_token: token.map(str::to_owned),
         };
