@@ -7,7 +7,8 @@
 # own, on free loopback ports: haproxy as a TCP balancer sending PROXY headers, pebble
 # as an ACME CA with pebble-challtestsrv as its DNS), logrotate (the shipped
 # systemd/tollgate.logrotate is run against a tollgate under load), chromium (headless:
-# the console's test drives it), and
+# the console's test drives it), prometheus (promtool checks observability/'s rules, and
+# a real Prometheus scrapes a real tollgate in the tests), and
 # Python's grpcio (the gRPC server and client of the tests) and opentelemetry-proto
 # (the OTLP receiver of the tracing tests).
 set -euo pipefail
@@ -26,6 +27,7 @@ command -v etcdctl >/dev/null || missing+=(etcd-client)
 command -v pebble >/dev/null || missing+=(pebble)
 [ -x /usr/sbin/logrotate ] || missing+=(logrotate)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v promtool >/dev/null || missing+=(prometheus)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -240,6 +240,7 @@ fn build(
             reloader: reloader.clone(),
             clock: retained.clock.clone(),
             stats: retained.stats.clone(),
+            detection: retained.anomaly.clone(),
         };
         server.add_service(admin::service(admin, parts));
     }

@@ -9,6 +9,7 @@
 
 pub mod acme;
 pub mod admin;
+pub mod anomaly;
 pub mod auth;
 pub mod base;
 pub mod bootstrap;

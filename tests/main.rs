@@ -5,6 +5,7 @@ mod support;
 
 mod acme;
 mod admin;
+mod anomaly;
 mod auth;
 mod balancing;
 mod body_limits;
@@ -28,6 +29,7 @@ mod jails;
 mod logs;
 mod memory;
 mod normalization;
+mod observability;
 mod passive_health;
 mod proxy_protocol;
 mod ratelimit;

@@ -113,6 +113,8 @@ async fn stats_add_up_the_traffic_sent_and_metrics_have_the_totals() {
         line("tollgate_requests_total{route=\"private\",class=\"4xx\"}"),
         3
     );
+    assert_eq!(line("tollgate_refusals_total{stage=\"auth\"}"), 3);
+    assert_eq!(line("tollgate_refusals_total{stage=\"normalization\"}"), 1);
     assert_eq!(
         line("tollgate_request_duration_seconds_count{route=\"open\"}"),
         5

@@ -5,7 +5,7 @@
 //! `POST /reload` (the same reload as SIGHUP), `GET /upstreams` (each
 //! upstream's targets: health, requests in flight, the last check), and the jails' bans
 //! (`GET /jails`, `DELETE /jails/NAME/KEY`, see `jails`), `GET /stats` (the traffic of
-//! the last minutes, `stats`), and the console that shows them (`GET /`, see
+//! the last minutes, `stats`), `GET /anomalies` (the last found), and the console that shows them (`GET /`, see
 //! `console`). With `token_sha256`, every request but the console's page needs
 //! `Authorization: Bearer <token>`, its digest compared in constant time (401
 //! otherwise); without one, bind it to loopback (validation insists). Runs as
@@ -22,9 +22,11 @@ use pingora::protocols::http::ServerSession;
 use pingora::services::listening::Service;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::fmt::Write;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
+use crate::anomaly::Detection;
 use crate::base::clock::Clock;
 use crate::base::lifecycle::Lifecycle;
 use crate::base::problem_document;
@@ -48,6 +50,7 @@ pub struct Admin {
     reloader: Arc<Reloader>,
     clock: Clock,
     stats: Arc<Stats>,
+    detection: Arc<Detection>,
 }
 
 /// What the admin service works with.
@@ -61,6 +64,7 @@ pub struct AdminParts {
     pub reloader: Arc<Reloader>,
     pub clock: Clock,
     pub stats: Arc<Stats>,
+    pub detection: Arc<Detection>,
 }
 
 /// An answer: status, content type, body.
@@ -79,6 +83,7 @@ pub fn service(section: &AdminSection, parts: AdminParts) -> Service<Admin> {
         reloader: parts.reloader,
         clock: parts.clock,
         stats: parts.stats,
+        detection: parts.detection,
     };
     let mut service = Service::new("admin".to_owned(), admin);
     service.add_tcp(&section.listen.to_string());
@@ -141,6 +146,44 @@ impl Admin {
                 .report(self.clock.unix_millis() / 1000, seconds)
                 .to_json(),
         )
+    }
+
+    /// `tollgate_upstream_targets{upstream}` and `tollgate_upstream_healthy_targets`,
+    /// read at scrape time.
+    fn target_health(&self) -> String {
+        let mut all = String::from(
+            "# HELP tollgate_upstream_targets Targets of each upstream\n\
+             # TYPE tollgate_upstream_targets gauge\n",
+        );
+        let mut healthy = String::from(
+            "# HELP tollgate_upstream_healthy_targets Targets of each upstream now healthy\n\
+             # TYPE tollgate_upstream_healthy_targets gauge\n",
+        );
+        for targets in self.targets.items() {
+            let (up, total) = targets.health_counts();
+            let name = targets.name();
+            let _ = writeln!(
+                all,
+                "tollgate_upstream_targets{{upstream=\"{name}\"}} {total}"
+            );
+            let _ = writeln!(
+                healthy,
+                "tollgate_upstream_healthy_targets{{upstream=\"{name}\"}} {up}"
+            );
+        }
+        all + &healthy
+    }
+
+    /// `GET /anomalies`: the last anomalies found, newest first; 404 without
+    /// `[anomaly]`.
+    fn anomalies(&self) -> Answer {
+        match self.shared.load().anomaly {
+            true => ok_json(self.detection.recent_json()),
+            false => problem(
+                StatusCode::NOT_FOUND,
+                "anomaly detection is off: see [anomaly]",
+            ),
+        }
     }
 
     /// The running config (secrets redacted), its SHA-256 and when it was loaded.
@@ -249,9 +292,11 @@ impl ServeHttp for Admin {
                 ("GET", "/metrics") => (
                     StatusCode::OK,
                     "text/plain; version=0.0.4",
-                    (self.metrics.render() + &self.stats.prometheus()).into_bytes(),
+                    (self.metrics.render() + &self.stats.prometheus() + &self.target_health())
+                        .into_bytes(),
                 ),
                 ("GET", "/stats") => self.traffic(req.uri.query()),
+                ("GET", "/anomalies") => self.anomalies(),
                 ("GET", "/healthz") => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
                 ("GET", "/readyz") => self.readiness(),
                 ("GET", "/acme") => self.acme(),

@@ -9,7 +9,7 @@
 
 mod api_key;
 pub mod compile;
-mod credential;
+pub mod credential;
 pub mod jwks;
 mod jwt;
 mod keys;

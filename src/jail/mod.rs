@@ -31,10 +31,20 @@ use std::sync::Arc;
 use crate::base::registry::{Registry, Reusable};
 use crate::base::Reply;
 use crate::config::raw::{JailSection, OnStoreError, RedisSection};
+use crate::edge::forwarded::client_network;
 use crate::observability::Metrics;
 use crate::ratelimit::RedisStore;
 use local::{LocalJail, Rules, Strike};
 use shared::SharedJail;
+
+/// A client's key in a `client_ip` jail: an IPv4 address as it is; an IPv6 address as
+/// its /64.
+pub fn ip_key(ip: std::net::IpAddr) -> String {
+    match client_network(ip) {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(net) => format!("{net}/64"),
+    }
+}
 
 /// The state of the running config's jails, by name.
 pub type JailsRegistry = Registry<JailState>;
@@ -245,14 +255,34 @@ impl Jail {
 
     /// Counts a strike against `key`; the ban's length in ms when it banned the key.
     pub async fn strike(&self, key: &str, now: u64, metrics: &Metrics) -> Option<u64> {
+        self.strike_under(key, &self.rules, now, metrics).await
+    }
+
+    /// Bans `key` at once, for the jail's `ban` (a detector's verdict: one strike
+    /// that is the last); the ban's length in ms, `None` when the store failed.
+    pub async fn sentence(&self, key: &str, now: u64, metrics: &Metrics) -> Option<u64> {
+        let rules = Rules {
+            max_strikes: 1,
+            ..self.rules
+        };
+        self.strike_under(key, &rules, now, metrics).await
+    }
+
+    async fn strike_under(
+        &self,
+        key: &str,
+        rules: &Rules,
+        now: u64,
+        metrics: &Metrics,
+    ) -> Option<u64> {
         let state = &self.state;
         if let Some(shared) = &state.shared {
-            match shared.strike(key, &self.rules).await {
+            match shared.strike(key, rules).await {
                 Ok(banned) => {
                     state.store_ok.store(true, Relaxed);
                     let ban = banned?;
                     let until = now.saturating_add(ban);
-                    state.local.ban(key, until, true, self.rules.max_keys, now);
+                    state.local.ban(key, until, true, rules.max_keys, now);
                     return Some(ban);
                 }
                 Err(e) => {
@@ -263,7 +293,7 @@ impl Jail {
                 }
             }
         }
-        match state.local.strike(key, &self.rules, now) {
+        match state.local.strike(key, rules, now) {
             Strike::Banned { until } => Some(until - now),
             Strike::Counted => None,
         }

@@ -8,7 +8,8 @@
 //!
 //! - every listener: on plain listeners with `[acme]`, the HTTP-01 answer first (a
 //!   CA's validation passes no deny list, redirect or route); the server-wide head
-//!   (the stats count, tracing, the forwarded headers; `[server] deny_from`), the listener's own
+//!   (the stats count, anomaly detection, tracing, the forwarded headers;
+//!   `[server] deny_from`), the listener's own
 //!   stages (`redirect_https`), then the server-wide tail (bans of client-IP jails;
 //!   strikes of `[server] jails`);
 //! - every route, after its listener's: IP lists (`allow_from`, `deny_from`), CORS
@@ -32,12 +33,15 @@ use super::{
     limits, request_validation, security_headers, strip_prefix, waf,
 };
 use crate::acme::{self, HttpTokens};
+use crate::anomaly::{self, Detection};
 use crate::auth::compile::CompiledAuth;
 use crate::auth::RouteAuth;
 use crate::base::background::Making;
 use crate::base::clock::Clock;
 use crate::config::location::{Problems, TomlPath};
-use crate::config::raw::{ListenerSection, RawConfig, RouteSection, ServerSection, WafSection};
+use crate::config::raw::{
+    AnomalySection, ListenerSection, RawConfig, RouteSection, ServerSection, WafSection,
+};
 use crate::edge::forwarded::TrustedProxies;
 use crate::jail::{Jail, Jails, KeyKind};
 use crate::observability::{Metrics, SecurityLog};
@@ -65,6 +69,8 @@ pub struct Parts<'a> {
     pub acme_storage: Option<&'a Arc<acme::Storage>>,
     /// Where the stats stage counts every request.
     pub stats: &'a Arc<Stats>,
+    /// Where the anomaly stage observes every request (with `[anomaly]`).
+    pub detection: &'a Arc<Detection>,
 }
 
 /// What the stages of one config share: its lists, server-wide defaults, and the
@@ -152,6 +158,9 @@ impl<'a> Builder<'a> {
             .map(|r| Arc::from(r.name.as_str()))
             .collect();
         stats::install(self.parts.stats, deprecated, self.parts.clock, &mut head);
+        if let Some(section) = &raw.anomaly {
+            anomaly::install(section, self.anomaly_parts(section), &mut head);
+        }
         tracing::install(
             raw.tracing.as_ref(),
             metrics,
@@ -174,6 +183,35 @@ impl<'a> Builder<'a> {
             &mut tail,
         );
         self.server_tail = tail.finish();
+    }
+
+    /// What the anomaly stage is built from: the credential sources of every
+    /// authenticator, and the jails its detectors name (validation checked them).
+    fn anomaly_parts(&self, section: &AnomalySection) -> anomaly::Parts<'a> {
+        let mut sources = Vec::new();
+        for authenticator in self.parts.auth.authenticators.values() {
+            if let Some(source) = &authenticator.source {
+                if !sources.contains(source) {
+                    sources.push(source.clone());
+                }
+            }
+        }
+        let jail = |name: &Option<String>| {
+            let name = name.as_deref()?;
+            self.parts.jails.by_name.get(name).cloned()
+        };
+        anomaly::Parts {
+            detection: self.parts.detection,
+            sources,
+            jails: [
+                jail(&section.credential_stuffing.jail),
+                jail(&section.enumeration.jail),
+                jail(&section.volume_jump.jail),
+            ],
+            security_log: self.parts.security_log,
+            metrics: self.parts.metrics,
+            clock: self.parts.clock,
+        }
     }
 
     /// The server-wide stages alone: for a listener the config no longer names (a

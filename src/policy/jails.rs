@@ -14,12 +14,11 @@
 //! the same id are not the same consumer); none without a principal.
 
 use futures::future::BoxFuture;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::base::clock::Clock;
-use crate::edge::forwarded::{client_network, TrustedProxies};
-use crate::jail::{check_bans, Jail, KeyKind};
+use crate::edge::forwarded::TrustedProxies;
+use crate::jail::{check_bans, ip_key, Jail, KeyKind};
 use crate::observability::{EventFacts, Metrics, SecurityLog};
 use crate::stage::{self, Cx, Declared, Facts, Hooks, Outcome, Reply, Stage, StagesBuilder, Step};
 
@@ -156,14 +155,6 @@ impl Stage for Jails {
                 None
             }
         }
-    }
-}
-
-/// An IPv4 address as it is; an IPv6 address as its /64.
-fn ip_key(ip: IpAddr) -> String {
-    match client_network(ip) {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(net) => format!("{net}/64"),
     }
 }
 

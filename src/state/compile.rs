@@ -161,6 +161,7 @@ fn compile_raw(
         acme_tokens: &retained.acme.tokens,
         acme_storage: acme_storage.as_ref(),
         stats: &retained.stats,
+        detection: &retained.anomaly,
     };
     let stages = Builder::new(raw, &parts, &mut problems);
     let listener_stages = raw
@@ -236,6 +237,7 @@ fn compile_raw(
         background: making.finish(),
         tls,
         acme,
+        anomaly: raw.anomaly.is_some(),
         warnings: found.warnings,
     })
 }

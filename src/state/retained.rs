@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::Snapshot;
 use crate::acme::AcmeState;
+use crate::anomaly::Detection;
 use crate::auth::jwks::JwksRegistry;
 use crate::base::background::BackgroundRegistry;
 use crate::base::clock::Clock;
@@ -35,6 +36,8 @@ pub struct Retained {
     pub clock: Clock,
     /// The console's traffic counts (`GET /stats`) and the request totals.
     pub stats: Arc<Stats>,
+    /// Anomaly detection's counts, baselines and recent findings.
+    pub anomaly: Arc<Detection>,
 }
 
 impl Retained {
@@ -52,6 +55,7 @@ impl Retained {
             security_log,
             clock,
             stats: Arc::default(),
+            anomaly: Arc::default(),
         }
     }
 

@@ -55,6 +55,8 @@ pub struct Snapshot {
     pub tls: HashMap<String, Arc<ListenerTls>>,
     /// The sets of domains certified by ACME, each kept by its chore.
     pub acme: Vec<Arc<Managed>>,
+    /// Whether `[anomaly]` detection runs (`GET /anomalies`).
+    pub anomaly: bool,
     /// Problems worth an operator's attention that do not refuse the config
     /// (certificates close to expiry), as `place: message`.
     pub warnings: Vec<String>,

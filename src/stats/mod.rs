@@ -2,7 +2,7 @@
 //! stage, first of every listener's, records each one when it is done), kept in
 //! bounded memory and read by `GET /stats?window=1m|5m|15m` on the admin listener, and
 //! totals since start for Prometheus (`tollgate_requests_total{route,class}`,
-//! `tollgate_request_duration_seconds{route}`).
+//! `tollgate_request_duration_seconds{route}`, `tollgate_refusals_total{stage}`).
 //!
 //! Bound: 8 shards (a request takes one, picked by its start time, so workers rarely
 //! wait on each other) × 60 buckets of 15 s, each with a route's counts per route of
@@ -21,7 +21,7 @@ pub use report::Report;
 pub use stage::install;
 pub use window::Sample;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use window::{route_entry, Ring, RouteCounts};
@@ -38,6 +38,8 @@ struct Shard {
     ring: Ring,
     /// Since start, per route.
     totals: HashMap<Arc<str>, RouteCounts>,
+    /// Since start, per refusing stage.
+    refusals: HashMap<&'static str, u64>,
 }
 
 impl Stats {
@@ -46,6 +48,9 @@ impl Stats {
         let mut shard = lock(&self.shards[shard % SHARDS]);
         shard.ring.add(sample);
         route_entry(&mut shard.totals, sample.route).add(sample.status, sample.micros);
+        if let Some(stage) = sample.refused_by {
+            *shard.refusals.entry(stage).or_default() += 1;
+        }
     }
 
     /// The last `seconds` at `now_secs`, all shards together.
@@ -62,12 +67,17 @@ impl Stats {
     /// The totals in Prometheus's text format.
     pub fn prometheus(&self) -> String {
         let mut totals: HashMap<Arc<str>, RouteCounts> = HashMap::new();
+        let mut refusals: BTreeMap<&'static str, u64> = BTreeMap::new();
         for shard in &self.shards {
-            for (route, counts) in &lock(shard).totals {
+            let shard = lock(shard);
+            for (route, counts) in &shard.totals {
                 route_entry(&mut totals, route).merge(counts);
             }
+            for (stage, n) in &shard.refusals {
+                *refusals.entry(stage).or_default() += n;
+            }
         }
-        report::prometheus(totals)
+        report::prometheus(totals, refusals)
     }
 }
 

@@ -156,10 +156,14 @@ impl Report {
     }
 }
 
-/// `tollgate_requests_total{route,class}` and `tollgate_request_duration_seconds`
-/// (a histogram per route, every other latency bin's bound) in Prometheus's text
-/// format; `route` is empty for requests no route took.
-pub fn prometheus(totals: HashMap<Arc<str>, RouteCounts>) -> String {
+/// `tollgate_requests_total{route,class}`, `tollgate_refusals_total{stage}` and
+/// `tollgate_request_duration_seconds` (a histogram per route, every other latency
+/// bin's bound) in Prometheus's text format; `route` is empty for requests no route
+/// took.
+pub fn prometheus(
+    totals: HashMap<Arc<str>, RouteCounts>,
+    refusals: BTreeMap<&'static str, u64>,
+) -> String {
     let mut routes: Vec<_> = totals.into_iter().collect();
     routes.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::new();
@@ -173,6 +177,11 @@ pub fn prometheus(totals: HashMap<Arc<str>, RouteCounts>) -> String {
                 "tollgate_requests_total{{route=\"{route}\",class=\"{class}\"}} {n}"
             );
         }
+    }
+    out.push_str("# HELP tollgate_refusals_total Requests refused, by the stage (or proxy step) that refused\n");
+    out.push_str("# TYPE tollgate_refusals_total counter\n");
+    for (stage, n) in refusals {
+        let _ = writeln!(out, "tollgate_refusals_total{{stage=\"{stage}\"}} {n}");
     }
     out.push_str("# HELP tollgate_request_duration_seconds How long requests took, by route\n");
     out.push_str("# TYPE tollgate_request_duration_seconds histogram\n");

@@ -185,6 +185,14 @@ impl Targets {
         }
     }
 
+    /// Its targets that are healthy, and all of them.
+    pub fn health_counts(&self) -> (usize, usize) {
+        let backends = self.backends();
+        let all = backends.get_backend();
+        let healthy = all.iter().filter(|b| backends.ready(b)).count();
+        (healthy, all.len())
+    }
+
     /// Every target with its weight, health, requests in flight and last check, as
     /// JSON for the admin listener (`now_ms`: the clock's monotonic reading).
     pub fn status(&self, now_ms: u64) -> serde_json::Value {

@@ -9,6 +9,7 @@
 //! line of [`single_section`]: `config::load` reads such sections through it.
 
 mod acme;
+mod anomaly;
 mod auth;
 mod defaults;
 mod fleet;
@@ -24,6 +25,7 @@ mod upstream;
 mod waf;
 
 pub use acme::*;
+pub use anomaly::*;
 pub use auth::*;
 pub use fleet::*;
 pub use jails::*;
@@ -58,6 +60,7 @@ pub struct RawConfig {
     pub tracing: Option<TracingSection>,
     pub fleet: Option<FleetSection>,
     pub acme: Option<AcmeSection>,
+    pub anomaly: Option<AnomalySection>,
 }
 
 /// Reads one section of a single table into its field of a [`RawConfig`].
@@ -83,6 +86,10 @@ pub const SINGLE_SECTIONS: &[(&str, ReadSection)] = &[
     }),
     ("acme", |raw, de| {
         raw.acme = Some(Deserialize::deserialize(de)?);
+        Ok(())
+    }),
+    ("anomaly", |raw, de| {
+        raw.anomaly = Some(Deserialize::deserialize(de)?);
         Ok(())
     }),
 ];

@@ -4,6 +4,7 @@
 //! patterns) are here.
 
 mod acme;
+mod anomaly;
 mod auth;
 mod limits;
 mod listeners;
@@ -48,6 +49,7 @@ pub fn validate(raw: &RawConfig, unparsed: &Unparsed) -> Problems {
     server(raw, &root.key("server"), &mut out);
     listeners::listeners(raw, unparsed, &mut out);
     acme::acme(raw, &mut out);
+    anomaly::anomaly(raw, unparsed, &mut out);
     for (name, up) in &raw.upstreams {
         upstreams::upstream(up, &root.key("upstreams").key(name), &mut out);
     }

@@ -1,0 +1,345 @@
+//! The counts of the current bucket per subject (each route, each consumer, each
+//! client address), and at each bucket's end the judgement: against each subject's
+//! baselines (requests, errors, distinct paths; see `baseline`) once they have
+//! learnt `warmup` buckets, and by the named detectors (credential stuffing,
+//! enumeration, a consumer's volume jump); then the baselines learn the bucket. A
+//! bucket without a subject's requests is learnt as zero. Pure: every call takes the
+//! time.
+//!
+//! Bounded: at most `max_clients` client addresses are counted in a bucket (more are
+//! not) and keep baselines (the least recently seen go first); each distinct-count
+//! holds at most [`DISTINCT`] fingerprints.
+
+use serde::Serialize;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::baseline::{alpha, Baseline};
+use crate::config::raw::AnomalySection;
+
+/// Fingerprints a distinct-count holds at most: past it, it says "at least this".
+pub const DISTINCT: usize = 4096;
+/// Anomalies kept for the console.
+const RECENT: usize = 100;
+/// Buckets without any request learnt as zeros at most (a longer silence teaches
+/// nothing more).
+const SILENCE: u64 = 1_000;
+
+/// Who a count is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    Route(Arc<str>),
+    Consumer(Arc<str>),
+    Client(IpAddr),
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Route(r) => write!(f, "route {r}"),
+            Subject::Consumer(c) => write!(f, "consumer {c}"),
+            Subject::Client(ip) => write!(f, "client {ip}"),
+        }
+    }
+}
+
+/// One request, as the detectors see it.
+pub struct Observation<'a> {
+    pub route: &'a str,
+    pub consumer: Option<&'a str>,
+    pub client: IpAddr,
+    /// A fingerprint of its normalized path.
+    pub path: u64,
+    pub status: u16,
+    /// A fingerprint of the credential it presented, when authentication refused it.
+    pub failed_credential: Option<u64>,
+}
+
+/// An anomaly found at a bucket's end.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Anomaly {
+    /// The bucket's end (Unix seconds).
+    pub at: u64,
+    pub detector: &'static str,
+    pub subject: String,
+    /// The bucket's count and the baseline's mean (the named detectors' minimum).
+    pub observed: f64,
+    pub baseline: f64,
+    pub window_seconds: u64,
+    #[serde(skip)]
+    pub key: Subject,
+}
+
+#[derive(Default)]
+struct Distinct(HashSet<u64>);
+
+impl Distinct {
+    fn add(&mut self, fingerprint: u64) {
+        if self.0.len() < DISTINCT {
+            self.0.insert(fingerprint);
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    errors: u64,
+    paths: Distinct,
+    missing_paths: Distinct,
+    failed_credentials: Distinct,
+}
+
+/// Something per subject, in one map per kind (looked up without a copy of the
+/// name).
+struct ByKind<T> {
+    routes: HashMap<Arc<str>, T>,
+    consumers: HashMap<Arc<str>, T>,
+    clients: HashMap<IpAddr, T>,
+}
+
+impl<T> Default for ByKind<T> {
+    fn default() -> Self {
+        Self {
+            routes: HashMap::new(),
+            consumers: HashMap::new(),
+            clients: HashMap::new(),
+        }
+    }
+}
+
+fn named<'m, T: Default>(map: &'m mut HashMap<Arc<str>, T>, name: &str) -> &'m mut T {
+    if !map.contains_key(name) {
+        map.insert(name.into(), T::default());
+    }
+    map.get_mut(name).expect("inserted above")
+}
+
+impl<T: Default> ByKind<T> {
+    fn get(&self, subject: &Subject) -> Option<&T> {
+        match subject {
+            Subject::Route(r) => self.routes.get(r),
+            Subject::Consumer(c) => self.consumers.get(c),
+            Subject::Client(ip) => self.clients.get(ip),
+        }
+    }
+
+    fn entry(&mut self, subject: &Subject) -> &mut T {
+        match subject {
+            Subject::Route(r) => named(&mut self.routes, r),
+            Subject::Consumer(c) => named(&mut self.consumers, c),
+            Subject::Client(ip) => self.clients.entry(*ip).or_default(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (Subject, &T)> {
+        let routes = (self.routes.iter()).map(|(k, v)| (Subject::Route(k.clone()), v));
+        let consumers = (self.consumers.iter()).map(|(k, v)| (Subject::Consumer(k.clone()), v));
+        let clients = (self.clients.iter()).map(|(k, v)| (Subject::Client(*k), v));
+        routes.chain(consumers).chain(clients)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = (Subject, &mut T)> {
+        let routes = (self.routes.iter_mut()).map(|(k, v)| (Subject::Route(k.clone()), v));
+        let consumers = (self.consumers.iter_mut()).map(|(k, v)| (Subject::Consumer(k.clone()), v));
+        let clients = (self.clients.iter_mut()).map(|(k, v)| (Subject::Client(*k), v));
+        routes.chain(consumers).chain(clients)
+    }
+
+    fn len(&self) -> usize {
+        self.routes.len() + self.consumers.len() + self.clients.len()
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Baselines {
+    requests: Baseline,
+    errors: Baseline,
+    paths: Baseline,
+    last_seen: u64,
+}
+
+#[derive(Default)]
+pub struct Engine {
+    /// The current bucket's index (time / interval); 0 before the first request.
+    bucket: u64,
+    tallies: ByKind<Tally>,
+    baselines: ByKind<Baselines>,
+    recent: VecDeque<Anomaly>,
+}
+
+impl Engine {
+    /// Counts `o`, seen at `now_ms`; first ends the buckets that are over, and returns
+    /// what they found.
+    pub fn observe(
+        &mut self,
+        now_ms: u64,
+        settings: &AnomalySection,
+        o: &Observation<'_>,
+    ) -> Vec<Anomaly> {
+        let found = self.tick(now_ms, settings);
+        let error = o.status >= 400;
+        let count = |tally: &mut Tally| {
+            tally.requests += 1;
+            tally.errors += u64::from(error);
+            tally.paths.add(o.path);
+        };
+        count(named(&mut self.tallies.routes, o.route));
+        let missing = o.status == 404;
+        if let Some(consumer) = o.consumer {
+            let tally = named(&mut self.tallies.consumers, consumer);
+            count(tally);
+            if missing {
+                tally.missing_paths.add(o.path);
+            }
+        }
+        let clients = &mut self.tallies.clients;
+        if clients.contains_key(&o.client) || clients.len() < settings.max_clients {
+            let tally = clients.entry(o.client).or_default();
+            count(tally);
+            if missing && o.consumer.is_none() {
+                tally.missing_paths.add(o.path);
+            }
+            if let Some(credential) = o.failed_credential {
+                tally.failed_credentials.add(credential);
+            }
+        }
+        found
+    }
+
+    /// Ends the buckets that are over at `now_ms`; what they found.
+    pub fn tick(&mut self, now_ms: u64, settings: &AnomalySection) -> Vec<Anomaly> {
+        let interval = settings.interval.as_millis().max(1) as u64;
+        let now = now_ms / interval;
+        if self.bucket == 0 {
+            self.bucket = now;
+        }
+        if now <= self.bucket {
+            return Vec::new();
+        }
+        let ended_at = (self.bucket + 1) * interval / 1000;
+        let found = self.close(ended_at, settings);
+        // Buckets with no request at all: zeros.
+        for _ in 1..(now - self.bucket).min(SILENCE) {
+            self.close(ended_at, settings);
+        }
+        self.bucket = now;
+        for anomaly in &found {
+            if self.recent.len() == RECENT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(anomaly.clone());
+        }
+        found
+    }
+
+    /// The anomalies found last, oldest first.
+    pub fn recent(&self) -> impl Iterator<Item = &Anomaly> {
+        self.recent.iter()
+    }
+
+    fn close(&mut self, at: u64, settings: &AnomalySection) -> Vec<Anomaly> {
+        let tallies = std::mem::take(&mut self.tallies);
+        let window_seconds = settings.interval.as_secs();
+        let mut found = Vec::new();
+        let mut report = |detector, key: &Subject, observed: u64, baseline: f64| {
+            found.push(Anomaly {
+                at,
+                detector,
+                subject: key.to_string(),
+                observed: observed as f64,
+                baseline,
+                window_seconds,
+                key: key.clone(),
+            });
+        };
+        for (subject, tally) in tallies.iter() {
+            let subject = &subject;
+            named_detectors(subject, tally, settings, &mut report);
+            let Some(base) = self.baselines.get(subject) else {
+                continue;
+            };
+            if base.requests.buckets < settings.warmup || tally.requests < settings.min_requests {
+                continue;
+            }
+            let beyond = |b: &Baseline, x: u64| b.deviation(x as f64) > settings.threshold;
+            let rate = beyond(&base.requests, tally.requests);
+            match subject {
+                Subject::Consumer(_) => {
+                    let jump =
+                        tally.requests as f64 >= settings.volume_jump.factor * base.requests.mean;
+                    if rate && jump {
+                        report("volume_jump", subject, tally.requests, base.requests.mean);
+                    }
+                }
+                _ if rate => report("rate", subject, tally.requests, base.requests.mean),
+                _ => {}
+            }
+            if beyond(&base.errors, tally.errors) {
+                report("errors", subject, tally.errors, base.errors.mean);
+            }
+            if beyond(&base.paths, tally.paths.count()) {
+                report("paths", subject, tally.paths.count(), base.paths.mean);
+            }
+        }
+        self.learn(&tallies, at, settings);
+        found
+    }
+
+    /// Every baseline learns the bucket (zero for a subject without requests in it).
+    fn learn(&mut self, tallies: &ByKind<Tally>, at: u64, settings: &AnomalySection) {
+        let a = alpha(settings.half_life);
+        for (subject, _) in tallies.iter() {
+            self.baselines.entry(&subject).last_seen = at;
+        }
+        for (subject, base) in self.baselines.values_mut() {
+            let tally = tallies.get(&subject);
+            let (requests, errors, paths) =
+                tally.map_or((0, 0, 0), |t| (t.requests, t.errors, t.paths.count()));
+            base.requests.learn(requests as f64, a);
+            base.errors.learn(errors as f64, a);
+            base.paths.learn(paths as f64, a);
+        }
+        let clients = &mut self.baselines.clients;
+        if clients.len() > settings.max_clients {
+            let mut seen: Vec<(u64, IpAddr)> =
+                clients.iter().map(|(ip, b)| (b.last_seen, *ip)).collect();
+            seen.sort();
+            let excess = clients.len() - settings.max_clients;
+            for (_, ip) in seen.into_iter().take(excess) {
+                clients.remove(&ip);
+            }
+        }
+    }
+
+    /// Subjects with a baseline (for the memory bound's test).
+    pub fn subjects(&self) -> usize {
+        self.baselines.len()
+    }
+}
+
+/// The detectors that need no baseline: distinct failing credentials from a client,
+/// distinct missing paths asked by a consumer (or an anonymous client).
+fn named_detectors(
+    subject: &Subject,
+    tally: &Tally,
+    settings: &AnomalySection,
+    report: &mut impl FnMut(&'static str, &Subject, u64, f64),
+) {
+    let credentials = tally.failed_credentials.count();
+    let minimum = settings.credential_stuffing.min_credentials;
+    if matches!(subject, Subject::Client(_)) && credentials >= minimum {
+        report("credential_stuffing", subject, credentials, minimum as f64);
+    }
+    let missing = tally.missing_paths.count();
+    let minimum = settings.enumeration.min_paths;
+    if !matches!(subject, Subject::Route(_)) && missing >= minimum {
+        report("enumeration", subject, missing, minimum as f64);
+    }
+}
