@@ -21,6 +21,9 @@
 #             holds for an idle worker thread may only be given back once that thread
 #             allocates and frees again.
 # CONTROL=1 runs the same without the limit on the route: what the flood costs anyway.
+# ANOMALY=1 adds `[anomaly]` (its defaults: counts and baselines for at most 10,000
+# client addresses) to whichever of the two runs. The console's stats count every
+# request in both (their top lists keep 32 keys a bucket).
 #
 # Topology (127.0.0.1, free ports): wrk (Lua: one X-Forwarded-For per request) ──>
 # tollgate (1 worker, access_log off, route `/` limited per client_ip) ──> nginx origin
@@ -45,6 +48,7 @@ FIRST_CHUNK=${FIRST_CHUNK:-20}         # seconds
 WARMUP_REQUESTS=${WARMUP_REQUESTS:-300}
 SWEEP_WAIT=${SWEEP_WAIT:-40}           # seconds
 CONTROL=${CONTROL:-0}                  # 1: no limit on the route
+ANOMALY=${ANOMALY:-0}                  # 1: [anomaly] on
 FLOOD_TIMEOUT=${FLOOD_TIMEOUT:-900}    # seconds, whole flood
 SWEEP_PERIOD=10                        # tollgate's background sweep (src/ratelimit/sweeper.rs)
 MAX_BLOCKS=100                         # first octets 10..109: never 127/8 (trusted)
@@ -62,6 +66,10 @@ for v in REQUESTS CONNECTIONS THREADS FIRST_CHUNK WARMUP_REQUESTS SWEEP_WAIT FLO
 done
 ((THREADS <= CONNECTIONS)) || die "THREADS ($THREADS) must not exceed CONNECTIONS ($CONNECTIONS)"
 [[ $CONTROL == 0 || $CONTROL == 1 ]] || die "CONTROL must be 0 or 1"
+[[ $ANOMALY == 0 || $ANOMALY == 1 ]] || die "ANOMALY must be 0 or 1"
+ANOMALY_TOML=""
+((ANOMALY == 0)) || ANOMALY_TOML=$'[anomaly]\nmax_clients = 10000\n'
+
 ((THREADS <= 32)) || die "THREADS must not exceed 32"
 ((WARMUP_REQUESTS <= 1000000)) || die "WARMUP_REQUESTS must not exceed 1000000"
 
@@ -110,6 +118,7 @@ per = "1s"
 burst = 10
 max_keys = 2000000
 
+$ANOMALY_TOML
 [[routes]]
 name = "flood"
 path_prefix = "/"
@@ -121,6 +130,7 @@ if ((CONTROL == 0)); then
 else
     SETUP="CONTROL: no limit on the route"
 fi
+((ANOMALY == 0)) || SETUP="$SETUP; [anomaly] max_clients 10000"
 "$BIN" check -c "$WORK/tollgate.toml" >&2 || die "tollgate check failed for $WORK/tollgate.toml"
 "$BIN" run -c "$WORK/tollgate.toml" >"$WORK/tollgate.log" 2>&1 &
 TG_PID=$!

@@ -306,9 +306,11 @@ fn reload(path: &Path, metrics: Arc<Metrics>) -> i32 {
     signal(&raw.server, Signal::SIGHUP, "reload requested")
 }
 
-/// Sends SIGWINCH to the pid in the config's pid file: the log files reopen.
+/// Sends SIGWINCH to the pid in the config's pid file: the log files reopen. Only
+/// `server.pid_file` is read: a file with errors elsewhere (being edited when
+/// logrotate runs) does not keep the logs from rotating.
 fn reopen_logs(path: &Path) -> i32 {
-    match load_file(path) {
+    match read_file(path) {
         Ok(loaded) => signal(&loaded.raw.server, Signal::SIGWINCH, "log files reopen"),
         Err(errors) => {
             eprint!("{errors}");

@@ -182,3 +182,30 @@ async fn readyz_answers_once_every_listener_accepts() {
     );
     assert_eq!(get(&tg.admin_url("/healthz")).await.body, "ok\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_token_only_requests_for_its_own_address_are_answered() {
+    // A page whose name an attacker re-points at 127.0.0.1 (DNS rebinding) sends its
+    // own name as Host.
+    let tg = Tollgate::start(HEALTH).await;
+    for (host, status) in [
+        ("evil.example", 421),
+        ("evil.example:9900", 421),
+        ("localhost", 200),
+        ("LOCALHOST:9900", 200),
+        ("127.0.0.1:9900", 200),
+        ("[::1]:9900", 200),
+    ] {
+        for path in ["/", "/stats", "/config"] {
+            let resp = send(client().get(tg.admin_url(path)).header("host", host)).await;
+            assert_eq!(resp.status, status, "{host} {path}: {}", resp.body);
+        }
+    }
+    let rebound = send(
+        client()
+            .post(tg.admin_url("/reload"))
+            .header("host", "evil.example"),
+    )
+    .await;
+    assert_eq!(rebound.status, 421);
+}

@@ -225,7 +225,14 @@ async fn the_page_needs_no_token_but_its_data_does_and_only_its_own_code_runs() 
         !script.expect("js").contains("innerHTML"),
         "values are set as text"
     );
-    for path in ["/stats", "/jails", "/config"] {
+    for path in [
+        "/stats",
+        "/jails",
+        "/config",
+        "/anomalies",
+        "/upstreams",
+        "/metrics",
+    ] {
         let refused = c.get(tg.admin_url(path)).send().await.expect(path);
         assert_eq!(refused.status(), 401, "{path}");
     }

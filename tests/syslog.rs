@@ -210,6 +210,38 @@ async fn security_events_reach_udp_tcp_and_tls_receivers_as_rfc_5424() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_tls_receiver_must_chain_to_ca_file_alone_and_have_the_name_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (right, other) = (Ca::new("the receiver's CA"), Ca::new("another CA"));
+    let right_file = right.write(dir.path(), "right");
+    let other_file = other.write(dir.path(), "other");
+    let leaf = right.server(&["localhost"]);
+    // Another CA (the system's roots are not asked either), then the right CA but a
+    // name the certificate does not have.
+    for (host, ca_file) in [("localhost", &other_file), ("127.0.0.1", &right_file)] {
+        let got = Got::default();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        stream_receiver(listener, Some(&leaf), got.clone());
+        let server = format!(
+            "security_log = {{ syslog = {{ url = \"tls://{host}:{port}\", ca_file = \"{}\" }} }}\n",
+            ca_file.display()
+        );
+        let tg = Tollgate::start_with_server(&refused_route("/"), &server).await;
+        let dropped = "tollgate_log_lines_dropped_total{log=\"security\"}";
+        let c = client();
+        let counted = eventually(Duration::from_secs(10), || async {
+            let resp = c.get(tg.url("/")).send().await.expect("request");
+            assert_eq!(resp.status(), 401);
+            metric(&tg.metrics().await, dropped) >= 3
+        })
+        .await;
+        assert!(counted, "{host}: {}", tg.log());
+        assert!(got.lock().expect("got").is_empty(), "{host}: delivered");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_receiver_that_is_down_costs_counted_events_and_is_used_once_up() {
     let port = free_port();
     let server = format!("security_log = {{ syslog = \"tcp://127.0.0.1:{port}\" }}\n");
@@ -233,7 +265,7 @@ async fn a_receiver_that_is_down_costs_counted_events_and_is_used_once_up() {
     assert_eq!(messages[0].msg["outcome"], "reject");
     let log = tg.log();
     assert_eq!(log.matches("lines are dropped").count(), 1, "{log}");
-    assert!(log.contains("connected again"), "{log}");
+    assert!(log.contains("takes lines again"), "{log}");
 }
 
 #[test]

@@ -23,6 +23,7 @@ use pingora::services::listening::Service;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::fmt::Write;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -33,6 +34,7 @@ use crate::base::problem_document;
 use crate::config::raw::AdminSection;
 use crate::config::units::parse_fingerprint;
 use crate::jail::JailsRegistry;
+use crate::observability::metrics::label_value;
 use crate::observability::{Metrics, SecurityLog};
 use crate::state::reload::Reloader;
 use crate::state::SharedSnapshot;
@@ -41,6 +43,8 @@ use crate::upstream::TargetsRegistry;
 
 pub struct Admin {
     token_sha256: Option<[u8; 32]>,
+    /// The listener's address: without a token, requests must name it (or loopback).
+    listen: SocketAddr,
     lifecycle: Arc<Lifecycle>,
     shared: SharedSnapshot,
     metrics: Arc<Metrics>,
@@ -74,6 +78,7 @@ type Answer = (StatusCode, &'static str, Vec<u8>);
 pub fn service(section: &AdminSection, parts: AdminParts) -> Service<Admin> {
     let admin = Admin {
         token_sha256: section.token_sha256.as_deref().and_then(parse_fingerprint),
+        listen: section.listen,
         lifecycle: parts.lifecycle,
         shared: parts.shared,
         metrics: parts.metrics,
@@ -118,6 +123,23 @@ fn ok_json(body: serde_json::Value) -> Answer {
 }
 
 impl Admin {
+    /// Whether `req` names this listener: no `Host`, `localhost`, a loopback address
+    /// or the listen address. A listener without a token refuses other names: a web
+    /// page whose name an attacker re-points at 127.0.0.1 (DNS rebinding) would
+    /// otherwise read and drive it from an operator's browser.
+    fn own_host(&self, req: &RequestHeader) -> bool {
+        let Some(host) = req.headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+            return true;
+        };
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        };
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        name.eq_ignore_ascii_case("localhost")
+            || (name.parse::<IpAddr>()).is_ok_and(|ip| ip.is_loopback() || ip == self.listen.ip())
+    }
+
     /// Whether `req` carries the token (always, without one configured).
     fn authorized(&self, req: &RequestHeader) -> bool {
         let Some(digest) = &self.token_sha256 else {
@@ -161,7 +183,7 @@ impl Admin {
         );
         for targets in self.targets.items() {
             let (up, total) = targets.health_counts();
-            let name = targets.name();
+            let name = label_value(targets.name());
             let _ = writeln!(
                 all,
                 "tollgate_upstream_targets{{upstream=\"{name}\"}} {total}"
@@ -272,7 +294,10 @@ impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let path = req.uri.path();
-        if let (true, Some((content_type, body))) = (req.method == "GET", console::asset(path)) {
+        let own_host = self.token_sha256.is_some() || self.own_host(req);
+        if let (true, Some((content_type, body))) =
+            (own_host && req.method == "GET", console::asset(path))
+        {
             let mut response = Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, content_type)
@@ -282,7 +307,12 @@ impl ServeHttp for Admin {
             }
             return response.body(body.as_bytes().to_vec()).unwrap_or_default();
         }
-        let (status, content_type, body) = if !self.authorized(req) {
+        let (status, content_type, body) = if !own_host {
+            problem(
+                StatusCode::MISDIRECTED_REQUEST,
+                "without a token, this admin listener answers requests for its own address or localhost only",
+            )
+        } else if !self.authorized(req) {
             problem(
                 StatusCode::UNAUTHORIZED,
                 "this admin listener needs a bearer token",

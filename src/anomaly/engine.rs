@@ -1,14 +1,19 @@
 //! The counts of the current bucket per subject (each route, each consumer, each
-//! client address), and at each bucket's end the judgement: against each subject's
-//! baselines (requests, errors, distinct paths; see `baseline`) once they have
-//! learnt `warmup` buckets, and by the named detectors (credential stuffing,
-//! enumeration, a consumer's volume jump); then the baselines learn the bucket. A
-//! bucket without a subject's requests is learnt as zero. Pure: every call takes the
-//! time.
+//! client address: an IPv6 client as its /64), and at each bucket's end the
+//! judgement: against each subject's baselines (requests, errors, distinct paths; see
+//! `baseline`) once they have learnt `warmup` buckets, and by the named detectors
+//! (credential stuffing, enumeration, a consumer's volume jump); then the baselines
+//! learn the bucket. A route learns a bucket without requests as zero (a route going
+//! quiet is news); a consumer or a client learns only the buckets it was active in (a
+//! batch job's night off must not make its morning an anomaly). Pure: every call
+//! takes the time. A change of `interval` starts afresh (the buckets no longer
+//! compare).
 //!
 //! Bounded: at most `max_clients` client addresses are counted in a bucket (more are
-//! not) and keep baselines (the least recently seen go first); each distinct-count
-//! holds at most [`DISTINCT`] fingerprints.
+//! not) and keep baselines (the least recently seen go first); a route's or a
+//! consumer's distinct paths are counted up to [`DISTINCT`], a client's up to
+//! [`CLIENT_DISTINCT`], as its distinct failing credentials and missing paths (or the
+//! detectors' minimums, when larger): about 4 KB a client.
 
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -19,8 +24,11 @@ use std::sync::Arc;
 use super::baseline::{alpha, Baseline};
 use crate::config::raw::AnomalySection;
 
-/// Fingerprints a distinct-count holds at most: past it, it says "at least this".
+/// Fingerprints a route's or a consumer's distinct paths hold at most: past it, the
+/// count says "at least this".
 pub const DISTINCT: usize = 4096;
+/// The same for a client's distinct paths.
+pub const CLIENT_DISTINCT: usize = 64;
 /// Anomalies kept for the console.
 const RECENT: usize = 100;
 /// Buckets without any request learnt as zeros at most (a longer silence teaches
@@ -40,7 +48,8 @@ impl fmt::Display for Subject {
         match self {
             Subject::Route(r) => write!(f, "route {r}"),
             Subject::Consumer(c) => write!(f, "consumer {c}"),
-            Subject::Client(ip) => write!(f, "client {ip}"),
+            Subject::Client(ip @ IpAddr::V4(_)) => write!(f, "client {ip}"),
+            Subject::Client(net) => write!(f, "client {net}/64"),
         }
     }
 }
@@ -49,7 +58,9 @@ impl fmt::Display for Subject {
 pub struct Observation<'a> {
     pub route: &'a str,
     pub consumer: Option<&'a str>,
-    pub client: IpAddr,
+    /// `None` for a client that cannot be told apart (a trusted proxy, an address not
+    /// known).
+    pub client: Option<IpAddr>,
     /// A fingerprint of its normalized path.
     pub path: u64,
     pub status: u16,
@@ -76,8 +87,9 @@ pub struct Anomaly {
 struct Distinct(HashSet<u64>);
 
 impl Distinct {
-    fn add(&mut self, fingerprint: u64) {
-        if self.0.len() < DISTINCT {
+    /// Counts `fingerprint`, up to `cap` distinct ones.
+    fn add(&mut self, fingerprint: u64, cap: usize) {
+        if self.0.len() < cap {
             self.0.insert(fingerprint);
         }
     }
@@ -152,6 +164,7 @@ impl<T: Default> ByKind<T> {
         routes.chain(consumers).chain(clients)
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.routes.len() + self.consumers.len() + self.clients.len()
     }
@@ -169,6 +182,8 @@ struct Baselines {
 pub struct Engine {
     /// The current bucket's index (time / interval); 0 before the first request.
     bucket: u64,
+    /// The interval the buckets and baselines were made with.
+    interval: std::time::Duration,
     tallies: ByKind<Tally>,
     baselines: ByKind<Baselines>,
     recent: VecDeque<Anomaly>,
@@ -185,29 +200,38 @@ impl Engine {
     ) -> Vec<Anomaly> {
         let found = self.tick(now_ms, settings);
         let error = o.status >= 400;
-        let count = |tally: &mut Tally| {
+        let count = |tally: &mut Tally, paths: usize| {
             tally.requests += 1;
             tally.errors += u64::from(error);
-            tally.paths.add(o.path);
+            tally.paths.add(o.path, paths);
         };
-        count(named(&mut self.tallies.routes, o.route));
+        count(named(&mut self.tallies.routes, o.route), DISTINCT);
         let missing = o.status == 404;
+        // A client's counts need to reach the detectors' minimums, and say a little
+        // more: past that, what they add is memory.
+        let at_least =
+            |minimum: u64| usize::try_from(minimum).map_or(usize::MAX, |m| m.max(CLIENT_DISTINCT));
+        let min_paths = at_least(settings.enumeration.min_paths);
         if let Some(consumer) = o.consumer {
             let tally = named(&mut self.tallies.consumers, consumer);
-            count(tally);
+            count(tally, DISTINCT);
             if missing {
-                tally.missing_paths.add(o.path);
+                tally.missing_paths.add(o.path, DISTINCT);
             }
         }
+        let Some(client) = o.client else {
+            return found;
+        };
         let clients = &mut self.tallies.clients;
-        if clients.contains_key(&o.client) || clients.len() < settings.max_clients {
-            let tally = clients.entry(o.client).or_default();
-            count(tally);
+        if clients.contains_key(&client) || clients.len() < settings.max_clients {
+            let tally = clients.entry(client).or_default();
+            count(tally, CLIENT_DISTINCT);
             if missing && o.consumer.is_none() {
-                tally.missing_paths.add(o.path);
+                tally.missing_paths.add(o.path, min_paths);
             }
             if let Some(credential) = o.failed_credential {
-                tally.failed_credentials.add(credential);
+                let cap = at_least(settings.credential_stuffing.min_credentials);
+                tally.failed_credentials.add(credential, cap);
             }
         }
         found
@@ -215,6 +239,13 @@ impl Engine {
 
     /// Ends the buckets that are over at `now_ms`; what they found.
     pub fn tick(&mut self, now_ms: u64, settings: &AnomalySection) -> Vec<Anomaly> {
+        if self.interval != settings.interval {
+            *self = Engine {
+                interval: settings.interval,
+                recent: std::mem::take(&mut self.recent),
+                ..Engine::default()
+            };
+        }
         let interval = settings.interval.as_millis().max(1) as u64;
         let now = now_ms / interval;
         if self.bucket == 0 {
@@ -300,6 +331,9 @@ impl Engine {
         }
         for (subject, base) in self.baselines.values_mut() {
             let tally = tallies.get(&subject);
+            if tally.is_none() && !matches!(subject, Subject::Route(_)) {
+                continue;
+            }
             let (requests, errors, paths) =
                 tally.map_or((0, 0, 0), |t| (t.requests, t.errors, t.paths.count()));
             base.requests.learn(requests as f64, a);
@@ -319,8 +353,15 @@ impl Engine {
     }
 
     /// Subjects with a baseline (for the memory bound's test).
+    #[cfg(test)]
     pub fn subjects(&self) -> usize {
         self.baselines.len()
+    }
+
+    /// Clients counted in the current bucket (for the memory bound's test).
+    #[cfg(test)]
+    pub fn clients_counted(&self) -> usize {
+        self.tallies.clients.len()
     }
 }
 

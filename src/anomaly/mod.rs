@@ -18,15 +18,23 @@ mod tests;
 pub use engine::{Anomaly, Engine, Observation, Subject};
 pub use stage::{install, Parts};
 
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Mutex, MutexGuard};
 
-/// The engine, shared by every snapshot's anomaly stage.
+/// The engine, shared by every snapshot's anomaly stage, and the process's key for
+/// fingerprints (random: a fingerprint means nothing outside this process).
 #[derive(Default)]
 pub struct Detection {
     engine: Mutex<Engine>,
+    key: RandomState,
 }
 
 impl Detection {
+    /// A fingerprint of `value` (a path, a credential).
+    pub fn fingerprint(&self, value: impl Hash) -> u64 {
+        self.key.hash_one(value)
+    }
+
     pub fn engine(&self) -> MutexGuard<'_, Engine> {
         self.engine.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -7,13 +7,13 @@
 
 use futures::future::BoxFuture;
 use prometheus::IntCounterVec;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use super::{Anomaly, Detection, Observation, Subject};
 use crate::auth::credential::{self, Source};
 use crate::base::clock::Clock;
 use crate::config::raw::AnomalySection;
+use crate::edge::forwarded::{client_network, TrustedProxies};
 use crate::jail::{ip_key, Jail, KeyKind};
 use crate::observability::{Metrics, SecurityLog};
 use crate::stage::{Cx, Declared, Hooks, Outcome, Stage, StagesBuilder};
@@ -28,6 +28,8 @@ pub struct Parts<'a> {
     pub security_log: &'a SecurityLog,
     pub metrics: &'a Arc<Metrics>,
     pub clock: &'a Clock,
+    /// Their addresses are not clients (everyone behind them would be one).
+    pub trusted_proxies: &'a TrustedProxies,
 }
 
 struct Watching {
@@ -39,6 +41,7 @@ struct Watching {
     metrics: Arc<Metrics>,
     found: Option<IntCounterVec>,
     clock: Clock,
+    trusted_proxies: TrustedProxies,
 }
 
 /// Installs the anomaly stage for `settings`.
@@ -57,13 +60,8 @@ pub fn install(settings: &AnomalySection, parts: Parts<'_>, stages: &mut StagesB
         metrics: parts.metrics.clone(),
         found: found.ok(),
         clock: parts.clock.clone(),
+        trusted_proxies: parts.trusted_proxies.clone(),
     });
-}
-
-fn fingerprint(value: impl Hash) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    value.hash(&mut hasher);
-    hasher.finish()
 }
 
 impl Watching {
@@ -142,7 +140,7 @@ impl Stage for Watching {
                 let presented = (self.sources.iter())
                     .filter_map(|s| credential::extract(s, view.req).ok().flatten())
                     .collect::<Vec<_>>();
-                (!presented.is_empty()).then(|| fingerprint(&presented))
+                (!presented.is_empty()).then(|| self.detection.fingerprint(&presented))
             })
             .flatten();
         let consumer = facts
@@ -152,8 +150,10 @@ impl Stage for Watching {
         let observation = Observation {
             route: facts.route.as_deref().map_or("", |r| &*r.name),
             consumer: consumer.as_deref(),
-            client: facts.client_ip,
-            path: fingerprint(view.path),
+            client: (!facts.client_ip.is_unspecified()
+                && !self.trusted_proxies.contains(facts.client_ip))
+            .then(|| client_network(facts.client_ip)),
+            path: self.detection.fingerprint(view.path),
             status: outcome.status.unwrap_or(0),
             failed_credential,
         };

@@ -59,7 +59,7 @@ fn observe(engine: &mut Engine, s: &AnomalySection, r: &Request<'_>) -> Vec<Anom
     let o = Observation {
         route: r.route,
         consumer: r.consumer,
-        client: r.client,
+        client: Some(r.client),
         path: r.path,
         status: r.status,
         failed_credential: r.failed_credential,
@@ -125,6 +125,40 @@ fn raised<'a>(found: &'a [Anomaly], detector: &str, subject: &str) -> &'a Anomal
         .iter()
         .find(|a| a.detector == detector && a.subject == subject))
     .unwrap_or_else(|| panic!("no {detector} for {subject}: {found:?}"))
+}
+
+#[test]
+fn a_consumer_back_after_a_night_off_is_no_anomaly() {
+    let (mut engine, s) = (Engine::default(), settings());
+    let batch = |engine: &mut Engine, minute: u64| -> Vec<Anomaly> {
+        let at = START + minute * MINUTE_MS;
+        (0..100)
+            .flat_map(|i| {
+                let r = Request {
+                    consumer: Some("keys:batch"),
+                    ..plain(at + 30_000 + i * 100, client(900))
+                };
+                observe(engine, &s, &r)
+            })
+            .collect()
+    };
+    let mut found = Vec::new();
+    // Busy for two hours, off for twelve, busy again.
+    for minute in 0..(60 * 16) {
+        found.extend(steady_minute(&mut engine, &s, minute));
+        if !(120..840).contains(&minute) {
+            found.extend(batch(&mut engine, minute));
+        }
+    }
+    // (The route's traffic doubling again may be news; the consumer's is not.)
+    let theirs: Vec<&Anomaly> = (found.iter())
+        .filter(|a| a.subject == "consumer keys:batch" || a.subject == "client 10.0.3.132")
+        .collect();
+    assert_eq!(
+        theirs,
+        Vec::<&Anomaly>::new(),
+        "the batch consumer's return"
+    );
 }
 
 #[test]
@@ -198,12 +232,13 @@ fn a_consumers_volume_jump_stands_out_from_its_baseline() {
 fn a_flood_of_distinct_clients_stays_within_the_bound() {
     let (mut engine, s) = (Engine::default(), settings());
     for i in 0..1_000_000u64 {
-        // About 1,000 a minute for an hour.
+        // 5,000 a minute (max_clients is 1,000), for 200 minutes.
         let r = Request {
             path: i,
-            ..plain(START + i * 60, client(i as u32))
+            ..plain(START + i * 12, client(i as u32))
         };
         observe(&mut engine, &s, &r);
+        assert!(engine.clients_counted() <= s.max_clients);
     }
     // The route and at most max_clients addresses keep baselines.
     assert!(

@@ -15,7 +15,7 @@ use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::log_files::{LogFile, Reopen};
 use super::syslog::SyslogSink;
@@ -27,6 +27,8 @@ const QUEUE_LINES: usize = 64 * 1024;
 /// arriving meanwhile queue without waking it. Woken for every line, it cost a thread
 /// switch per request (a tenth of a pinned core's samples in the scheduler).
 const BATCH_PAUSE: Duration = Duration::from_millis(20);
+/// Lines dropped are logged at most this often (a receiver down drops every batch).
+const DROPS_LOGGED_EVERY: Duration = Duration::from_secs(10);
 
 /// Which log: its name, metric label, syslog MSGID and severity.
 #[derive(Clone, Copy)]
@@ -203,8 +205,10 @@ impl BackgroundService for JsonLinesWriter {
 }
 
 /// Writes lines in batches (at most one every `BATCH_PAUSE`), flushing after each,
-/// and reopens a file between batches when asked.
+/// and reopens a file between batches when asked. Dropped lines are logged at most
+/// every [`DROPS_LOGGED_EVERY`].
 fn write_lines(name: &str, rx: Receiver<String>, mut out: Sink, dropped: &Dropped) {
+    let mut drops_logged: Option<Instant> = None;
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(line) => {
@@ -212,7 +216,7 @@ fn write_lines(name: &str, rx: Receiver<String>, mut out: Sink, dropped: &Droppe
                 while let Ok(line) = rx.try_recv() {
                     out.line(&line, dropped);
                 }
-                if let Err(e) = out.flush() {
+                if let Err(e) = out.flush(dropped) {
                     log::warn!("{name} write failed: {e}");
                 }
                 std::thread::sleep(BATCH_PAUSE);
@@ -221,10 +225,13 @@ fn write_lines(name: &str, rx: Receiver<String>, mut out: Sink, dropped: &Droppe
             Err(RecvTimeoutError::Disconnected) => return,
         }
         // Whole lines only, as above: a file asked to reopen does so here when idle.
-        let _ = out.flush();
-        let n = dropped.unlogged.swap(0, Relaxed);
-        if n > 0 {
-            log::warn!("{name}: {n} lines dropped (tollgate_log_lines_dropped_total)");
+        let _ = out.flush(dropped);
+        if drops_logged.is_none_or(|at| at.elapsed() >= DROPS_LOGGED_EVERY) {
+            let n = dropped.unlogged.swap(0, Relaxed);
+            if n > 0 {
+                log::warn!("{name}: {n} lines dropped (tollgate_log_lines_dropped_total)");
+                drops_logged = Some(Instant::now());
+            }
         }
     }
 }
@@ -235,18 +242,24 @@ impl Sink {
             Sink::Lines(out) => {
                 let _ = writeln!(out, "{line}");
             }
-            Sink::Syslog(syslog) => {
-                if syslog.send(line).is_err() {
-                    dropped.add(1);
-                }
-            }
+            Sink::Syslog(syslog) => match syslog.send(line) {
+                0 => {}
+                lost => dropped.add(lost),
+            },
         }
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    /// Ends a batch: flushed (a file reopens here when asked), or sent (syslog).
+    fn flush(&mut self, dropped: &Dropped) -> io::Result<()> {
         match self {
             Sink::Lines(out) => out.flush(),
-            Sink::Syslog(_) => Ok(()),
+            Sink::Syslog(syslog) => {
+                match syslog.flush() {
+                    0 => {}
+                    lost => dropped.add(lost),
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -29,14 +29,17 @@ impl Reopen {
     }
 }
 
-/// A log file opened for appending, reopened at its path when asked, by the first
-/// `flush` after: its writers flush after each record (the process log) or batch of
-/// whole lines (access and security logs).
+/// A log file opened for appending, reopened at its path when asked: at the next
+/// `flush`, or at the start of the next record (the first write after a flush). Its
+/// writers flush after each record (the process log) or each batch of whole lines
+/// (the access and security logs, also every second when idle).
 pub struct LogFile {
     path: PathBuf,
     file: File,
     asked: Arc<AtomicU64>,
     seen: u64,
+    /// The last call was a flush: a write begins a record.
+    at_record_start: bool,
 }
 
 impl LogFile {
@@ -46,6 +49,7 @@ impl LogFile {
             file: append(path)?,
             asked: reopen.asked.clone(),
             seen: reopen.asked.load(Relaxed),
+            at_record_start: true,
         })
     }
 
@@ -68,11 +72,15 @@ impl LogFile {
 
 impl Write for LogFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if std::mem::replace(&mut self.at_record_start, false) {
+            self.reopen_if_asked();
+        }
         self.file.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()?;
+        self.at_record_start = true;
         self.reopen_if_asked();
         Ok(())
     }

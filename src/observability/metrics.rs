@@ -426,6 +426,15 @@ impl Metrics {
     }
 }
 
+/// A label value as Prometheus's text format writes it (backslash, double quote and
+/// newline escaped), for metrics rendered as text at scrape time.
+pub fn label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,16 @@
 //! A JSON log's lines as RFC 5424 syslog messages to a receiver (a SIEM): the JSON
 //! line is the message, after `<PRI>1 TIME HOST tollgate PID MSGID -`. UDP sends a
-//! datagram per line; TCP and TLS send over one connection, framed by octet counting
-//! (RFC 6587, RFC 5425), connected again at most once a second after a failure. It
-//! runs on the log's writer thread, behind the log's bounded queue: a line it cannot
-//! send is dropped and counted, never waited for; the receiver going away and coming
-//! back is logged once each.
+//! datagram per line; TCP and TLS frame messages by octet counting (RFC 6587, RFC
+//! 5425) and send each batch of the log's writer in one write, over one connection,
+//! made again at most once a second after a failure. It runs on the log's writer
+//! thread, behind the log's bounded queue: a line it cannot send is dropped and
+//! counted, never waited for (sends time out after 2 s). The receiver going away and
+//! coming back is logged once each. UDP is unacknowledged: a datagram sent while the
+//! receiver is down counts as sent (the next send learns it is down).
 
 use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::X509;
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant, SystemTime};
@@ -17,6 +21,8 @@ use crate::config::raw::{SyslogTarget, Transport};
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a failure, the receiver is not tried again before this.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+/// A batch is sent when it grows past this, not only at its end.
+const BATCH_BYTES: usize = 64 * 1024;
 
 pub struct SyslogSink {
     url: String,
@@ -24,11 +30,19 @@ pub struct SyslogSink {
     host: String,
     port: u16,
     tls: Option<SslConnector>,
-    /// `<PRI>1 ` and ` HOST tollgate PID MSGID - ` around each message's time.
+    /// `<PRI>1 `, and ` HOST tollgate` before the PID (read once the process is what
+    /// it will be: after daemonizing), then ` MSGID - `.
     pri: String,
-    rest: String,
+    hostname: String,
+    msgid: String,
+    rest: Option<String>,
     conn: Option<Conn>,
     retry_at: Option<Instant>,
+    /// Whether the last send failed (its recovery is logged).
+    down: bool,
+    /// TCP and TLS: the frames of the batch not sent yet, and how many.
+    batch: Vec<u8>,
+    batched: u64,
 }
 
 enum Conn {
@@ -40,21 +54,12 @@ enum Conn {
 impl SyslogSink {
     /// A sink for `target`; `msgid` names the log (`security`, `access`) and
     /// `severity` its messages (RFC 5424: 5 notice, 6 informational). Fails on a URL
-    /// that is not one or a CA file that does not load; connects on first use.
+    /// that is not one or a CA file that does not load; connects on first use. With
+    /// `ca_file`, a TLS receiver must chain to it alone, not to the system's roots.
     pub fn new(target: &SyslogTarget, msgid: &str, severity: u8) -> Result<Self, String> {
         let (transport, host, port) = target.endpoint()?;
         let tls = match transport {
-            Transport::Tls => {
-                let mut builder = SslConnector::builder(SslMethod::tls_client())
-                    .map_err(|e| format!("TLS: {e}"))?;
-                if let Some(ca) = &target.ca_file {
-                    builder
-                        .set_ca_file(ca)
-                        .map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
-                }
-                builder.set_verify(SslVerifyMode::PEER);
-                Some(builder.build())
-            }
+            Transport::Tls => Some(tls_connector(target)?),
             _ => None,
         };
         let hostname = nix::unistd::gethostname()
@@ -70,25 +75,77 @@ impl SyslogSink {
             port,
             tls,
             pri: format!("<{pri}>1 "),
-            rest: format!(" {hostname} tollgate {} {msgid} - ", std::process::id()),
+            hostname,
+            msgid: msgid.to_owned(),
+            rest: None,
             conn: None,
             retry_at: None,
+            down: false,
+            batch: Vec::new(),
+            batched: 0,
         })
     }
 
-    /// Sends `line` as one message; an error means it was not sent.
-    pub fn send(&mut self, line: &str) -> io::Result<()> {
+    /// Takes `line` as one message: sent at once (UDP) or added to the batch. The
+    /// lines lost (this one, or the batch that could not be sent).
+    pub fn send(&mut self, line: &str) -> u64 {
         let time = humantime::format_rfc3339_millis(SystemTime::now());
-        let message = format!("{}{time}{}{line}", self.pri, self.rest);
-        let sent = match self.connected()? {
-            Conn::Udp(socket) => socket.send(message.as_bytes()).map(drop),
-            Conn::Tcp(stream) => framed(stream, &message),
-            Conn::Tls(stream) => framed(stream, &message),
-        };
-        if let Err(e) = &sent {
-            self.failed(e);
+        let rest = self.rest.get_or_insert_with(|| {
+            format!(
+                " {} tollgate {} {} - ",
+                self.hostname,
+                std::process::id(),
+                self.msgid
+            )
+        });
+        let message = format!("{}{time}{rest}{line}", self.pri);
+        if self.transport == Transport::Udp {
+            let sent = self.connected().and_then(|conn| match conn {
+                Conn::Udp(socket) => socket.send(message.as_bytes()).map(drop),
+                _ => Ok(()),
+            });
+            return self.outcome(sent, 1);
         }
-        sent
+        let _ = write!(self.batch, "{} {message}", message.len());
+        self.batched += 1;
+        match self.batch.len() > BATCH_BYTES {
+            true => self.flush(),
+            false => 0,
+        }
+    }
+
+    /// Sends the batch (TCP, TLS); the lines lost.
+    pub fn flush(&mut self) -> u64 {
+        if self.batch.is_empty() {
+            return 0;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let lines = std::mem::take(&mut self.batched);
+        let sent = self.connected().and_then(|conn| match conn {
+            Conn::Tcp(stream) => stream.write_all(&batch),
+            Conn::Tls(stream) => stream.write_all(&batch),
+            Conn::Udp(_) => Ok(()),
+        });
+        self.batch = batch;
+        self.batch.clear();
+        self.outcome(sent, lines)
+    }
+
+    /// `lines` lost when `sent` failed (the connection is then dropped); the
+    /// receiver's recovery is logged.
+    fn outcome(&mut self, sent: io::Result<()>, lines: u64) -> u64 {
+        match sent {
+            Ok(()) => {
+                if std::mem::take(&mut self.down) {
+                    log::info!("syslog {}: the receiver takes lines again", self.url);
+                }
+                0
+            }
+            Err(e) => {
+                self.failed(&e);
+                lines
+            }
+        }
     }
 
     /// The connection, made now if there is none and it is time to try.
@@ -97,18 +154,7 @@ impl SyslogSink {
             if self.retry_at.is_some_and(|at| Instant::now() < at) {
                 return Err(io::ErrorKind::NotConnected.into());
             }
-            match self.connect() {
-                Ok(conn) => {
-                    if self.retry_at.take().is_some() {
-                        log::info!("syslog {}: connected again", self.url);
-                    }
-                    self.conn = Some(conn);
-                }
-                Err(e) => {
-                    self.failed(&e);
-                    return Err(e);
-                }
-            }
+            self.conn = Some(self.connect()?);
         }
         self.conn
             .as_mut()
@@ -133,7 +179,6 @@ impl SyslogSink {
         let stream = TcpStream::connect_timeout(&addr, NETWORK_TIMEOUT)?;
         stream.set_write_timeout(Some(NETWORK_TIMEOUT))?;
         stream.set_read_timeout(Some(NETWORK_TIMEOUT))?;
-        stream.set_nodelay(true)?;
         match &self.tls {
             None => Ok(Conn::Tcp(stream)),
             Some(tls) => tls
@@ -143,22 +188,38 @@ impl SyslogSink {
         }
     }
 
-    /// Drops the connection and waits before the next try; the first failure in a
-    /// row is logged.
+    /// Drops the connection and, unless already waiting, waits before the next try;
+    /// the first failure in a row is logged.
     fn failed(&mut self, e: &io::Error) {
         self.conn = None;
-        if self.retry_at.is_none() {
+        if !std::mem::replace(&mut self.down, true) {
             log::warn!(
-                "syslog {}: {e}; lines are dropped (tollgate_log_lines_dropped_total) until it answers",
+                "syslog {}: {e}; lines are dropped (tollgate_log_lines_dropped_total) until it takes them again",
                 self.url
             );
         }
-        self.retry_at = Some(Instant::now() + RECONNECT_AFTER);
+        let now = Instant::now();
+        if self.retry_at.is_none_or(|at| now >= at) {
+            self.retry_at = Some(now + RECONNECT_AFTER);
+        }
     }
 }
 
-/// RFC 6587 octet counting: `LEN SP MESSAGE`.
-fn framed(stream: &mut impl Write, message: &str) -> io::Result<()> {
-    let frame = format!("{} {message}", message.len());
-    stream.write_all(frame.as_bytes())
+/// A TLS client verifying the receiver's name and chain: to `ca_file` alone when
+/// given, else to the system's roots.
+fn tls_connector(target: &SyslogTarget) -> Result<SslConnector, String> {
+    let mut builder =
+        SslConnector::builder(SslMethod::tls_client()).map_err(|e| format!("TLS: {e}"))?;
+    if let Some(ca) = &target.ca_file {
+        let failed = |e: String| format!("ca_file {}: {e}", ca.display());
+        let pem = std::fs::read(ca).map_err(|e| failed(e.to_string()))?;
+        let certs = X509::stack_from_pem(&pem).map_err(|e| failed(e.to_string()))?;
+        let mut store = X509StoreBuilder::new().map_err(|e| failed(e.to_string()))?;
+        for cert in certs {
+            store.add_cert(cert).map_err(|e| failed(e.to_string()))?;
+        }
+        builder.set_cert_store(store.build());
+    }
+    builder.set_verify(SslVerifyMode::PEER);
+    Ok(builder.build())
 }

@@ -211,6 +211,7 @@ impl<'a> Builder<'a> {
             security_log: self.parts.security_log,
             metrics: self.parts.metrics,
             clock: self.parts.clock,
+            trusted_proxies: self.parts.trusted_proxies,
         }
     }
 

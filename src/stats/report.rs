@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::latency;
 use super::top::largest;
 use super::window::{route_entry, Bucket, RouteCounts};
+use crate::observability::metrics::label_value as escape;
 
 /// Entries of each top list in a report.
 const LISTED: usize = 10;
@@ -212,12 +213,4 @@ pub fn prometheus(
         );
     }
     out
-}
-
-/// A label value as Prometheus's text format writes it.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
