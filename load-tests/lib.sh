@@ -80,10 +80,12 @@ build_rev_and_tree() {
     (cd "$WORK/rev" && CARGO_TARGET_DIR="$REPO/target" timeout "$BUILD_TIMEOUT" \
         cargo build --release --bin tollgate) || die "building $1 failed"
     cp "$REPO/target/release/tollgate" "$WORK/tollgate-rev"
-    # Cargo fingerprints a path dependency (vendor/) by its files' times relative to the
-    # package: files the worktree build just compiled look fresh here, however they
-    # differ. Touch those that differ, so that they are compiled again.
-    git -C "$REPO" diff --name-only "$1" -- vendor | (cd "$REPO" && xargs -r touch)
+    # Cargo fingerprints a path package (tollgate itself, and vendor/) by its files'
+    # times, and the worktree's build of the same package just took the fingerprint
+    # over: files it compiled look fresh here, however they differ, and the binary
+    # would stay the worktree's. Touch every file that differs, so that the tree is
+    # compiled again.
+    git -C "$REPO" diff --name-only "$1" | (cd "$REPO" && xargs -r touch -c)
     build_release --bin tollgate
     cp "$REPO/target/release/tollgate" "$WORK/tollgate-tree"
 }

@@ -24,7 +24,7 @@ pub use window::Sample;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use window::{route_entry, Ring, RouteCounts};
+use window::{route_entry, FastMap, Ring, RouteCounts};
 
 const SHARDS: usize = 8;
 
@@ -37,9 +37,9 @@ pub struct Stats {
 struct Shard {
     ring: Ring,
     /// Since start, per route.
-    totals: HashMap<Arc<str>, RouteCounts>,
+    totals: FastMap<Arc<str>, RouteCounts>,
     /// Since start, per refusing stage.
-    refusals: HashMap<&'static str, u64>,
+    refusals: FastMap<&'static str, u64>,
 }
 
 impl Stats {

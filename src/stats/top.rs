@@ -6,19 +6,21 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
+
+use super::window::FastMap;
 
 #[derive(Debug, Clone)]
 pub struct Top<K> {
     capacity: usize,
-    counts: HashMap<K, u64>,
+    counts: FastMap<K, u64>,
 }
 
 impl<K: Eq + Hash + Clone> Top<K> {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            counts: HashMap::with_capacity(capacity),
+            counts: FastMap::with_capacity_and_hasher(capacity, Default::default()),
         }
     }
 
@@ -48,7 +50,7 @@ impl<K: Eq + Hash + Clone> Top<K> {
     }
 
     /// Adds every key's count into `into`.
-    pub fn merge_into(&self, into: &mut HashMap<K, u64>) {
+    pub fn merge_into<S: BuildHasher>(&self, into: &mut HashMap<K, u64, S>) {
         for (key, n) in &self.counts {
             *into.entry(key.clone()).or_default() += n;
         }

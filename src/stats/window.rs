@@ -5,6 +5,7 @@
 //! each kept to a few keys ([`Top`]). Pure: the caller gives the time.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -17,6 +18,10 @@ pub const BUCKETS: usize = 60;
 const TOP_KEYS: usize = 32;
 /// Callers kept per bucket for each deprecated route.
 const CALLERS: usize = 16;
+
+/// The maps a request touches: a fast hash, randomly seeded per map (keys come from
+/// clients: an address, a consumer id).
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// One request, as the counts see it.
 pub struct Sample<'a> {
@@ -82,25 +87,25 @@ impl RouteCounts {
 pub struct Bucket {
     /// `now_secs / BUCKET_SECS` of the stretch it counts.
     pub index: u64,
-    pub routes: HashMap<Arc<str>, RouteCounts>,
-    pub refusals: HashMap<&'static str, u64>,
+    pub routes: FastMap<Arc<str>, RouteCounts>,
+    pub refusals: FastMap<&'static str, u64>,
     pub refused_clients: Top<IpAddr>,
     pub refused_consumers: Top<Arc<str>>,
     pub consumers: Top<Arc<str>>,
     /// Per deprecated route, its callers (consumer, or `-` without one).
-    pub deprecated: HashMap<Arc<str>, Top<Arc<str>>>,
+    pub deprecated: FastMap<Arc<str>, Top<Arc<str>>>,
 }
 
 impl Bucket {
     fn new(index: u64) -> Self {
         Self {
             index,
-            routes: HashMap::new(),
-            refusals: HashMap::new(),
+            routes: FastMap::default(),
+            refusals: FastMap::default(),
             refused_clients: Top::new(TOP_KEYS),
             refused_consumers: Top::new(TOP_KEYS),
             consumers: Top::new(TOP_KEYS),
-            deprecated: HashMap::new(),
+            deprecated: FastMap::default(),
         }
     }
 
@@ -130,8 +135,8 @@ impl Bucket {
 }
 
 /// The counts of `route` in `routes`, its name copied only the first time.
-pub fn route_entry<'m>(
-    routes: &'m mut HashMap<Arc<str>, RouteCounts>,
+pub fn route_entry<'m, S: BuildHasher>(
+    routes: &'m mut HashMap<Arc<str>, RouteCounts, S>,
     route: &str,
 ) -> &'m mut RouteCounts {
     if !routes.contains_key(route) {
