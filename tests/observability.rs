@@ -180,7 +180,10 @@ async fn a_real_prometheus_scrapes_tollgate_and_evaluates_the_rules() {
             serde_json::from_slice::<Value>(&body).expect("JSON")
         }
     };
-    let query = |q: &str| get(format!("{api}/api/v1/query?query={}", urlencode(q)));
+    let query = |q: &str| {
+        let url = reqwest::Url::parse_with_params(&format!("{api}/api/v1/query"), [("query", q)]);
+        get(url.expect("a query URL").to_string())
+    };
     let evaluated = eventually(Duration::from_secs(30), || async {
         // Traffic while it waits: 503s (no healthy target) and refusals.
         for path in ["/", "/private"] {
@@ -210,15 +213,4 @@ async fn a_real_prometheus_scrapes_tollgate_and_evaluates_the_rules() {
         .filter_map(|r| r["metric"]["stage"].as_str())
         .collect();
     assert!(stages.contains(&"auth"), "{refusals}");
-}
-
-fn urlencode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

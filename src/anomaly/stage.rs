@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use super::{Anomaly, Detection, Observation, Subject};
 use crate::auth::credential::{self, Source};
+use crate::auth::Principal;
 use crate::base::clock::Clock;
 use crate::config::raw::AnomalySection;
-use crate::edge::forwarded::{client_network, TrustedProxies};
-use crate::jail::{ip_key, Jail, KeyKind};
+use crate::edge::forwarded::TrustedProxies;
+use crate::jail::{client_of, ip_key, Jail, KeyKind};
 use crate::observability::{Metrics, SecurityLog};
 use crate::stage::{Cx, Declared, Hooks, Outcome, Stage, StagesBuilder};
 
@@ -143,16 +144,11 @@ impl Stage for Watching {
                 (!presented.is_empty()).then(|| self.detection.fingerprint(&presented))
             })
             .flatten();
-        let consumer = facts
-            .principal
-            .as_deref()
-            .map(|p| format!("{}:{}", p.authenticator, p.id));
+        let consumer = facts.principal.as_deref().map(Principal::key);
         let observation = Observation {
             route: facts.route.as_deref().map_or("", |r| &*r.name),
             consumer: consumer.as_deref(),
-            client: (!facts.client_ip.is_unspecified()
-                && !self.trusted_proxies.contains(facts.client_ip))
-            .then(|| client_network(facts.client_ip)),
+            client: client_of(facts.client_ip, &self.trusted_proxies),
             path: self.detection.fingerprint(view.path),
             status: outcome.status.unwrap_or(0),
             failed_credential,

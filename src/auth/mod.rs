@@ -43,6 +43,14 @@ pub struct Principal {
     pub claims: Option<Map<String, Value>>,
 }
 
+impl Principal {
+    /// The consumer as jails and anomaly detection name it: `authenticator:id` (two
+    /// authenticators may know different consumers by one id).
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.authenticator, self.id)
+    }
+}
+
 /// Why a credential was refused; the security log's and metrics' `reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {

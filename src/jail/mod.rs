@@ -31,11 +31,19 @@ use std::sync::Arc;
 use crate::base::registry::{Registry, Reusable};
 use crate::base::Reply;
 use crate::config::raw::{JailSection, OnStoreError, RedisSection};
-use crate::edge::forwarded::client_network;
+use crate::edge::forwarded::{client_network, TrustedProxies};
 use crate::observability::Metrics;
 use crate::ratelimit::RedisStore;
 use local::{LocalJail, Rules, Strike};
 use shared::SharedJail;
+
+/// The client a request counts for, as jails and anomaly detection see it: its
+/// address (an IPv6 one as its /64), or `None` when it cannot be told apart (not
+/// known, or a trusted proxy's own: everyone behind it would be one client).
+pub fn client_of(ip: std::net::IpAddr, trusted: &TrustedProxies) -> Option<std::net::IpAddr> {
+    let unknown = ip.is_unspecified() || trusted.contains(ip);
+    (!unknown).then(|| client_network(ip))
+}
 
 /// A client's key in a `client_ip` jail: an IPv4 address as it is; an IPv6 address as
 /// its /64.

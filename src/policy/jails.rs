@@ -16,9 +16,10 @@
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
+use crate::auth::Principal;
 use crate::base::clock::Clock;
 use crate::edge::forwarded::TrustedProxies;
-use crate::jail::{check_bans, ip_key, Jail, KeyKind};
+use crate::jail::{check_bans, client_of, ip_key, Jail, KeyKind};
 use crate::observability::{EventFacts, Metrics, SecurityLog};
 use crate::stage::{self, Cx, Declared, Facts, Hooks, Outcome, Reply, Stage, StagesBuilder, Step};
 
@@ -106,15 +107,8 @@ impl Jails {
     /// The request's key of `kind` (see the module docs).
     fn key(&self, facts: &Facts, kind: KeyKind) -> Option<String> {
         match kind {
-            KeyKind::ClientIp => {
-                let ip = facts.client_ip;
-                let unknown = ip.is_unspecified() || self.trusted_proxies.contains(ip);
-                (!unknown).then(|| ip_key(ip))
-            }
-            KeyKind::Consumer => {
-                let p = facts.principal.as_deref()?;
-                Some(format!("{}:{}", p.authenticator, p.id))
-            }
+            KeyKind::ClientIp => client_of(facts.client_ip, &self.trusted_proxies).map(ip_key),
+            KeyKind::Consumer => facts.principal.as_deref().map(Principal::key),
         }
     }
 }
