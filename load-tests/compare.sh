@@ -14,15 +14,17 @@
 #
 # Topology (127.0.0.1, free ports): wrk ──> tollgate REV  plain / full ──┐
 #                                   wrk ──> tollgate tree plain / full ──┴──> nginx origin
+# (one tollgate at a time)
 # In each round both configs are measured, plain first: for each, the two sides are loaded
 # one after the other, never together, and the side loaded first alternates from round to
-# round (so neither always runs on a warmer machine). Every run must get only 2xx answers.
+# round (so neither always runs on a warmer machine). Each measurement gets a tollgate
+# started for it, warmed up, and stopped after. Every run must get only 2xx answers.
 #
 # Steps: install missing tools; build REV in a temporary git worktree, sharing this
 # repository's target dir (only tollgate itself is compiled again), and keep its binary;
-# build the working tree; start the origin and the four tollgates (`tollgate check` first;
-# the full ones must refuse a request without a token and write their access log); warm
-# each up; measure; print, for the plain route and for the full pipeline, requests/s per
+# build the working tree; start the origin; in each round, for each config and side, start
+# that tollgate (`tollgate check` first; a full one must refuse a request without a token
+# and write its access log), warm it up, measure, stop it; print, for the plain route and for the full pipeline, requests/s per
 # round, the medians and the ratio tree/REV (above 1: the tree is faster). Everything it
 # starts (and the worktree) is removed on exit.
 #
@@ -57,35 +59,42 @@ pick_port PORT_ORIGIN
 start_origin "$PORT_ORIGIN"
 make_jwt "$WORK"   # JWT, AUTH_HEADER; the key for full_config
 
-# PORT[SIDE CONFIG]: the listener of SIDE (rev, tree) running CONFIG (plain, full).
+# PORT[SIDE CONFIG]: the listener of SIDE (rev, tree) running CONFIG (plain, full), as
+# last started. Each measurement runs on a tollgate started for it: how one process's
+# threads happen to share the two cores with wrk and the origin holds for its whole
+# life, and moves its requests/s by a few percent either way (two processes of one
+# binary, measured in turn for six rounds, differ by up to 2-5 %). Fresh processes
+# spread that luck over the rounds instead of giving it all to one side.
 declare -A PORT=()
-for side in rev tree; do
-    pick_port "PORT[$side plain]"
-    one_route_config "$side" "${PORT[$side plain]}" >"$WORK/$side.toml"
-    start_tollgate "$side" "$WORK/tollgate-$side" "$WORK/$side.toml" "${PORT[$side plain]}"
-    pick_port "PORT[$side full]"
-    full_config "$side-full" "${PORT[$side full]}" >"$WORK/$side-full.toml"
-    start_tollgate "$side-full" "$WORK/tollgate-$side" "$WORK/$side-full.toml" "${PORT[$side full]}" -H "$AUTH_HEADER"
-    check_full "$side-full" "${PORT[$side full]}"
-done
+# start_side SIDE CONFIG: starts it on a free port (the full one must refuse a request
+# without a token and write its access log); STARTED_PID is its pid.
+start_side() {
+    local side=$1 config=$2 name=$1
+    pick_port "PORT[$side $config]"
+    case $config in
+        plain) one_route_config "$name" "${PORT[$side $config]}" >"$WORK/$name.toml" ;;
+        full)
+            name=$side-full
+            full_config "$name" "${PORT[$side $config]}" >"$WORK/$name.toml"
+            ;;
+    esac
+    local -a auth=()
+    [[ $config == full ]] && auth=(-H "$AUTH_HEADER")
+    start_tollgate "$name" "$WORK/tollgate-$side" "$WORK/$name.toml" "${PORT[$side $config]}" "${auth[@]}"
+    [[ $config == full ]] && check_full "$name" "${PORT[$side $config]}"
+    return 0
+}
 
 # run_wrk SIDE CONFIG ROUND|warmup: one wrk run (only 2xx answers allowed); prints requests/s.
 run_wrk() {
     local side=$1 config=$2 round=$3 d=$DURATION out
     local -a extra=()
     out="$WORK/wrk-$side-$config-$round.txt"
-    [[ $round == warmup ]] && d=$WARMUP
+    [[ $round == warmup* ]] && d=$WARMUP
     [[ $config == full ]] && extra=(-H "$AUTH_HEADER")
     wrk_strict "$d" "$out" "${extra[@]}" "http://127.0.0.1:${PORT[$side $config]}/"
     awk '/^Requests\/sec:/ { print $2 }' "$out"
 }
-
-for config in plain full; do
-    for side in rev tree; do
-        log "warm-up $WARMUP: $side $config"
-        run_wrk "$side" "$config" warmup >/dev/null
-    done
-done
 
 declare -A RPS=()
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -93,7 +102,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
     ((round % 2 == 0)) && order="tree rev"
     for config in plain full; do
         for side in $order; do
+            start_side "$side" "$config"
+            run_wrk "$side" "$config" "warmup-$round" >/dev/null
             rps=$(run_wrk "$side" "$config" "$round")
+            stop_pid "$STARTED_PID" INT
+            forget_pid "$STARTED_PID"
             [[ -n $rps ]] || die "wrk gave no result for $side $config (round $round)"
             RPS[$side $config]+="$rps "
             log "round $round: $side $config $rps requests/s"
@@ -102,7 +115,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), $ROUNDS rounds, 1 worker each; origin: nginx"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (each on a tollgate just started and warmed up for $WARMUP), $ROUNDS rounds, 1 worker each; origin: nginx"
 for config in plain full; do
     echo
     case $config in

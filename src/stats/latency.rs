@@ -7,11 +7,16 @@ pub const BINS: usize = 32;
 
 /// The bin of a duration of `micros`.
 pub fn bin(micros: u64) -> usize {
-    if micros <= 100 {
-        return 0;
-    }
-    let steps = ((micros as f64 / 100.0).log2() * 2.0).ceil();
-    (steps as usize).min(BINS - 1)
+    // The least i with micros ≤ 100·√2^i, that is micros² ≤ 10,000·2^i, in integers:
+    // 2^i ≥ ⌈micros² / 10,000⌉. Durations past the last bound (100 s here) are capped
+    // so that the square fits.
+    let squared = micros.min(100_000_000).pow(2);
+    let ratio = squared.div_ceil(10_000);
+    let i = match ratio {
+        0 | 1 => 0,
+        r => (u64::BITS - (r - 1).leading_zeros()) as usize,
+    };
+    i.min(BINS - 1)
 }
 
 /// Bin `i`'s upper bound in seconds; `None` for the last (open-ended) bin.
@@ -51,7 +56,9 @@ mod tests {
         assert_eq!(bin(142), 2);
         assert_eq!(bin(200), 2);
         assert_eq!(bin(u64::MAX), BINS - 1);
-        for micros in [1, 150, 999, 12_345, 1_000_000] {
+        // Every duration up to 20 ms, then a stride through the bounded bins (to 3.3 s).
+        let sweep = (0..20_000).chain((20_000..3_000_000).step_by(997));
+        for micros in sweep {
             let i = bin(micros);
             let bound = upper_bound(i).expect("bounded");
             assert!(micros as f64 / 1e6 <= bound + 1e-12, "{micros} in {i}");

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::latency;
 use super::top::largest;
-use super::window::{route_entry, Bucket, RouteCounts};
+use super::window::{Bucket, Counts};
 use crate::observability::metrics::label_value as escape;
 
 /// Entries of each top list in a report.
@@ -25,8 +25,7 @@ pub struct Report {
     seconds: u64,
     /// What the window's buckets cover: rates are per second of it.
     covered: u64,
-    routes: HashMap<Arc<str>, RouteCounts>,
-    refusals: BTreeMap<&'static str, u64>,
+    counts: Counts,
     refused_clients: HashMap<IpAddr, u64>,
     refused_consumers: HashMap<Arc<str>, u64>,
     consumers: HashMap<Arc<str>, u64>,
@@ -78,8 +77,7 @@ impl Report {
             now_secs,
             seconds,
             covered,
-            routes: HashMap::new(),
-            refusals: BTreeMap::new(),
+            counts: Counts::default(),
             refused_clients: HashMap::new(),
             refused_consumers: HashMap::new(),
             consumers: HashMap::new(),
@@ -88,12 +86,7 @@ impl Report {
     }
 
     pub fn add(&mut self, bucket: &Bucket) {
-        for (route, counts) in &bucket.routes {
-            route_entry(&mut self.routes, route).merge(counts);
-        }
-        for (stage, n) in &bucket.refusals {
-            *self.refusals.entry(stage).or_default() += n;
-        }
+        self.counts.merge(&bucket.counts);
         bucket.refused_clients.merge_into(&mut self.refused_clients);
         bucket
             .refused_consumers
@@ -108,7 +101,7 @@ impl Report {
     pub fn to_json(self) -> serde_json::Value {
         let seconds = self.covered.max(1) as f64;
         let ms = |s: Option<f64>| s.map(|s| (s * 1e6).round() / 1e3);
-        let mut routes: Vec<RouteLine> = (self.routes.into_iter())
+        let mut routes: Vec<RouteLine> = (self.counts.routes.into_iter())
             .map(|(route, c)| RouteLine {
                 requests: c.requests(),
                 rate: c.requests() as f64 / seconds,
@@ -142,8 +135,8 @@ impl Report {
             requests,
             rate: requests as f64 / seconds,
             routes,
-            refusals_total: self.refusals.values().sum(),
-            refusals: self.refusals,
+            refusals_total: self.counts.refusals.values().sum(),
+            refusals: self.counts.refusals.into_iter().collect(),
             top_refused_clients: listed(
                 (self.refused_clients.into_iter())
                     .map(|(ip, n)| (ip.to_string(), n))
@@ -161,12 +154,10 @@ impl Report {
 /// `tollgate_request_duration_seconds` (a histogram per route, every other latency
 /// bin's bound) in Prometheus's text format; `route` is empty for requests no route
 /// took.
-pub fn prometheus(
-    totals: HashMap<Arc<str>, RouteCounts>,
-    refusals: BTreeMap<&'static str, u64>,
-) -> String {
-    let mut routes: Vec<_> = totals.into_iter().collect();
+pub fn prometheus(totals: Counts) -> String {
+    let mut routes: Vec<_> = totals.routes.into_iter().collect();
     routes.sort_by(|a, b| a.0.cmp(&b.0));
+    let refusals: BTreeMap<_, _> = totals.refusals.into_iter().collect();
     let mut out = String::new();
     out.push_str("# HELP tollgate_requests_total Requests by route and status class (4xx includes 499: the client went away)\n");
     out.push_str("# TYPE tollgate_requests_total counter\n");

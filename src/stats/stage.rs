@@ -13,7 +13,7 @@ use crate::stage::{Cx, Declared, Hooks, Outcome, Stage, StagesBuilder};
 struct Counting {
     stats: Arc<Stats>,
     /// The routes with a `deprecation` section.
-    deprecated: HashSet<Arc<str>>,
+    deprecated: HashSet<Arc<str>, foldhash::fast::RandomState>,
     clock: Clock,
 }
 
@@ -26,7 +26,7 @@ pub fn install(
 ) {
     stages.add(Counting {
         stats: stats.clone(),
-        deprecated,
+        deprecated: deprecated.into_iter().collect(),
         clock: clock.clone(),
     });
 }
@@ -58,10 +58,7 @@ impl Stage for Counting {
             consumer: facts.consumer(),
             deprecated: !route.is_empty() && self.deprecated.contains(route),
         };
-        // Requests spread over the shards by their duration's nanoseconds: workers
-        // rarely take the same one at once.
-        self.stats
-            .record(micros.subsec_nanos() as usize >> 4, &sample);
+        self.stats.record(&sample);
         None
     }
 }

@@ -23,6 +23,32 @@ const CALLERS: usize = 16;
 /// clients: an address, a consumer id).
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Requests per route and refusals per stage: a bucket's, or what retired buckets
+/// added up to.
+#[derive(Default)]
+pub struct Counts {
+    pub routes: FastMap<Arc<str>, RouteCounts>,
+    pub refusals: FastMap<&'static str, u64>,
+}
+
+impl Counts {
+    fn add(&mut self, s: &Sample<'_>) {
+        route_entry(&mut self.routes, s.route).add(s.status, s.micros);
+        if let Some(stage) = s.refused_by {
+            *self.refusals.entry(stage).or_default() += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Counts) {
+        for (route, counts) in &other.routes {
+            route_entry(&mut self.routes, route).merge(counts);
+        }
+        for (stage, n) in &other.refusals {
+            *self.refusals.entry(stage).or_default() += n;
+        }
+    }
+}
+
 /// One request, as the counts see it.
 pub struct Sample<'a> {
     pub now_secs: u64,
@@ -87,8 +113,7 @@ impl RouteCounts {
 pub struct Bucket {
     /// `now_secs / BUCKET_SECS` of the stretch it counts.
     pub index: u64,
-    pub routes: FastMap<Arc<str>, RouteCounts>,
-    pub refusals: FastMap<&'static str, u64>,
+    pub counts: Counts,
     pub refused_clients: Top<IpAddr>,
     pub refused_consumers: Top<Arc<str>>,
     pub consumers: Top<Arc<str>>,
@@ -100,8 +125,7 @@ impl Bucket {
     fn new(index: u64) -> Self {
         Self {
             index,
-            routes: FastMap::default(),
-            refusals: FastMap::default(),
+            counts: Counts::default(),
             refused_clients: Top::new(TOP_KEYS),
             refused_consumers: Top::new(TOP_KEYS),
             consumers: Top::new(TOP_KEYS),
@@ -110,12 +134,11 @@ impl Bucket {
     }
 
     fn add(&mut self, s: &Sample<'_>) {
-        route_entry(&mut self.routes, s.route).add(s.status, s.micros);
+        self.counts.add(s);
         if let Some(consumer) = s.consumer {
             self.consumers.add(consumer, 1);
         }
-        if let Some(stage) = s.refused_by {
-            *self.refusals.entry(stage).or_default() += 1;
+        if s.refused_by.is_some() {
             self.refused_clients.add(&s.client_ip, 1);
             if let Some(consumer) = s.consumer {
                 self.refused_consumers.add(consumer, 1);
@@ -166,13 +189,23 @@ impl Default for Ring {
 }
 
 impl Ring {
-    pub fn add(&mut self, s: &Sample<'_>) {
+    /// Counts `s` in its bucket; when that takes the slot of an older bucket, returns
+    /// the older one.
+    pub fn add(&mut self, s: &Sample<'_>) -> Option<Bucket> {
         let index = s.now_secs / BUCKET_SECS;
         let slot = &mut self.buckets[(index % BUCKETS as u64) as usize];
-        match slot {
-            Some(bucket) if bucket.index == index => bucket.add(s),
-            _ => slot.insert(Bucket::new(index)).add(s),
+        if let Some(bucket) = slot.as_mut().filter(|b| b.index == index) {
+            bucket.add(s);
+            return None;
         }
+        let retired = slot.take();
+        slot.insert(Bucket::new(index)).add(s);
+        retired
+    }
+
+    /// Every bucket held, whatever its time.
+    pub fn all(&self) -> impl Iterator<Item = &Bucket> {
+        self.buckets.iter().flatten()
     }
 
     /// The buckets of the last `seconds` at `now_secs`: the current one and the
@@ -181,9 +214,7 @@ impl Ring {
         let now = now_secs / BUCKET_SECS;
         let before = (seconds / BUCKET_SECS).min(BUCKETS as u64 - 1);
         let oldest = now.saturating_sub(before);
-        self.buckets
-            .iter()
-            .flatten()
+        self.all()
             .filter(move |b| (oldest..=now).contains(&b.index))
     }
 }
@@ -213,7 +244,7 @@ mod tests {
         }
         let count = |now, secs| -> u64 {
             ring.within(now, secs)
-                .map(|b| b.routes["a"].requests())
+                .map(|b| b.counts.routes["a"].requests())
                 .sum()
         };
         // At 900 s: the bucket of 900 (the 0-14 one's slot, reused), of 899 (885-899) ...
@@ -236,6 +267,6 @@ mod tests {
         let buckets: Vec<&Bucket> = ring.within(499, 900).collect();
         assert_eq!(buckets.len(), 34); // 500 s
         assert!(buckets.iter().all(|b| b.refused_clients.len() <= TOP_KEYS));
-        assert!(buckets.iter().all(|b| b.routes.len() == 1));
+        assert!(buckets.iter().all(|b| b.counts.routes.len() == 1));
     }
 }
