@@ -144,7 +144,7 @@ async fn the_console_logs_in_shows_the_traffic_and_lifts_a_ban() {
     assert_eq!(row(&rows(&mut browser, "bans").await, "abuse")[1], ABUSER);
     assert_eq!(
         rows(&mut browser, "deprecated").await,
-        [["old", "acme", "2"]]
+        [["old", "partners:acme", "2"]]
     );
     let upstreams = rows(&mut browser, "upstreams").await;
     assert_eq!(row(&upstreams, "app")[2], "up");

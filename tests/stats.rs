@@ -94,11 +94,12 @@ async fn stats_add_up_the_traffic_sent_and_metrics_have_the_totals() {
     );
     assert_eq!(
         s["top_consumers"],
-        serde_json::json!([{ "key": "acme", "count": 2 }])
+        serde_json::json!([{ "key": "partners:acme", "count": 2 }]),
+        "a consumer is named authenticator:id"
     );
     assert_eq!(
         s["deprecated"],
-        serde_json::json!([{ "route": "old", "callers": [{ "key": "acme", "count": 2 }] }])
+        serde_json::json!([{ "route": "old", "callers": [{ "key": "partners:acme", "count": 2 }] }])
     );
     assert_eq!(stats(&tg, "15m").await.1["requests"], 11);
     assert_eq!(stats(&tg, "2h").await.0, 400);

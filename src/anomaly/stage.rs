@@ -144,10 +144,9 @@ impl Stage for Watching {
                 (!presented.is_empty()).then(|| self.detection.fingerprint(&presented))
             })
             .flatten();
-        let consumer = facts.principal.as_deref().map(Principal::key);
         let observation = Observation {
             route: facts.route.as_deref().map_or("", |r| &*r.name),
-            consumer: consumer.as_deref(),
+            consumer: facts.principal.as_deref().map(Principal::key),
             client: client_of(facts.client_ip, &self.trusted_proxies),
             path: self.detection.fingerprint(view.path),
             status: outcome.status.unwrap_or(0),

@@ -4,7 +4,7 @@
 
 use http::{HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use subtle::ConstantTimeEq;
 
 use super::{Principal, Reason, Verdict};
@@ -67,6 +67,7 @@ pub fn consumer_principal(
             .map(|v| vec![(id_header.clone(), v)])
             .unwrap_or_default(),
         claims: None,
+        key: OnceLock::new(),
     }
 }
 

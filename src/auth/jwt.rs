@@ -13,7 +13,7 @@ use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::jwks::RemoteJwks;
@@ -156,6 +156,7 @@ impl JwtVerifier {
             key_id: kid.map(str::to_owned),
             headers,
             claims: Some(claims),
+            key: OnceLock::new(),
         }
     }
 }

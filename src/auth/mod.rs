@@ -22,7 +22,7 @@ use http::{header, HeaderName, HeaderValue, StatusCode};
 use pingora::http::RequestHeader;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::base::Reply;
 use crate::observability::{SecurityEvent, SecurityLog};
@@ -41,13 +41,17 @@ pub struct Principal {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The token's claims (JWT only), e.g. for claim-keyed rate limits.
     pub claims: Option<Map<String, Value>>,
+    /// [`Principal::key`], made the first time it is asked for (a cached token's
+    /// principal makes it once).
+    pub key: OnceLock<String>,
 }
 
 impl Principal {
     /// The consumer as jails and anomaly detection name it: `authenticator:id` (two
     /// authenticators may know different consumers by one id).
-    pub fn key(&self) -> String {
-        format!("{}:{}", self.authenticator, self.id)
+    pub fn key(&self) -> &str {
+        self.key
+            .get_or_init(|| format!("{}:{}", self.authenticator, self.id))
     }
 }
 

@@ -108,7 +108,11 @@ impl Jails {
     fn key(&self, facts: &Facts, kind: KeyKind) -> Option<String> {
         match kind {
             KeyKind::ClientIp => client_of(facts.client_ip, &self.trusted_proxies).map(ip_key),
-            KeyKind::Consumer => facts.principal.as_deref().map(Principal::key),
+            KeyKind::Consumer => facts
+                .principal
+                .as_deref()
+                .map(Principal::key)
+                .map(str::to_owned),
         }
     }
 }

@@ -305,6 +305,7 @@ mod tests {
             key_id: None,
             headers: vec![],
             claims: Some(claims),
+            key: Default::default(),
         }
     }
 

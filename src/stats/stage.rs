@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::{Sample, Stats};
+use crate::auth::Principal;
 use crate::base::clock::Clock;
 use crate::stage::{Cx, Declared, Hooks, Outcome, Stage, StagesBuilder};
 
@@ -55,7 +56,7 @@ impl Stage for Counting {
             micros: u64::try_from(micros.as_micros()).unwrap_or(u64::MAX),
             refused_by: outcome.refusal.map(|r| r.stage),
             client_ip: facts.client_ip,
-            consumer: facts.consumer(),
+            consumer: facts.principal.as_deref().map(Principal::key),
             deprecated: !route.is_empty() && self.deprecated.contains(route),
         };
         self.stats.record(&sample);

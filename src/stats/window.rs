@@ -20,7 +20,7 @@ const TOP_KEYS: usize = 32;
 const CALLERS: usize = 16;
 
 /// The maps a request touches: a fast hash, randomly seeded per map (keys come from
-/// clients: an address, a consumer id).
+/// clients: an address, a consumer).
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Requests per route and refusals per stage: a bucket's, or what retired buckets
@@ -60,6 +60,7 @@ pub struct Sample<'a> {
     /// The stage (or proxy step) that refused it.
     pub refused_by: Option<&'static str>,
     pub client_ip: IpAddr,
+    /// `authenticator:id` ([`crate::auth::Principal::key`]).
     pub consumer: Option<&'a str>,
     pub deprecated: bool,
 }
