@@ -78,13 +78,7 @@ async fn credential_stuffing_is_found_logged_and_banned_and_one_wrong_key_is_not
         "not banned"
     );
 
-    let listed = tg
-        .admin_request(reqwest::Method::GET, "/anomalies")
-        .send()
-        .await;
-    let listed: Value =
-        serde_json::from_slice(&listed.expect("anomalies").bytes().await.expect("body"))
-            .expect("JSON");
+    let listed = tg.admin_get("/anomalies").await.json();
     assert_eq!(listed[0]["detector"], "credential_stuffing", "{listed}");
     assert_eq!(listed[0]["observed"], 8.0);
     let metrics = tg.metrics().await;
@@ -104,9 +98,5 @@ async fn credential_stuffing_is_found_logged_and_banned_and_one_wrong_key_is_not
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_section_anomalies_are_off() {
     let tg = Tollgate::start("").await;
-    let off = tg
-        .admin_request(reqwest::Method::GET, "/anomalies")
-        .send()
-        .await;
-    assert_eq!(off.expect("anomalies").status(), 404);
+    assert_eq!(tg.admin_get("/anomalies").await.status, 404);
 }

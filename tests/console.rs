@@ -5,7 +5,7 @@
 //! button lifts the ban. `TOLLGATE_CONSOLE_SCREENSHOT=FILE` keeps a screenshot (the
 //! README's).
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::browser::Browser;
 use crate::support::{client, refused_route, Origin, Tollgate};
@@ -148,13 +148,7 @@ async fn the_console_logs_in_shows_the_traffic_and_lifts_a_ban() {
     );
     let upstreams = rows(&mut browser, "upstreams").await;
     assert_eq!(row(&upstreams, "app")[2], "up");
-    let config = tg
-        .admin_request(reqwest::Method::GET, "/config")
-        .send()
-        .await;
-    let config: Value =
-        serde_json::from_slice(&config.expect("config").bytes().await.expect("body"))
-            .expect("JSON");
+    let config = tg.admin_get("/config").await.json();
     assert_eq!(
         text(&mut browser, "config-sha256").await,
         config["sha256"].as_str().expect("sha256")
@@ -175,13 +169,7 @@ async fn the_console_logs_in_shows_the_traffic_and_lifts_a_ban() {
             .until("document.querySelector('#bans tr.empty') !== null")
             .await
     );
-    let jails = tg
-        .admin_request(reqwest::Method::GET, "/jails")
-        .send()
-        .await;
-    let jails: Value =
-        serde_json::from_slice(&jails.expect("jails").bytes().await.expect("body")).expect("JSON");
-    assert_eq!(jails, json!({ "abuse": [] }));
+    assert_eq!(tg.admin_get("/jails").await.json(), json!({ "abuse": [] }));
     let again = client()
         .get(tg.url("/private"))
         .header("x-forwarded-for", ABUSER)

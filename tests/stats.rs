@@ -22,14 +22,8 @@ fn body() -> String {
 }
 
 async fn stats(tg: &Tollgate, window: &str) -> (u16, Value) {
-    let resp = client()
-        .get(tg.admin_url(&format!("/stats?window={window}")))
-        .send()
-        .await
-        .expect("GET /stats");
-    let status = resp.status().as_u16();
-    let body = resp.bytes().await.expect("body");
-    (status, serde_json::from_slice(&body).expect("JSON"))
+    let reply = tg.admin_get(&format!("/stats?window={window}")).await;
+    (reply.status, reply.json())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,8 +5,8 @@
 //! `POST /reload` (the same reload as SIGHUP), `GET /upstreams` (each
 //! upstream's targets: health, requests in flight, the last check), and the jails' bans
 //! (`GET /jails`, `DELETE /jails/NAME/KEY`, see `jails`), `GET /stats` (the traffic of
-//! the last minutes, `stats`), `GET /anomalies` (the last found), and the console that shows them (`GET /`, see
-//! `console`). With `token_sha256`, every request but the console's page needs
+//! the last minutes, `stats`), `GET /anomalies` (the last found), and the console that
+//! shows them (`GET /`, see `console`). With `token_sha256`, every request but the console's page needs
 //! `Authorization: Bearer <token>`, its digest compared in constant time (401
 //! otherwise); without one, bind it to loopback (validation insists). Runs as
 //! its own one-thread Pingora service, apart from proxy traffic.

@@ -15,18 +15,19 @@
 //! [`CLIENT_DISTINCT`], as its distinct failing credentials and missing paths (or the
 //! detectors' minimums, when larger): about 4 KB a client.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::baseline::{alpha, Baseline};
-use crate::config::raw::AnomalySection;
+use crate::config::raw::{AnomalySection, MAX_DISTINCT};
+use crate::jail::ip_key;
 
 /// Fingerprints a route's or a consumer's distinct paths hold at most: past it, the
 /// count says "at least this".
-pub const DISTINCT: usize = 4096;
+pub const DISTINCT: usize = MAX_DISTINCT as usize;
 /// The same for a client's distinct paths.
 pub const CLIENT_DISTINCT: usize = 64;
 /// Anomalies kept for the console.
@@ -48,9 +49,40 @@ impl fmt::Display for Subject {
         match self {
             Subject::Route(r) => write!(f, "route {r}"),
             Subject::Consumer(c) => write!(f, "consumer {c}"),
-            Subject::Client(ip @ IpAddr::V4(_)) => write!(f, "client {ip}"),
-            Subject::Client(net) => write!(f, "client {net}/64"),
+            Subject::Client(ip) => write!(f, "client {}", ip_key(*ip)),
         }
+    }
+}
+
+/// What found an anomaly: a deviation from a baseline (`rate`, `errors`, `paths`) or a
+/// named detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detector {
+    Rate,
+    Errors,
+    Paths,
+    CredentialStuffing,
+    Enumeration,
+    VolumeJump,
+}
+
+impl Detector {
+    /// As events, metrics, `GET /anomalies` and the config name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Detector::Rate => "rate",
+            Detector::Errors => "errors",
+            Detector::Paths => "paths",
+            Detector::CredentialStuffing => "credential_stuffing",
+            Detector::Enumeration => "enumeration",
+            Detector::VolumeJump => "volume_jump",
+        }
+    }
+}
+
+impl Serialize for Detector {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
@@ -73,14 +105,17 @@ pub struct Observation<'a> {
 pub struct Anomaly {
     /// The bucket's end (Unix seconds).
     pub at: u64,
-    pub detector: &'static str,
-    pub subject: String,
+    pub detector: Detector,
+    #[serde(serialize_with = "as_text")]
+    pub subject: Subject,
     /// The bucket's count and the baseline's mean (the named detectors' minimum).
     pub observed: f64,
     pub baseline: f64,
     pub window_seconds: u64,
-    #[serde(skip)]
-    pub key: Subject,
+}
+
+fn as_text<S: Serializer>(subject: &Subject, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(subject)
 }
 
 #[derive(Default)]
@@ -279,15 +314,14 @@ impl Engine {
         let tallies = std::mem::take(&mut self.tallies);
         let window_seconds = settings.interval.as_secs();
         let mut found = Vec::new();
-        let mut report = |detector, key: &Subject, observed: u64, baseline: f64| {
+        let mut report = |detector, subject: &Subject, observed: u64, baseline: f64| {
             found.push(Anomaly {
                 at,
                 detector,
-                subject: key.to_string(),
+                subject: subject.clone(),
                 observed: observed as f64,
                 baseline,
                 window_seconds,
-                key: key.clone(),
             });
         };
         for (subject, tally) in tallies.iter() {
@@ -306,17 +340,27 @@ impl Engine {
                     let jump =
                         tally.requests as f64 >= settings.volume_jump.factor * base.requests.mean;
                     if rate && jump {
-                        report("volume_jump", subject, tally.requests, base.requests.mean);
+                        report(
+                            Detector::VolumeJump,
+                            subject,
+                            tally.requests,
+                            base.requests.mean,
+                        );
                     }
                 }
-                _ if rate => report("rate", subject, tally.requests, base.requests.mean),
+                _ if rate => report(Detector::Rate, subject, tally.requests, base.requests.mean),
                 _ => {}
             }
             if beyond(&base.errors, tally.errors) {
-                report("errors", subject, tally.errors, base.errors.mean);
+                report(Detector::Errors, subject, tally.errors, base.errors.mean);
             }
             if beyond(&base.paths, tally.paths.count()) {
-                report("paths", subject, tally.paths.count(), base.paths.mean);
+                report(
+                    Detector::Paths,
+                    subject,
+                    tally.paths.count(),
+                    base.paths.mean,
+                );
             }
         }
         self.learn(&tallies, at, settings);
@@ -371,16 +415,21 @@ fn named_detectors(
     subject: &Subject,
     tally: &Tally,
     settings: &AnomalySection,
-    report: &mut impl FnMut(&'static str, &Subject, u64, f64),
+    report: &mut impl FnMut(Detector, &Subject, u64, f64),
 ) {
     let credentials = tally.failed_credentials.count();
     let minimum = settings.credential_stuffing.min_credentials;
     if matches!(subject, Subject::Client(_)) && credentials >= minimum {
-        report("credential_stuffing", subject, credentials, minimum as f64);
+        report(
+            Detector::CredentialStuffing,
+            subject,
+            credentials,
+            minimum as f64,
+        );
     }
     let missing = tally.missing_paths.count();
     let minimum = settings.enumeration.min_paths;
     if !matches!(subject, Subject::Route(_)) && missing >= minimum {
-        report("enumeration", subject, missing, minimum as f64);
+        report(Detector::Enumeration, subject, missing, minimum as f64);
     }
 }

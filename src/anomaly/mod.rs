@@ -15,7 +15,7 @@ mod stage;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{Anomaly, Engine, Observation, Subject};
+pub use engine::{Anomaly, Detector, Engine, Observation, Subject};
 pub use stage::{install, Parts};
 
 use std::hash::{BuildHasher, Hash, RandomState};

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use prometheus::IntCounterVec;
 use std::sync::Arc;
 
-use super::{Anomaly, Detection, Observation, Subject};
+use super::{Anomaly, Detection, Detector, Observation, Subject};
 use crate::auth::credential::{self, Source};
 use crate::auth::Principal;
 use crate::base::clock::Clock;
@@ -24,8 +24,8 @@ pub struct Parts<'a> {
     pub detection: &'a Arc<Detection>,
     /// Where the config's authenticators read credentials.
     pub sources: Vec<Source>,
-    /// The jails of credential stuffing, enumeration and volume jumps, when named.
-    pub jails: [Option<Arc<Jail>>; 3],
+    /// The jail each detector that names one feeds.
+    pub jails: Vec<(Detector, Arc<Jail>)>,
     pub security_log: &'a SecurityLog,
     pub metrics: &'a Arc<Metrics>,
     pub clock: &'a Clock,
@@ -37,7 +37,7 @@ struct Watching {
     detection: Arc<Detection>,
     settings: Arc<AnomalySection>,
     sources: Vec<Source>,
-    jails: [Option<Arc<Jail>>; 3],
+    jails: Vec<(Detector, Arc<Jail>)>,
     security_log: SecurityLog,
     metrics: Arc<Metrics>,
     found: Option<IntCounterVec>,
@@ -69,31 +69,25 @@ impl Watching {
     /// The jail `anomaly`'s detector feeds, and its key there, when the subject is of
     /// the jail's kind.
     fn jail_for(&self, anomaly: &Anomaly) -> Option<(Arc<Jail>, String)> {
-        let index = match anomaly.detector {
-            "credential_stuffing" => 0,
-            "enumeration" => 1,
-            "volume_jump" => 2,
-            _ => return None,
-        };
-        let jail = self.jails[index].clone()?;
-        let key = match (&anomaly.key, jail.key()) {
+        let (_, jail) = self.jails.iter().find(|(d, _)| *d == anomaly.detector)?;
+        let key = match (&anomaly.subject, jail.key()) {
             (Subject::Client(ip), KeyKind::ClientIp) => ip_key(*ip),
             (Subject::Consumer(key), KeyKind::Consumer) => key.to_string(),
             _ => return None,
         };
-        Some((jail, key))
+        Some((jail.clone(), key))
     }
 
     async fn report(&self, found: Vec<Anomaly>) {
         for anomaly in found {
             if let Some(counter) = &self.found {
-                counter.with_label_values(&[anomaly.detector]).inc();
+                counter.with_label_values(&[anomaly.detector.name()]).inc();
             }
             self.security_log.notice(
                 "anomaly",
                 &[
-                    ("detector", anomaly.detector.to_owned()),
-                    ("subject", anomaly.subject.clone()),
+                    ("detector", anomaly.detector.name().to_owned()),
+                    ("subject", anomaly.subject.to_string()),
                     ("observed", anomaly.observed.to_string()),
                     ("baseline", format!("{:.2}", anomaly.baseline)),
                     ("window_seconds", anomaly.window_seconds.to_string()),
@@ -111,7 +105,7 @@ impl Watching {
                         ("jail", jail.name().to_owned()),
                         ("key", key),
                         ("ban_seconds", ban_ms.div_ceil(1000).to_string()),
-                        ("reason", format!("anomaly:{}", anomaly.detector)),
+                        ("reason", format!("anomaly:{}", anomaly.detector.name())),
                     ],
                 );
             }

@@ -123,7 +123,7 @@ fn after_a_day(extra: impl Fn(&mut Engine, &AnomalySection, u64)) -> Vec<Anomaly
 fn raised<'a>(found: &'a [Anomaly], detector: &str, subject: &str) -> &'a Anomaly {
     (found
         .iter()
-        .find(|a| a.detector == detector && a.subject == subject))
+        .find(|a| a.detector.name() == detector && a.subject.to_string() == subject))
     .unwrap_or_else(|| panic!("no {detector} for {subject}: {found:?}"))
 }
 
@@ -152,7 +152,10 @@ fn a_consumer_back_after_a_night_off_is_no_anomaly() {
     }
     // (The route's traffic doubling again may be news; the consumer's is not.)
     let theirs: Vec<&Anomaly> = (found.iter())
-        .filter(|a| a.subject == "consumer keys:batch" || a.subject == "client 10.0.3.132")
+        .filter(|a| {
+            let subject = a.subject.to_string();
+            subject == "consumer keys:batch" || subject == "client 10.0.3.132"
+        })
         .collect();
     assert_eq!(
         theirs,

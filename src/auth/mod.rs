@@ -43,7 +43,7 @@ pub struct Principal {
     pub claims: Option<Map<String, Value>>,
     /// [`Principal::key`], made the first time it is asked for (a cached token's
     /// principal makes it once).
-    pub key: OnceLock<String>,
+    pub(crate) key: OnceLock<String>,
 }
 
 impl Principal {

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod headers;
 pub mod lifecycle;
 pub mod listen;
+pub mod pem;
 pub mod registry;
 mod reply;
 pub mod sd_notify;

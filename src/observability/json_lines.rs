@@ -84,6 +84,9 @@ struct Dropped {
 
 impl Dropped {
     fn add(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
         self.total.inc_by(n);
         self.unlogged.fetch_add(n, Relaxed);
     }
@@ -242,10 +245,7 @@ impl Sink {
             Sink::Lines(out) => {
                 let _ = writeln!(out, "{line}");
             }
-            Sink::Syslog(syslog) => match syslog.send(line) {
-                0 => {}
-                lost => dropped.add(lost),
-            },
+            Sink::Syslog(syslog) => dropped.add(syslog.send(line)),
         }
     }
 
@@ -254,10 +254,7 @@ impl Sink {
         match self {
             Sink::Lines(out) => out.flush(),
             Sink::Syslog(syslog) => {
-                match syslog.flush() {
-                    0 => {}
-                    lost => dropped.add(lost),
-                }
+                dropped.add(syslog.flush());
                 Ok(())
             }
         }

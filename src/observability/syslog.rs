@@ -9,12 +9,11 @@
 //! receiver is down counts as sent (the next send learns it is down).
 
 use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
-use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::X509;
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::base::pem::{read_certs, trust_store};
 use crate::config::raw::{SyslogTarget, Transport};
 
 /// How long a connection (or a TLS handshake, or a send) may take.
@@ -211,14 +210,8 @@ fn tls_connector(target: &SyslogTarget) -> Result<SslConnector, String> {
     let mut builder =
         SslConnector::builder(SslMethod::tls_client()).map_err(|e| format!("TLS: {e}"))?;
     if let Some(ca) = &target.ca_file {
-        let failed = |e: String| format!("ca_file {}: {e}", ca.display());
-        let pem = std::fs::read(ca).map_err(|e| failed(e.to_string()))?;
-        let certs = X509::stack_from_pem(&pem).map_err(|e| failed(e.to_string()))?;
-        let mut store = X509StoreBuilder::new().map_err(|e| failed(e.to_string()))?;
-        for cert in certs {
-            store.add_cert(cert).map_err(|e| failed(e.to_string()))?;
-        }
-        builder.set_cert_store(store.build());
+        let store = read_certs(ca).and_then(|cas| trust_store(&cas, ca));
+        builder.set_cert_store(store.map_err(|e| format!("ca_file {e}"))?);
     }
     builder.set_verify(SslVerifyMode::PEER);
     Ok(builder.build())

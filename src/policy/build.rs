@@ -33,7 +33,7 @@ use super::{
     limits, request_validation, security_headers, strip_prefix, waf,
 };
 use crate::acme::{self, HttpTokens};
-use crate::anomaly::{self, Detection};
+use crate::anomaly::{self, Detection, Detector};
 use crate::auth::compile::CompiledAuth;
 use crate::auth::RouteAuth;
 use crate::base::background::Making;
@@ -196,18 +196,24 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        let jail = |name: &Option<String>| {
-            let name = name.as_deref()?;
-            self.parts.jails.by_name.get(name).cloned()
-        };
+        let named = [
+            (
+                Detector::CredentialStuffing,
+                &section.credential_stuffing.jail,
+            ),
+            (Detector::Enumeration, &section.enumeration.jail),
+            (Detector::VolumeJump, &section.volume_jump.jail),
+        ];
+        let jails = (named.into_iter())
+            .filter_map(|(detector, name)| {
+                let jail = self.parts.jails.by_name.get(name.as_deref()?)?;
+                Some((detector, jail.clone()))
+            })
+            .collect();
         anomaly::Parts {
             detection: self.parts.detection,
             sources,
-            jails: [
-                jail(&section.credential_stuffing.jail),
-                jail(&section.enumeration.jail),
-                jail(&section.volume_jump.jail),
-            ],
+            jails,
             security_log: self.parts.security_log,
             metrics: self.parts.metrics,
             clock: self.parts.clock,

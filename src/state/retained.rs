@@ -1,7 +1,8 @@
 //! What outlives snapshots: the registries of reusable state (upstream pools, remote
 //! key sets, rate-limit buckets, jails), the TLS listeners' certificate slots, ACME's
-//! certificates and challenges, the metrics, the traffic stats and the security log. Owned by the process, shared with the reloader, the
-//! background services and the proxy.
+//! certificates and challenges, the metrics, the traffic stats, anomaly detection and
+//! the security log. Owned by the process, shared with the reloader, the background
+//! services and the proxy.
 
 use std::sync::Arc;
 

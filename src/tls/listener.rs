@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use openssl::ssl::{select_next_proto, AlpnError, NameType, SslOptions, SslVerifyMode, SslVersion};
 use openssl::stack::Stack;
-use openssl::x509::store::{X509Store, X509StoreBuilder};
+use openssl::x509::store::X509Store;
 use openssl::x509::{X509Name, X509NameRef, X509VerifyResult, X509};
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::TlsAccept;
@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use super::acme_certs::{AcmeCerts, ChallengeCert, ACME_TLS_ALPN};
 use super::certs::{CertStore, Findings, ServerCert};
 use super::client_cert::ClientCert;
-use super::read_certs;
+use crate::base::pem::{read_certs, trust_store};
 use crate::config::location::TomlPath;
 use crate::config::raw::{ChallengeKind, ClientAuth, ListenerTlsSection, TlsVersion};
 use crate::observability::Metrics;
@@ -86,19 +86,14 @@ fn client_verification(
     auth: ClientAuth,
 ) -> Result<ClientVerification, String> {
     let cas: Vec<X509> = read_certs(path)?;
-    let mut store = X509StoreBuilder::new().map_err(|e| e.to_string())?;
-    for ca in &cas {
-        store
-            .add_cert(ca.clone())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-    }
+    let store = trust_store(&cas, path)?;
     let mode = match auth {
         ClientAuth::Require => SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
         ClientAuth::Optional | ClientAuth::None => SslVerifyMode::PEER,
     };
     Ok(ClientVerification {
         mode,
-        store: store.build(),
+        store,
         ca_names: cas
             .iter()
             .filter_map(|c| c.subject_name().to_owned().ok())

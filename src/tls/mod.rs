@@ -22,16 +22,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use std::path::Path;
 
-/// Every certificate in a PEM file, in file order (at least one).
-fn read_certs(path: &Path) -> Result<Vec<X509>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let certs = X509::stack_from_pem(&pem)
-        .map_err(|e| format!("{}: not a PEM certificate file ({e})", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate in the file", path.display()));
-    }
-    Ok(certs)
-}
+use crate::base::pem::read_certs;
 
 fn read_key(path: &Path) -> Result<PKey<Private>, String> {
     let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -9,7 +9,8 @@ use pingora::utils::tls::CertKey;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use super::{read_certs, read_pair};
+use super::read_pair;
+use crate::base::pem::read_certs;
 use crate::config::raw::UpstreamTlsSection;
 
 /// An upstream's TLS settings with its files read. Two compare equal when the

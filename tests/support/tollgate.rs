@@ -176,9 +176,14 @@ impl Tollgate {
         }
     }
 
+    /// `GET path` on the admin listener, with the token when one is configured.
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        self.admin_send(reqwest::Method::GET, path).await
+    }
+
     /// The admin listener's `GET /metrics` (Prometheus text).
     pub async fn metrics(&self) -> String {
-        let reply = self.admin_send(reqwest::Method::GET, "/metrics").await;
+        let reply = self.admin_get("/metrics").await;
         assert_eq!(reply.status, 200, "GET /metrics: {}", reply.body);
         reply.body
     }

@@ -118,6 +118,11 @@ fn warmup() -> u32 {
 fn max_clients() -> usize {
     10_000
 }
+/// The most distinct paths (or failing credentials) one route, consumer or client is
+/// counted for in a bucket: past it, the count says "at least this". A detector's
+/// minimum above it could never be reached.
+pub const MAX_DISTINCT: u64 = 4096;
+
 fn min_credentials() -> u64 {
     10
 }

@@ -3,41 +3,52 @@
 
 use super::limits::jail_names;
 use super::{Problems, TomlPath, Unparsed};
-use crate::config::raw::{AnomalySection, JailKey, RawConfig};
+use crate::config::raw::{AnomalySection, JailKey, RawConfig, MAX_DISTINCT};
 
 pub(super) fn anomaly(raw: &RawConfig, unparsed: &Unparsed, out: &mut Problems) {
     let Some(a) = &raw.anomaly else {
         return;
     };
     let at = TomlPath::root().key("anomaly");
-    let mut positive = |key: &str, ok: bool, what: &str| {
+    let mut check = |key: &[&str], ok: bool, what: &str| {
         if !ok {
-            out.push((at.key(key), what.to_owned()));
+            let path = key.iter().fold(at.clone(), |path, k| path.key(*k));
+            out.push((path, what.to_owned()));
         }
     };
-    positive("threshold", a.threshold > 0.0, "must be greater than 0");
-    positive("interval", a.interval.as_secs() >= 1, "must be at least 1s");
-    positive(
-        "half_life",
+    check(&["threshold"], a.threshold > 0.0, "must be greater than 0");
+    check(
+        &["interval"],
+        a.interval.as_secs() >= 1,
+        "must be at least 1s",
+    );
+    check(
+        &["half_life"],
         a.half_life >= 1,
         "must be at least 1 (buckets)",
     );
-    positive("max_clients", a.max_clients >= 1, "must be at least 1");
-    let cs = &a.credential_stuffing;
-    positive(
-        "credential_stuffing",
-        cs.min_credentials >= 1,
-        "min_credentials must be at least 1",
-    );
-    positive(
-        "enumeration",
-        a.enumeration.min_paths >= 1,
-        "min_paths must be at least 1",
-    );
-    positive(
-        "volume_jump",
+    check(&["max_clients"], a.max_clients >= 1, "must be at least 1");
+    let distinct =
+        format!("must be from 1 to {MAX_DISTINCT} (the most distinct ones counted in a bucket)");
+    let minimums = [
+        (
+            "credential_stuffing",
+            "min_credentials",
+            a.credential_stuffing.min_credentials,
+        ),
+        ("enumeration", "min_paths", a.enumeration.min_paths),
+    ];
+    for (detector, key, minimum) in minimums {
+        check(
+            &[detector, key],
+            (1..=MAX_DISTINCT).contains(&minimum),
+            &distinct,
+        );
+    }
+    check(
+        &["volume_jump", "factor"],
         a.volume_jump.factor >= 1.0,
-        "factor must be at least 1",
+        "must be at least 1",
     );
     detector_jail(raw, unparsed, a, &at, out);
 }

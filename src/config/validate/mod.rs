@@ -308,6 +308,30 @@ mod tests {
     }
 
     #[test]
+    fn anomaly_numbers_are_reported_at_their_own_keys() {
+        let route = "[[routes]]\nname = \"h\"\nrespond = { status = 200 }\n";
+        let with = |section: &str| format!("{BASE}{route}[anomaly]\n{section}\n");
+        assert_eq!(errors(&with("threshold = 4.0")), Vec::<String>::new());
+        let bad = with(
+            "threshold = 0.0\n\
+             credential_stuffing = { min_credentials = 0 }\n\
+             enumeration = { min_paths = 5000 }\n\
+             volume_jump = { factor = 0.5, jail = \"nowhere\" }",
+        );
+        assert_reported(
+            &bad,
+            &[
+                "anomaly.threshold: must be greater than 0",
+                "anomaly.credential_stuffing.min_credentials: must be from 1 to 4096",
+                "anomaly.enumeration.min_paths: must be from 1 to 4096",
+                "anomaly.volume_jump.factor: must be at least 1",
+                "anomaly.volume_jump.jail: ",
+            ],
+        );
+        assert_eq!(errors(&bad).len(), 5, "{:#?}", errors(&bad));
+    }
+
+    #[test]
     fn a_syslog_target_is_a_udp_tcp_or_tls_url_with_a_port() {
         let route = "[[routes]]\nname = \"h\"\nrespond = { status = 200 }\n";
         let with = |server: &str| format!("[server]\n{server}\n{BASE}{route}");
