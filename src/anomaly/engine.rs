@@ -22,6 +22,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::baseline::{alpha, Baseline};
+use crate::base::str_map;
 use crate::config::raw::{AnomalySection, MAX_DISTINCT};
 use crate::jail::ip_key;
 
@@ -161,13 +162,6 @@ impl<T> Default for ByKind<T> {
     }
 }
 
-fn named<'m, T: Default>(map: &'m mut HashMap<Arc<str>, T>, name: &str) -> &'m mut T {
-    if !map.contains_key(name) {
-        map.insert(name.into(), T::default());
-    }
-    map.get_mut(name).expect("inserted above")
-}
-
 impl<T: Default> ByKind<T> {
     fn get(&self, subject: &Subject) -> Option<&T> {
         match subject {
@@ -179,8 +173,8 @@ impl<T: Default> ByKind<T> {
 
     fn entry(&mut self, subject: &Subject) -> &mut T {
         match subject {
-            Subject::Route(r) => named(&mut self.routes, r),
-            Subject::Consumer(c) => named(&mut self.consumers, c),
+            Subject::Route(r) => str_map::entry(&mut self.routes, r),
+            Subject::Consumer(c) => str_map::entry(&mut self.consumers, c),
             Subject::Client(ip) => self.clients.entry(*ip).or_default(),
         }
     }
@@ -213,10 +207,18 @@ struct Baselines {
     last_seen: u64,
 }
 
+impl Baselines {
+    fn learn(&mut self, (requests, errors, paths): (u64, u64, u64), alpha: f64) {
+        self.requests.learn(requests as f64, alpha);
+        self.errors.learn(errors as f64, alpha);
+        self.paths.learn(paths as f64, alpha);
+    }
+}
+
 #[derive(Default)]
 pub struct Engine {
-    /// The current bucket's index (time / interval); 0 before the first request.
-    bucket: u64,
+    /// The current bucket's index (time / interval); none before the first request.
+    bucket: Option<u64>,
     /// The interval the buckets and baselines were made with.
     interval: std::time::Duration,
     tallies: ByKind<Tally>,
@@ -240,7 +242,7 @@ impl Engine {
             tally.errors += u64::from(error);
             tally.paths.add(o.path, paths);
         };
-        count(named(&mut self.tallies.routes, o.route), DISTINCT);
+        count(str_map::entry(&mut self.tallies.routes, o.route), DISTINCT);
         let missing = o.status == 404;
         // A client's counts need to reach the detectors' minimums, and say a little
         // more: past that, what they add is memory.
@@ -248,7 +250,7 @@ impl Engine {
             |minimum: u64| usize::try_from(minimum).map_or(usize::MAX, |m| m.max(CLIENT_DISTINCT));
         let min_paths = at_least(settings.enumeration.min_paths);
         if let Some(consumer) = o.consumer {
-            let tally = named(&mut self.tallies.consumers, consumer);
+            let tally = str_map::entry(&mut self.tallies.consumers, consumer);
             count(tally, DISTINCT);
             if missing {
                 tally.missing_paths.add(o.path, DISTINCT);
@@ -283,19 +285,21 @@ impl Engine {
         }
         let interval = settings.interval.as_millis().max(1) as u64;
         let now = now_ms / interval;
-        if self.bucket == 0 {
-            self.bucket = now;
-        }
-        if now <= self.bucket {
+        let bucket = *self.bucket.get_or_insert(now);
+        if now <= bucket {
             return Vec::new();
         }
-        let ended_at = (self.bucket + 1) * interval / 1000;
+        let ended_at = (bucket + 1) * interval / 1000;
         let found = self.close(ended_at, settings);
-        // Buckets with no request at all: zeros.
-        for _ in 1..(now - self.bucket).min(SILENCE) {
-            self.close(ended_at, settings);
+        // Buckets with no request at all: routes learn zeros (consumers and clients
+        // learn only the buckets they were active in).
+        let a = alpha(settings.half_life);
+        for _ in 1..(now - bucket).min(SILENCE) {
+            for base in self.baselines.routes.values_mut() {
+                base.learn((0, 0, 0), a);
+            }
         }
-        self.bucket = now;
+        self.bucket = Some(now);
         for anomaly in &found {
             if self.recent.len() == RECENT {
                 self.recent.pop_front();
@@ -378,11 +382,10 @@ impl Engine {
             if tally.is_none() && !matches!(subject, Subject::Route(_)) {
                 continue;
             }
-            let (requests, errors, paths) =
-                tally.map_or((0, 0, 0), |t| (t.requests, t.errors, t.paths.count()));
-            base.requests.learn(requests as f64, a);
-            base.errors.learn(errors as f64, a);
-            base.paths.learn(paths as f64, a);
+            base.learn(
+                tally.map_or((0, 0, 0), |t| (t.requests, t.errors, t.paths.count())),
+                a,
+            );
         }
         let clients = &mut self.baselines.clients;
         if clients.len() > settings.max_clients {

@@ -6,7 +6,8 @@
 //! time-based logic reads, the process's lifecycle (starting, serving, draining), the
 //! thread the background chores share, cheap header edits for the hot path, and which
 //! listener address a connection belongs to, JSON parsed the strict way (a key twice
-//! is refused), and the signals background services act on.
+//! is refused), the signals background services act on, PEM certificate files, and
+//! maps keyed by shared names.
 
 pub mod background;
 pub mod chores;
@@ -19,6 +20,7 @@ pub mod registry;
 mod reply;
 pub mod sd_notify;
 pub mod signals;
+pub mod str_map;
 pub mod strict_json;
 
 pub use reply::{problem_document, PolicyEvent, Reply};

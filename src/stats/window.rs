@@ -5,12 +5,12 @@
 //! each kept to a few keys ([`Top`]). Pure: the caller gives the time.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::latency::{self, BINS};
 use super::top::Top;
+use crate::base::str_map;
 
 pub const BUCKET_SECS: u64 = 15;
 pub const BUCKETS: usize = 60;
@@ -33,7 +33,7 @@ pub struct Counts {
 
 impl Counts {
     fn add(&mut self, s: &Sample<'_>) {
-        route_entry(&mut self.routes, s.route).add(s.status, s.micros);
+        str_map::entry(&mut self.routes, s.route).add(s.status, s.micros);
         if let Some(stage) = s.refused_by {
             *self.refusals.entry(stage).or_default() += 1;
         }
@@ -41,7 +41,7 @@ impl Counts {
 
     pub fn merge(&mut self, other: &Counts) {
         for (route, counts) in &other.routes {
-            route_entry(&mut self.routes, route).merge(counts);
+            str_map::entry(&mut self.routes, route).merge(counts);
         }
         for (stage, n) in &other.refusals {
             *self.refusals.entry(stage).or_default() += n;
@@ -156,17 +156,6 @@ impl Bucket {
             callers.add(s.consumer.unwrap_or("-"), 1);
         }
     }
-}
-
-/// The counts of `route` in `routes`, its name copied only the first time.
-pub fn route_entry<'m, S: BuildHasher>(
-    routes: &'m mut HashMap<Arc<str>, RouteCounts, S>,
-    route: &str,
-) -> &'m mut RouteCounts {
-    if !routes.contains_key(route) {
-        routes.insert(route.into(), RouteCounts::default());
-    }
-    routes.get_mut(route).expect("inserted above")
 }
 
 /// How many seconds the buckets of a `seconds` window cover at `now_secs`: the
